@@ -1,0 +1,134 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Type names what an event changes.
+type Type string
+
+const (
+	AgentUpdated      Type = "agent_updated"
+	AgentRemoved      Type = "agent_removed"
+	AppUpdated        Type = "app_updated"
+	AppRemoved        Type = "app_removed"
+	TaskUpdated       Type = "task_updated"
+	TaskRemoved       Type = "task_removed"
+	DeploymentUpdated Type = "deployment_updated"
+	DeploymentRemoved Type = "deployment_removed"
+	LeaderChanged     Type = "leader_changed"
+	// Sync is not a state change: the leader publishes its current
+	// (epoch, seq) every second on the event subject so that a follower
+	// which missed the last event of a quiet period notices.
+	Sync Type = "sync"
+)
+
+// Event is one change to the cluster state. It carries the whole new record,
+// or only its id on removal. Epoch and Seq are stamped by the leader: Seq
+// rises by one per event, across epochs.
+//
+// A TaskUpdated event whose task is in a terminal state removes the task
+// from the state; the event still carries the final record so consumers
+// (the SSE bridge, the CLI) can report how the task ended.
+type Event struct {
+	Epoch      uint64      `json:"epoch"`
+	Seq        uint64      `json:"seq"`
+	Type       Type        `json:"type"`
+	Time       time.Time   `json:"time"`
+	ID         string      `json:"id,omitempty"`
+	Agent      *Agent      `json:"agent,omitempty"`
+	App        *App        `json:"app,omitempty"`
+	Task       *Task       `json:"task,omitempty"`
+	Deployment *Deployment `json:"deployment,omitempty"`
+	Leader     *Leader     `json:"leader,omitempty"`
+}
+
+// Change is an unstamped event: what the leader wants to happen. The leader
+// turns it into an Event with Stamp.
+type Change struct {
+	Type       Type
+	ID         string
+	Agent      *Agent
+	App        *App
+	Task       *Task
+	Deployment *Deployment
+	Leader     *Leader
+}
+
+// Constructors for every change; they are the only way changes are built.
+
+func PutAgent(a Agent) Change      { return Change{Type: AgentUpdated, ID: a.ID, Agent: &a} }
+func DeleteAgent(id string) Change { return Change{Type: AgentRemoved, ID: id} }
+func PutApp(a App) Change          { return Change{Type: AppUpdated, ID: a.ID, App: &a} }
+func DeleteApp(id string) Change   { return Change{Type: AppRemoved, ID: id} }
+func PutTask(t Task) Change        { return Change{Type: TaskUpdated, ID: t.ID, Task: &t} }
+func DeleteTask(id string) Change  { return Change{Type: TaskRemoved, ID: id} }
+func PutDeployment(d Deployment) Change {
+	return Change{Type: DeploymentUpdated, ID: d.ID, Deployment: &d}
+}
+func DeleteDeployment(id string) Change { return Change{Type: DeploymentRemoved, ID: id} }
+func PutLeader(l Leader) Change         { return Change{Type: LeaderChanged, ID: l.ID, Leader: &l} }
+
+// Stamp makes the event that follows state s: the next seq in the given
+// epoch, at time now.
+func (c Change) Stamp(s *State, epoch uint64, now time.Time) Event {
+	return Event{
+		Epoch: epoch, Seq: s.Seq + 1, Type: c.Type, Time: now, ID: c.ID,
+		Agent: c.Agent, App: c.App, Task: c.Task, Deployment: c.Deployment, Leader: c.Leader,
+	}
+}
+
+// Validate checks that the event is well formed: a known type with the
+// payload that type needs. Apply calls it; transports call it on decode.
+func (e *Event) Validate() error {
+	missing := func(what string) error {
+		return fmt.Errorf("event %d-%d %s: missing %s", e.Epoch, e.Seq, e.Type, what)
+	}
+	switch e.Type {
+	case AgentUpdated:
+		if e.Agent == nil || e.Agent.ID == "" {
+			return missing("agent")
+		}
+	case AppUpdated:
+		if e.App == nil || e.App.ID == "" {
+			return missing("app")
+		}
+	case TaskUpdated:
+		if e.Task == nil || e.Task.ID == "" {
+			return missing("task")
+		}
+	case DeploymentUpdated:
+		if e.Deployment == nil || e.Deployment.ID == "" {
+			return missing("deployment")
+		}
+	case LeaderChanged:
+		if e.Leader == nil {
+			return missing("leader")
+		}
+	case AgentRemoved, AppRemoved, TaskRemoved, DeploymentRemoved:
+		if e.ID == "" {
+			return missing("id")
+		}
+	case Sync:
+	default:
+		return fmt.Errorf("event %d-%d: unknown type %q", e.Epoch, e.Seq, e.Type)
+	}
+	return nil
+}
+
+// DecodeEvent parses and validates one event.
+func DecodeEvent(data []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// SSEID is the event's id on the SSE stream: "epoch-seq".
+func (e *Event) SSEID() string { return fmt.Sprintf("%d-%d", e.Epoch, e.Seq) }

@@ -1,0 +1,227 @@
+// Package events holds atoll's cluster state model, the events that change
+// it, and the NATS transport that carries both. It is the one package every
+// other part of atoll shares; it imports none of them.
+//
+// Records use Marathon's and Mesos's JSON field names wherever those exist,
+// so that what travels on NATS is what users already know from the HTTP API.
+package events
+
+import "time"
+
+// AgentState is the lifecycle of an agent as the master sees it.
+type AgentState string
+
+const (
+	AgentActive      AgentState = "active"
+	AgentUnreachable AgentState = "unreachable"
+	AgentGone        AgentState = "gone"
+)
+
+// PortRange is an inclusive range of host ports, as Mesos offers them.
+type PortRange struct {
+	Begin int `json:"begin"`
+	End   int `json:"end"`
+}
+
+// Resources are what an agent offers to tasks.
+type Resources struct {
+	Cpus  float64     `json:"cpus"`
+	Mem   float64     `json:"mem"`
+	Disk  float64     `json:"disk"`
+	Ports []PortRange `json:"ports,omitempty"`
+}
+
+// Agent is a node that runs tasks. IP is the advertised address: what DNS
+// and HAProxy point at, which need not be the address the agent dials from.
+type Agent struct {
+	ID           string            `json:"id"`
+	Hostname     string            `json:"hostname"`
+	IP           string            `json:"ip"`
+	Resources    Resources         `json:"resources"`
+	Attributes   map[string]string `json:"attributes,omitempty"`
+	State        AgentState        `json:"state"`
+	RegisteredAt time.Time         `json:"registeredAt"`
+}
+
+// PortDefinition is one port of an app; Port is the service port.
+type PortDefinition struct {
+	Port     int               `json:"port"`
+	Protocol string            `json:"protocol,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// HealthCheck is Marathon's health check definition.
+type HealthCheck struct {
+	Protocol  string `json:"protocol"`
+	Path      string `json:"path,omitempty"`
+	PortIndex *int   `json:"portIndex,omitempty"`
+	Port      *int   `json:"port,omitempty"`
+	Command   *struct {
+		Value string `json:"value"`
+	} `json:"command,omitempty"`
+	GracePeriodSeconds     int  `json:"gracePeriodSeconds"`
+	IntervalSeconds        int  `json:"intervalSeconds"`
+	TimeoutSeconds         int  `json:"timeoutSeconds"`
+	MaxConsecutiveFailures int  `json:"maxConsecutiveFailures"`
+	DelaySeconds           int  `json:"delaySeconds"`
+	IgnoreHTTP1xx          bool `json:"ignoreHttp1xx,omitempty"`
+}
+
+// UpgradeStrategy bounds capacity during a rolling deployment.
+type UpgradeStrategy struct {
+	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
+	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
+}
+
+// App is a Marathon app definition. The master fills every default before an
+// App enters the state, so consumers never guess.
+type App struct {
+	ID                         string            `json:"id"`
+	Cmd                        string            `json:"cmd,omitempty"`
+	Args                       []string          `json:"args,omitempty"`
+	User                       string            `json:"user,omitempty"`
+	Instances                  int               `json:"instances"`
+	Cpus                       float64           `json:"cpus"`
+	Mem                        float64           `json:"mem"`
+	Disk                       float64           `json:"disk"`
+	PortDefinitions            []PortDefinition  `json:"portDefinitions"`
+	RequirePorts               bool              `json:"requirePorts"`
+	Constraints                [][]string        `json:"constraints"`
+	Labels                     map[string]string `json:"labels"`
+	Env                        map[string]string `json:"env"`
+	HealthChecks               []HealthCheck     `json:"healthChecks"`
+	UpgradeStrategy            UpgradeStrategy   `json:"upgradeStrategy"`
+	BackoffSeconds             float64           `json:"backoffSeconds"`
+	BackoffFactor              float64           `json:"backoffFactor"`
+	MaxLaunchDelaySeconds      float64           `json:"maxLaunchDelaySeconds"`
+	TaskKillGracePeriodSeconds float64           `json:"taskKillGracePeriodSeconds,omitempty"`
+	// Version changes on every update; VersionInfo says which changes
+	// replaced tasks (config) and which did not (scaling).
+	Version     time.Time   `json:"version"`
+	VersionInfo VersionInfo `json:"versionInfo"`
+}
+
+// VersionInfo is Marathon's split between a scaling change and a config change.
+type VersionInfo struct {
+	LastScalingAt      time.Time `json:"lastScalingAt"`
+	LastConfigChangeAt time.Time `json:"lastConfigChangeAt"`
+}
+
+// ServicePorts lists the app's service ports in port-definition order.
+func (a *App) ServicePorts() []int {
+	ports := make([]int, len(a.PortDefinitions))
+	for i, pd := range a.PortDefinitions {
+		ports[i] = pd.Port
+	}
+	return ports
+}
+
+// TaskState is a Mesos task state.
+type TaskState string
+
+const (
+	TaskStaging     TaskState = "TASK_STAGING"
+	TaskStarting    TaskState = "TASK_STARTING"
+	TaskRunning     TaskState = "TASK_RUNNING"
+	TaskFinished    TaskState = "TASK_FINISHED"
+	TaskFailed      TaskState = "TASK_FAILED"
+	TaskKilling     TaskState = "TASK_KILLING"
+	TaskKilled      TaskState = "TASK_KILLED"
+	TaskLost        TaskState = "TASK_LOST"
+	TaskError       TaskState = "TASK_ERROR"
+	TaskUnreachable TaskState = "TASK_UNREACHABLE"
+	TaskGone        TaskState = "TASK_GONE"
+)
+
+// Terminal reports whether a task in this state will never run again.
+func (s TaskState) Terminal() bool {
+	switch s {
+	case TaskFinished, TaskFailed, TaskKilled, TaskLost, TaskError, TaskGone:
+		return true
+	}
+	return false
+}
+
+// Active reports whether the task holds (or is about to hold) its resources
+// on a reachable agent: staging, starting, running or being killed.
+func (s TaskState) Active() bool {
+	switch s {
+	case TaskStaging, TaskStarting, TaskRunning, TaskKilling:
+		return true
+	}
+	return false
+}
+
+// IPAddress is Marathon's task address entry.
+type IPAddress struct {
+	IPAddress string `json:"ipAddress"`
+	Protocol  string `json:"protocol"`
+}
+
+// HealthCheckResult is Marathon's per-check result on a task.
+type HealthCheckResult struct {
+	Alive               bool       `json:"alive"`
+	ConsecutiveFailures int        `json:"consecutiveFailures"`
+	FirstSuccess        *time.Time `json:"firstSuccess"`
+	LastFailure         *time.Time `json:"lastFailure"`
+	LastSuccess         *time.Time `json:"lastSuccess"`
+	LastFailureCause    string     `json:"lastFailureCause,omitempty"`
+	TaskID              string     `json:"taskId"`
+}
+
+// Task is one running (or once running) instance of an app.
+type Task struct {
+	ID                 string              `json:"id"`
+	AppID              string              `json:"appId"`
+	AgentID            string              `json:"slaveId"`
+	Host               string              `json:"host"`
+	IPAddresses        []IPAddress         `json:"ipAddresses"`
+	Ports              []int               `json:"ports"`
+	ServicePorts       []int               `json:"servicePorts"`
+	State              TaskState           `json:"state"`
+	Message            string              `json:"message,omitempty"`
+	Healthy            *bool               `json:"healthy,omitempty"`
+	HealthCheckResults []HealthCheckResult `json:"healthCheckResults,omitempty"`
+	StagedAt           time.Time           `json:"stagedAt"`
+	StartedAt          *time.Time          `json:"startedAt"`
+	Version            time.Time           `json:"version"`
+	Cpus               float64             `json:"cpus"`
+	Mem                float64             `json:"mem"`
+	Disk               float64             `json:"disk"`
+}
+
+// Leader is the master that currently writes the state.
+type Leader struct {
+	ID       string `json:"id"`
+	Hostname string `json:"hostname"`
+	IP       string `json:"ip"`
+	Port     int    `json:"port"`
+	Epoch    uint64 `json:"epoch"`
+}
+
+// DeploymentAction is one step action, as in Marathon's /v2/deployments.
+type DeploymentAction struct {
+	Action string `json:"action"`
+	App    string `json:"app"`
+	// Waiting says why the action cannot progress (for example no agent
+	// satisfies the constraints); empty while it progresses.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+// DeploymentStep groups the actions that run together.
+type DeploymentStep struct {
+	Actions []DeploymentAction `json:"actions"`
+}
+
+// Deployment is a change in progress: the master removes it when the
+// affected apps have converged.
+type Deployment struct {
+	ID             string             `json:"id"`
+	Version        time.Time          `json:"version"`
+	AffectedApps   []string           `json:"affectedApps"`
+	Steps          []DeploymentStep   `json:"steps"`
+	CurrentActions []DeploymentAction `json:"currentActions"`
+	CurrentStep    int                `json:"currentStep"`
+	TotalSteps     int                `json:"totalSteps"`
+}

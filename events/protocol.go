@@ -1,0 +1,81 @@
+package events
+
+import "time"
+
+// Messages between agents and the leader. Agents only ever dial out: every
+// exchange is a NATS publish or request over the agent's own connection.
+
+// TaskReport is what an agent knows about one of its tasks.
+type TaskReport struct {
+	TaskID string    `json:"taskId"`
+	AppID  string    `json:"appId"`
+	State  TaskState `json:"state"`
+}
+
+// RegisterRequest announces an agent. AgentID is empty on first contact and
+// the id from earlier otherwise; Tasks lists what the agent runs, so the
+// leader can reconcile a returning agent.
+type RegisterRequest struct {
+	AgentID    string            `json:"agentId,omitempty"`
+	Hostname   string            `json:"hostname"`
+	IP         string            `json:"ip"`
+	Resources  Resources         `json:"resources"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tasks      []TaskReport      `json:"tasks,omitempty"`
+}
+
+// RegisterReply gives the agent its id.
+type RegisterReply struct {
+	AgentID string `json:"agentId,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Heartbeat says the agent is alive and which tasks it runs.
+type Heartbeat struct {
+	AgentID string       `json:"agentId"`
+	Tasks   []TaskReport `json:"tasks"`
+}
+
+// HeartbeatReply tells an agent the leader does not know it, so it must
+// register again (the leader lost it, or declared it gone).
+type HeartbeatReply struct {
+	Reregister bool `json:"reregister,omitempty"`
+}
+
+// StatusUpdate reports a task state change; the agent retries until acked.
+type StatusUpdate struct {
+	AgentID string    `json:"agentId"`
+	TaskID  string    `json:"taskId"`
+	State   TaskState `json:"state"`
+	Message string    `json:"message,omitempty"`
+	Healthy *bool     `json:"healthy,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// Ack answers a request that needs no data back.
+type Ack struct {
+	Error string `json:"error,omitempty"`
+}
+
+// LaunchRequest tells an agent to start a task. Env is complete: the agent
+// adds only what it alone knows (PATH, sandbox).
+type LaunchRequest struct {
+	Task Task              `json:"task"`
+	Cmd  string            `json:"cmd,omitempty"`
+	Args []string          `json:"args,omitempty"`
+	Env  map[string]string `json:"env"`
+	// KillGracePeriod is how long a kill waits between SIGTERM and SIGKILL.
+	KillGracePeriod time.Duration `json:"killGracePeriod"`
+}
+
+// KillRequest tells an agent to kill a task.
+type KillRequest struct {
+	TaskID          string        `json:"taskId"`
+	KillGracePeriod time.Duration `json:"killGracePeriod,omitempty"`
+}
+
+// SnapshotReply answers a snapshot request.
+type SnapshotReply struct {
+	State *State `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,166 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// ErrOutOfOrder is returned by Apply for an event that does not directly
+// follow the state: a gap, a duplicate, or an older epoch.
+var ErrOutOfOrder = errors.New("event out of order")
+
+// State is the whole cluster state. Records are stored by value; callers
+// never share them with the state.
+type State struct {
+	Epoch       uint64                `json:"epoch"`
+	Seq         uint64                `json:"seq"`
+	Leader      *Leader               `json:"leader,omitempty"`
+	Agents      map[string]Agent      `json:"agents"`
+	Apps        map[string]App        `json:"apps"`
+	Tasks       map[string]Task       `json:"tasks"`
+	Deployments map[string]Deployment `json:"deployments"`
+}
+
+// NewState returns the empty state at (0, 0).
+func NewState() *State {
+	return &State{
+		Agents:      map[string]Agent{},
+		Apps:        map[string]App{},
+		Tasks:       map[string]Task{},
+		Deployments: map[string]Deployment{},
+	}
+}
+
+// Apply is the only way the state changes. It accepts exactly the event
+// that follows the state (seq+1, same or newer epoch) and leaves the state
+// untouched on any error.
+func (s *State) Apply(e Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if e.Type == Sync {
+		return fmt.Errorf("apply %d-%d: sync is not a state change", e.Epoch, e.Seq)
+	}
+	if e.Seq != s.Seq+1 || e.Epoch < s.Epoch {
+		return fmt.Errorf("apply %d-%d on state %d-%d: %w", e.Epoch, e.Seq, s.Epoch, s.Seq, ErrOutOfOrder)
+	}
+	switch e.Type {
+	case AgentUpdated:
+		s.Agents[e.Agent.ID] = *e.Agent
+	case AgentRemoved:
+		delete(s.Agents, e.ID)
+	case AppUpdated:
+		s.Apps[e.App.ID] = *e.App
+	case AppRemoved:
+		delete(s.Apps, e.ID)
+	case TaskUpdated:
+		if e.Task.State.Terminal() {
+			delete(s.Tasks, e.Task.ID)
+		} else {
+			s.Tasks[e.Task.ID] = *e.Task
+		}
+	case TaskRemoved:
+		delete(s.Tasks, e.ID)
+	case DeploymentUpdated:
+		s.Deployments[e.Deployment.ID] = *e.Deployment
+	case DeploymentRemoved:
+		delete(s.Deployments, e.ID)
+	case LeaderChanged:
+		l := *e.Leader
+		s.Leader = &l
+	}
+	s.Epoch, s.Seq = e.Epoch, e.Seq
+	return nil
+}
+
+// Clone returns a copy that shares no maps with s. Records themselves are
+// copied shallowly: their slices and maps are never mutated in place.
+func (s *State) Clone() *State {
+	c := &State{
+		Epoch:       s.Epoch,
+		Seq:         s.Seq,
+		Agents:      make(map[string]Agent, len(s.Agents)),
+		Apps:        make(map[string]App, len(s.Apps)),
+		Tasks:       make(map[string]Task, len(s.Tasks)),
+		Deployments: make(map[string]Deployment, len(s.Deployments)),
+	}
+	if s.Leader != nil {
+		l := *s.Leader
+		c.Leader = &l
+	}
+	for k, v := range s.Agents {
+		c.Agents[k] = v
+	}
+	for k, v := range s.Apps {
+		c.Apps[k] = v
+	}
+	for k, v := range s.Tasks {
+		c.Tasks[k] = v
+	}
+	for k, v := range s.Deployments {
+		c.Deployments[k] = v
+	}
+	return c
+}
+
+// Normalize makes a decoded state usable: nil maps become empty ones.
+func (s *State) Normalize() *State {
+	if s.Agents == nil {
+		s.Agents = map[string]Agent{}
+	}
+	if s.Apps == nil {
+		s.Apps = map[string]App{}
+	}
+	if s.Tasks == nil {
+		s.Tasks = map[string]Task{}
+	}
+	if s.Deployments == nil {
+		s.Deployments = map[string]Deployment{}
+	}
+	return s
+}
+
+// TasksOf returns the app's tasks sorted by id.
+func (s *State) TasksOf(appID string) []Task {
+	var out []Task
+	for _, t := range s.Tasks {
+		if t.AppID == appID {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// TasksOn returns the tasks placed on an agent, sorted by id.
+func (s *State) TasksOn(agentID string) []Task {
+	var out []Task
+	for _, t := range s.Tasks {
+		if t.AgentID == agentID {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// SortedAgents returns the agents sorted by id.
+func (s *State) SortedAgents() []Agent {
+	out := make([]Agent, 0, len(s.Agents))
+	for _, a := range s.Agents {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// SortedApps returns the apps sorted by id.
+func (s *State) SortedApps() []App {
+	out := make([]App, 0, len(s.Apps))
+	for _, a := range s.Apps {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
