@@ -1,0 +1,51 @@
+# atoll — one binary, everything from this Makefile.
+GO        ?= go
+BIN       := bin/atoll
+PKGS      := ./...
+# Debian packages the tests need, as "command:package"; installed when
+# missing (as root). Later issues add HAProxy, ZooKeeper, dig, dnsperf, Chromium.
+TEST_DEPS := curl:curl
+
+.PHONY: all build run test unit integration bench lint deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/atoll
+
+run: build
+	./$(BIN) dev --demo
+
+deps:
+	@missing=""; for dep in $(TEST_DEPS); do \
+		cmd=$${dep%%:*}; pkg=$${dep##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "missing Debian packages:$$missing (run make deps as root)"; exit 1; \
+		fi; \
+	fi
+
+test: deps lint
+	$(GO) test -count=1 -race -timeout 14m $(PKGS)
+
+unit:
+	$(GO) test -count=1 -short $(PKGS)
+
+integration: build
+	$(GO) test -count=1 -v -timeout 10m ./integration/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin build .atoll

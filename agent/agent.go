@@ -1,0 +1,223 @@
+// Package agent runs tasks on one node for the atoll master. It only ever
+// dials out: it registers, heartbeats and reports task status over NATS, and
+// answers launch and kill requests on its own subjects (DESIGN.md §2, §4).
+//
+// Tasks are plain processes, each in its own session, checkpointed under
+// WorkDir so that a restarted agent process re-adopts them: an agent restart
+// kills nothing.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// Config configures an Agent.
+type Config struct {
+	NC       *nats.Conn
+	Subjects events.Subjects
+	// Hostname defaults to os.Hostname.
+	Hostname string
+	// AdvertiseIP is what DNS and HAProxy point at; it defaults to the
+	// local address the agent reaches the NATS server from.
+	AdvertiseIP string
+	// Resources: zero fields are detected (NumCPU, /proc/meminfo in MB,
+	// statfs of WorkDir in MB); ports default to [31000-32000].
+	Resources  events.Resources
+	Attributes map[string]string
+	// WorkDir holds the agent id file, task checkpoints and sandboxes.
+	WorkDir string
+	// HeartbeatInterval defaults to 1s.
+	HeartbeatInterval time.Duration
+	// BinDir goes first on every task's PATH (the atoll binary's folder).
+	BinDir string
+	// KillTasksOnStop makes Run kill every task and wait for them before it
+	// returns (atoll dev). Otherwise tasks keep running and a later Agent on
+	// the same WorkDir re-adopts them.
+	KillTasksOnStop bool
+	Log             *slog.Logger
+}
+
+// Agent is one node's agent. Create it with New and start it with Run.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	// Tunables; tests shorten them.
+	statusTimeout   time.Duration // one status request
+	registerTimeout time.Duration // one register request
+	adoptedPoll     time.Duration // how often adopted pids are checked
+	stopWait        time.Duration // extra wait for killed tasks at stop
+
+	started atomic.Bool
+	status  *statusQueue
+
+	mu       sync.Mutex
+	id       string
+	tasks    map[string]*task
+	closing  bool           // no more launches
+	inflight sync.WaitGroup // launch and kill handlers in progress
+	regReady chan struct{}  // closed while registered with the master
+	wctx     context.Context
+
+	subMu sync.Mutex
+	subID string
+	subs  []*nats.Subscription
+
+	wg sync.WaitGroup // goroutines that stop at the end of Run
+}
+
+const (
+	agentIDFile         = "agent-id"
+	lockFile            = "agent.lock"
+	tasksDir            = "tasks"
+	defaultKillGrace    = 3 * time.Second
+	defaultHeartbeatInt = time.Second
+)
+
+// New checks cfg, fills its defaults and reads the agent id persisted in
+// WorkDir, if any. It starts nothing.
+func New(cfg Config) (*Agent, error) {
+	if cfg.NC == nil {
+		return nil, errors.New("agent: no NATS connection")
+	}
+	if cfg.WorkDir == "" {
+		return nil, errors.New("agent: no work dir")
+	}
+	wd, err := filepath.Abs(cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: work dir: %w", err)
+	}
+	cfg.WorkDir = wd
+	if err := os.MkdirAll(filepath.Join(wd, tasksDir), 0o750); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = defaultHeartbeatInt
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("agent: hostname: %w", err)
+		}
+		cfg.Hostname = h
+	}
+	if cfg.AdvertiseIP == "" {
+		cfg.AdvertiseIP = localIPTowards(cfg.NC)
+	}
+	if err := fillResources(&cfg.Resources, wd); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	id, err := readAgentID(wd)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a := &Agent{
+		cfg:             cfg,
+		log:             cfg.Log,
+		statusTimeout:   2 * time.Second,
+		registerTimeout: 2 * time.Second,
+		adoptedPoll:     250 * time.Millisecond,
+		stopWait:        10 * time.Second,
+		status:          newStatusQueue(),
+		id:              id,
+		tasks:           map[string]*task{},
+		regReady:        make(chan struct{}),
+	}
+	return a, nil
+}
+
+// ID is the agent id: the one the master gave, or the one persisted from an
+// earlier run, or "" before the first registration.
+func (a *Agent) ID() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.id
+}
+
+// Run registers, heartbeats and serves launch and kill requests until ctx
+// ends. It can be called once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.started.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
+	unlock, err := lockWorkDir(a.cfg.WorkDir)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer unlock()
+
+	// Task watchers and the status sender outlive ctx a little: they see
+	// the tasks killed at stop and report them.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	sctx, scancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer scancel()
+	a.mu.Lock()
+	a.wctx = wctx
+	a.mu.Unlock()
+
+	a.recoverTasks()
+
+	a.goRun(func() { a.watchTasks(wctx) })
+	a.goRun(func() { a.status.run(sctx, a) })
+	if id := a.ID(); id != "" {
+		// Serve our subjects at once: the master may talk to us before
+		// our registration reply arrives.
+		a.moveSubscriptions(id)
+	}
+	a.goRun(func() { a.session(ctx) })
+
+	<-ctx.Done()
+	a.stop(wcancel, scancel)
+	return nil
+}
+
+// stop ends Run: no more launches, tasks killed if configured, every
+// goroutine gone.
+func (a *Agent) stop(wcancel, scancel context.CancelFunc) {
+	a.mu.Lock()
+	a.closing = true
+	a.mu.Unlock()
+	a.unsubscribe()
+	a.inflight.Wait()
+
+	if a.cfg.KillTasksOnStop {
+		a.killAllAndWait()
+		// Best effort: tell the master how they ended.
+		select {
+		case <-a.status.drained():
+		case <-time.After(2 * time.Second):
+		}
+	}
+	wcancel()
+	scancel()
+	a.wg.Wait()
+}
+
+func (a *Agent) goRun(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// taskDir is the sandbox of a task.
+func (a *Agent) taskDir(id string) string {
+	return filepath.Join(a.cfg.WorkDir, tasksDir, id)
+}

@@ -1,0 +1,126 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+const checkpointFile = "checkpoint.json"
+
+// checkpoint is what a restarted agent needs to find a task again:
+// sandbox/checkpoint.json. Pid alone could be recycled; pid plus its start
+// time (and the boot) names one process.
+type checkpoint struct {
+	Launch    events.LaunchRequest `json:"launch"`
+	Pid       int                  `json:"pid"`
+	StartTime uint64               `json:"startTime"` // /proc/<pid>/stat field 22
+	BootID    string               `json:"bootId,omitempty"`
+	// Final is the terminal status not yet acked by the master.
+	Final *events.StatusUpdate `json:"final,omitempty"`
+}
+
+// writeCheckpoint stores cp; the file is private, as env may hold secrets.
+func writeCheckpoint(dir string, cp checkpoint) error {
+	data, err := json.Marshal(cp)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, checkpointFile), data, 0o600); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	return nil
+}
+
+func readCheckpoint(dir string) (checkpoint, error) {
+	var cp checkpoint
+	data, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if err != nil {
+		return cp, err
+	}
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return cp, fmt.Errorf("decode %s: %w", filepath.Join(dir, checkpointFile), err)
+	}
+	return cp, nil
+}
+
+func removeCheckpoint(dir string) error {
+	err := os.Remove(filepath.Join(dir, checkpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// recoverTasks reads the checkpoints an earlier agent process left: live
+// processes are adopted, final statuses not yet acked are sent again, and
+// tasks whose process went away while no agent watched are reported
+// failed.
+func (a *Agent) recoverTasks() {
+	root := filepath.Join(a.cfg.WorkDir, tasksDir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		a.log.Error("cannot read task checkpoints", "dir", root, "err", err)
+		return
+	}
+	boot := bootID()
+	var finals []statusItem
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		cp, err := readCheckpoint(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a sandbox kept for its logs
+		}
+		if err != nil {
+			a.log.Error("ignoring unreadable checkpoint", "dir", dir, "err", err)
+			continue
+		}
+		id := cp.Launch.Task.ID
+		if id != e.Name() {
+			a.log.Error("ignoring checkpoint of another task", "dir", dir, "task", id)
+			continue
+		}
+		t := &task{
+			id: id, launch: cp.Launch, pid: cp.Pid, startTime: cp.StartTime,
+			adopted: true, done: make(chan struct{}),
+		}
+		a.tasks[id] = t
+		sameBoot := cp.BootID == "" || boot == "" || cp.BootID == boot
+		switch {
+		case cp.Final != nil:
+			a.log.Info("resending final status", "task", id, "state", cp.Final.State)
+		case sameBoot && alive(cp.Pid, cp.StartTime):
+			t.state = events.TaskRunning
+			a.log.Info("adopted task", "task", id, "pid", cp.Pid)
+			continue
+		default:
+			a.log.Info("task exited while agent was down", "task", id, "pid", cp.Pid)
+			cp.Final = &events.StatusUpdate{
+				TaskID: id, State: events.TaskFailed,
+				Message: "task exited while agent was down", Time: time.Now().UTC(),
+			}
+			if err := writeCheckpoint(dir, cp); err != nil {
+				a.log.Error("cannot checkpoint final status", "task", id, "err", err)
+			}
+		}
+		t.state, t.exited = cp.Final.State, true
+		close(t.done)
+		finals = append(finals, statusItem{upd: *cp.Final, onAck: func() { a.forget(t) }})
+	}
+	slices.SortFunc(finals, func(x, y statusItem) int { return x.upd.Time.Compare(y.upd.Time) })
+	for _, it := range finals {
+		a.status.push(it)
+	}
+}

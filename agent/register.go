@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// session registers, then heartbeats until the master asks for a new
+// registration, and so on until ctx ends.
+func (a *Agent) session(ctx context.Context) {
+	for {
+		if !a.register(ctx) {
+			return
+		}
+		a.heartbeat(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		a.setUnregistered()
+	}
+}
+
+// register retries with backoff until the master gives an id; it returns
+// false if ctx ended first.
+func (a *Agent) register(ctx context.Context) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		id, err := a.registerOnce(ctx)
+		if err == nil {
+			a.registered(id)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		a.log.Debug("registration failed, retrying", "err", err, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+func (a *Agent) registerOnce(ctx context.Context) (string, error) {
+	req := events.RegisterRequest{
+		AgentID:    a.ID(),
+		Hostname:   a.cfg.Hostname,
+		IP:         a.cfg.AdvertiseIP,
+		Resources:  a.cfg.Resources,
+		Attributes: a.cfg.Attributes,
+		Tasks:      a.reports(),
+	}
+	data, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.registerTimeout)
+	defer cancel()
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Register(), data)
+	if err != nil {
+		return "", err
+	}
+	var reply events.RegisterReply
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return "", err
+	}
+	if reply.Error != "" {
+		return "", errors.New("master refused registration: " + reply.Error)
+	}
+	if reply.AgentID == "" {
+		return "", errors.New("registration reply without agent id")
+	}
+	return reply.AgentID, nil
+}
+
+// registered records a successful registration under id.
+func (a *Agent) registered(id string) {
+	a.mu.Lock()
+	old := a.id
+	a.id = id
+	select {
+	case <-a.regReady:
+	default:
+		close(a.regReady)
+	}
+	a.mu.Unlock()
+
+	if id != old {
+		if err := writeAgentID(a.cfg.WorkDir, id); err != nil {
+			a.log.Error("cannot persist agent id", "id", id, "err", err)
+		}
+	}
+	a.moveSubscriptions(id)
+	a.log.Info("agent registered", "id", id, "previous", old, "hostname", a.cfg.Hostname, "ip", a.cfg.AdvertiseIP)
+}
+
+// setUnregistered holds status updates back until the next registration.
+func (a *Agent) setUnregistered() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-a.regReady:
+		a.regReady = make(chan struct{})
+	default:
+	}
+}
+
+// registeredCh is closed while the agent is registered.
+func (a *Agent) registeredCh() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.regReady
+}
+
+// moveSubscriptions serves launch and kill for id, and stops serving any
+// other id.
+func (a *Agent) moveSubscriptions(id string) {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	if a.subID == id && len(a.subs) > 0 {
+		return
+	}
+	a.mu.Lock()
+	closing := a.closing
+	a.mu.Unlock()
+	if closing {
+		return
+	}
+	a.unsubscribeLocked()
+	launch, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Launch(id), a.handleLaunch)
+	if err != nil {
+		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Launch(id), "err", err)
+		return
+	}
+	kill, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Kill(id), a.handleKill)
+	if err != nil {
+		_ = launch.Unsubscribe()
+		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Kill(id), "err", err)
+		return
+	}
+	a.subID, a.subs = id, []*nats.Subscription{launch, kill}
+	if err := a.cfg.NC.FlushTimeout(2 * time.Second); err != nil {
+		a.log.Warn("flush after subscribe", "err", err)
+	}
+}
+
+func (a *Agent) unsubscribe() {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	a.unsubscribeLocked()
+}
+
+func (a *Agent) unsubscribeLocked() {
+	for _, s := range a.subs {
+		_ = s.Unsubscribe()
+	}
+	a.subID, a.subs = "", nil
+}

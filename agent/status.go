@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// statusItem is one queued status update; onAck runs once the master acked
+// it.
+type statusItem struct {
+	upd   events.StatusUpdate
+	onAck func()
+}
+
+// statusQueue sends status updates in order, one at a time, each retried
+// until acked. Pushing never blocks.
+type statusQueue struct {
+	mu      sync.Mutex
+	items   []statusItem
+	wake    chan struct{}   // capacity 1: "something was pushed"
+	waiters []chan struct{} // closed when the queue is empty
+}
+
+func newStatusQueue() *statusQueue {
+	return &statusQueue{wake: make(chan struct{}, 1)}
+}
+
+func (q *statusQueue) push(it statusItem) {
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *statusQueue) head() (statusItem, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return statusItem{}, false
+	}
+	return q.items[0], true
+}
+
+func (q *statusQueue) pop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.items[0] = statusItem{}
+	q.items = q.items[1:]
+	if len(q.items) == 0 {
+		for _, w := range q.waiters {
+			close(w)
+		}
+		q.waiters = nil
+	}
+}
+
+// drained returns a channel closed once the queue is empty.
+func (q *statusQueue) drained() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ch := make(chan struct{})
+	if len(q.items) == 0 {
+		close(ch)
+	} else {
+		q.waiters = append(q.waiters, ch)
+	}
+	return ch
+}
+
+// run sends queued updates until ctx ends.
+func (q *statusQueue) run(ctx context.Context, a *Agent) {
+	for {
+		it, ok := q.head()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+				continue
+			}
+		}
+		if !a.deliverStatus(ctx, it.upd) {
+			return
+		}
+		q.pop()
+		if it.onAck != nil {
+			it.onAck()
+		}
+	}
+}
+
+// deliverStatus sends one update, retrying with backoff (100ms..2s) until
+// the master acks it. It waits while the agent is not registered. It
+// returns false if ctx ended first.
+func (a *Agent) deliverStatus(ctx context.Context, upd events.StatusUpdate) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-a.registeredCh():
+		}
+		upd.AgentID = a.ID()
+		err := a.sendStatus(ctx, upd)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		a.log.Debug("status update not acked, retrying", "task", upd.TaskID, "state", upd.State, "err", err, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// sendStatus makes one attempt. An Ack carrying an error is still an ack.
+func (a *Agent) sendStatus(ctx context.Context, upd events.StatusUpdate) error {
+	data, err := json.Marshal(upd)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.statusTimeout)
+	defer cancel()
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Status(), data)
+	if err != nil {
+		return err
+	}
+	var ack events.Ack
+	if len(msg.Data) > 0 {
+		if err := json.Unmarshal(msg.Data, &ack); err != nil {
+			return fmt.Errorf("bad ack: %w", err)
+		}
+	}
+	if ack.Error != "" {
+		a.log.Warn("master refused status update", "task", upd.TaskID, "state", upd.State, "err", ack.Error)
+	} else {
+		a.log.Debug("status update acked", "task", upd.TaskID, "state", upd.State)
+	}
+	return nil
+}
+
+// sendUpdate queues a status update; onAck (may be nil) runs once acked.
+func (a *Agent) sendUpdate(taskID string, state events.TaskState, msg string, onAck func()) {
+	a.status.push(statusItem{
+		upd:   events.StatusUpdate{TaskID: taskID, State: state, Message: msg, Time: time.Now().UTC()},
+		onAck: onAck,
+	})
+}

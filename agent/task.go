@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// task is one task of this agent. Every field is guarded by Agent.mu.
+type task struct {
+	id        string
+	launch    events.LaunchRequest
+	pid       int    // 0 while starting
+	startTime uint64 // of pid, from /proc
+	adopted   bool   // started by an earlier agent process: not our child
+	state     events.TaskState
+	killing   bool // a kill was requested
+	grace     time.Duration
+	exited    bool          // the process is gone (and reaped, if ours)
+	done      chan struct{} // closed when exited
+}
+
+func (t *task) report() events.TaskReport {
+	return events.TaskReport{TaskID: t.id, AppID: t.launch.Task.AppID, State: t.state}
+}
+
+// reports lists the tasks that have not ended, sorted by id.
+func (a *Agent) reports() []events.TaskReport {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := []events.TaskReport{}
+	for _, t := range a.tasks {
+		if !t.state.Terminal() {
+			out = append(out, t.report())
+		}
+	}
+	slices.SortFunc(out, func(x, y events.TaskReport) int { return strings.Compare(x.TaskID, y.TaskID) })
+	return out
+}
+
+// checkTaskID rejects ids that cannot name a sandbox folder.
+func checkTaskID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("launch request without task id")
+	case id == "." || id == ".." || strings.ContainsAny(id, "/\x00") || len(id) > 255:
+		return fmt.Errorf("invalid task id %q", id)
+	}
+	return nil
+}
+
+// launch starts a task and returns once it runs (or failed to start).
+func (a *Agent) launch(req events.LaunchRequest) error {
+	id := req.Task.ID
+	if err := checkTaskID(id); err != nil {
+		return err
+	}
+	t := &task{id: id, launch: req, state: events.TaskStaging, done: make(chan struct{})}
+	a.mu.Lock()
+	if _, ok := a.tasks[id]; ok {
+		a.mu.Unlock()
+		return fmt.Errorf("task %s already exists", id)
+	}
+	a.tasks[id] = t
+	a.mu.Unlock()
+
+	pid, startTime, err := a.start(req)
+	if err != nil {
+		a.mu.Lock()
+		delete(a.tasks, id)
+		t.exited = true
+		close(t.done)
+		a.mu.Unlock()
+		a.log.Warn("task failed to start", "task", id, "err", err)
+		a.sendUpdate(id, events.TaskFailed, "failed to start: "+err.Error(), nil)
+		return fmt.Errorf("start task %s: %w", id, err)
+	}
+
+	a.mu.Lock()
+	t.pid, t.startTime, t.state = pid, startTime, events.TaskRunning
+	a.sendUpdate(id, events.TaskRunning, "", nil)
+	killing := t.killing
+	a.mu.Unlock()
+	a.log.Info("task started", "task", id, "app", req.Task.AppID, "pid", pid)
+	if killing { // a kill came while we were starting
+		a.signal(t, syscall.SIGTERM)
+	}
+	return nil
+}
+
+// start runs the task's process in its sandbox and checkpoints it.
+func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, err error) {
+	dir := a.taskDir(req.Task.ID)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return 0, 0, err
+	}
+	env, path := a.taskEnv(req, dir)
+	prog, argv, err := command(req, path, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	files, err := openStdio(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	p, err := os.StartProcess(prog, argv, &os.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: files,
+		// Own session and process group, no parent-death signal: the
+		// task outlives the agent process.
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	for _, f := range files {
+		_ = f.Close()
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	pid = p.Pid
+	_ = p.Release() // we wait for it ourselves (watch.go)
+
+	// Until we reap it, the child's /proc entry stays, even as a zombie.
+	info, err := readProc(pid)
+	if err == nil {
+		err = writeCheckpoint(dir, checkpoint{
+			Launch: req, Pid: pid, StartTime: info.StartTime, BootID: bootID(),
+		})
+	}
+	if err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		return 0, 0, err
+	}
+	return pid, info.StartTime, nil
+}
+
+// openStdio opens /dev/null, sandbox/stdout and sandbox/stderr.
+func openStdio(dir string) ([]*os.File, error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, null)
+	for _, name := range []string{"stdout", "stderr"} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// taskEnv is the request's env plus PATH (BinDir first, then the request's
+// PATH or else the agent's) and MESOS_SANDBOX. It also returns that PATH.
+func (a *Agent) taskEnv(req events.LaunchRequest, sandbox string) (env []string, path string) {
+	path = req.Env["PATH"]
+	if path == "" {
+		path = os.Getenv("PATH")
+	}
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	if a.cfg.BinDir != "" {
+		path = a.cfg.BinDir + string(os.PathListSeparator) + path
+	}
+	for k, v := range req.Env {
+		if k == "PATH" || k == "MESOS_SANDBOX" || k == "" || strings.ContainsAny(k, "=\x00") {
+			continue
+		}
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "PATH="+path, "MESOS_SANDBOX="+sandbox)
+	slices.Sort(env)
+	return env, path
+}
+
+// command is what to exec: /bin/sh -c Cmd, or Args looked up in the task's
+// PATH (relative paths from the sandbox).
+func command(req events.LaunchRequest, path, sandbox string) (string, []string, error) {
+	if req.Cmd != "" {
+		return "/bin/sh", []string{"/bin/sh", "-c", req.Cmd}, nil
+	}
+	if len(req.Args) == 0 || req.Args[0] == "" {
+		return "", nil, errors.New("launch request has neither cmd nor args")
+	}
+	name := req.Args[0]
+	if strings.Contains(name, "/") {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(sandbox, name)
+		}
+		return name, req.Args, nil
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(sandbox, d)
+		}
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, req.Args, nil
+		}
+	}
+	return "", nil, fmt.Errorf("executable %q not found in PATH %s", name, path)
+}

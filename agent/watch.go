@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// watchTasks notices tasks that ended: our children on SIGCHLD (and on
+// every tick, in case a signal was coalesced), adopted processes by
+// polling /proc.
+func (a *Agent) watchTasks(ctx context.Context) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGCHLD)
+	defer signal.Stop(sigs)
+	tick := time.NewTicker(a.adoptedPoll)
+	defer tick.Stop()
+	for {
+		a.checkTasks()
+		select {
+		case <-ctx.Done():
+			return
+		case <-sigs:
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) checkTasks() {
+	a.mu.Lock()
+	var live []*task
+	for _, t := range a.tasks {
+		if t.pid > 0 && !t.exited {
+			live = append(live, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range live {
+		if t.adopted {
+			if !alive(t.pid, t.startTime) {
+				a.adoptedExited(t)
+			}
+		} else if childExited(t.pid) {
+			a.reap(t)
+		}
+	}
+}
+
+// childExited reports whether our child pid has exited, without reaping
+// it: the zombie keeps the pid (and so the process group id) reserved.
+func childExited(pid int) bool {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return true // ECHILD: someone else reaped it
+		}
+		// Linux sets si_signo to SIGCHLD when it reports a child, 0 when
+		// none is ready.
+		return info.Signo == int32(syscall.SIGCHLD)
+	}
+}
+
+// reap collects an exited child and reports how it ended.
+func (a *Agent) reap(t *task) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.exited {
+		return
+	}
+	// A task ends with its whole process group, as a Mesos container does.
+	_ = syscall.Kill(-t.pid, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	var err error
+	for {
+		_, err = syscall.Wait4(t.pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	state, msg := exitState(ws, err, t.killing)
+	a.log.Info("task ended", "task", t.id, "pid", t.pid, "state", state, "message", msg)
+	a.finishLocked(t, state, msg)
+}
+
+// adoptedExited reports an adopted process that went away: it is not our
+// child, so its exit status is unknown.
+func (a *Agent) adoptedExited(t *task) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.exited {
+		return
+	}
+	state := events.TaskFailed
+	if t.killing {
+		state = events.TaskKilled
+	}
+	msg := "exited while adopted (status unknown)"
+	a.log.Info("adopted task ended", "task", t.id, "pid", t.pid, "state", state)
+	a.finishLocked(t, state, msg)
+}
+
+func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState, string) {
+	var msg string
+	switch {
+	case err != nil:
+		msg = "exited (status unknown: " + err.Error() + ")"
+	case ws.Exited():
+		msg = fmt.Sprintf("command exited with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		msg = fmt.Sprintf("command terminated by signal %d (%s)", int(ws.Signal()), ws.Signal())
+	default:
+		msg = fmt.Sprintf("command ended with wait status %#x", uint32(ws))
+	}
+	switch {
+	case killing:
+		return events.TaskKilled, msg
+	case err == nil && ws.Exited() && ws.ExitStatus() == 0:
+		return events.TaskFinished, msg
+	}
+	return events.TaskFailed, msg
+}
+
+// finishLocked records a task's end: the final status is checkpointed (a
+// restarted agent sends it again) and queued; once acked the checkpoint
+// goes, the sandbox stays. a.mu held.
+func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
+	t.exited, t.state = true, state
+	close(t.done)
+	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
+	dir := a.taskDir(t.id)
+	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, BootID: bootID(), Final: &upd}
+	if err := writeCheckpoint(dir, cp); err != nil {
+		a.log.Error("cannot checkpoint final status", "task", t.id, "err", err)
+	}
+	a.status.push(statusItem{upd: upd, onAck: func() { a.forget(t) }})
+}
+
+// forget drops a task whose final status the master acked.
+func (a *Agent) forget(t *task) {
+	a.mu.Lock()
+	if a.tasks[t.id] == t {
+		delete(a.tasks, t.id)
+	}
+	a.mu.Unlock()
+	if err := removeCheckpoint(a.taskDir(t.id)); err != nil {
+		a.log.Error("cannot remove checkpoint", "task", t.id, "err", err)
+	}
+}

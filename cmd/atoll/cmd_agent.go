@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/atollhq/atoll/agent"
+	"github.com/atollhq/atoll/events"
+)
+
+func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := flag.NewFlagSet("atoll agent", flag.ContinueOnError)
+	var nf natsFlags
+	nf.register(fs)
+	hostname := fs.String("hostname", "", "hostname to register (default: the system's)")
+	advertise := fs.String("advertise-ip", "", "IP that DNS and HAProxy point at for this agent's tasks (required)")
+	attrs := fs.String("attributes", "", `attributes in Mesos syntax, e.g. "region:oslo;zone:a"`)
+	cpus := fs.Float64("cpus", 0, "cpus to offer (default: detected)")
+	mem := fs.Float64("mem", 0, "memory in MB to offer (default: detected)")
+	disk := fs.Float64("disk", 0, "disk in MB to offer (default: detected)")
+	ports := fs.String("ports", "31000-32000", "host port ranges, e.g. 31000-32000,33000-33100")
+	workDir := fs.String("work-dir", "./.atoll/agent", "folder for the agent id, task checkpoints and sandboxes")
+	heartbeat := fs.Duration("heartbeat", time.Second, "heartbeat interval")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if !parseFlags(fs, args, stderr) {
+		return 2
+	}
+	log := newLogger(stderr, *logLevel).With("component", "agent")
+	o := agentOptions{
+		nats: nf, hostname: *hostname, advertiseIP: *advertise, attributes: *attrs,
+		cpus: *cpus, mem: *mem, disk: *disk, ports: *ports, workDir: *workDir, heartbeat: *heartbeat,
+	}
+	if err := serveAgent(ctx, o, false, log); err != nil {
+		fmt.Fprintln(stderr, "atoll agent:", err)
+		return 1
+	}
+	return 0
+}
+
+type agentOptions struct {
+	nats                       natsFlags
+	hostname, advertiseIP      string
+	attributes, ports, workDir string
+	cpus, mem, disk            float64
+	heartbeat                  time.Duration
+}
+
+// agentConfig turns options into an agent config (without the connection).
+func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Config, error) {
+	if o.advertiseIP == "" {
+		return agent.Config{}, fmt.Errorf("--advertise-ip is required")
+	}
+	if o.hostname == "" {
+		o.hostname, _ = os.Hostname()
+	}
+	attrs, err := agent.ParseAttributes(o.attributes)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--attributes: %w", err)
+	}
+	ranges, err := agent.ParsePortRanges(o.ports)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--ports: %w", err)
+	}
+	return agent.Config{
+		Subjects:          o.nats.subjects(),
+		Hostname:          o.hostname,
+		AdvertiseIP:       o.advertiseIP,
+		Resources:         events.Resources{Cpus: o.cpus, Mem: o.mem, Disk: o.disk, Ports: ranges},
+		Attributes:        attrs,
+		WorkDir:           o.workDir,
+		HeartbeatInterval: o.heartbeat,
+		BinDir:            binDir(),
+		KillTasksOnStop:   killOnStop,
+		Log:               log,
+	}, nil
+}
+
+// serveAgent runs one agent until ctx ends.
+func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.Logger) error {
+	cfg, err := agentConfig(o, killOnStop, log)
+	if err != nil {
+		return err
+	}
+	nc, err := o.nats.connect("atoll-agent-"+cfg.Hostname, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cfg.NC = nc
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "hostname", cfg.Hostname, "advertise-ip", cfg.AdvertiseIP, "work-dir", cfg.WorkDir)
+	return a.Run(ctx)
+}

@@ -1,0 +1,221 @@
+package events_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
+)
+
+// noTicks is the sync timeout of tests that send no sync tick: long enough
+// that only the stream itself can cause a resync.
+const noTicks = time.Hour
+
+// wantResyncs checks the follower's resync count.
+func wantResyncs(t *testing.T, f *events.Follower, want uint64) {
+	t.Helper()
+	if got := f.Resyncs(); got != want {
+		t.Errorf("Resyncs() = %d, want %d", got, want)
+	}
+}
+
+func TestFollowerStartsLate(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 500)
+
+	f, m := eventstest.Follow(t, l, noTicks)
+	m.WaitEqual(t, l)
+	if !f.Synced() {
+		t.Errorf("Synced() = false with the leader's state")
+	}
+	eventstest.Churn(l, 50)
+	m.WaitEqual(t, l)
+
+	wantResyncs(t, f, 0)
+	if m.Resets() != 1 || m.AppliedCount() != 50 {
+		t.Errorf("handler had %d resets and %d events, want 1 and 50", m.Resets(), m.AppliedCount())
+	}
+}
+
+// A follower that starts while the leader commits gets its snapshot in the
+// middle of the stream: subscribing first means nothing falls in between.
+func TestFollowerStartsDuringCommits(t *testing.T) {
+	l := eventstest.NewLeader()
+	var wg sync.WaitGroup
+	wg.Go(func() { eventstest.Churn(l, 3000) })
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if seq := l.State().Seq; seq < 100 {
+			return fmt.Errorf("leader at seq %d, waiting for 100", seq)
+		}
+		return nil
+	})
+
+	f, m := eventstest.Follow(t, l, noTicks)
+	wg.Wait()
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 0)
+}
+
+// An event lost on the way is noticed by the gap before the next one.
+func TestFollowerGapRevealedByNextEvent(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	f, m := eventstest.Follow(t, l, noTicks)
+	m.WaitEqual(t, l)
+
+	l.DropNext()
+	l.Commit(events.PutApp(eventstest.App("/lost", 1)))
+	l.Commit(events.PutApp(eventstest.App("/after", 1)))
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+	if m.Resets() != 2 {
+		t.Errorf("handler had %d resets, want 2", m.Resets())
+	}
+}
+
+// When the last event before a quiet period is lost, only the sync tick
+// tells the follower it is behind.
+func TestFollowerLastEventRevealedBySyncTick(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	f, m := eventstest.Follow(t, l, noTicks)
+	m.WaitEqual(t, l)
+
+	l.DropNext()
+	l.Commit(events.PutApp(eventstest.App("/lost", 1)))
+	if err := m.Matches(l.State()); err == nil {
+		t.Fatalf("follower has an event it never received")
+	}
+	l.Tick()
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+
+	// A tick at the follower's own seq changes nothing. The event after it
+	// shows the tick was handled.
+	l.Tick()
+	l.Commit(events.PutApp(eventstest.App("/after", 1)))
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+}
+
+func TestFollowerEpochChange(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	f, m := eventstest.Follow(t, l, noTicks)
+	m.WaitEqual(t, l)
+
+	l.NewEpoch()
+	eventstest.Churn(l, 10)
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+	if got := m.State().Leader; got == nil || got.Epoch != 2 || got.ID != "master-2" {
+		t.Errorf("leader = %+v, want master-2 in epoch 2", got)
+	}
+}
+
+// Events that do not follow the state but cannot be newer than it are
+// ignored without a resync: a deposed leader's, duplicates, old ticks.
+func TestFollowerIgnoresStaleEvents(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	l.NewEpoch()
+	eventstest.Churn(l, 5)
+	f, m := eventstest.Follow(t, l, noTicks)
+	m.WaitEqual(t, l)
+
+	last := l.Commit(events.PutApp(eventstest.App("/last", 1)))
+	deposed := events.DeleteApp("/last").Stamp(l.State(), 1, eventstest.T0)
+	l.Inject(deposed)
+	l.Inject(events.Event{Epoch: 1, Seq: last.Seq + 5, Type: events.Sync})
+	l.Inject(last)
+	l.Inject(events.Event{Epoch: 2, Seq: last.Seq - 3, Type: events.Sync})
+	l.Commit(events.PutApp(eventstest.App("/after", 1)))
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 0)
+}
+
+// Sync ticks keep a quiet follower in place; when they stop, the follower
+// resyncs on its own, and that alone recovers a lost last event.
+func TestFollowerMissedSyncTick(t *testing.T) {
+	const syncTimeout = 150 * time.Millisecond
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	stopTicks := l.Ticking(10 * time.Millisecond)
+	defer stopTicks()
+	f, m := eventstest.Follow(t, l, syncTimeout)
+	m.WaitEqual(t, l)
+
+	// Proving an absence takes time: several timeouts with ticks flowing.
+	time.Sleep(4 * syncTimeout)
+	wantResyncs(t, f, 0)
+
+	stopTicks()
+	l.DropNext()
+	l.Commit(events.PutApp(eventstest.App("/lost", 1)))
+	m.WaitEqual(t, l)
+	if f.Resyncs() == 0 {
+		t.Errorf("caught up without a resync")
+	}
+}
+
+// A follower waits for a leader that refuses snapshots and never shows a
+// state before it has one.
+func TestFollowerRetriesSnapshot(t *testing.T) {
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 20)
+	l.FailSnapshots(errors.New("not the leader"))
+	f, m := eventstest.Follow(t, l, noTicks)
+
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if n := l.Snapshots(); n < 3 {
+			return fmt.Errorf("%d snapshot requests, want 3", n)
+		}
+		return nil
+	})
+	if f.Synced() || m.State() != nil {
+		t.Fatalf("follower synced without a snapshot")
+	}
+	l.FailSnapshots(nil)
+	m.WaitEqual(t, l)
+	if !f.Synced() {
+		t.Errorf("Synced() = false with the leader's state")
+	}
+	wantResyncs(t, f, 0)
+}
+
+// gated is a Mirror whose first Applied blocks until the gate opens, so the
+// follower's buffer fills up behind it.
+type gated struct {
+	*eventstest.Mirror
+	entered, gate chan struct{}
+	once          sync.Once
+}
+
+func (h *gated) Applied(s *events.State, e events.Event) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.gate
+	})
+	h.Mirror.Applied(s, e)
+}
+
+// Events dropped because the follower's buffer is full are not guessed at:
+// the follower resyncs.
+func TestFollowerBufferOverflow(t *testing.T) {
+	l := eventstest.NewLeader()
+	h := &gated{Mirror: &eventstest.Mirror{}, entered: make(chan struct{}), gate: make(chan struct{})}
+	f := &events.Follower{Source: l, Handler: h, SyncTimeout: noTicks}
+	eventstest.Start(t, f)
+	h.WaitEqual(t, l)
+
+	l.Commit(events.PutApp(eventstest.App("/blocks", 1)))
+	<-h.entered
+	eventstest.Churn(l, 10000) // more than the follower buffers
+	close(h.gate)
+	h.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+}

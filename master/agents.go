@@ -1,0 +1,231 @@
+package master
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// subscribe answers agents and followers on NATS.
+func (m *Master) subscribe() ([]*nats.Subscription, error) {
+	var subs []*nats.Subscription
+	add := func(subject string, h nats.MsgHandler) error {
+		s, err := m.cfg.NC.Subscribe(subject, h)
+		if err != nil {
+			return fmt.Errorf("master: subscribe %s: %w", subject, err)
+		}
+		subs = append(subs, s)
+		return nil
+	}
+	snap, err := events.ServeSnapshots(m.cfg.NC, m.cfg.Subjects, m.snapshot)
+	if err != nil {
+		return nil, err
+	}
+	subs = append(subs, snap)
+	for _, sub := range []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{m.cfg.Subjects.Register(), m.handleRegister},
+		{m.cfg.Subjects.Heartbeat(), m.handleHeartbeat},
+		{m.cfg.Subjects.Status(), m.handleStatus},
+	} {
+		if err := add(sub.subject, sub.h); err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return nil, err
+		}
+	}
+	return subs, m.cfg.NC.Flush()
+}
+
+func (m *Master) snapshot() (*events.State, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.leading {
+		return nil, ErrNotLeader
+	}
+	return m.state.Clone(), nil
+}
+
+func respond(msg *nats.Msg, v any) {
+	if msg.Reply == "" {
+		return
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		data = []byte(`{"error":"encode reply"}`)
+	}
+	_ = msg.Respond(data)
+}
+
+func (m *Master) handleRegister(msg *nats.Msg) {
+	var req events.RegisterRequest
+	if err := json.Unmarshal(msg.Data, &req); err != nil {
+		respond(msg, events.RegisterReply{Error: "bad register request: " + err.Error()})
+		return
+	}
+	id, err := m.registerAgent(req)
+	if err != nil {
+		m.log.Warn("agent registration refused", "hostname", req.Hostname, "err", err)
+		respond(msg, events.RegisterReply{Error: err.Error()})
+		return
+	}
+	respond(msg, events.RegisterReply{AgentID: id})
+}
+
+// registerAgent adds or refreshes an agent and reconciles the tasks it
+// reports. An agent keeps its id across restarts; an id the master does not
+// know (its record was removed) is taken as given, so ids stay stable.
+func (m *Master) registerAgent(req events.RegisterRequest) (string, error) {
+	if req.Hostname == "" || req.IP == "" {
+		return "", fmt.Errorf("register: hostname and ip are required")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	id := req.AgentID
+	a, known := m.state.Agents[id]
+	if id == "" {
+		id = newAgentID(len(m.state.Agents))
+	}
+	if !known {
+		a = events.Agent{ID: id, RegisteredAt: now.UTC()}
+	}
+	a.Hostname, a.IP, a.Resources, a.Attributes = req.Hostname, req.IP, req.Resources, req.Attributes
+	a.State = events.AgentActive
+	if err := m.commitLocked(events.PutAgent(a)); err != nil {
+		return "", fmt.Errorf("register agent %s: %w", id, err)
+	}
+	m.runtime.lastSeen[id] = now
+	m.log.Info("agent registered", "id", id, "hostname", a.Hostname, "ip", a.IP, "returning", known)
+	m.reconcileReportsLocked(id, req.Tasks, now)
+	m.kickReconcile()
+	return id, nil
+}
+
+// newAgentID makes a Mesos-looking agent id: <uuid>-S<n>.
+func newAgentID(n int) string { return fmt.Sprintf("%s-S%d", uuid.NewString(), n) }
+
+func (m *Master) handleHeartbeat(msg *nats.Msg) {
+	var hb events.Heartbeat
+	if err := json.Unmarshal(msg.Data, &hb); err != nil {
+		m.log.Warn("bad heartbeat", "err", err)
+		return
+	}
+	m.mu.Lock()
+	a, ok := m.state.Agents[hb.AgentID]
+	if !ok || a.State != events.AgentActive || !m.leading {
+		m.mu.Unlock()
+		// An unknown or unreachable agent comes back through
+		// registration, which reconciles its tasks in one step.
+		respond(msg, events.HeartbeatReply{Reregister: m.Leading()})
+		return
+	}
+	now := m.cfg.Now()
+	m.runtime.lastSeen[hb.AgentID] = now
+	m.reconcileReportsLocked(hb.AgentID, hb.Tasks, now)
+	m.mu.Unlock()
+	respond(msg, events.HeartbeatReply{})
+}
+
+// reportGrace is how old a task must be before its absence from an agent's
+// report means it is lost: a launch may still be on its way.
+const reportGrace = 5 * time.Second
+
+// reconcileReportsLocked brings the state in line with what an agent says
+// it runs: unreachable tasks it still runs are running again, tasks it
+// runs that the state does not want are killed, and tasks the state places
+// there that it does not run are lost.
+func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskReport, now time.Time) {
+	reported := make(map[string]events.TaskReport, len(reports))
+	var changes []events.Change
+	for _, r := range reports {
+		reported[r.TaskID] = r
+		t, ok := m.state.Tasks[r.TaskID]
+		switch {
+		case !ok || t.AgentID != agentID:
+			m.killUnknownLocked(agentID, r.TaskID)
+		case r.State.Terminal():
+			// The agent has not had its status update acked yet.
+			changes = append(changes, m.taskStatusLocked(t, r.State, "", nil, now)...)
+		case t.State == events.TaskUnreachable && r.State == events.TaskRunning:
+			t.State = events.TaskRunning
+			t.Message = "agent reconnected"
+			changes = append(changes, events.PutTask(t))
+		}
+	}
+	for _, t := range m.state.TasksOn(agentID) {
+		if _, ok := reported[t.ID]; ok || now.Sub(t.StagedAt) < reportGrace {
+			continue
+		}
+		if t.State == events.TaskKilling {
+			t.State, t.Message = events.TaskKilled, "gone from agent after kill"
+		} else {
+			t.State, t.Message = events.TaskLost, "agent does not run the task"
+			if app, ok := m.state.Apps[t.AppID]; ok {
+				m.runtime.failed(app, now)
+			}
+		}
+		changes = append(changes, events.PutTask(t))
+		m.runtime.forgetTask(t.ID)
+	}
+	if len(changes) > 0 {
+		if err := m.commitLocked(changes...); err != nil {
+			m.log.Warn("reconcile agent tasks", "agent", agentID, "err", err)
+		}
+		m.kickReconcile()
+	}
+}
+
+// killUnknownLocked asks an agent to kill a task the state does not hold.
+func (m *Master) killUnknownLocked(agentID, taskID string) {
+	if sent, ok := m.runtime.killSent[taskID]; ok && m.cfg.Now().Sub(sent) < killResend {
+		return
+	}
+	m.runtime.killSent[taskID] = m.cfg.Now()
+	m.log.Info("killing task unknown to the master", "agent", agentID, "task", taskID)
+	go m.sendKill(agentID, taskID, 0)
+}
+
+// expireAgentsLocked makes agents unreachable whose heartbeats stopped
+// longer than AgentTimeout ago, and their tasks with them.
+func (m *Master) expireAgentsLocked(now time.Time) {
+	for _, a := range m.state.SortedAgents() {
+		if a.State != events.AgentActive {
+			continue
+		}
+		seen, ok := m.runtime.lastSeen[a.ID]
+		if !ok {
+			m.runtime.lastSeen[a.ID] = now
+			continue
+		}
+		if now.Sub(seen) < m.cfg.AgentTimeout {
+			continue
+		}
+		a.State = events.AgentUnreachable
+		changes := []events.Change{events.PutAgent(a)}
+		for _, t := range m.state.TasksOn(a.ID) {
+			if !t.State.Active() {
+				continue
+			}
+			t.State = events.TaskUnreachable
+			t.Message = fmt.Sprintf("agent %s silent for %s", a.Hostname, now.Sub(seen).Round(time.Millisecond))
+			changes = append(changes, events.PutTask(t))
+		}
+		m.log.Warn("agent unreachable", "id", a.ID, "hostname", a.Hostname, "silent", now.Sub(seen).Round(time.Millisecond), "tasks", len(changes)-1)
+		if err := m.commitLocked(changes...); err != nil {
+			m.log.Warn("mark agent unreachable", "agent", a.ID, "err", err)
+		}
+	}
+}
+
+// isKillAck reports whether a kill reply means the task is already gone.
+func isUnknownTask(errText string) bool { return strings.Contains(errText, "unknown task") }

@@ -1,0 +1,301 @@
+package master
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/master/scheduler"
+)
+
+// Operations behind the Marathon API. Each takes a complete, validated app
+// definition (the API parses, merges and fills defaults), commits it with a
+// deployment, and leaves the work to the reconcile loop.
+
+// Change is what an API operation started.
+type Change struct {
+	App        events.App
+	Deployment events.Deployment
+	// Created is true when an update created the app (PUT on a new id).
+	Created bool
+}
+
+// CreateApp adds a new app.
+func (m *Master) CreateApp(app events.App) (Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.state.Apps[app.ID]; ok {
+		return Change{}, &ConflictError{Message: fmt.Sprintf("An app with id [%s] already exists.", app.ID)}
+	}
+	return m.createLocked(app)
+}
+
+func (m *Master) createLocked(app events.App) (Change, error) {
+	now := m.cfg.Now().UTC()
+	app.Version = now
+	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
+	if err := scheduler.AssignServicePorts(m.state, &app); err != nil {
+		return Change{}, &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+	}
+	dep := newDeployment(app.ID, "StartApplication", now)
+	m.runtime.resetBackoff(app.ID)
+	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
+		return Change{}, fmt.Errorf("create app %s: %w", app.ID, err)
+	}
+	m.kickReconcile()
+	return Change{App: app, Deployment: dep, Created: true}, nil
+}
+
+// UpdateApp replaces an app's definition (creating it if it is new). A
+// change of instances alone scales; anything else replaces the tasks.
+func (m *Master) UpdateApp(app events.App, force bool) (Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.state.Apps[app.ID]
+	if !ok {
+		return m.createLocked(app)
+	}
+	if err := m.unlockLocked(app.ID, force); err != nil {
+		return Change{}, err
+	}
+	now := m.cfg.Now().UTC()
+	app.Version = now
+	action := "ScaleApplication"
+	if scalingOnly(old, app) {
+		app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: old.VersionInfo.LastConfigChangeAt}
+	} else {
+		app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
+		action = "RestartApplication"
+		m.runtime.resetBackoff(app.ID)
+	}
+	if err := scheduler.AssignServicePorts(m.state, &app); err != nil {
+		return Change{}, &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+	}
+	dep := newDeployment(app.ID, action, now)
+	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
+		return Change{}, fmt.Errorf("update app %s: %w", app.ID, err)
+	}
+	m.kickReconcile()
+	return Change{App: app, Deployment: dep}, nil
+}
+
+// scalingOnly reports whether b differs from a in instances (and versions) only.
+func scalingOnly(a, b events.App) bool {
+	a.Instances, b.Instances = 0, 0
+	a.Version, b.Version = time.Time{}, time.Time{}
+	a.VersionInfo, b.VersionInfo = events.VersionInfo{}, events.VersionInfo{}
+	// Service ports the caller left at 0 keep their assigned values.
+	for i := range b.PortDefinitions {
+		if i < len(a.PortDefinitions) && b.PortDefinitions[i].Port == 0 {
+			b.PortDefinitions[i].Port = a.PortDefinitions[i].Port
+		}
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// RestartApp replaces every task of the app by the upgrade strategy.
+func (m *Master) RestartApp(id string, force bool) (Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	app, ok := m.state.Apps[id]
+	if !ok {
+		return Change{}, appNotFound(id)
+	}
+	if err := m.unlockLocked(id, force); err != nil {
+		return Change{}, err
+	}
+	now := m.cfg.Now().UTC()
+	app.Version = now
+	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
+	dep := newDeployment(id, "RestartApplication", now)
+	m.runtime.resetBackoff(id)
+	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
+		return Change{}, fmt.Errorf("restart app %s: %w", id, err)
+	}
+	m.kickReconcile()
+	return Change{App: app, Deployment: dep}, nil
+}
+
+// DeleteApp removes the app; its tasks are killed by the reconcile loop.
+func (m *Master) DeleteApp(id string, force bool) (Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	app, ok := m.state.Apps[id]
+	if !ok {
+		return Change{}, appNotFound(id)
+	}
+	if err := m.unlockLocked(id, force); err != nil {
+		return Change{}, err
+	}
+	now := m.cfg.Now().UTC()
+	dep := newDeployment(id, "StopApplication", now)
+	m.runtime.resetBackoff(id)
+	if err := m.commitLocked(events.DeleteApp(id), events.PutDeployment(dep)); err != nil {
+		return Change{}, fmt.Errorf("delete app %s: %w", id, err)
+	}
+	m.kickReconcile()
+	return Change{App: app, Deployment: dep}, nil
+}
+
+// KillTasks kills tasks of an app. With scale the app shrinks by as many
+// instances (a scaling deployment); without, they are replaced.
+func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) ([]events.Task, *Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	app, ok := m.state.Apps[appID]
+	if !ok {
+		return nil, nil, appNotFound(appID)
+	}
+	var tasks []events.Task
+	for _, id := range taskIDs {
+		t, ok := m.state.Tasks[id]
+		if !ok || t.AppID != appID {
+			return nil, nil, &NotFoundError{Message: fmt.Sprintf("Task '%s' does not exist", id)}
+		}
+		tasks = append(tasks, t)
+	}
+	var ch *Change
+	if scale {
+		if err := m.unlockLocked(appID, force); err != nil {
+			return nil, nil, err
+		}
+		now := m.cfg.Now().UTC()
+		app.Instances = max(0, app.Instances-len(tasks))
+		app.Version = now
+		app.VersionInfo.LastScalingAt = now
+		dep := newDeployment(appID, "ScaleApplication", now)
+		if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
+			return nil, nil, fmt.Errorf("scale app %s: %w", appID, err)
+		}
+		ch = &Change{App: app, Deployment: dep}
+	}
+	now := m.cfg.Now()
+	for _, t := range tasks {
+		// The reconcile loop sends the kill at once (killSent is unset).
+		m.markKillingLocked(t.ID, now)
+	}
+	m.kickReconcile()
+	return tasks, ch, nil
+}
+
+// markKillingLocked commits a task as killing without sending the kill.
+func (m *Master) markKillingLocked(id string, now time.Time) {
+	t, ok := m.state.Tasks[id]
+	if !ok || t.State == events.TaskKilling {
+		return
+	}
+	if t.State == events.TaskUnreachable {
+		t.State, t.Message = events.TaskKilled, "killed while its agent was unreachable"
+		m.runtime.forgetTask(id)
+	} else {
+		t.State, t.Message = events.TaskKilling, ""
+		delete(m.runtime.killSent, id)
+	}
+	if err := m.commitLocked(events.PutTask(t)); err != nil {
+		m.log.Warn("kill task", "task", id, "err", err)
+	}
+}
+
+// unlockLocked refuses a change to an app that a deployment holds, unless
+// forced: then the deployments are cancelled where they stand.
+func (m *Master) unlockLocked(appID string, force bool) error {
+	ids := m.deploymentsOfLocked(appID)
+	if len(ids) == 0 {
+		return nil
+	}
+	if !force {
+		return &LockedError{Deployments: ids}
+	}
+	for _, id := range ids {
+		if err := m.commitLocked(events.DeleteDeployment(id)); err != nil {
+			return fmt.Errorf("cancel deployment %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func (m *Master) deploymentsOfLocked(appID string) []string {
+	var ids []string
+	for _, d := range m.state.Deployments {
+		for _, a := range d.AffectedApps {
+			if a == appID {
+				ids = append(ids, d.ID)
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// CancelDeployment removes a deployment. Rolling back (without force) is
+// the rolling-deployments issue's; until then both stop where they stand.
+func (m *Master) CancelDeployment(id string, force bool) (Change, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.state.Deployments[id]
+	if !ok {
+		return Change{}, &NotFoundError{Message: fmt.Sprintf("DeploymentPlan %s does not exist", id)}
+	}
+	if err := m.commitLocked(events.DeleteDeployment(id)); err != nil {
+		return Change{}, fmt.Errorf("cancel deployment %s: %w", id, err)
+	}
+	return Change{Deployment: d}, nil
+}
+
+func newDeployment(appID, action string, now time.Time) events.Deployment {
+	acts := []events.DeploymentAction{{Action: action, App: appID}}
+	return events.Deployment{
+		ID:             uuid.NewString(),
+		Version:        now,
+		AffectedApps:   []string{appID},
+		Steps:          []events.DeploymentStep{{Actions: acts}},
+		CurrentActions: acts,
+		CurrentStep:    1,
+		TotalSteps:     1,
+	}
+}
+
+// updateDeploymentsLocked ends deployments whose apps have converged and
+// records why the others wait.
+func (m *Master) updateDeploymentsLocked(waiting map[string]string, done map[string]bool) {
+	ids := make([]string, 0, len(m.state.Deployments))
+	for id := range m.state.Deployments {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		d := m.state.Deployments[id]
+		finished := true
+		for _, appID := range d.AffectedApps {
+			if _, exists := m.state.Apps[appID]; exists {
+				finished = finished && done[appID]
+			} else {
+				finished = finished && len(m.state.TasksOf(appID)) == 0
+			}
+		}
+		if finished {
+			if err := m.commitLocked(events.DeleteDeployment(id)); err != nil {
+				m.log.Warn("finish deployment", "id", id, "err", err)
+			}
+			continue
+		}
+		changed := false
+		acts := make([]events.DeploymentAction, len(d.CurrentActions))
+		for i, a := range d.CurrentActions {
+			if w := waiting[a.App]; w != a.Waiting {
+				a.Waiting, changed = w, true
+			}
+			acts[i] = a
+		}
+		if changed {
+			d.CurrentActions = acts
+			if err := m.commitLocked(events.PutDeployment(d)); err != nil {
+				m.log.Warn("update deployment", "id", id, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,261 @@
+// Package master is atoll's leader: it owns the cluster state, schedules
+// tasks onto agents, and serves the Marathon-compatible HTTP API. Agents
+// and sidecars reach it only over NATS (and HTTP); it imports neither.
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// Config is what a master needs to run.
+type Config struct {
+	NC       *nats.Conn
+	Subjects events.Subjects
+	Store    Store
+	// HTTPAddr is where the API listens; empty means no HTTP server.
+	HTTPAddr string
+	// Listener, if set, is used instead of listening on HTTPAddr.
+	Listener net.Listener
+	// AgentTimeout is how long an agent may go without a heartbeat
+	// before it is unreachable. Default 15s.
+	AgentTimeout time.Duration
+	// HTTPCredentials ("user:password") guards mutating API calls.
+	HTTPCredentials string
+	ID              string
+	Hostname        string
+	Log             *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Master is one master process. Only the leader schedules and writes.
+type Master struct {
+	cfg Config
+	log *slog.Logger
+	pub *events.Publisher
+
+	mu    sync.RWMutex
+	state *events.State
+	epoch uint64
+	// leading is false until the state is loaded and the new epoch
+	// stored, and again as soon as leadership is lost.
+	leading bool
+
+	runtime *runtime // in-memory, leader-only bookkeeping
+	kick    chan struct{}
+	httpURL string
+}
+
+// New checks the config and returns a master that does nothing until Run.
+func New(cfg Config) (*Master, error) {
+	if cfg.NC == nil {
+		return nil, errors.New("master: no NATS connection")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("master: no store")
+	}
+	if cfg.AgentTimeout <= 0 {
+		cfg.AgentTimeout = 15 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.ID == "" {
+		cfg.ID = uuid.NewString()
+	}
+	return &Master{
+		cfg:     cfg,
+		log:     cfg.Log,
+		pub:     &events.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
+		state:   events.NewState(),
+		runtime: newRuntime(),
+		kick:    make(chan struct{}, 1),
+	}, nil
+}
+
+// Run serves until ctx ends. It loads the stored state, starts a new epoch
+// and does all leader work; a later issue puts a ZooKeeper election in
+// front of lead().
+func (m *Master) Run(ctx context.Context) error {
+	ln := m.cfg.Listener
+	if ln == nil && m.cfg.HTTPAddr != "" {
+		var err error
+		ln, err = net.Listen("tcp", m.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("master: listen %s: %w", m.cfg.HTTPAddr, err)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if ln != nil {
+		m.httpURL = "http://" + ln.Addr().String()
+		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.log.Error("http server stopped", "err", err)
+				cancel()
+			}
+		}()
+	}
+	return m.lead(ctx)
+}
+
+// URL is the API's base URL once Run listens.
+func (m *Master) URL() string { return m.httpURL }
+
+// lead is all leader-only work: it returns when ctx ends, and everything it
+// started has stopped by then.
+func (m *Master) lead(ctx context.Context) error {
+	if err := m.establish(); err != nil {
+		return err
+	}
+	defer m.revoke()
+
+	subs, err := m.subscribe()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(2)
+	go func() { defer wg.Done(); m.syncTicks(ctx) }()
+	go func() { defer wg.Done(); m.reconcileLoop(ctx) }()
+	<-ctx.Done()
+	return nil
+}
+
+// establish loads the state and stores a new epoch with this master as
+// leader. Agents that the state says are active get a fresh heartbeat
+// deadline: their silence while no master ran is not their fault.
+func (m *Master) establish() error {
+	st, err := m.cfg.Store.Load()
+	if err != nil {
+		return fmt.Errorf("master: load state: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = st
+	m.epoch = st.Epoch + 1
+	m.runtime = newRuntime()
+	now := m.cfg.Now()
+	for id := range st.Agents {
+		m.runtime.lastSeen[id] = now
+	}
+	ip, port := m.advertised()
+	m.leading = true
+	if err := m.commitLocked(events.PutLeader(events.Leader{
+		ID: m.cfg.ID, Hostname: m.cfg.Hostname, IP: ip, Port: port, Epoch: m.epoch,
+	})); err != nil {
+		m.leading = false
+		return fmt.Errorf("master: start epoch %d: %w", m.epoch, err)
+	}
+	m.log.Info("leading", "epoch", m.epoch, "seq", m.state.Seq,
+		"apps", len(st.Apps), "tasks", len(st.Tasks), "agents", len(st.Agents))
+	return nil
+}
+
+func (m *Master) revoke() {
+	m.mu.Lock()
+	m.leading = false
+	m.mu.Unlock()
+}
+
+// advertised is the API address recorded in the Leader record.
+func (m *Master) advertised() (string, int) {
+	addr := m.cfg.HTTPAddr
+	if m.cfg.Listener != nil {
+		addr = m.cfg.Listener.Addr().String()
+	}
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0
+	}
+	port, _ := strconv.Atoi(p)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return host, port
+}
+
+// View runs fn with the current state under a read lock. fn must not keep
+// or change s.
+func (m *Master) View(fn func(s *events.State)) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	fn(m.state)
+}
+
+// Leading reports whether this master currently acts as leader.
+func (m *Master) Leading() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.leading
+}
+
+// syncTicks publishes the leader's (epoch, seq) every second so followers
+// notice a lost last event.
+func (m *Master) syncTicks(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.mu.RLock()
+			if m.leading {
+				if err := m.pub.PublishSync(m.state.Epoch, m.state.Seq, m.cfg.Now()); err != nil {
+					m.log.Warn("publish sync tick", "err", err)
+				}
+			}
+			m.mu.RUnlock()
+		}
+	}
+}
+
+// kickReconcile asks the reconcile loop for a pass soon.
+func (m *Master) kickReconcile() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,294 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/master/scheduler"
+)
+
+const (
+	reconcileEvery = 500 * time.Millisecond
+	// killResend is how long a kill may go unanswered before it is sent again.
+	killResend = 5 * time.Second
+	// launchResend is how long a task may stay staging before its launch
+	// is sent again; agents treat a repeated launch as done.
+	launchResend = 10 * time.Second
+	// stagingTimeout is how long a task may stay staging before it is lost.
+	stagingTimeout = 60 * time.Second
+	requestTimeout = 5 * time.Second
+	defaultKillGrace = 3 * time.Second
+)
+
+// reconcileLoop brings the cluster towards the state: on every kick and
+// at least every reconcileEvery.
+func (m *Master) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.kick:
+		}
+		for _, send := range m.reconcileOnce() {
+			wg.Add(1)
+			go func() { defer wg.Done(); send(ctx) }()
+		}
+	}
+}
+
+// reconcileOnce commits what the state calls for and returns the requests
+// to send to agents, which run without the lock.
+func (m *Master) reconcileOnce() []func(context.Context) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.leading {
+		return nil
+	}
+	now := m.cfg.Now()
+	m.expireAgentsLocked(now)
+
+	var sends []func(context.Context)
+	waiting := map[string]string{}
+	done := map[string]bool{}
+	for _, app := range m.state.SortedApps() {
+		s, why, ok := m.reconcileAppLocked(app, now)
+		sends = append(sends, s...)
+		if why != "" {
+			waiting[app.ID] = why
+		}
+		done[app.ID] = ok
+	}
+	sends = append(sends, m.reapOrphansLocked(now)...)
+	sends = append(sends, m.resendLocked(now)...)
+	m.updateDeploymentsLocked(waiting, done)
+	return sends
+}
+
+// reconcileAppLocked plans one app, commits the new tasks and the kills,
+// and says why it waits, if it does.
+func (m *Master) reconcileAppLocked(app events.App, now time.Time) (sends []func(context.Context), waiting string, done bool) {
+	p := planApp(m.state, app)
+	for _, id := range p.Kill {
+		if s := m.killLocked(id, now); s != nil {
+			sends = append(sends, s)
+		}
+	}
+	if p.Launch == 0 {
+		return sends, "", p.Done
+	}
+	if ok, until := m.runtime.launchAllowed(app.ID, now); !ok {
+		return sends, fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339)), false
+	}
+	res := scheduler.Place(m.state, app, p.Launch)
+	for _, pl := range res.Placements {
+		t := newTask(app, pl, now)
+		if err := m.commitLocked(events.PutTask(t)); err != nil {
+			m.log.Warn("stage task", "app", app.ID, "err", err)
+			return sends, "", false
+		}
+		sends = append(sends, m.launchLocked(app, t, now))
+	}
+	if res.Unplaced > 0 {
+		waiting = fmt.Sprintf("%d of %d instances cannot be placed: %s", res.Unplaced, p.Launch, res.Reason)
+	}
+	return sends, waiting, false
+}
+
+// newTask is a staging task for app at a placement.
+func newTask(app events.App, pl scheduler.Placement, now time.Time) events.Task {
+	proto := "IPv4"
+	if strings.Contains(pl.IP, ":") {
+		proto = "IPv6"
+	}
+	return events.Task{
+		ID:           taskID(app.ID),
+		AppID:        app.ID,
+		AgentID:      pl.AgentID,
+		Host:         pl.Host,
+		IPAddresses:  []events.IPAddress{{IPAddress: pl.IP, Protocol: proto}},
+		Ports:        pl.Ports,
+		ServicePorts: app.ServicePorts(),
+		State:        events.TaskStaging,
+		StagedAt:     now.UTC(),
+		Version:      app.Version,
+		Cpus:         app.Cpus,
+		Mem:          app.Mem,
+		Disk:         app.Disk,
+	}
+}
+
+// killLocked marks a task killing and returns the request that kills it,
+// or nil when no request is needed.
+func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
+	t, ok := m.state.Tasks[id]
+	if !ok {
+		return nil
+	}
+	if t.State == events.TaskUnreachable || t.State == events.TaskStaging && m.runtime.launchSent[id].IsZero() {
+		// Nothing runs that we can reach: the task just ends.
+		msg := "killed before it ran"
+		if t.State == events.TaskUnreachable {
+			msg = "killed while its agent was unreachable"
+		}
+		t.State, t.Message = events.TaskKilled, msg
+		m.runtime.forgetTask(id)
+		if err := m.commitLocked(events.PutTask(t)); err != nil {
+			m.log.Warn("kill task", "task", id, "err", err)
+		}
+		return nil
+	}
+	if t.State != events.TaskKilling {
+		t.State, t.Message = events.TaskKilling, ""
+		if err := m.commitLocked(events.PutTask(t)); err != nil {
+			m.log.Warn("kill task", "task", id, "err", err)
+			return nil
+		}
+	}
+	m.runtime.killSent[id] = now
+	grace := m.killGraceLocked(t.AppID)
+	return func(ctx context.Context) { m.sendKill(t.AgentID, id, grace) }
+}
+
+func (m *Master) killGraceLocked(appID string) time.Duration {
+	if app, ok := m.state.Apps[appID]; ok && app.TaskKillGracePeriodSeconds > 0 {
+		return time.Duration(app.TaskKillGracePeriodSeconds * float64(time.Second))
+	}
+	return defaultKillGrace
+}
+
+// reapOrphansLocked kills the tasks of apps that no longer exist.
+func (m *Master) reapOrphansLocked(now time.Time) []func(context.Context) {
+	var sends []func(context.Context)
+	for _, t := range sortedTasks(m.state) {
+		if _, ok := m.state.Apps[t.AppID]; ok || t.State == events.TaskKilling {
+			continue
+		}
+		if s := m.killLocked(t.ID, now); s != nil {
+			sends = append(sends, s)
+		}
+	}
+	return sends
+}
+
+// resendLocked repeats launches and kills that went unanswered, and gives
+// up on tasks that never left staging.
+func (m *Master) resendLocked(now time.Time) []func(context.Context) {
+	var sends []func(context.Context)
+	for _, t := range sortedTasks(m.state) {
+		switch t.State {
+		case events.TaskKilling:
+			if now.Sub(m.runtime.killSent[t.ID]) >= killResend {
+				if s := m.killLocked(t.ID, now); s != nil {
+					sends = append(sends, s)
+				}
+			}
+		case events.TaskStaging:
+			if now.Sub(t.StagedAt) > stagingTimeout {
+				t.State, t.Message = events.TaskLost, "no status from agent after launch"
+				m.runtime.forgetTask(t.ID)
+				if app, ok := m.state.Apps[t.AppID]; ok {
+					m.runtime.failed(app, now)
+				}
+				if err := m.commitLocked(events.PutTask(t)); err != nil {
+					m.log.Warn("lose staging task", "task", t.ID, "err", err)
+				}
+				continue
+			}
+			if now.Sub(m.runtime.launchSent[t.ID]) >= launchResend {
+				if app, ok := m.state.Apps[t.AppID]; ok {
+					sends = append(sends, m.launchLocked(app, t, now))
+				}
+			}
+		}
+	}
+	return sends
+}
+
+func sortedTasks(s *events.State) []events.Task {
+	out := make([]events.Task, 0, len(s.Tasks))
+	for _, t := range s.Tasks {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// launchLocked records the launch and returns the request that sends it.
+func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func(context.Context) {
+	m.runtime.launchSent[t.ID] = now
+	req := events.LaunchRequest{
+		Task:            t,
+		Cmd:             app.Cmd,
+		Args:            app.Args,
+		Env:             taskEnv(app, t, m.state.Agents[t.AgentID]),
+		KillGracePeriod: m.killGraceLocked(app.ID),
+	}
+	return func(ctx context.Context) { m.sendLaunch(ctx, req) }
+}
+
+// sendLaunch asks the agent to start the task; a refusal fails the task.
+func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
+	data, err := json.Marshal(req)
+	if err != nil {
+		m.log.Error("encode launch", "task", req.Task.ID, "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Launch(req.Task.AgentID), data)
+	if err != nil {
+		// Resent later, or lost once staging times out.
+		m.log.Warn("launch not answered", "task", req.Task.ID, "agent", req.Task.AgentID, "err", err)
+		return
+	}
+	var ack events.Ack
+	if err := json.Unmarshal(msg.Data, &ack); err != nil {
+		ack.Error = "bad reply: " + err.Error()
+	}
+	if ack.Error == "" || strings.Contains(ack.Error, "exists") {
+		return
+	}
+	m.log.Warn("launch refused", "task", req.Task.ID, "agent", req.Task.AgentID, "err", ack.Error)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.state.Tasks[req.Task.ID]; ok && t.State == events.TaskStaging {
+		changes := m.taskStatusLocked(t, events.TaskFailed, "launch refused: "+ack.Error, nil, m.cfg.Now())
+		if err := m.commitLocked(changes...); err != nil {
+			m.log.Warn("fail refused task", "task", t.ID, "err", err)
+		}
+	}
+}
+
+// sendKill asks an agent to kill a task. An agent that does not know the
+// task has nothing to kill: the task is over.
+func (m *Master) sendKill(agentID, taskID string, grace time.Duration) {
+	data, _ := json.Marshal(events.KillRequest{TaskID: taskID, KillGracePeriod: grace})
+	msg, err := m.cfg.NC.Request(m.cfg.Subjects.Kill(agentID), data, requestTimeout)
+	if err != nil {
+		m.log.Warn("kill not answered", "task", taskID, "agent", agentID, "err", err)
+		return
+	}
+	var ack events.Ack
+	if err := json.Unmarshal(msg.Data, &ack); err != nil || ack.Error == "" || !isUnknownTask(ack.Error) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.state.Tasks[taskID]; ok && t.State == events.TaskKilling {
+		changes := m.taskStatusLocked(t, events.TaskKilled, "agent no longer runs the task", nil, m.cfg.Now())
+		if err := m.commitLocked(changes...); err != nil {
+			m.log.Warn("end killed task", "task", taskID, "err", err)
+		}
+	}
+}

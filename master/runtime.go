@@ -1,0 +1,85 @@
+package master
+
+import (
+	"math"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// runtime is the leader's in-memory bookkeeping: facts that are not cluster
+// state (nobody else needs them, and a new leader rebuilds them). It is
+// guarded by Master.mu.
+type runtime struct {
+	// lastSeen is the last heartbeat or registration per agent.
+	lastSeen map[string]time.Time
+	// launchSent and killSent record when a launch or kill request last
+	// went to an agent, so reconcile passes neither repeat nor forget them.
+	launchSent map[string]time.Time
+	killSent   map[string]time.Time
+	// backoff is the launch delay per app, after failed tasks.
+	backoff map[string]*launchDelay
+}
+
+func newRuntime() *runtime {
+	return &runtime{
+		lastSeen:   map[string]time.Time{},
+		launchSent: map[string]time.Time{},
+		killSent:   map[string]time.Time{},
+		backoff:    map[string]*launchDelay{},
+	}
+}
+
+// launchDelay is Marathon's backoff: after the n-th failure in a row the
+// next launch waits backoffSeconds * backoffFactor^(n-1), at most
+// maxLaunchDelaySeconds.
+type launchDelay struct {
+	failures int
+	until    time.Time
+}
+
+// delayFor returns the delay after the given number of failures.
+func delayFor(app events.App, failures int) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	secs := app.BackoffSeconds * math.Pow(app.BackoffFactor, float64(failures-1))
+	if app.MaxLaunchDelaySeconds > 0 && secs > app.MaxLaunchDelaySeconds {
+		secs = app.MaxLaunchDelaySeconds
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// failed records a task failure of the app at now.
+func (r *runtime) failed(app events.App, now time.Time) time.Time {
+	d := r.backoff[app.ID]
+	if d == nil {
+		d = &launchDelay{}
+		r.backoff[app.ID] = d
+	}
+	// Failures long after the last delay ran out start a new series.
+	if window := time.Duration(app.MaxLaunchDelaySeconds * float64(time.Second)); d.failures > 0 && now.Sub(d.until) > window {
+		d.failures = 0
+	}
+	d.failures++
+	d.until = now.Add(delayFor(app, d.failures))
+	return d.until
+}
+
+// launchAllowed reports whether the app may launch at now, and if not, until when it waits.
+func (r *runtime) launchAllowed(appID string, now time.Time) (bool, time.Time) {
+	d := r.backoff[appID]
+	if d == nil || !now.Before(d.until) {
+		return true, time.Time{}
+	}
+	return false, d.until
+}
+
+// resetBackoff forgets an app's failures: a new config deserves a fresh start.
+func (r *runtime) resetBackoff(appID string) { delete(r.backoff, appID) }
+
+// forgetTask drops bookkeeping for a task that left the state.
+func (r *runtime) forgetTask(id string) {
+	delete(r.launchSent, id)
+	delete(r.killSent, id)
+}

@@ -1,0 +1,154 @@
+package scheduler
+
+import (
+	"cmp"
+	"strings"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// Placement is where one new instance goes.
+type Placement struct {
+	AgentID string
+	Host    string
+	IP      string
+	Ports   []int // host ports, one per app port definition
+}
+
+// Result is what Place could do. Unplaced instances are whole instances it
+// could not place, and Reason says why in words for the deployment's
+// "waiting" field; it is empty when all were placed.
+type Result struct {
+	Placements []Placement
+	Unplaced   int
+	Reason     string
+}
+
+// spreadAttr is the attribute instances spread across by default, before
+// spreading across agents, so that losing one region loses fewest.
+const spreadAttr = "region"
+
+// Place finds agents for n more instances of the app. The app's active
+// tasks count for its constraints, and so does each instance placed earlier
+// in the same call. It places whole instances only and reports the rest as
+// Unplaced with the reason the first of them did not fit.
+func Place(s *events.State, app events.App, n int) Result {
+	if n <= 0 {
+		return Result{}
+	}
+	cs, errs := ParseConstraints(app.Constraints)
+	if len(errs) > 0 {
+		return Result{Unplaced: n, Reason: invalidReason(errs)}
+	}
+	rules := compile(cs)
+	pool := nodes(s)
+	placed := appSites(s, app.ID)
+	known := knownValues(rules, pool)
+
+	var res Result
+	for i := 0; i < n; i++ {
+		best, ports, rejects := choose(app, rules, pool, placed, known)
+		if best == nil {
+			res.Unplaced = n - i
+			res.Reason = explain(len(pool), rules, rejects)
+			break
+		}
+		best.take(app, ports)
+		placed = append(placed, agentSite(best.agent))
+		res.Placements = append(res.Placements, Placement{
+			AgentID: best.agent.ID,
+			Host:    best.agent.Hostname,
+			IP:      best.agent.IP,
+			Ports:   ports,
+		})
+	}
+	return res
+}
+
+// appSites lists where the app's active tasks run.
+func appSites(s *events.State, appID string) []site {
+	var out []site
+	for _, t := range s.TasksOf(appID) {
+		if t.State.Active() {
+			out = append(out, taskSite(s, t))
+		}
+	}
+	return out
+}
+
+// knownValues collects, per GROUP_BY rule, the field's values on active
+// agents: the groups to spread across, including those still empty.
+func knownValues(rules []rule, pool []*node) []map[string]bool {
+	known := make([]map[string]bool, len(rules))
+	for i, r := range rules {
+		if r.Operator != GroupBy {
+			continue
+		}
+		known[i] = map[string]bool{}
+		for _, n := range pool {
+			if v, ok := r.value(agentSite(n.agent)); ok {
+				known[i][v] = true
+			}
+		}
+	}
+	return known
+}
+
+// choose returns the best node for one more instance and its host ports,
+// or nil and why each node was refused.
+func choose(app events.App, rules []rule, pool []*node, placed []site, known []map[string]bool) (*node, []int, []reject) {
+	tallies := make([]tally, len(rules))
+	for i, r := range rules {
+		tallies[i] = r.tally(placed)
+	}
+	perRegion, perAgent := map[string]int{}, map[string]int{}
+	for _, p := range placed {
+		perRegion[p.attrs[spreadAttr]]++
+		perAgent[p.agentID]++
+	}
+	// better orders candidates: fewest of the app's instances in the
+	// region, then on the agent, then most free cpus, then agent id.
+	better := func(a, b *node) bool {
+		if c := cmp.Compare(perRegion[a.agent.Attributes[spreadAttr]], perRegion[b.agent.Attributes[spreadAttr]]); c != 0 {
+			return c < 0
+		}
+		if c := cmp.Compare(perAgent[a.agent.ID], perAgent[b.agent.ID]); c != 0 {
+			return c < 0
+		}
+		if a.cpus != b.cpus {
+			return a.cpus > b.cpus
+		}
+		return a.agent.ID < b.agent.ID
+	}
+
+	var best *node
+	var bestPorts []int
+	var rejects []reject
+	for _, n := range pool {
+		if rj, refused := refusal(n, app, rules, tallies, known); refused {
+			rejects = append(rejects, rj)
+			continue
+		}
+		ports, lack := n.fit(app)
+		if len(lack) > 0 {
+			rejects = append(rejects, reject{rule: -1, detail: strings.Join(lack, "/")})
+			continue
+		}
+		if best == nil || better(n, best) {
+			best, bestPorts = n, ports
+		}
+	}
+	return best, bestPorts, rejects
+}
+
+// refusal returns the first constraint that refuses the node, in the app's
+// constraint order.
+func refusal(n *node, app events.App, rules []rule, tallies []tally, known []map[string]bool) (reject, bool) {
+	at := agentSite(n.agent)
+	for i, r := range rules {
+		if why := r.refuse(at, tallies[i], known[i]); why != "" {
+			return reject{rule: i, detail: why}, true
+		}
+	}
+	return reject{}, false
+}

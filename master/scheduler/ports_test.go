@@ -1,0 +1,119 @@
+package scheduler
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// withService builds an app whose port definitions carry these service ports.
+func withService(id string, ports ...int) events.App {
+	a := app(id)
+	for _, p := range ports {
+		a.PortDefinitions = append(a.PortDefinitions, events.PortDefinition{Port: p})
+	}
+	return a
+}
+
+func TestAssignServicePorts(t *testing.T) {
+	tests := []struct {
+		name  string
+		state []events.App // apps already in the state
+		app   events.App
+		want  []int
+	}{
+		{
+			name:  "lowest free, skipping other apps' ports",
+			state: []events.App{withService("/other", 10000, 10002)},
+			app:   withService("/web", 0, 0, 0),
+			want:  []int{10001, 10003, 10004},
+		},
+		{
+			name: "explicit ports stay and are not picked again",
+			app:  withService("/web", 10000, 0),
+			want: []int{10000, 10001},
+		},
+		{
+			name:  "an update keeps the previous ports",
+			state: []events.App{withService("/web", 10005, 10006)},
+			app:   withService("/web", 0, 0),
+			want:  []int{10005, 10006},
+		},
+		{
+			name:  "an app's own previous ports do not block it",
+			state: []events.App{withService("/web", 10000)},
+			app:   withService("/web", 0, 0),
+			want:  []int{10000, 10001},
+		},
+		{
+			name:  "a new port definition gets a fresh port",
+			state: []events.App{withService("/web", 10005)},
+			app:   withService("/web", 0, 0),
+			want:  []int{10005, 10000},
+		},
+		{
+			// Index 0 lost its port to /other; its fresh pick must not take
+			// 10000, which index 1 keeps.
+			name: "kept ports are reserved before fresh picks",
+			state: []events.App{
+				withService("/web", 10001, 10000),
+				withService("/other", 10001),
+			},
+			app:  withService("/web", 0, 0),
+			want: []int{10002, 10000},
+		},
+		{
+			name: "no port definitions",
+			app:  withService("/web"),
+			want: []int{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := events.NewState()
+			for _, a := range tt.state {
+				s.Apps[a.ID] = a
+			}
+			a := tt.app
+			if err := AssignServicePorts(s, &a); err != nil {
+				t.Fatal(err)
+			}
+			if got := a.ServicePorts(); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ports %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAssignServicePortsExhausted(t *testing.T) {
+	var all []int
+	for p := ServicePortMin; p <= ServicePortMax; p++ {
+		all = append(all, p)
+	}
+	s := events.NewState()
+	s.Apps["/hog"] = withService("/hog", all...)
+	a := withService("/web", 0)
+	err := AssignServicePorts(s, &a)
+	if err == nil || !strings.Contains(err.Error(), "no free service port") {
+		t.Fatalf("error %v, want no free service port", err)
+	}
+	if a.PortDefinitions[0].Port != 0 {
+		t.Fatalf("app changed on error: %v", a.ServicePorts())
+	}
+}
+
+// Apps in the state share their slices with copies handed out; assigning
+// ports to a copy must not write through into the state.
+func TestAssignServicePortsDoesNotWriteThrough(t *testing.T) {
+	s := events.NewState()
+	s.Apps["/web"] = withService("/web", 0)
+	a := s.Apps["/web"]
+	if err := AssignServicePorts(s, &a); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Apps["/web"].PortDefinitions[0].Port; got != 0 {
+		t.Fatalf("state's app now has port %d", got)
+	}
+}

@@ -1,0 +1,37 @@
+package master
+
+import "github.com/atollhq/atoll/events"
+
+// Store keeps the leader's state durable. The leader appends every event
+// before it applies or publishes it, so whatever followers have seen
+// survives a restart.
+type Store interface {
+	// Load returns the stored state, or an empty one.
+	Load() (*events.State, error)
+	// Append makes one event durable before the leader applies it.
+	Append(e events.Event) error
+	// Applied tells the store the state after the last appended event,
+	// so it may compact its log into a snapshot. It must not keep s.
+	Applied(s *events.State)
+	Close() error
+}
+
+// MemStore is a Store that keeps nothing across restarts, for tests.
+type MemStore struct{ state *events.State }
+
+// Load implements Store.
+func (m *MemStore) Load() (*events.State, error) {
+	if m.state == nil {
+		return events.NewState(), nil
+	}
+	return m.state.Clone(), nil
+}
+
+// Append implements Store.
+func (m *MemStore) Append(events.Event) error { return nil }
+
+// Applied implements Store.
+func (m *MemStore) Applied(s *events.State) { m.state = s.Clone() }
+
+// Close implements Store.
+func (m *MemStore) Close() error { return nil }
