@@ -40,7 +40,8 @@ type Config struct {
 	WorkDir string
 	// HeartbeatInterval defaults to 1s.
 	HeartbeatInterval time.Duration
-	// BinDir goes first on every task's PATH (the atoll binary's folder).
+	// BinDir goes first on every task's PATH (the atoll binary's folder);
+	// empty adds nothing.
 	BinDir string
 	// KillTasksOnStop makes Run kill every task and wait for them before it
 	// returns (atoll dev). Otherwise tasks keep running and a later Agent on

@@ -364,3 +364,8 @@ func killSession(t *testing.T, sid int) {
 		_, _ = syscall.Wait4(sid, &ws, 0, nil)
 	})
 }
+
+func sandboxExists(cfg Config, taskID string) bool {
+	_, err := os.Stat(filepath.Join(cfg.WorkDir, "tasks", taskID, "stdout"))
+	return err == nil
+}

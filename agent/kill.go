@@ -46,7 +46,7 @@ func (a *Agent) beginKillLocked(t *task, grace time.Duration) {
 		case <-t.done:
 		case <-wctx.Done():
 		case <-timer.C:
-			a.log.Info("task outlived its grace period, sending SIGKILL", "task", t.id, "pid", t.pid)
+			a.log.Info("task outlived its grace period, sending SIGKILL", "task", t.id)
 			a.signal(t, syscall.SIGKILL)
 		}
 	})

@@ -81,10 +81,18 @@ func (a *Agent) registerOnce(ctx context.Context) (string, error) {
 	return reply.AgentID, nil
 }
 
-// registered records a successful registration under id.
+// registered records a successful registration under id: persisted and
+// served before the agent counts as registered.
 func (a *Agent) registered(id string) {
+	old := a.ID()
+	if id != old {
+		if err := writeAgentID(a.cfg.WorkDir, id); err != nil {
+			a.log.Error("cannot persist agent id", "id", id, "err", err)
+		}
+	}
+	a.moveSubscriptions(id)
+
 	a.mu.Lock()
-	old := a.id
 	a.id = id
 	select {
 	case <-a.regReady:
@@ -92,13 +100,6 @@ func (a *Agent) registered(id string) {
 		close(a.regReady)
 	}
 	a.mu.Unlock()
-
-	if id != old {
-		if err := writeAgentID(a.cfg.WorkDir, id); err != nil {
-			a.log.Error("cannot persist agent id", "id", id, "err", err)
-		}
-	}
-	a.moveSubscriptions(id)
 	a.log.Info("agent registered", "id", id, "previous", old, "hostname", a.cfg.Hostname, "ip", a.cfg.AdvertiseIP)
 }
 

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,12 +87,24 @@ func TestHeartbeatReregisterMovesSubscriptions(t *testing.T) {
 
 func TestRegisterRetriesUntilMaster(t *testing.T) {
 	env := newTestEnv(t)
-	// A second environment's master is not there: use a prefix nobody serves.
+	// No master serves this prefix yet; a silent listener counts attempts.
 	cfg := env.config()
 	cfg.Subjects = events.Subjects{Prefix: "late"}
-	a := env.start(env.newAgent(cfg))
-	// Let it fail a few times, then bring the master up.
-	waitFor(t, 5*time.Second, "agent started", func() bool { return a.started.Load() })
+	var attempts atomic.Int32
+	silent, err := env.nc.Subscribe(cfg.Subjects.Register(), func(*nats.Msg) { attempts.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := env.newAgent(cfg)
+	b.registerTimeout = 50 * time.Millisecond
+	a := env.start(b)
+	waitFor(t, 10*time.Second, "three unanswered registrations", func() bool { return attempts.Load() >= 3 })
+	if err := silent.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID() != "" {
+		t.Fatalf("ID() = %q without a master", a.ID())
+	}
 	m := startFakeMaster(t, env.connect(), cfg.Subjects)
 	waitFor(t, 10*time.Second, "registration", func() bool { return a.ID() != "" && m.knows(a.ID()) })
 }
@@ -102,7 +116,7 @@ func TestWorkDirLocked(t *testing.T) {
 	env.registered(a)
 	cfg.NC = env.connect()
 	b := env.newAgent(cfg)
-	ctx, cancel := contextWithCancel()
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := b.Run(ctx); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second agent on the same work dir: err = %v", err)

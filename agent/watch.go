@@ -137,7 +137,6 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 // goes, the sandbox stays. a.mu held.
 func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
 	t.exited, t.state = true, state
-	close(t.done)
 	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
 	dir := a.taskDir(t.id)
 	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, BootID: bootID(), Final: &upd}
@@ -145,6 +144,7 @@ func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
 		a.log.Error("cannot checkpoint final status", "task", t.id, "err", err)
 	}
 	a.status.push(statusItem{upd: upd, onAck: func() { a.forget(t) }})
+	close(t.done) // after the push: stop() waits for done, then for the queue
 }
 
 // forget drops a task whose final status the master acked.

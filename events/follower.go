@@ -123,7 +123,7 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan Event, overf
 	delivered := false
 	deliver := func() {
 		if !delivered {
-			f.Handler.Reset(st)
+			f.Handler.Reset(st.Clone()); st.Seq--
 			f.synced.Store(true)
 			delivered = true
 		}

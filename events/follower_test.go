@@ -1,9 +1,11 @@
 package events_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,19 +47,49 @@ func TestFollowerStartsLate(t *testing.T) {
 // middle of the stream: subscribing first means nothing falls in between.
 func TestFollowerStartsDuringCommits(t *testing.T) {
 	l := eventstest.NewLeader()
+	stop := churnInBackground(t, l)
+
+	f, m := eventstest.Follow(t, l, noTicks)
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if m.AppliedCount() < 100 {
+			return fmt.Errorf("follower applied %d events since its snapshot, waiting for 100", m.AppliedCount())
+		}
+		return nil
+	})
+	stop()
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 0)
+}
+
+// churnInBackground commits changes until stop is called (or the test
+// ends), and returns once the leader is at seq 100 or more.
+func churnInBackground(t *testing.T, l *eventstest.Leader) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { eventstest.Churn(l, 3000) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				eventstest.Churn(l, 8)
+			}
+		}
+	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
+	t.Cleanup(stop)
 	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
 		if seq := l.State().Seq; seq < 100 {
 			return fmt.Errorf("leader at seq %d, waiting for 100", seq)
 		}
 		return nil
 	})
-
-	f, m := eventstest.Follow(t, l, noTicks)
-	wg.Wait()
-	m.WaitEqual(t, l)
-	wantResyncs(t, f, 0)
+	return stop
 }
 
 // An event lost on the way is noticed by the gap before the next one.
@@ -218,4 +250,75 @@ func TestFollowerBufferOverflow(t *testing.T) {
 	close(h.gate)
 	h.WaitEqual(t, l)
 	wantResyncs(t, f, 1)
+}
+
+// The same recoveries over a real NATS server, through events.Publisher,
+// events.ServeSnapshots and events.NATSSource, plus messages on the event
+// subjects that are not events.
+func TestFollowerOverNATS(t *testing.T) {
+	srv := eventstest.StartNATS(t)
+	subj := events.Subjects{Prefix: "atolltest"}
+	l := eventstest.NewLeader()
+	eventstest.Churn(l, 100)
+	leaderNC := eventstest.Connect(t, srv)
+	l.Serve(t, leaderNC, subj)
+
+	var bad atomic.Int32
+	src := &events.NATSSource{NC: eventstest.Connect(t, srv), Subjects: subj, OnBadEvent: func(error) { bad.Add(1) }}
+	f, m := eventstest.Follow(t, src, noTicks)
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 0)
+
+	t.Log("lost event, revealed by the next")
+	l.DropNext()
+	eventstest.Churn(l, 3)
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
+
+	t.Log("lost last event, revealed by a sync tick")
+	l.DropNext()
+	l.Commit(events.PutApp(eventstest.App("/lost", 1)))
+	l.Tick()
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 2)
+
+	t.Log("new epoch")
+	l.NewEpoch()
+	eventstest.Churn(l, 5)
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 3)
+
+	t.Log("messages that are not events")
+	noTask, _ := json.Marshal(events.Event{Epoch: l.Epoch(), Seq: l.State().Seq + 1, Type: events.TaskUpdated, ID: "x"})
+	for _, data := range [][]byte{[]byte("{not json"), noTask, nil} {
+		if err := leaderNC.Publish(subj.Event(events.TaskUpdated), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventstest.Churn(l, 5)
+	m.WaitEqual(t, l)
+	if got := bad.Load(); got != 3 {
+		t.Errorf("OnBadEvent called %d times, want 3", got)
+	}
+	wantResyncs(t, f, 3)
+}
+
+// Over NATS too, a follower that starts during commits needs no resync:
+// NATSSource.Subscribe makes the subscription known before the snapshot.
+func TestFollowerOverNATSStartsDuringCommits(t *testing.T) {
+	srv := eventstest.StartNATS(t)
+	l := eventstest.NewLeader()
+	l.Serve(t, eventstest.Connect(t, srv), events.Subjects{})
+	stop := churnInBackground(t, l)
+
+	f, m := eventstest.Follow(t, &events.NATSSource{NC: eventstest.Connect(t, srv)}, noTicks)
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if m.AppliedCount() < 100 {
+			return fmt.Errorf("follower applied %d events since its snapshot, waiting for 100", m.AppliedCount())
+		}
+		return nil
+	})
+	stop()
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 0)
 }

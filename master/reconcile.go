@@ -21,8 +21,8 @@ const (
 	// is sent again; agents treat a repeated launch as done.
 	launchResend = 10 * time.Second
 	// stagingTimeout is how long a task may stay staging before it is lost.
-	stagingTimeout = 60 * time.Second
-	requestTimeout = 5 * time.Second
+	stagingTimeout   = 60 * time.Second
+	requestTimeout   = 5 * time.Second
 	defaultKillGrace = 3 * time.Second
 )
 

@@ -242,7 +242,7 @@ type deployFlags struct {
 func addDeployFlags(fs *flag.FlagSet) *deployFlags {
 	df := &deployFlags{}
 	fs.BoolVar(&df.detach, "detach", false, "return once the master has accepted the change, without waiting for the deployment")
-	fs.DurationVar(&df.timeout, "timeout", 5*time.Minute, "how long to wait for the deployment to finish")
+	fs.DurationVar(&df.timeout, "timeout", 5*time.Minute, "how long to wait for the deployment to finish (0: no limit)")
 	fs.BoolVar(&df.force, "force", false, "override a deployment that holds the app")
 	return df
 }

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -56,11 +57,9 @@ func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *cliFlags)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := &cliFlags{}
-	def := os.Getenv("ATOLL_MASTER")
-	if def == "" {
-		def = cliDefaultMaster
-	}
-	fs.StringVar(&cf.master, "master", def, "master API `URL` (env ATOLL_MASTER); may carry user:pass@ for basic auth")
+	// The default is resolved at use, so that -h never prints credentials
+	// that ATOLL_MASTER may carry.
+	fs.StringVar(&cf.master, "master", "", "master API `URL`; user:pass@ in it is sent as basic auth (default $ATOLL_MASTER, else "+cliDefaultMaster+")")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", usage)
 		fs.PrintDefaults()
@@ -112,8 +111,19 @@ func parseCommand(fs *flag.FlagSet, args []string, min, max int) (pos []string, 
 	return pos, cliExitOK, true
 }
 
+// masterURL is --master, else $ATOLL_MASTER, else the default.
+func (cf *cliFlags) masterURL() string {
+	if cf.master != "" {
+		return cf.master
+	}
+	if env := os.Getenv("ATOLL_MASTER"); env != "" {
+		return env
+	}
+	return cliDefaultMaster
+}
+
 func newClient(cf *cliFlags) *client.Client {
-	return client.New(cf.master, &http.Client{Timeout: 30 * time.Second})
+	return client.New(cf.masterURL(), &http.Client{Timeout: 30 * time.Second})
 }
 
 // fail prints err for command name and returns exitError. API errors print
@@ -122,6 +132,9 @@ func cliFail(stderr io.Writer, name string, err error) int {
 	var ae *client.APIError
 	if !errors.As(err, &ae) {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			fmt.Fprintf(stderr, "  is a master running there? point --master or ATOLL_MASTER at one\n")
+		}
 		return cliExitError
 	}
 	msg := ae.Message
@@ -346,7 +359,7 @@ type waitOp struct {
 	deleting     bool   // done when the app is gone
 }
 
-// transient reports errors worth retrying while waiting: network errors
+// transientErr reports errors worth retrying while waiting: network errors
 // and 5xx (a master failing over, a standby proxying to a new leader).
 func transientErr(err error) bool {
 	s := client.StatusOf(err)
@@ -380,9 +393,11 @@ func waitDeployment(ctx context.Context, c *client.Client, op waitOp, timeout ti
 			// the poll was cut short by the deadline: report below
 		case transientErr(err):
 			lastErr = err
-			if status != "" {
-				p.update(status + " (retrying: " + fmtTruncate(err.Error(), 80) + ")")
+			base := status
+			if base == "" {
+				base = op.verb + " " + op.appID + ": waiting for the master"
 			}
+			p.update(base + " (retrying: " + fmtTruncate(err.Error(), 80) + ")")
 		default:
 			p.abandon()
 			return err
@@ -442,7 +457,7 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 	app, err := c.App(ctx, op.appID)
 	if op.deleting && client.IsNotFound(err) {
 		if active {
-			return fmt.Sprintf("%s %s: app removed, deployment finishing", op.verb, op.appID), false, nil
+			return fmt.Sprintf("%s %s: app removed, stopping its tasks", op.verb, op.appID), false, nil
 		}
 		return fmt.Sprintf("%s %s", op.pastVerb, op.appID), true, nil
 	}

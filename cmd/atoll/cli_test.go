@@ -28,6 +28,7 @@ type fakeMarathon struct {
 	deps    []*fakeDep
 	nextDep int
 	stuck   bool // deployments never progress
+	fail503 int  // answer that many /v2/deployments polls with 503
 	user    string
 	pass    string
 	reqs    []string // "METHOD /path?query"
@@ -130,8 +131,12 @@ func (f *fakeMarathon) serve(w http.ResponseWriter, r *http.Request) {
 		f.startDeployment(id)
 		w.Header().Set("Location", "/v2/apps"+id)
 		fakeWriteJSON(w, 201, f.appJSON(id))
+	case r.Method == "GET" && path == "/v2/deployments" && f.fail503 > 0:
+		f.fail503--
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "no leader")
 	case r.Method == "GET" && path == "/v2/deployments":
-		f.progressLine()
+		f.advance()
 		list := []any{}
 		for _, d := range f.deps {
 			list = append(list, map[string]any{"id": d.id, "version": "2024-05-01T12:00:00.000Z",
@@ -219,9 +224,9 @@ func (f *fakeMarathon) startDeployment(appID string) string {
 	return id
 }
 
-// progress moves every deployment one step: one task more or less, or,
+// advance moves every deployment one step: one task more or less, or,
 // once converged, the end of the deployment.
-func (f *fakeMarathon) progressLine() {
+func (f *fakeMarathon) advance() {
 	if f.stuck {
 		return
 	}
@@ -381,7 +386,7 @@ func TestAppShow(t *testing.T) {
 		"LABELS:         HAPROXY_0_VHOST=echo.example.com, HAPROXY_GROUP=external\n",
 		"HEALTH CHECKS:  HTTP / portIndex 0 every 10s",
 		"TASKS:\n",
-		"ID                                                APP         HOST   PORTS  STATE    HEALTHY  STARTED\n",
+		"ID                                              APP         HOST   PORTS  STATE    HEALTHY  STARTED\n",
 		"demo_echo.00000000-0000-0000-0000-000000000000  /demo/echo  node1  31000  RUNNING  yes      1m ago\n",
 		"demo_echo.00000001-0000-0000-0000-000000000000  /demo/echo  node2  31001  RUNNING  no       3m ago\n",
 	} {
@@ -463,8 +468,9 @@ deployed /echo: 2/2 running
 
 func TestDeployProgressOnTerminal(t *testing.T) {
 	newFakeMarathon(t)
+	saved := isTerminal
 	isTerminal = func(io.Writer) bool { return true }
-	defer func() { isTerminal = func(io.Writer) bool { return false } }()
+	defer func() { isTerminal = saved }()
 	file := writeAppFile(t, `{"id": "/echo", "cmd": "sleep 1000", "instances": 2}`)
 	code, out, errs := runCLI(t, runApp, "deploy", "-f", file)
 	if code != 0 {
@@ -473,9 +479,27 @@ func TestDeployProgressOnTerminal(t *testing.T) {
 	want := "created app /echo (deployment d-1)\n" +
 		"\rdeploying /echo: 1/2 running" +
 		"\rdeploying /echo: 2/2 running" +
-		"\rdeployed /echo: 2/2 running  \n"
+		"\rdeployed /echo: 2/2 running \n"
 	if out != want {
 		t.Errorf("output %q\nwant   %q", out, want)
+	}
+}
+
+func TestDeployRetriesWhileMasterUnavailable(t *testing.T) {
+	f := newFakeMarathon(t)
+	f.fail503 = 2
+	file := writeAppFile(t, `{"id": "/echo", "cmd": "sleep 1000", "instances": 1}`)
+	code, out, errs := runCLI(t, runApp, "deploy", "-f", file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := `created app /echo (deployment d-1)
+deploying /echo: waiting for the master (retrying: no leader (HTTP 503))
+deploying /echo: 1/1 running
+deployed /echo: 1/1 running
+`
+	if out != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
 }
 
@@ -560,6 +584,7 @@ restarted /echo: 3/3 running
 
 	code, out, errs = runCLI(t, runApp, "delete", "/echo")
 	wantDelete := `deleting app /echo (deployment d-3, version 2024-05-01T12:00:03.000Z)
+deleting /echo: app removed, stopping its tasks
 deleted /echo
 `
 	if code != 0 || out != wantDelete {
@@ -603,7 +628,7 @@ func TestTaskList(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := `ID                                               APP         HOST   PORTS  STATE    HEALTHY  STARTED
+	want := `ID                                              APP         HOST   PORTS  STATE    HEALTHY  STARTED
 demo_echo.00000000-0000-0000-0000-000000000000  /demo/echo  node1  31000  RUNNING  yes      1m ago
 demo_echo.00000001-0000-0000-0000-000000000000  /demo/echo  node2  31001  RUNNING  no       3m ago
 worker.00000000-0000-0000-0000-000000000000     /worker     node1  31000  RUNNING  -        1m ago
@@ -634,9 +659,9 @@ func TestAgents(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := `ID       HOSTNAME  IP         STATE     CPUS     MEM      PORTS                    ATTRIBUTES
-agent-1  node1     127.0.0.2  active    0.2/4    64/7800  31000-32000              rack=3,region=eu-west
-agent-2  node2     127.0.0.3  inactive  0/4      0/7800   31000-32000,33000-33100  -
+	want := `ID       HOSTNAME  IP         STATE     CPUS   MEM      PORTS                    ATTRIBUTES
+agent-1  node1     127.0.0.2  active    0.2/4  64/7800  31000-32000              rack=3,region=eu-west
+agent-2  node2     127.0.0.3  inactive  0/4    0/7800   31000-32000,33000-33100  -
 `
 	if out != want {
 		t.Errorf("table:\n%s\nwant:\n%s", out, want)

@@ -17,8 +17,8 @@ import (
 //
 // where the left value is a's. Records are compared by their JSON encoding,
 // which is what travels between leader and followers: two states that
-// encode alike are equal, whatever their times' locations or monotonic
-// clock readings.
+// encode alike are equal, even if their times differ in monotonic clock
+// readings or in *time.Location values of the same offset.
 func Equal(a, b *events.State) error {
 	switch {
 	case a == nil && b == nil:
