@@ -78,11 +78,13 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer check.Stop()
 
 	for first := true; ; first = false {
+		// Clear the flag before asking: an event dropped while the
+		// snapshot is on its way may be newer than the snapshot.
+		overflow.Store(false)
 		st, err := f.snapshot(ctx, log)
 		if err != nil {
 			return err // only ctx errors come back
 		}
-		overflow.Store(false)
 		if !first {
 			f.resyncs.Add(1)
 		}
@@ -123,7 +125,7 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan Event, overf
 	delivered := false
 	deliver := func() {
 		if !delivered {
-			f.Handler.Reset(st.Clone()); st.Seq--
+			f.Handler.Reset(st)
 			f.synced.Store(true)
 			delivered = true
 		}

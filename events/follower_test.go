@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -242,12 +243,18 @@ func TestFollowerBufferOverflow(t *testing.T) {
 	h := &gated{Mirror: &eventstest.Mirror{}, entered: make(chan struct{}), gate: make(chan struct{})}
 	f := &events.Follower{Source: l, Handler: h, SyncTimeout: noTicks}
 	eventstest.Start(t, f)
+	var open sync.Once
+	t.Cleanup(func() { open.Do(func() { close(h.gate) }) }) // before the follower is stopped
 	h.WaitEqual(t, l)
 
 	l.Commit(events.PutApp(eventstest.App("/blocks", 1)))
-	<-h.entered
+	select {
+	case <-h.entered:
+	case <-time.After(eventstest.DefaultWait):
+		t.Fatalf("the follower never delivered the event")
+	}
 	eventstest.Churn(l, 10000) // more than the follower buffers
-	close(h.gate)
+	open.Do(func() { close(h.gate) })
 	h.WaitEqual(t, l)
 	wantResyncs(t, f, 1)
 }
@@ -321,4 +328,28 @@ func TestFollowerOverNATSStartsDuringCommits(t *testing.T) {
 	stop()
 	m.WaitEqual(t, l)
 	wantResyncs(t, f, 0)
+}
+
+// hookedSource runs hook once, after the leader's first snapshot is taken
+// and before the follower gets it.
+type hookedSource struct {
+	*eventstest.Leader
+	once sync.Once
+	hook func()
+}
+
+func (s *hookedSource) Snapshot(ctx context.Context) (*events.State, error) {
+	st, err := s.Leader.Snapshot(ctx)
+	s.once.Do(s.hook)
+	return st, err
+}
+
+// Events dropped while the snapshot is on its way are newer than it: the
+// follower must not forget that it lost them.
+func TestFollowerBufferOverflowDuringSnapshot(t *testing.T) {
+	l := eventstest.NewLeader()
+	src := &hookedSource{Leader: l, hook: func() { eventstest.Churn(l, 10000) }}
+	f, m := eventstest.Follow(t, src, noTicks)
+	m.WaitEqual(t, l)
+	wantResyncs(t, f, 1)
 }

@@ -88,7 +88,9 @@ func TestApply(t *testing.T) {
 		{name: "task killing", event: next(events.PutTask(eventstest.Task("web.1", "/web", "a1", events.TaskKilling))),
 			want: func(s *events.State) { s.Tasks["web.1"] = eventstest.Task("web.1", "/web", "a1", events.TaskKilling) }},
 		{name: "task unreachable is kept", event: next(events.PutTask(eventstest.Task("web.1", "/web", "a1", events.TaskUnreachable))),
-			want: func(s *events.State) { s.Tasks["web.1"] = eventstest.Task("web.1", "/web", "a1", events.TaskUnreachable) }},
+			want: func(s *events.State) {
+				s.Tasks["web.1"] = eventstest.Task("web.1", "/web", "a1", events.TaskUnreachable)
+			}},
 		{name: "task removed", event: next(events.DeleteTask("web.1")),
 			want: func(s *events.State) { delete(s.Tasks, "web.1") }},
 		{name: "deployment added", event: next(events.PutDeployment(dep2)),

@@ -47,11 +47,17 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("test state is %d bytes, want more than the %d bytes NATS carries", len(raw), nc.MaxPayload())
 	}
 
-	sub, err := events.ServeSnapshots(eventstest.Connect(t, srv), subj, func() (*events.State, error) { return want.Clone(), nil })
+	leaderNC := eventstest.Connect(t, srv)
+	sub, err := events.ServeSnapshots(leaderNC, subj, func() (*events.State, error) { return want.Clone(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
+	// The request goes out on another connection: make sure the server
+	// knows the responder first.
+	if err := leaderNC.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	got, err := (&events.NATSSource{NC: nc, Subjects: subj}).Snapshot(ctxTimeout(t))
 	if err != nil {

@@ -241,10 +241,9 @@ func normalizeAppID(raw string) (string, []string) {
 }
 
 // applyTo merges the patch onto base and returns the result; base is not
-// changed.
+// changed. The id is base's: callers normalize and check the patch's.
 func (p *appPatch) applyTo(base events.App) events.App {
 	a := base
-	set(&a.ID, p.ID)
 	set(&a.User, p.User)
 	set(&a.Instances, p.Instances)
 	set(&a.Cpus, p.Cpus)

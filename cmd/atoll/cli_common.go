@@ -409,16 +409,17 @@ func waitDeployment(ctx context.Context, c *client.Client, op waitOp, timeout ti
 			if op.deploymentID != "" {
 				what += " " + op.deploymentID
 			}
+			what += " of " + op.appID
 			if status != "" {
-				what += " (" + strings.TrimPrefix(status, op.verb+" "+op.appID+": ") + ")"
+				what += "; last seen: " + strings.TrimPrefix(status, op.verb+" "+op.appID+": ")
 			}
 			if lastErr != nil {
 				what += "; last error: " + lastErr.Error()
 			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("timed out after %s waiting for %s of %s; it goes on in the master (see `atoll app show %s`)", timeout, what, op.appID, op.appID)
+				return fmt.Errorf("timed out after %s waiting for %s; it goes on in the master (see `atoll app show %s`)", timeout, what, op.appID)
 			}
-			return fmt.Errorf("stopped waiting for %s of %s; it goes on in the master", what, op.appID)
+			return fmt.Errorf("stopped waiting for %s; it goes on in the master", what)
 		case <-time.After(pollInterval):
 		}
 	}

@@ -606,7 +606,7 @@ func TestScaleLockedAndTimeout(t *testing.T) {
 	if !strings.HasPrefix(out, "scaling app /echo to 2 instances (deployment d-1") || !strings.Contains(out, "scaling /echo: 1/2 running\n") {
 		t.Errorf("stdout %q", out)
 	}
-	if !strings.Contains(errs, "timed out after 50ms waiting for deployment d-1 (1/2 running) of /echo") {
+	if !strings.Contains(errs, "timed out after 50ms waiting for deployment d-1 of /echo; last seen: 1/2 running; it goes on in the master") {
 		t.Errorf("stderr %q", errs)
 	}
 

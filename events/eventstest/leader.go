@@ -193,7 +193,8 @@ func (l *Leader) Snapshot(ctx context.Context) (*events.State, error) {
 
 // Serve puts the leader on NATS as the master does: every delivery is
 // published with an events.Publisher on nc, and snapshot requests are
-// answered with events.ServeSnapshots. Both stop when the test ends.
+// answered with events.ServeSnapshots, ready when Serve returns. Both stop
+// when the test ends.
 func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 	t.Helper()
 	pub := &events.Publisher{NC: nc, Subjects: subj}
@@ -205,6 +206,11 @@ func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 	sub, err := events.ServeSnapshots(nc, subj, func() (*events.State, error) {
 		return l.Snapshot(context.Background())
 	})
+	if err == nil {
+		// Followers dial in on other connections: the server must know
+		// the responder before Serve returns.
+		err = nc.Flush()
+	}
 	if err != nil {
 		stop()
 		t.Fatalf("eventstest.Leader: %v", err)

@@ -1,0 +1,416 @@
+package master
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// /v2/apps: list, create, show, update, delete and restart apps.
+
+// appView is an app as Marathon's API shows it: the definition plus task
+// counts, the deployments that hold it and, when asked for, its tasks.
+// Waiting is atoll's: why the app's deployment cannot progress (Marathon
+// tells only through /v2/queue).
+type appView struct {
+	ID                         string                  `json:"id"`
+	Cmd                        string                  `json:"cmd,omitempty"`
+	Args                       []string                `json:"args,omitempty"`
+	User                       string                  `json:"user,omitempty"`
+	Instances                  int                     `json:"instances"`
+	Cpus                       float64                 `json:"cpus"`
+	Mem                        float64                 `json:"mem"`
+	Disk                       float64                 `json:"disk"`
+	Gpus                       int                     `json:"gpus"`
+	PortDefinitions            []events.PortDefinition `json:"portDefinitions"`
+	RequirePorts               bool                    `json:"requirePorts"`
+	Constraints                [][]string              `json:"constraints"`
+	Labels                     map[string]string       `json:"labels"`
+	Env                        map[string]string       `json:"env"`
+	HealthChecks               []events.HealthCheck    `json:"healthChecks"`
+	UpgradeStrategy            events.UpgradeStrategy  `json:"upgradeStrategy"`
+	BackoffSeconds             float64                 `json:"backoffSeconds"`
+	BackoffFactor              float64                 `json:"backoffFactor"`
+	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
+	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
+	Version                    jsonTime                `json:"version"`
+	VersionInfo                versionInfoView         `json:"versionInfo"`
+
+	TasksStaged    int             `json:"tasksStaged"`
+	TasksRunning   int             `json:"tasksRunning"`
+	TasksHealthy   int             `json:"tasksHealthy"`
+	TasksUnhealthy int             `json:"tasksUnhealthy"`
+	Deployments    []deploymentRef `json:"deployments"`
+	Waiting        []string        `json:"waiting"`
+	// Tasks is nil unless embedded; then an array, even when empty.
+	Tasks *[]taskView `json:"tasks,omitempty"`
+}
+
+type versionInfoView struct {
+	LastScalingAt      jsonTime `json:"lastScalingAt"`
+	LastConfigChangeAt jsonTime `json:"lastConfigChangeAt"`
+}
+
+// appViewOf shows app as it stands in s.
+func appViewOf(s *events.State, a events.App, withTasks bool) appView {
+	v := appView{
+		ID: a.ID, Cmd: a.Cmd, Args: a.Args, User: a.User,
+		Instances: a.Instances, Cpus: a.Cpus, Mem: a.Mem, Disk: a.Disk,
+		PortDefinitions: nonNil(a.PortDefinitions),
+		RequirePorts:    a.RequirePorts,
+		Constraints:     nonNil(a.Constraints),
+		Labels:          nonNilMap(a.Labels),
+		Env:             nonNilMap(a.Env),
+		HealthChecks:    nonNil(a.HealthChecks),
+		UpgradeStrategy: a.UpgradeStrategy,
+		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
+		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
+		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
+		Version:                    jsonTime(a.Version),
+		VersionInfo: versionInfoView{
+			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
+			LastConfigChangeAt: jsonTime(a.VersionInfo.LastConfigChangeAt),
+		},
+		Deployments: []deploymentRef{},
+		Waiting:     []string{},
+	}
+	tasks := s.TasksOf(a.ID)
+	for _, t := range tasks {
+		switch t.State {
+		case events.TaskStaging, events.TaskStarting:
+			v.TasksStaged++
+		case events.TaskRunning:
+			v.TasksRunning++
+		}
+		// Health counts only mean something when the app checks health.
+		if len(a.HealthChecks) > 0 && t.Healthy != nil {
+			if *t.Healthy {
+				v.TasksHealthy++
+			} else {
+				v.TasksUnhealthy++
+			}
+		}
+	}
+	for _, d := range sortedDeployments(s) {
+		if !slices.Contains(d.AffectedApps, a.ID) {
+			continue
+		}
+		v.Deployments = append(v.Deployments, deploymentRef{ID: d.ID})
+		for _, act := range d.CurrentActions {
+			if act.App == a.ID && act.Waiting != "" {
+				v.Waiting = append(v.Waiting, act.Waiting)
+			}
+		}
+	}
+	if withTasks {
+		views := make([]taskView, len(tasks))
+		for i, t := range tasks {
+			views[i] = taskViewOf(t)
+		}
+		v.Tasks = &views
+	}
+	return v
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// embeds reports whether ?embed= asks for the apps' (or app's) tasks.
+func embedsTasks(r *http.Request) bool {
+	for _, e := range r.URL.Query()["embed"] {
+		switch e {
+		case "apps.tasks", "app.tasks", "apps.failures", "app.failures":
+			return true
+		}
+	}
+	return false
+}
+
+// listApps is GET /v2/apps with Marathon's filters: id and cmd
+// (case-insensitive substrings) and a label selector.
+func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	match, err := parseLabelSelector(q.Get("label"))
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
+	withTasks := embedsTasks(r)
+	views := []appView{}
+	m.View(func(s *events.State) {
+		for _, a := range s.SortedApps() {
+			if idPart != "" && !strings.Contains(strings.ToLower(a.ID), idPart) {
+				continue
+			}
+			if cmdPart != "" && !strings.Contains(strings.ToLower(a.Cmd), cmdPart) {
+				continue
+			}
+			if !match(a.Labels) {
+				continue
+			}
+			views = append(views, appViewOf(s, a, withTasks))
+		}
+	})
+	writeJSON(w, http.StatusOK, struct {
+		Apps []appView `json:"apps"`
+	}{views})
+}
+
+// postApp is POST /v2/apps: 201 with the new app, which names the
+// deployment that starts it.
+func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	app, err := appForCreate(body)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	ch, err := m.CreateApp(app)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	var v appView
+	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true) })
+	// The deployment may have ended already; the answer names it anyway.
+	v.Deployments = []deploymentRef{{ID: ch.Deployment.ID}}
+	w.Header().Set("Location", "/v2/apps"+ch.App.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// Sub-resources of an app, as splitAppPath names them.
+const (
+	subApp     = ""
+	subTasks   = "tasks"
+	subTask    = "task"
+	subRestart = "restart"
+)
+
+// splitAppPath takes apart what follows /v2/apps: "/group/app",
+// "/group/app/tasks", "/group/app/tasks/<taskId>" or "/group/app/restart".
+// App ids never end in "tasks" or "restart" (normalizeAppID refuses
+// them), so the split is unambiguous.
+func splitAppPath(rest string) (appID, sub, taskID string) {
+	rest = strings.TrimRight(rest, "/")
+	if i := strings.LastIndex(rest, "/tasks/"); i > 0 {
+		if t := rest[i+len("/tasks/"):]; t != "" && !strings.Contains(t, "/") {
+			return rest[:i], subTask, t
+		}
+	}
+	for _, s := range []string{subTasks, subRestart} {
+		if strings.HasSuffix(rest, "/"+s) && len(rest) > len(s)+1 {
+			return strings.TrimSuffix(rest, "/"+s), s, ""
+		}
+	}
+	return rest, subApp, ""
+}
+
+// serveAppPath routes /v2/apps/{id...} and its sub-resources.
+func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/v2/apps")
+	if strings.Trim(rest, "/") == "" {
+		methods{"GET": m.listApps, "POST": m.postApp}.ServeHTTP(w, r)
+		return
+	}
+	rawID, sub, taskID := splitAppPath(rest)
+	id, _ := normalizeAppID(rawID) // a bad id names no app: 404 below
+	force := boolParam(r, "force", false)
+	var h methods
+	switch sub {
+	case subApp:
+		h = methods{
+			"GET": func(w http.ResponseWriter, r *http.Request) { m.getApp(w, r, id) },
+			"PUT": func(w http.ResponseWriter, r *http.Request) { m.putApp(w, r, rawID, id, force) },
+			"DELETE": func(w http.ResponseWriter, r *http.Request) {
+				m.change(w, r, func() (Change, error) { return m.DeleteApp(id, force) })
+			},
+		}
+	case subRestart:
+		h = methods{
+			"POST": func(w http.ResponseWriter, r *http.Request) {
+				m.change(w, r, func() (Change, error) { return m.RestartApp(id, force) })
+			},
+		}
+	case subTasks:
+		h = methods{
+			"GET":    func(w http.ResponseWriter, r *http.Request) { m.getAppTasks(w, r, id) },
+			"DELETE": func(w http.ResponseWriter, r *http.Request) { m.killAppTasks(w, r, id, force) },
+		}
+	case subTask:
+		h = methods{
+			"DELETE": func(w http.ResponseWriter, r *http.Request) { m.killAppTask(w, r, id, taskID, force) },
+		}
+	}
+	h.ServeHTTP(w, r)
+}
+
+// getApp is GET /v2/apps/{id}: the app with its tasks, as Marathon always
+// embeds them here.
+func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
+	var v appView
+	found := false
+	m.View(func(s *events.State) {
+		if a, ok := s.Apps[id]; ok {
+			v, found = appViewOf(s, a, true), true
+		}
+	})
+	if !found {
+		m.writeError(w, r, appNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		App appView `json:"app"`
+	}{v})
+}
+
+// putApp is PUT /v2/apps/{id}: a partial update by default
+// (?partialUpdate=false replaces the definition), creating the app when
+// it is new (201).
+func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string, force bool) {
+	body, err := readBody(w, r)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	var existing *events.App
+	m.View(func(s *events.State) {
+		if a, ok := s.Apps[id]; ok {
+			existing = &a
+		}
+	})
+	app, err := appForUpdate(rawID, existing, body, boolParam(r, "partialUpdate", true))
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	ch, err := m.UpdateApp(app, force)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if ch.Created {
+		w.Header().Set("Location", "/v2/apps"+ch.App.ID)
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, resultOf(ch))
+}
+
+// change runs an operation that starts a deployment and answers
+// {"deploymentId", "version"}.
+func (m *Master) change(w http.ResponseWriter, r *http.Request, op func() (Change, error)) {
+	ch, err := op()
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resultOf(ch))
+}
+
+// Label selectors, as Marathon's LabelSelectorParsers take them:
+// comma-separated terms, all of which must hold.
+var (
+	selectorSet  = regexp.MustCompile(`^([^\s=!(),]+)\s+(in|notin)\s*\(([^()]*)\)$`)
+	selectorKey  = regexp.MustCompile(`^[^\s=!(),]+$`)
+	selectorTerm = regexp.MustCompile(`^([^\s=!(),]+)\s*(==|!=)\s*([^\s=!(),]*)$`)
+)
+
+// parseLabelSelector returns a matcher for "key", "key==value",
+// "key!=value", "key in (a, b)" and "key notin (a, b)" terms.
+func parseLabelSelector(sel string) (func(map[string]string) bool, error) {
+	var terms []func(map[string]string) bool
+	for _, raw := range splitSelector(sel) {
+		t := strings.TrimSpace(raw)
+		if t == "" {
+			continue
+		}
+		switch {
+		case selectorSet.MatchString(t):
+			g := selectorSet.FindStringSubmatch(t)
+			key, notIn := g[1], g[2] == "notin"
+			var values []string
+			for _, v := range strings.Split(g[3], ",") {
+				values = append(values, strings.TrimSpace(v))
+			}
+			terms = append(terms, func(l map[string]string) bool {
+				v, ok := l[key]
+				return ok && slices.Contains(values, v) != notIn
+			})
+		case selectorTerm.MatchString(t):
+			g := selectorTerm.FindStringSubmatch(t)
+			key, want, eq := g[1], g[3], g[2] == "=="
+			terms = append(terms, func(l map[string]string) bool {
+				v, ok := l[key]
+				return ok && (v == want) == eq
+			})
+		case selectorKey.MatchString(t):
+			terms = append(terms, func(l map[string]string) bool { _, ok := l[t]; return ok })
+		default:
+			return nil, fmt.Errorf("Can not parse label selector %s. Reason: bad term %q", sel, t)
+		}
+	}
+	return func(l map[string]string) bool {
+		for _, t := range terms {
+			if !t(l) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// splitSelector splits on commas outside parentheses.
+func splitSelector(sel string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range sel {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, sel[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, sel[start:])
+}
+
+// sortedDeployments returns the deployments oldest first.
+func sortedDeployments(s *events.State) []events.Deployment {
+	out := make([]events.Deployment, 0, len(s.Deployments))
+	for _, d := range s.Deployments {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Version.Equal(out[j].Version) {
+			return out[i].Version.Before(out[j].Version)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

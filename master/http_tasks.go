@@ -1,0 +1,181 @@
+package master
+
+import (
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// /v2/tasks and /v2/apps/{id}/tasks: list and kill tasks.
+
+// taskView is a task as Marathon shows it. Healthy is atoll's: the
+// agent's verdict over all of the app's health checks.
+type taskView struct {
+	ID                 string                  `json:"id"`
+	AppID              string                  `json:"appId"`
+	Host               string                  `json:"host"`
+	IPAddresses        []events.IPAddress      `json:"ipAddresses"`
+	Ports              []int                   `json:"ports"`
+	ServicePorts       []int                   `json:"servicePorts"`
+	SlaveID            string                  `json:"slaveId"`
+	State              events.TaskState        `json:"state"`
+	StagedAt           jsonTime                `json:"stagedAt"`
+	StartedAt          *jsonTime               `json:"startedAt"`
+	Version            jsonTime                `json:"version"`
+	HealthCheckResults []healthCheckResultView `json:"healthCheckResults"`
+	Healthy            *bool                   `json:"healthy,omitempty"`
+}
+
+type healthCheckResultView struct {
+	Alive               bool      `json:"alive"`
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	FirstSuccess        *jsonTime `json:"firstSuccess"`
+	LastFailure         *jsonTime `json:"lastFailure"`
+	LastSuccess         *jsonTime `json:"lastSuccess"`
+	LastFailureCause    string    `json:"lastFailureCause,omitempty"`
+	TaskID              string    `json:"taskId"`
+}
+
+func taskViewOf(t events.Task) taskView {
+	v := taskView{
+		ID: t.ID, AppID: t.AppID, Host: t.Host,
+		IPAddresses:        nonNil(t.IPAddresses),
+		Ports:              nonNil(t.Ports),
+		ServicePorts:       nonNil(t.ServicePorts),
+		SlaveID:            t.AgentID,
+		State:              t.State,
+		StagedAt:           jsonTime(t.StagedAt),
+		StartedAt:          optTime(t.StartedAt),
+		Version:            jsonTime(t.Version),
+		HealthCheckResults: make([]healthCheckResultView, len(t.HealthCheckResults)),
+		Healthy:            t.Healthy,
+	}
+	for i, hr := range t.HealthCheckResults {
+		v.HealthCheckResults[i] = healthCheckResultView{
+			Alive: hr.Alive, ConsecutiveFailures: hr.ConsecutiveFailures,
+			FirstSuccess: optTime(hr.FirstSuccess), LastFailure: optTime(hr.LastFailure),
+			LastSuccess: optTime(hr.LastSuccess), LastFailureCause: hr.LastFailureCause,
+			TaskID: hr.TaskID,
+		}
+	}
+	return v
+}
+
+func taskViews(tasks []events.Task) []taskView {
+	out := make([]taskView, len(tasks))
+	for i, t := range tasks {
+		out[i] = taskViewOf(t)
+	}
+	return out
+}
+
+type taskList struct {
+	Tasks []taskView `json:"tasks"`
+}
+
+// listTasks is GET /v2/tasks, optionally only tasks in the given states
+// (?status=running&status=staging, Marathon's lower-case names).
+func (m *Master) listTasks(w http.ResponseWriter, r *http.Request) {
+	var want []events.TaskState
+	for _, s := range r.URL.Query()["status"] {
+		want = append(want, events.TaskState("TASK_"+strings.ToUpper(s)))
+	}
+	var tasks []events.Task
+	m.View(func(s *events.State) {
+		for _, t := range s.Tasks {
+			if len(want) == 0 || slices.Contains(want, t.State) {
+				tasks = append(tasks, t)
+			}
+		}
+	})
+	sort.Slice(tasks, func(i, j int) bool {
+		if tasks[i].AppID != tasks[j].AppID {
+			return tasks[i].AppID < tasks[j].AppID
+		}
+		return tasks[i].ID < tasks[j].ID
+	})
+	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
+}
+
+// getAppTasks is GET /v2/apps/{id}/tasks.
+func (m *Master) getAppTasks(w http.ResponseWriter, r *http.Request, id string) {
+	var tasks []events.Task
+	found := false
+	m.View(func(s *events.State) {
+		if _, found = s.Apps[id]; found {
+			tasks = s.TasksOf(id)
+		}
+	})
+	if !found {
+		m.writeError(w, r, appNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
+}
+
+// killAppTasks is DELETE /v2/apps/{id}/tasks?host=&scale=: kills the
+// app's tasks on a host (all of them without host, or with "*"). With
+// scale the app shrinks by as many instances and the answer names the
+// deployment; without, the tasks are replaced and the answer lists them.
+func (m *Master) killAppTasks(w http.ResponseWriter, r *http.Request, id string, force bool) {
+	host := r.URL.Query().Get("host")
+	var ids []string
+	found := false
+	m.View(func(s *events.State) {
+		if _, found = s.Apps[id]; !found {
+			return
+		}
+		for _, t := range s.TasksOf(id) {
+			if host == "" || host == "*" || t.Host == host || hasIP(t, host) {
+				ids = append(ids, t.ID)
+			}
+		}
+	})
+	if !found {
+		m.writeError(w, r, appNotFound(id))
+		return
+	}
+	if len(ids) == 0 {
+		// Nothing to kill: no deployment either.
+		writeJSON(w, http.StatusOK, taskList{[]taskView{}})
+		return
+	}
+	tasks, ch, err := m.KillTasks(id, ids, boolParam(r, "scale", false), force)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	if ch != nil {
+		writeJSON(w, http.StatusOK, resultOf(*ch))
+		return
+	}
+	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
+}
+
+func hasIP(t events.Task, ip string) bool {
+	for _, a := range t.IPAddresses {
+		if a.IPAddress == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// killAppTask is DELETE /v2/apps/{id}/tasks/{taskId}?scale=.
+func (m *Master) killAppTask(w http.ResponseWriter, r *http.Request, id, taskID string, force bool) {
+	tasks, ch, err := m.KillTasks(id, []string{taskID}, boolParam(r, "scale", false), force)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	if ch != nil {
+		writeJSON(w, http.StatusOK, resultOf(*ch))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Task taskView `json:"task"`
+	}{taskViewOf(tasks[0])})
+}
