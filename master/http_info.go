@@ -11,9 +11,6 @@ import (
 
 // /v2/info and /v2/leader: who leads, and how this master is configured.
 
-// BuildVersion is the version the API reports; the atoll binary sets it.
-var BuildVersion = "0.1.0-dev"
-
 // frameworkID and frameworkName are what Marathon is to Mesos. atoll has no
 // Mesos framework registration, so the id is fixed and the same on every
 // master: tools join /v2/info with /master/state by it.
@@ -46,7 +43,7 @@ func (m *Master) getInfo(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name":        "atoll",
-		"version":     BuildVersion,
+		"version":     m.cfg.Version,
 		"buildref":    "",
 		"elected":     m.Leading(),
 		"leader":      leader,

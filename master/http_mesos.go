@@ -141,7 +141,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 	ip, port := m.advertised()
 	self := "master@" + net.JoinHostPort(ip, strconv.Itoa(port))
 	st := mesosState{
-		Version: BuildVersion, ID: m.cfg.ID, PID: self, Hostname: m.cfg.Hostname,
+		Version: m.cfg.Version, ID: m.cfg.ID, PID: self, Hostname: m.cfg.Hostname,
 		Slaves: []mesosSlave{}, CompletedFrameworks: []mesosFramework{}, OrphanTasks: []mesosTask{},
 	}
 	fwHost, fwAddr := m.cfg.Hostname, net.JoinHostPort(ip, strconv.Itoa(port))
@@ -150,7 +150,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 		st.Leader = "master@" + addr
 		st.LeaderInfo = &mesosLeaderInfo{
 			ID: l.ID, PID: st.Leader, IP: mesosIP(l.IP), Port: l.Port, Hostname: l.Hostname,
-			Version: BuildVersion, Address: mesosAddress{Hostname: l.Hostname, IP: l.IP, Port: l.Port},
+			Version: m.cfg.Version, Address: mesosAddress{Hostname: l.Hostname, IP: l.IP, Port: l.Port},
 		}
 		fwHost, fwAddr = l.Hostname, addr
 	}
@@ -183,7 +183,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 			RegisteredTime: unixSeconds(a.RegisteredAt),
 			Resources:      res, UsedResources: sumResources(used[a.ID]),
 			ReservedResources: map[string]any{}, UnreservedResources: res,
-			Attributes: attrs, Active: active, Version: BuildVersion,
+			Attributes: attrs, Active: active, Version: m.cfg.Version,
 		})
 	}
 

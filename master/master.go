@@ -37,7 +37,9 @@ type Config struct {
 	HTTPCredentials string
 	ID              string
 	Hostname        string
-	Log             *slog.Logger
+	// Version is what the API reports as the build version.
+	Version string
+	Log     *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -79,6 +81,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0-dev"
 	}
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()

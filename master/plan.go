@@ -103,6 +103,12 @@ func planApp(s *events.State, app events.App) appPlan {
 	if p.Launch < 0 {
 		p.Launch = 0
 	}
+	// No room above capacity and none below the minimum (1 and 0): as
+	// Marathon does, go one instance under for a moment — kill one old
+	// task once every new one is ready, then replace it.
+	if p.Launch == 0 && len(p.Kill) == 0 && readyNew == len(newLive) && len(newLive) < n && len(readyOldTasks) > 0 {
+		p.Kill = append(p.Kill, readyOldTasks[0].ID)
+	}
 	// Surplus new tasks (the app shrank while rolling) go too.
 	if len(newLive) > n {
 		p.Kill = append(p.Kill, scheduler.SelectKills(s, app, len(newLive)-n)...)

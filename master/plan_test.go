@@ -85,6 +85,8 @@ func TestPlanApp(t *testing.T) {
 		{"rolling 1/1: one new ready, one old goes", 2, false, 1, 1, []string{"old:" + R, "old:" + R, "new:" + R, "new:TASK_STAGING"}, 0, 1, false},
 		{"rolling 1/1: all new ready, old all go", 2, false, 1, 1, []string{"old:" + R, "old:" + R, "new:" + R, "new:" + R}, 0, 2, false},
 		{"rolling 0.5/0: half the old go first", 4, false, 0.5, 0, []string{"old:" + R, "old:" + R, "old:" + R, "old:" + R}, 2, 2, false},
+		{"rolling 1/0: one old goes to make room", 2, false, 1, 0, []string{"old:" + R, "old:" + R}, 0, 1, false},
+		{"rolling 1/0: replacement staging, no more kills", 2, false, 1, 0, []string{"old:" + R, "new:TASK_STAGING"}, 0, 0, false},
 		{"rolling: unready old go at once", 2, true, 1, 1, []string{"old:" + R + ":unhealthy", "old:" + R + ":healthy"}, 2, 1, false},
 		{"rolling: new not healthy keeps old", 2, true, 1, 1, []string{"old:" + R + ":healthy", "old:" + R + ":healthy", "new:" + R + ":unhealthy", "new:" + R}, 0, 0, false},
 	} {

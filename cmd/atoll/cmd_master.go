@@ -59,7 +59,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 	m, err := master.New(master.Config{
 		NC: nc, Subjects: o.nats.subjects(), Store: store,
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
-		HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log,
+		HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
 	})
 	if err != nil {
 		return err
