@@ -115,7 +115,7 @@ func (a *Agent) recoverTasks() {
 				a.log.Error("cannot checkpoint final status", "task", id, "err", err)
 			}
 		}
-		t.state, t.exited = cp.Final.State, true
+		t.state, t.message, t.exited = cp.Final.State, cp.Final.Message, true
 		close(t.done)
 		finals = append(finals, statusItem{upd: *cp.Final, onAck: func() { a.forget(t) }})
 	}

@@ -21,25 +21,26 @@ type task struct {
 	startTime uint64 // of pid, from /proc
 	adopted   bool   // started by an earlier agent process: not our child
 	state     events.TaskState
-	killing   bool // a kill was requested
+	message   string // why the task ended, once it has
+	killing   bool   // a kill was requested
 	grace     time.Duration
 	exited    bool          // the process is gone (and reaped, if ours)
 	done      chan struct{} // closed when exited
 }
 
 func (t *task) report() events.TaskReport {
-	return events.TaskReport{TaskID: t.id, AppID: t.launch.Task.AppID, State: t.state}
+	return events.TaskReport{TaskID: t.id, AppID: t.launch.Task.AppID, State: t.state, Message: t.message}
 }
 
-// reports lists the tasks that have not ended, sorted by id.
+// reports lists the agent's tasks, sorted by id. Ended tasks stay in the
+// list until their final status is acked, so the master learns how they
+// ended even if it missed the update, rather than declaring them lost.
 func (a *Agent) reports() []events.TaskReport {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := []events.TaskReport{}
 	for _, t := range a.tasks {
-		if !t.state.Terminal() {
-			out = append(out, t.report())
-		}
+		out = append(out, t.report())
 	}
 	slices.SortFunc(out, func(x, y events.TaskReport) int { return strings.Compare(x.TaskID, y.TaskID) })
 	return out

@@ -136,7 +136,7 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 // restarted agent sends it again) and queued; once acked the checkpoint
 // goes, the sandbox stays. a.mu held.
 func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
-	t.exited, t.state = true, state
+	t.exited, t.state, t.message = true, state, msg
 	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
 	dir := a.taskDir(t.id)
 	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, BootID: bootID(), Final: &upd}

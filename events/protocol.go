@@ -6,10 +6,13 @@ import "time"
 // exchange is a NATS publish or request over the agent's own connection.
 
 // TaskReport is what an agent knows about one of its tasks.
+// A task that ended stays in the agent's reports, with its final state and
+// message, until the master acks that status update.
 type TaskReport struct {
-	TaskID string    `json:"taskId"`
-	AppID  string    `json:"appId"`
-	State  TaskState `json:"state"`
+	TaskID  string    `json:"taskId"`
+	AppID   string    `json:"appId"`
+	State   TaskState `json:"state"`
+	Message string    `json:"message,omitempty"`
 }
 
 // RegisterRequest announces an agent. AgentID is empty on first contact and

@@ -152,10 +152,12 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 		t, ok := m.state.Tasks[r.TaskID]
 		switch {
 		case !ok || t.AgentID != agentID:
-			m.killUnknownLocked(agentID, r.TaskID)
+			if !r.State.Terminal() {
+				m.killUnknownLocked(agentID, r.TaskID)
+			}
 		case r.State.Terminal():
 			// The agent has not had its status update acked yet.
-			changes = append(changes, m.taskStatusLocked(t, r.State, "", nil, now)...)
+			changes = append(changes, m.taskStatusLocked(t, r.State, r.Message, nil, now)...)
 		case t.State == events.TaskUnreachable && r.State == events.TaskRunning:
 			t.State = events.TaskRunning
 			t.Message = "agent reconnected"
@@ -185,14 +187,18 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 	}
 }
 
-// killUnknownLocked asks an agent to kill a task the state does not hold.
+// killUnknownLocked queues a kill for a task the state does not hold; the
+// reconcile loop sends it.
 func (m *Master) killUnknownLocked(agentID, taskID string) {
+	if _, queued := m.runtime.orphans[taskID]; queued {
+		return
+	}
 	if sent, ok := m.runtime.killSent[taskID]; ok && m.cfg.Now().Sub(sent) < killResend {
 		return
 	}
-	m.runtime.killSent[taskID] = m.cfg.Now()
 	m.log.Info("killing task unknown to the master", "agent", agentID, "task", taskID)
-	go m.sendKill(agentID, taskID, 0)
+	m.runtime.orphans[taskID] = agentID
+	m.kickReconcile()
 }
 
 // expireAgentsLocked makes agents unreachable whose heartbeats stopped

@@ -3,6 +3,7 @@ package master
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -38,28 +39,38 @@ func (m *Master) createLocked(app events.App) (Change, error) {
 	now := m.cfg.Now().UTC()
 	app.Version = now
 	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
-	if err := scheduler.AssignServicePorts(m.state, &app); err != nil {
-		return Change{}, &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+	if err := m.assignPortsLocked(&app); err != nil {
+		return Change{}, err
 	}
-	dep := newDeployment(app.ID, "StartApplication", now)
 	m.runtime.resetBackoff(app.ID)
-	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
-		return Change{}, fmt.Errorf("create app %s: %w", app.ID, err)
-	}
-	m.kickReconcile()
-	return Change{App: app, Deployment: dep, Created: true}, nil
+	ch, err := m.deployLocked(app, "StartApplication", now, events.PutApp(app))
+	ch.Created = err == nil
+	return ch, err
 }
 
-// UpdateApp replaces an app's definition (creating it if it is new). A
-// change of instances alone scales; anything else replaces the tasks.
-func (m *Master) UpdateApp(app events.App, force bool) (Change, error) {
+// UpdateApp replaces an app's definition (creating it if it is new) with
+// what build makes of the current one (nil when there is none). build runs
+// under the state lock, so a partial update never undoes a concurrent one.
+// A change of instances alone scales; anything else replaces the tasks.
+func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.App, error), force bool) (Change, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old, ok := m.state.Apps[app.ID]
+	var existing *events.App
+	old, ok := m.state.Apps[id]
+	if ok {
+		existing = &old
+	}
+	app, err := build(existing)
+	if err != nil {
+		return Change{}, err
+	}
+	if app.ID != id {
+		return Change{}, fmt.Errorf("update app %s: definition is for %s", id, app.ID)
+	}
 	if !ok {
 		return m.createLocked(app)
 	}
-	if err := m.unlockLocked(app.ID, force); err != nil {
+	if err := m.unlockLocked(id, force); err != nil {
 		return Change{}, err
 	}
 	now := m.cfg.Now().UTC()
@@ -72,15 +83,10 @@ func (m *Master) UpdateApp(app events.App, force bool) (Change, error) {
 		action = "RestartApplication"
 		m.runtime.resetBackoff(app.ID)
 	}
-	if err := scheduler.AssignServicePorts(m.state, &app); err != nil {
-		return Change{}, &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+	if err := m.assignPortsLocked(&app); err != nil {
+		return Change{}, err
 	}
-	dep := newDeployment(app.ID, action, now)
-	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
-		return Change{}, fmt.Errorf("update app %s: %w", app.ID, err)
-	}
-	m.kickReconcile()
-	return Change{App: app, Deployment: dep}, nil
+	return m.deployLocked(app, action, now, events.PutApp(app))
 }
 
 // scalingOnly reports whether b differs from a in instances (and versions) only.
@@ -89,11 +95,13 @@ func scalingOnly(a, b events.App) bool {
 	a.Version, b.Version = time.Time{}, time.Time{}
 	a.VersionInfo, b.VersionInfo = events.VersionInfo{}, events.VersionInfo{}
 	// Service ports the caller left at 0 keep their assigned values.
-	for i := range b.PortDefinitions {
-		if i < len(a.PortDefinitions) && b.PortDefinitions[i].Port == 0 {
-			b.PortDefinitions[i].Port = a.PortDefinitions[i].Port
+	ports := slices.Clone(b.PortDefinitions)
+	for i := range ports {
+		if i < len(a.PortDefinitions) && ports[i].Port == 0 {
+			ports[i].Port = a.PortDefinitions[i].Port
 		}
 	}
+	b.PortDefinitions = ports
 	return reflect.DeepEqual(a, b)
 }
 
@@ -101,44 +109,27 @@ func scalingOnly(a, b events.App) bool {
 func (m *Master) RestartApp(id string, force bool) (Change, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	app, ok := m.state.Apps[id]
-	if !ok {
-		return Change{}, appNotFound(id)
-	}
-	if err := m.unlockLocked(id, force); err != nil {
+	app, err := m.changeableLocked(id, force)
+	if err != nil {
 		return Change{}, err
 	}
 	now := m.cfg.Now().UTC()
 	app.Version = now
 	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
-	dep := newDeployment(id, "RestartApplication", now)
 	m.runtime.resetBackoff(id)
-	if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
-		return Change{}, fmt.Errorf("restart app %s: %w", id, err)
-	}
-	m.kickReconcile()
-	return Change{App: app, Deployment: dep}, nil
+	return m.deployLocked(app, "RestartApplication", now, events.PutApp(app))
 }
 
 // DeleteApp removes the app; its tasks are killed by the reconcile loop.
 func (m *Master) DeleteApp(id string, force bool) (Change, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	app, ok := m.state.Apps[id]
-	if !ok {
-		return Change{}, appNotFound(id)
-	}
-	if err := m.unlockLocked(id, force); err != nil {
+	app, err := m.changeableLocked(id, force)
+	if err != nil {
 		return Change{}, err
 	}
-	now := m.cfg.Now().UTC()
-	dep := newDeployment(id, "StopApplication", now)
 	m.runtime.resetBackoff(id)
-	if err := m.commitLocked(events.DeleteApp(id), events.PutDeployment(dep)); err != nil {
-		return Change{}, fmt.Errorf("delete app %s: %w", id, err)
-	}
-	m.kickReconcile()
-	return Change{App: app, Deployment: dep}, nil
+	return m.deployLocked(app, "StopApplication", m.cfg.Now().UTC(), events.DeleteApp(id))
 }
 
 // KillTasks kills tasks of an app. With scale the app shrinks by as many
@@ -167,11 +158,11 @@ func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) ([
 		app.Instances = max(0, app.Instances-len(tasks))
 		app.Version = now
 		app.VersionInfo.LastScalingAt = now
-		dep := newDeployment(appID, "ScaleApplication", now)
-		if err := m.commitLocked(events.PutApp(app), events.PutDeployment(dep)); err != nil {
-			return nil, nil, fmt.Errorf("scale app %s: %w", appID, err)
+		c, err := m.deployLocked(app, "ScaleApplication", now, events.PutApp(app))
+		if err != nil {
+			return nil, nil, err
 		}
-		ch = &Change{App: app, Deployment: dep}
+		ch = &c
 	}
 	now := m.cfg.Now()
 	for _, t := range tasks {
@@ -180,6 +171,34 @@ func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) ([
 	}
 	m.kickReconcile()
 	return tasks, ch, nil
+}
+
+// changeableLocked returns the app if it exists and no deployment holds it
+// (or force cancelled those deployments).
+func (m *Master) changeableLocked(id string, force bool) (events.App, error) {
+	app, ok := m.state.Apps[id]
+	if !ok {
+		return events.App{}, appNotFound(id)
+	}
+	return app, m.unlockLocked(id, force)
+}
+
+func (m *Master) assignPortsLocked(app *events.App) error {
+	if err := scheduler.AssignServicePorts(m.state, app); err != nil {
+		return &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+	}
+	return nil
+}
+
+// deployLocked commits an app change together with the deployment that
+// carries it out, and wakes the reconcile loop to start on it.
+func (m *Master) deployLocked(app events.App, action string, now time.Time, c events.Change) (Change, error) {
+	dep := newDeployment(app.ID, action, now)
+	if err := m.commitLocked(c, events.PutDeployment(dep)); err != nil {
+		return Change{}, fmt.Errorf("%s %s: %w", action, app.ID, err)
+	}
+	m.kickReconcile()
+	return Change{App: app, Deployment: dep}, nil
 }
 
 // markKillingLocked commits a task as killing without sending the kill.

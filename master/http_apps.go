@@ -293,18 +293,10 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 		m.writeError(w, r, err)
 		return
 	}
-	var existing *events.App
-	m.View(func(s *events.State) {
-		if a, ok := s.Apps[id]; ok {
-			existing = &a
-		}
-	})
-	app, err := appForUpdate(rawID, existing, body, boolParam(r, "partialUpdate", true))
-	if err != nil {
-		m.writeError(w, r, err)
-		return
-	}
-	ch, err := m.UpdateApp(app, force)
+	partial := boolParam(r, "partialUpdate", true)
+	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
+		return appForUpdate(rawID, existing, body, partial)
+	}, force)
 	if err != nil {
 		m.writeError(w, r, err)
 		return

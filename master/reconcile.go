@@ -157,7 +157,7 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 	}
 	m.runtime.killSent[id] = now
 	grace := m.killGraceLocked(t.AppID)
-	return func(ctx context.Context) { m.sendKill(t.AgentID, id, grace) }
+	return func(ctx context.Context) { m.sendKill(ctx, t.AgentID, id, grace) }
 }
 
 func (m *Master) killGraceLocked(appID string) time.Duration {
@@ -167,9 +167,20 @@ func (m *Master) killGraceLocked(appID string) time.Duration {
 	return defaultKillGrace
 }
 
-// reapOrphansLocked kills the tasks of apps that no longer exist.
+// reapOrphansLocked kills the tasks of apps that no longer exist, and the
+// tasks agents run that the state does not hold.
 func (m *Master) reapOrphansLocked(now time.Time) []func(context.Context) {
 	var sends []func(context.Context)
+	for taskID, at := range m.runtime.killSent {
+		if _, ok := m.state.Tasks[taskID]; !ok && now.Sub(at) > time.Minute {
+			delete(m.runtime.killSent, taskID)
+		}
+	}
+	for taskID, agentID := range m.runtime.orphans {
+		delete(m.runtime.orphans, taskID)
+		m.runtime.killSent[taskID] = now
+		sends = append(sends, func(ctx context.Context) { m.sendKill(ctx, agentID, taskID, defaultKillGrace) })
+	}
 	for _, t := range sortedTasks(m.state) {
 		if _, ok := m.state.Apps[t.AppID]; ok || t.State == events.TaskKilling {
 			continue
@@ -272,9 +283,11 @@ func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
 
 // sendKill asks an agent to kill a task. An agent that does not know the
 // task has nothing to kill: the task is over.
-func (m *Master) sendKill(agentID, taskID string, grace time.Duration) {
+func (m *Master) sendKill(ctx context.Context, agentID, taskID string, grace time.Duration) {
 	data, _ := json.Marshal(events.KillRequest{TaskID: taskID, KillGracePeriod: grace})
-	msg, err := m.cfg.NC.Request(m.cfg.Subjects.Kill(agentID), data, requestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Kill(agentID), data)
 	if err != nil {
 		m.log.Warn("kill not answered", "task", taskID, "agent", agentID, "err", err)
 		return

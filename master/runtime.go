@@ -17,6 +17,9 @@ type runtime struct {
 	// went to an agent, so reconcile passes neither repeat nor forget them.
 	launchSent map[string]time.Time
 	killSent   map[string]time.Time
+	// orphans are tasks that agents run but the state does not hold,
+	// by task id, with their agent: the next reconcile pass kills them.
+	orphans map[string]string
 	// backoff is the launch delay per app, after failed tasks.
 	backoff map[string]*launchDelay
 }
@@ -26,6 +29,7 @@ func newRuntime() *runtime {
 		lastSeen:   map[string]time.Time{},
 		launchSent: map[string]time.Time{},
 		killSent:   map[string]time.Time{},
+		orphans:    map[string]string{},
 		backoff:    map[string]*launchDelay{},
 	}
 }
