@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,12 @@ func TestUniqueHostnameSpreadsAndFourthWaits(t *testing.T) {
 	}
 	if len(agents) != 3 {
 		t.Fatalf("3 UNIQUE tasks on %d agents, want 3", len(agents))
+	}
+	_, metrics := c.do("GET", "/metrics", nil)
+	for _, want := range []string{`atoll_master_tasks{state="TASK_RUNNING"} 3`, `atoll_master_agents{state="active"} 3`, "atoll_master_leader 1"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
 	}
 
 	c.mustDo("PUT", "/v2/apps/it/unique", map[string]any{"instances": 4}, 200, nil)

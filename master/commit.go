@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -19,6 +20,7 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 		return ErrNotLeader
 	}
 	for _, c := range changes {
+		start := time.Now()
 		e := c.Stamp(m.state, m.epoch, m.cfg.Now().UTC())
 		// Apply fails only on a malformed event; check that before the
 		// store sees it, so the log never holds what the state refused.
@@ -38,6 +40,8 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 			// Followers notice the gap at the next event or sync tick.
 			m.log.Warn("publish event", "seq", e.Seq, "err", err)
 		}
+		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
+		m.metrics.commit.Observe(time.Since(start).Seconds())
 	}
 	return nil
 }

@@ -18,14 +18,6 @@ import (
 // maxBody bounds request bodies: an app definition is a few KB.
 const maxBody = 1 << 20
 
-// routeHooks lets other files of the package add routes (the SSE stream,
-// metrics, the web UI) without editing Handler: they call addRoutes from
-// an init func.
-var routeHooks []func(m *Master, mux *http.ServeMux)
-
-// addRoutes registers fn to add routes to every Handler's mux.
-func addRoutes(fn func(m *Master, mux *http.ServeMux)) { routeHooks = append(routeHooks, fn) }
-
 // Handler serves the API. Mutating calls need the configured credentials.
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -45,9 +37,7 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/master/state.json", state)
 	mux.Handle("/state.json", state)
 	mux.Handle("/master/health", methods{"GET": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }})
-	for _, fn := range routeHooks {
-		fn(m, mux)
-	}
+	mux.Handle("/metrics", m.metrics.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "URI not found: "+r.URL.Path)
 	})

@@ -58,6 +58,7 @@ type Master struct {
 	leading bool
 
 	runtime *runtime // in-memory, leader-only bookkeeping
+	metrics *metrics
 	kick    chan struct{}
 	httpURL string
 }
@@ -88,14 +89,16 @@ func New(cfg Config) (*Master, error) {
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()
 	}
-	return &Master{
+	m := &Master{
 		cfg:     cfg,
 		log:     cfg.Log,
 		pub:     &events.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
 		state:   events.NewState(),
 		runtime: newRuntime(),
 		kick:    make(chan struct{}, 1),
-	}, nil
+	}
+	m.metrics = newMetrics(m)
+	return m, nil
 }
 
 // Run serves until ctx ends. It loads the stored state, starts a new epoch

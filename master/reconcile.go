@@ -50,8 +50,10 @@ func (m *Master) reconcileLoop(ctx context.Context) {
 // reconcileOnce commits what the state calls for and returns the requests
 // to send to agents, which run without the lock.
 func (m *Master) reconcileOnce() []func(context.Context) {
+	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer func() { m.metrics.reconcile.Observe(time.Since(start).Seconds()) }()
 	if !m.leading {
 		return nil
 	}
@@ -98,6 +100,7 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time) (sends []func
 			return sends, "", false
 		}
 		sends = append(sends, m.launchLocked(app, t, now))
+		m.metrics.launches.Inc()
 	}
 	if res.Unplaced > 0 {
 		waiting = fmt.Sprintf("%d of %d instances cannot be placed: %s", res.Unplaced, p.Launch, res.Reason)
@@ -156,6 +159,7 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 		}
 	}
 	m.runtime.killSent[id] = now
+	m.metrics.kills.Inc()
 	grace := m.killGraceLocked(t.AppID)
 	return func(ctx context.Context) { m.sendKill(ctx, t.AgentID, id, grace) }
 }

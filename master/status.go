@@ -12,6 +12,7 @@ import (
 // handleStatus applies an agent's task status update and acks it once it
 // is stored; the agent retries until then.
 func (m *Master) handleStatus(msg *nats.Msg) {
+	m.metrics.statusRecv.Inc()
 	var up events.StatusUpdate
 	if err := json.Unmarshal(msg.Data, &up); err != nil {
 		respond(msg, events.Ack{Error: "bad status update: " + err.Error()})
@@ -71,6 +72,7 @@ func (m *Master) taskStatusLocked(t events.Task, state events.TaskState, message
 		m.runtime.forgetTask(t.ID)
 		if app, ok := m.state.Apps[t.AppID]; ok && !wasKilling && state != events.TaskKilled {
 			until := m.runtime.failed(app, now)
+			m.metrics.failures.Inc()
 			m.log.Info("task failed", "task", t.ID, "state", state, "message", message, "next launch", until.Sub(now).Round(time.Millisecond))
 		}
 	}

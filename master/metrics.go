@@ -1,0 +1,118 @@
+package master
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// metrics are the master's Prometheus metrics, in a registry of its own so
+// that two masters in one process (tests, `atoll dev`) never collide.
+type metrics struct {
+	reg        *prometheus.Registry
+	events     *prometheus.CounterVec
+	commit     prometheus.Histogram
+	reconcile  prometheus.Histogram
+	launches   prometheus.Counter
+	kills      prometheus.Counter
+	failures   prometheus.Counter
+	statusRecv prometheus.Counter
+}
+
+func newMetrics(m *Master) *metrics {
+	mt := &metrics{
+		reg: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_master_events_total", Help: "State events committed, by type.",
+		}, []string{"type"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "atoll_master_commit_seconds", Help: "Time to store, apply and publish one event.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "atoll_master_reconcile_seconds", Help: "Time of one reconcile pass under the state lock.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		launches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_task_launches_total", Help: "Tasks staged for launch.",
+		}),
+		kills: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_task_kills_total", Help: "Kill requests sent to agents.",
+		}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_task_failures_total", Help: "Tasks that ended without being asked to (they count for the launch backoff).",
+		}),
+		statusRecv: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_status_updates_total", Help: "Task status updates received from agents.",
+		}),
+	}
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv,
+		&stateCollector{m: m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return mt
+}
+
+func (mt *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(mt.reg, promhttp.HandlerOpts{Registry: mt.reg})
+}
+
+// stateCollector reads gauges off the state at scrape time, so they can
+// never drift from it.
+type stateCollector struct{ m *Master }
+
+var (
+	descLeader      = prometheus.NewDesc("atoll_master_leader", "1 while this master leads.", nil, nil)
+	descEpoch       = prometheus.NewDesc("atoll_master_epoch", "Current leader epoch.", nil, nil)
+	descSeq         = prometheus.NewDesc("atoll_master_seq", "Seq of the last committed event.", nil, nil)
+	descAgents      = prometheus.NewDesc("atoll_master_agents", "Agents by state.", []string{"state"}, nil)
+	descTasks       = prometheus.NewDesc("atoll_master_tasks", "Tasks by state.", []string{"state"}, nil)
+	descApps        = prometheus.NewDesc("atoll_master_apps", "Apps.", nil, nil)
+	descInstances   = prometheus.NewDesc("atoll_master_instances_wanted", "Sum of the apps' instances.", nil, nil)
+	descDeployments = prometheus.NewDesc("atoll_master_deployments", "Deployments in progress.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLeader, descEpoch, descSeq, descAgents, descTasks, descApps, descInstances, descDeployments} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.RLock()
+	defer c.m.mu.RUnlock()
+	s := c.m.state
+	leading := 0.0
+	if c.m.leading {
+		leading = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leading)
+	ch <- prometheus.MustNewConstMetric(descEpoch, prometheus.GaugeValue, float64(s.Epoch))
+	ch <- prometheus.MustNewConstMetric(descSeq, prometheus.GaugeValue, float64(s.Seq))
+	agents := map[events.AgentState]int{events.AgentActive: 0, events.AgentUnreachable: 0}
+	for _, a := range s.Agents {
+		agents[a.State]++
+	}
+	for st, n := range agents {
+		ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(n), string(st))
+	}
+	tasks := map[events.TaskState]int{events.TaskRunning: 0, events.TaskStaging: 0, events.TaskUnreachable: 0}
+	for _, t := range s.Tasks {
+		tasks[t.State]++
+	}
+	for st, n := range tasks {
+		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), string(st))
+	}
+	wanted := 0
+	for _, a := range s.Apps {
+		wanted += a.Instances
+	}
+	ch <- prometheus.MustNewConstMetric(descApps, prometheus.GaugeValue, float64(len(s.Apps)))
+	ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(wanted))
+	ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.GaugeValue, float64(len(s.Deployments)))
+}
