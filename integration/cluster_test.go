@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -9,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
 )
 
 // runningTasks waits until the app has exactly n running tasks, each with
@@ -121,6 +125,10 @@ func TestMasterRestartKeepsEverything(t *testing.T) {
 	before := c.waitRunning("/it/keep", 3, 30*time.Second)
 	pidsBefore := taskPIDs(c.dir, "/it/keep")
 	sort.Ints(pidsBefore)
+	// A follower, as the sidecars run it, rides through the restart.
+	src := &events.NATSSource{NC: eventstest.Connect(t, c.nats)}
+	follower, mirror := eventstest.Follow(t, src, 0)
+	c.waitFor(10*time.Second, "the follower's first snapshot", func() (bool, string) { return follower.Synced(), "" })
 
 	c.signal(c.master, syscall.SIGTERM)
 	c.startMaster()
@@ -144,6 +152,24 @@ func TestMasterRestartKeepsEverything(t *testing.T) {
 	sort.Ints(pidsAfter)
 	if !sameTaskIDs(before, after) || !slices.Equal(pidsBefore, pidsAfter) {
 		t.Fatalf("after master restart: tasks %v pids %v; before: tasks %v pids %v", ids(after), pidsAfter, ids(before), pidsBefore)
+	}
+
+	// The follower saw the new epoch, resynced, and holds exactly the
+	// leader's state.
+	c.waitFor(10*time.Second, "the follower to equal the leader's state", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		snap, err := src.Snapshot(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		if err := mirror.Matches(snap); err != nil {
+			return false, err.Error()
+		}
+		return snap.Epoch == 2, fmt.Sprintf("epoch %d", snap.Epoch)
+	})
+	if follower.Resyncs() < 1 {
+		t.Fatalf("follower resyncs %d across a leader restart, want at least 1", follower.Resyncs())
 	}
 }
 
