@@ -206,7 +206,7 @@ func TestAgentLossReplacesAndReconciles(t *testing.T) {
 	killedAt := time.Now()
 	c.signal(c.agents[idx-1], syscall.SIGKILL)
 
-	c.waitFor(timeout+5*time.Second, "the lost agent's tasks to be TASK_UNREACHABLE", func() (bool, string) {
+	c.waitFor(timeout+time.Second, "the lost agent's tasks to be TASK_UNREACHABLE", func() (bool, string) {
 		n := 0
 		for _, task := range c.tasks("/it/loss") {
 			if onLost[task.ID] && task.State == "TASK_UNREACHABLE" {

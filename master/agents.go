@@ -202,18 +202,23 @@ func (m *Master) killUnknownLocked(agentID, taskID string) {
 }
 
 // expireAgentsLocked makes agents unreachable whose heartbeats stopped
-// longer than AgentTimeout ago, and their tasks with them.
-func (m *Master) expireAgentsLocked(now time.Time) {
+// AgentTimeout ago or longer, and their tasks with them. It returns the
+// next deadline of an agent still active (zero if none).
+func (m *Master) expireAgentsLocked(now time.Time) time.Time {
+	var next time.Time
 	for _, a := range m.state.SortedAgents() {
 		if a.State != events.AgentActive {
 			continue
 		}
 		seen, ok := m.runtime.lastSeen[a.ID]
 		if !ok {
+			seen = now
 			m.runtime.lastSeen[a.ID] = now
-			continue
 		}
-		if now.Sub(seen) < m.cfg.AgentTimeout {
+		if deadline := seen.Add(m.cfg.AgentTimeout); now.Before(deadline) {
+			if next.IsZero() || deadline.Before(next) {
+				next = deadline
+			}
 			continue
 		}
 		a.State = events.AgentUnreachable
@@ -231,6 +236,7 @@ func (m *Master) expireAgentsLocked(now time.Time) {
 			m.log.Warn("mark agent unreachable", "agent", a.ID, "err", err)
 		}
 	}
+	return next
 }
 
 // isKillAck reports whether a kill reply means the task is already gone.

@@ -26,39 +26,47 @@ const (
 	defaultKillGrace = 3 * time.Second
 )
 
-// reconcileLoop brings the cluster towards the state: on every kick and
-// at least every reconcileEvery.
+// reconcileLoop brings the cluster towards the state: on every kick, at
+// least every reconcileEvery, and exactly when the next agent's heartbeat
+// deadline passes, so an agent is unreachable within --agent-timeout.
 func (m *Master) reconcileLoop(ctx context.Context) {
-	t := time.NewTicker(reconcileEvery)
-	defer t.Stop()
+	timer := time.NewTimer(reconcileEvery)
+	defer timer.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-timer.C:
 		case <-m.kick:
 		}
-		for _, send := range m.reconcileOnce() {
+		sends, deadline := m.reconcileOnce()
+		for _, send := range sends {
 			wg.Add(1)
 			go func() { defer wg.Done(); send(ctx) }()
 		}
+		wait := reconcileEvery
+		if !deadline.IsZero() {
+			wait = min(wait, max(deadline.Sub(m.cfg.Now()), time.Millisecond))
+		}
+		timer.Reset(wait)
 	}
 }
 
 // reconcileOnce commits what the state calls for and returns the requests
-// to send to agents, which run without the lock.
-func (m *Master) reconcileOnce() []func(context.Context) {
+// to send to agents, which run without the lock, and the next agent
+// heartbeat deadline (zero if none).
+func (m *Master) reconcileOnce() ([]func(context.Context), time.Time) {
 	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer func() { m.metrics.reconcile.Observe(time.Since(start).Seconds()) }()
 	if !m.leading {
-		return nil
+		return nil, time.Time{}
 	}
 	now := m.cfg.Now()
-	m.expireAgentsLocked(now)
+	deadline := m.expireAgentsLocked(now)
 
 	var sends []func(context.Context)
 	waiting := map[string]string{}
@@ -74,7 +82,7 @@ func (m *Master) reconcileOnce() []func(context.Context) {
 	sends = append(sends, m.reapOrphansLocked(now)...)
 	sends = append(sends, m.resendLocked(now)...)
 	m.updateDeploymentsLocked(waiting, done)
-	return sends
+	return sends, deadline
 }
 
 // reconcileAppLocked plans one app, commits the new tasks and the kills,

@@ -163,11 +163,20 @@ func TestUnreachableAgentIsReplacedAndReconciledOnReturn(t *testing.T) {
 	setStatus(t, m, original, events.TaskRunning)
 	second := addAgent(t, m, "h2", "127.0.0.10")
 
-	// The first agent falls silent; the second keeps heartbeating.
-	clock.Advance(16 * time.Second)
+	// The first agent falls silent; the second keeps heartbeating. One
+	// millisecond before the agent timeout it is still active, at the
+	// timeout it is not.
+	clock.Advance(15*time.Second - time.Millisecond)
 	m.mu.Lock()
 	m.runtime.lastSeen[second] = clock.Now()
 	m.mu.Unlock()
+	if _, deadline := m.reconcileOnce(); !deadline.Equal(clock.Now().Add(time.Millisecond)) {
+		t.Fatalf("next heartbeat deadline %s, want 1ms from now", deadline)
+	}
+	if u := tasksIn(m, "/web", events.TaskUnreachable); len(u) != 0 {
+		t.Fatalf("unreachable 1ms before the agent timeout: %v", ids(u))
+	}
+	clock.Advance(time.Millisecond)
 	m.reconcileOnce()
 	if u := tasksIn(m, "/web", events.TaskUnreachable); len(u) != 1 || u[0].ID != original {
 		t.Fatalf("unreachable tasks %+v, want %s", u, original)
