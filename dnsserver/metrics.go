@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -53,7 +54,8 @@ func NewMetrics() *Metrics {
 			Name: "atoll_dns_malformed_total", Help: "Packets that could not be parsed as DNS queries.",
 		}),
 	}
-	m.Registry.MustRegister(m.Queries, m.Forwarded, m.ForwardSeconds, m.EventsApplied, m.ZoneUpdateSeconds, m.Malformed)
+	m.Registry.MustRegister(m.Queries, m.Forwarded, m.ForwardSeconds, m.EventsApplied, m.ZoneUpdateSeconds, m.Malformed,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
