@@ -3,10 +3,13 @@ GO        ?= go
 BIN       := bin/atoll
 PKGS      := ./...
 # Debian packages the tests need, as "command:package"; installed when
-# missing (as root). Later issues add HAProxy, ZooKeeper, dig, dnsperf, Chromium.
-TEST_DEPS := curl:curl
+# missing (as root). Later issues add HAProxy, ZooKeeper and Chromium.
+TEST_DEPS  := curl:curl dig:bind9-dnsutils
+# ...and the ones make bench needs: the DNS load generator and the
+# reference server it compares against.
+BENCH_DEPS := dnsperf:dnsperf knotd:knot
 
-.PHONY: all build run test unit integration bench lint deps clean
+.PHONY: all build run test unit integration bench lint deps bench-deps clean
 
 all: build
 
@@ -16,8 +19,10 @@ build:
 run: build
 	./$(BIN) dev --demo
 
-deps:
-	@missing=""; for dep in $(TEST_DEPS); do \
+# install-deps installs the packages of a "command:package" list whose
+# command is missing.
+define install-deps
+	@missing=""; for dep in $(1); do \
 		cmd=$${dep%%:*}; pkg=$${dep##*:}; \
 		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
@@ -26,9 +31,16 @@ deps:
 			echo "installing:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 		else \
-			echo "missing Debian packages:$$missing (run make deps as root)"; exit 1; \
+			echo "missing Debian packages:$$missing (run make $(2) as root)"; exit 1; \
 		fi; \
 	fi
+endef
+
+deps:
+	$(call install-deps,$(TEST_DEPS),deps)
+
+bench-deps:
+	$(call install-deps,$(BENCH_DEPS),bench-deps)
 
 test: deps lint
 	$(GO) test -count=1 -race -timeout 14m $(PKGS)
@@ -39,7 +51,7 @@ unit:
 integration: build
 	$(GO) test -count=1 -v -timeout 10m ./integration/
 
-bench:
+bench: bench-deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 lint:

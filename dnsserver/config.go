@@ -4,10 +4,12 @@
 // immutable zone swapped atomically on every event: lookups take no lock.
 //
 // Files: config.go (this), names.go (RFC 1123 labels, Mesos-DNS naming),
-// zone*.go (records built from events.State, incremental per event),
-// packed.go (pre-packed answers), server*.go (UDP/TCP serving),
-// forward.go/cache.go/acl.go (forwarding), http.go (Mesos-DNS HTTP API),
-// metrics.go.
+// records.go (compact record data), cowmap.go (the persistent map under
+// the zone), zone*.go (records built from events.State, incremental per
+// event), packed.go (pre-packed answers), wire.go (the query parser of the
+// fast path), handler.go (answering one packet), server*.go and listen.go
+// (UDP/TCP serving), counters.go (query metrics), forward.go/cache.go/acl.go
+// (forwarding), http*.go (Mesos-DNS HTTP API), metrics.go.
 package dnsserver
 
 import (

@@ -23,8 +23,10 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
+	// Free ports for DNS too: the defaults (8053, 8123) may be taken by a
+	// `make run` on this machine.
 	cmd := exec.Command(atollBin, "dev", "--demo", "--data-dir", filepath.Join(dir, "data"),
-		"--http", httpAddr, "--nats", natsAddr)
+		"--http", httpAddr, "--nats", natsAddr, "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

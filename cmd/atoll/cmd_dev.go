@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/atollhq/atoll/deploy"
+	"github.com/atollhq/atoll/dnsserver"
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/embedded"
 )
@@ -27,6 +30,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	demo := fs.Bool("demo", false, "deploy the demo app (deploy/examples/echo.json)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var df dnsFlags
+	df.register(fs, "127.0.0.1:8053", "dns-http")
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -34,11 +39,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll dev: --agents must be between 1 and 200")
 		return 2
 	}
-	log := newLogger(stderr, *logLevel)
-	if err := dev(ctx, devOptions{
+	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
-		agentTimeout: *agentTimeout, demo: *demo,
-	}, stdout, log); err != nil {
+		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr,
+	}
+	if df.addr != "" { // --dns "" runs no DNS
+		cfg, err := df.config()
+		if err != nil {
+			fmt.Fprintln(stderr, "atoll dev:", err)
+			return 2
+		}
+		o.dns = &cfg
+	}
+	log := newLogger(stderr, *logLevel)
+	if err := dev(ctx, o, stdout, log); err != nil {
 		fmt.Fprintln(stderr, "atoll dev:", err)
 		return 1
 	}
@@ -50,10 +64,13 @@ type devOptions struct {
 	agents                      int
 	agentTimeout                time.Duration
 	demo                        bool
+	dns                         *dnsserver.Config // nil: no DNS sidecar
+	dnsHTTP                     string
 }
 
-// dev runs NATS, a master and the agents in this process until ctx ends,
-// then stops them in reverse order: agents kill their tasks first.
+// dev runs NATS, a master, the agents and the DNS sidecar in this process
+// until ctx ends, then stops them in reverse order: agents kill their tasks
+// first.
 func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) error {
 	srv, err := embedded.Start(o.natsAddr)
 	if err != nil {
@@ -64,7 +81,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, o.agents+1)
+	errs := make(chan error, o.agents+2) // agents, master, DNS sidecar
 	var wg sync.WaitGroup
 	masterCtx, stopMaster := context.WithCancel(context.Background())
 	defer stopMaster()
@@ -104,32 +121,89 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		}()
 	}
 
-	api := "http://" + o.httpAddr
-	if err := waitHTTP(ctx, api+"/ping", 10*time.Second); err != nil {
+	// The DNS sidecar follows the master as a node's would, on its own
+	// NATS connection; it stops with ctx, as the agents do.
+	var dnsWG sync.WaitGroup
+	var sidecar *dnsserver.Sidecar
+	stopAll := func() {
 		cancel()
 		agentsWG.Wait()
 		stopMaster()
 		wg.Wait()
+		dnsWG.Wait()
+	}
+	if o.dns != nil {
+		sidecar, err = startDevSidecar(ctx, nf, *o.dns, o.dnsHTTP, &dnsWG, errs, log.With("component", "dns"))
+		if err != nil {
+			stopAll()
+			return err
+		}
+	}
+
+	api := "http://" + o.httpAddr
+	if err := waitHTTP(ctx, api+"/ping", 10*time.Second); err != nil {
+		stopAll()
 		return err
+	}
+	if sidecar != nil {
+		if err := waitReady(ctx, sidecar, errs, 10*time.Second); err != nil {
+			stopAll()
+			return err
+		}
 	}
 	if o.demo {
 		if err := deployDemo(ctx, api); err != nil {
 			log.Warn("demo app not deployed", "err", err)
 		}
 	}
-	printDevBanner(stdout, o, srv.ClientURL(), api, names)
+	printDevBanner(stdout, o, srv.ClientURL(), api, names, sidecar)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
-		cancel()
 	}
 	fmt.Fprintln(stdout, "\natoll dev: stopping agents and their tasks...")
-	agentsWG.Wait()
-	stopMaster()
-	wg.Wait()
+	stopAll()
 	return runErr
+}
+
+// startDevSidecar starts the DNS sidecar on the embedded NATS; its error,
+// if it fails, goes to errs.
+func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, wg *sync.WaitGroup, errs chan<- error, log *slog.Logger) (*dnsserver.Sidecar, error) {
+	nc, err := nf.connect("atoll-dns", log)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := newSidecar(nf, nc, cfg, httpAddr, log)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer nc.Close()
+		if err := sc.Run(ctx); err != nil {
+			errs <- err
+		}
+	}()
+	return sc, nil
+}
+
+// waitReady waits until the sidecar's DNS server serves, so that the
+// banner's dig examples work when printed.
+func waitReady(ctx context.Context, sc *dnsserver.Sidecar, errs <-chan error, timeout time.Duration) error {
+	select {
+	case <-sc.Ready():
+		return nil
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(timeout):
+		return fmt.Errorf("dns server not serving after %s", timeout)
+	}
 }
 
 func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
@@ -173,14 +247,15 @@ func deployDemo(ctx context.Context, api string) error {
 	return fmt.Errorf("POST /v2/apps: %s: %s", resp.Status, body.Message)
 }
 
-func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string) {
+func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string, sc *dnsserver.Sidecar) {
+	dnsLine, dnsTry := devDNSBanner(o, sc)
 	fmt.Fprintf(w, `
 atoll dev is running (Ctrl-C stops everything, tasks included)
 
   Marathon API   %[1]s        (/v2/apps, /v2/tasks, /v2/deployments, /master/state)
   NATS           %[2]s
   agents         %[3]d: %[4]v on 127.0.0.2..127.0.0.%[5]d, regions r1..r%[3]d
-  data           %[6]s
+%[7]s  data           %[6]s
 
 Try:
   curl -s %[1]s/v2/apps | jq
@@ -190,5 +265,28 @@ Try:
   ./bin/atoll app scale /demo/echo 2
   ./bin/atoll app deploy -f deploy/examples/echo.json
   curl -s http://127.0.0.2:31000/      (a demo task answers with its task id)
-`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir)
+%[8]s`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir, dnsLine, dnsTry)
+}
+
+// devDNSBanner is the DNS part of the banner: its line among the parts
+// and dig examples for the demo app (/demo/echo is task echo.demo).
+func devDNSBanner(o devOptions, sc *dnsserver.Sidecar) (line, try string) {
+	if sc == nil {
+		return "", ""
+	}
+	host, port, err := net.SplitHostPort(sc.DNSAddr().String())
+	if err != nil {
+		return "", ""
+	}
+	c := o.dns
+	task := "echo.demo." + c.Framework + "." + c.Domain
+	line = fmt.Sprintf("  DNS            %s port %s, UDP and TCP (domain %s; other names go to %s)\n",
+		host, port, c.Domain, strings.Join(c.Resolvers, ", "))
+	try = fmt.Sprintf("  dig @%[1]s -p %[2]s %[3]s\n  dig @%[1]s -p %[2]s _echo.demo._tcp.%[4]s.%[5]s SRV\n  dig @%[1]s -p %[2]s leader.%[5]s\n",
+		host, port, task, c.Framework, c.Domain)
+	if a := sc.HTTPAddr(); a != nil {
+		line += fmt.Sprintf("  DNS HTTP API   http://%s/v1/   (Mesos-DNS: hosts, services, enumerate, axfr; /metrics)\n", a)
+		try += fmt.Sprintf("  curl -s http://%s/v1/services/_echo.demo._tcp.%s.%s | jq\n", a, c.Framework, c.Domain)
+	}
+	return line, try
 }

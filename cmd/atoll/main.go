@@ -1,5 +1,5 @@
 // Command atoll is the one binary of the atoll cluster platform: master,
-// agent, dev cluster, demo server and the user CLI.
+// agent, DNS sidecar, dev cluster, demo server and the user CLI.
 package main
 
 import (
@@ -21,9 +21,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"dev", "run a whole cluster on this machine (NATS, master, agents)", runDev},
+		{"dev", "run a whole cluster on this machine (NATS, master, agents, DNS)", runDev},
 		{"master", "run a master (leader, state, scheduler, Marathon API)", runMaster},
 		{"agent", "run an agent that registers over NATS and runs tasks", runAgent},
+		{"sidecar", "run a node's sidecar: DNS for the cluster's names (load balancer to come)", runSidecar},
+		{"dns", "run the DNS server alone (Mesos-DNS names, forwarding)", runDNS},
 		{"nats", "run the embedded NATS server alone", runNATS},
 		{"echo", "run the demo HTTP server (answers with its task id)", runEcho},
 		{"app", "list, show, deploy, scale, restart, delete apps", runApp},

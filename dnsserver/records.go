@@ -1,0 +1,136 @@
+package dnsserver
+
+import (
+	"bytes"
+	"cmp"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// rec is one record's data, kept compact (40 bytes, one pointer): a zone of
+// 50,000 tasks holds some 150,000 of them, and dns.RR values would cost
+// several times the memory and the garbage collector's time. Records become
+// dns.RR (or wire bytes) only when asked for.
+//
+// For SRV and NS the target's address rides along, so an answer's
+// ADDITIONAL section is known from the record alone and two records compare
+// equal only when their additional data is equal too: a node whose records
+// are unchanged keeps its packed answers, safely. (A target with both an
+// IPv4 and an IPv6 address, a task with addresses of its own, has the first
+// one in ADDITIONAL; the other is a query away.)
+type rec struct {
+	target string   // SRV, PTR, NS: lowercase FQDN
+	ip     [16]byte // A/AAAA: the address; SRV/NS: the target's, if fam != 0
+	typ    uint16   // dns.TypeA, TypeAAAA, TypeSRV, TypePTR, TypeNS or TypeSOA
+	port   uint16   // SRV
+	fam    uint8    // SRV/NS: 4 or 6 when ip holds the target's address
+}
+
+// addrRec is the A or AAAA record of addr.
+func addrRec(addr netip.Addr) rec {
+	r := rec{typ: dns.TypeAAAA, ip: addr.As16()}
+	if addr.Is4() {
+		r.typ = dns.TypeA
+	}
+	return r
+}
+
+// targetRec is an SRV or NS record whose target has the addresses addrs;
+// the first one is kept for ADDITIONAL.
+func targetRec(typ, port uint16, target string, addrs []netip.Addr) rec {
+	r := rec{typ: typ, port: port, target: target}
+	if len(addrs) > 0 {
+		r.ip, r.fam = addrs[0].As16(), 6
+		if addrs[0].Is4() {
+			r.fam = 4
+		}
+	}
+	return r
+}
+
+// addr is the address of an A/AAAA record, or of an SRV/NS target
+// (invalid when unknown).
+func (r rec) addr() netip.Addr {
+	switch {
+	case r.typ == dns.TypeA || r.fam == 4:
+		return netip.AddrFrom16(r.ip).Unmap()
+	case r.typ == dns.TypeAAAA || r.fam == 6:
+		return netip.AddrFrom16(r.ip)
+	}
+	return netip.Addr{}
+}
+
+// matches reports whether r answers a question of type qtype.
+func (r rec) matches(qtype uint16) bool {
+	return qtype == dns.TypeANY || r.typ == qtype
+}
+
+func compareRec(a, b rec) int {
+	if c := cmp.Compare(a.typ, b.typ); c != 0 {
+		return c
+	}
+	if c := bytes.Compare(a.ip[:], b.ip[:]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.target, b.target); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.port, b.port); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.fam, b.fam)
+}
+
+// normalizeRecs sorts recs and drops duplicates: an RRset holds each record
+// once (RFC 2181 §5), however many tasks share an agent. The result is a
+// new slice of exactly its length, since a zone keeps it for long.
+func normalizeRecs(recs []rec) []rec {
+	slices.SortFunc(recs, compareRec)
+	recs = slices.Compact(recs)
+	out := make([]rec, len(recs))
+	copy(out, recs)
+	return out
+}
+
+// rr makes the dns.RR of r at owner. soa is the zone's SOA, used for the
+// SOA marker record.
+func (r rec) rr(owner string, ttl uint32, soa *dns.SOA) dns.RR {
+	hdr := dns.RR_Header{Name: owner, Rrtype: r.typ, Class: dns.ClassINET, Ttl: ttl}
+	switch r.typ {
+	case dns.TypeA:
+		return &dns.A{Hdr: hdr, A: net.IP(r.addr().AsSlice())}
+	case dns.TypeAAAA:
+		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(r.addr().AsSlice())}
+	case dns.TypeSRV:
+		return &dns.SRV{Hdr: hdr, Port: r.port, Target: r.target}
+	case dns.TypePTR:
+		return &dns.PTR{Hdr: hdr, Ptr: r.target}
+	case dns.TypeNS:
+		return &dns.NS{Hdr: hdr, Ns: r.target}
+	case dns.TypeSOA:
+		return dns.Copy(soa)
+	}
+	return nil
+}
+
+// extraRR is the address record of r's target, for ADDITIONAL; nil if
+// there is none.
+func (r rec) extraRR(ttl uint32) dns.RR {
+	if r.fam == 0 || (r.typ != dns.TypeSRV && r.typ != dns.TypeNS) {
+		return nil
+	}
+	return addrRec(r.addr()).rr(r.target, ttl, nil)
+}
+
+// parseIP parses an address as agents and tasks report it; IPv4-mapped
+// IPv6 addresses count as IPv4 and zones are dropped.
+func parseIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap().WithZone(""), true
+}

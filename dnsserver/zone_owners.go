@@ -1,0 +1,248 @@
+package dnsserver
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/miekg/dns"
+)
+
+// This file computes each owner's records from the state: pure functions of
+// the records they read, so that an event needs to recompute only the owners
+// that read what it changed:
+//
+//	static        the config alone
+//	leader        State.Leader
+//	agent <id>    that agent
+//	app <id>      that app, its tasks, and the agents those tasks run on
+//
+// An agent event therefore recomputes the agent and every app with a task on
+// it; a task event only its app.
+
+// nameRecs is an owner's records at one name.
+type nameRecs struct {
+	name string
+	recs []rec
+}
+
+// recSet collects an owner's records by name.
+type recSet map[string][]rec
+
+func (rs recSet) add(name string, r rec) {
+	if validName(name) {
+		rs[name] = append(rs[name], r)
+	}
+}
+
+// sorted returns the records by name, each set normalized.
+func (rs recSet) sorted() []nameRecs {
+	out := make([]nameRecs, 0, len(rs))
+	for name, recs := range rs {
+		out = append(out, nameRecs{name: name, recs: normalizeRecs(recs)})
+	}
+	slices.SortFunc(out, func(a, b nameRecs) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// staticRecords: the apex SOA and NS, and ns1, the name server's own name.
+func staticRecords(c *zoneConfig) []nameRecs {
+	rs := recSet{}
+	rs.add(c.origin, rec{typ: dns.TypeSOA})
+	rs.add(c.origin, targetRec(dns.TypeNS, 0, c.ns1, []netip.Addr{c.ns1Addr}))
+	rs.add(c.ns1, addrRec(c.ns1Addr))
+	return rs.sorted()
+}
+
+// leaderRecords: the leading master under every name Mesos-DNS gives the
+// masters; atoll knows only the leader, so master. and master0. are it. The
+// framework (Marathon's API) runs in the leader, so <fw>.<domain> is it too.
+func leaderRecords(c *zoneConfig, l *events.Leader) []nameRecs {
+	if l == nil {
+		return nil
+	}
+	ip, ok := parseIP(l.IP)
+	if !ok {
+		return nil
+	}
+	rs := recSet{}
+	leader := "leader." + c.origin
+	for _, name := range []string{leader, "master." + c.origin, "master0." + c.origin, c.fwOrigin} {
+		rs.add(name, addrRec(ip))
+	}
+	if l.Port > 0 && l.Port <= 0xffff {
+		srv := targetRec(dns.TypeSRV, uint16(l.Port), leader, []netip.Addr{ip})
+		rs.add("_leader._tcp."+c.origin, srv)
+		rs.add("_leader._udp."+c.origin, srv)
+	}
+	return rs.sorted()
+}
+
+// agentName is an agent's own name, <hostname>.slave.<domain>: the target
+// of the SRV records of tasks that use the agent's address, and what its
+// address's PTR record points to.
+func agentName(c *zoneConfig, a *events.Agent) string {
+	return agentLabel(a.Hostname, a.ID) + "." + c.slaveOrigin
+}
+
+// agentNames memoizes agent names during one edit of the zone (the state
+// does not change meanwhile), so that the SRV records of 50,000 tasks on
+// 100 agents share 100 strings instead of holding one each.
+type agentNames struct {
+	c     *zoneConfig
+	names map[string]string
+}
+
+func (n *agentNames) get(a *events.Agent) string {
+	name, ok := n.names[a.ID]
+	if !ok {
+		name = agentName(n.c, a)
+		n.names[a.ID] = name
+	}
+	return name
+}
+
+// agentRecords: an active agent is one of slave.<domain>, has its own name,
+// and its address points back to that name.
+func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs {
+	if a == nil || a.State != events.AgentActive {
+		return nil
+	}
+	ip, ok := parseIP(a.IP)
+	if !ok {
+		return nil
+	}
+	rs := recSet{}
+	name := names.get(a)
+	rs.add("slave."+c.origin, addrRec(ip))
+	rs.add(name, addrRec(ip))
+	if validName(name) {
+		rs.add(reverseName(ip), rec{typ: dns.TypePTR, target: name})
+	}
+	return rs.sorted()
+}
+
+// appRecords: the names of an app's serving tasks. taskIDs are all the
+// app's tasks in the state; those that are not running on an active agent,
+// or not healthy when the app has health checks, are left out. A task of an
+// app that is no longer in the state is being killed and is left out too.
+func appRecords(c *zoneConfig, names *agentNames, s *events.State, appID string, taskIDs []string) []nameRecs {
+	app, ok := s.Apps[appID]
+	if !ok {
+		return nil
+	}
+	task := taskName(appID)
+	if task == "" {
+		return nil
+	}
+	var (
+		rs       = recSet{}
+		hostName = task + "." + c.fwOrigin
+		slave    = task + "." + c.fw + "." + c.slaveOrigin
+		tcp      = "_" + task + "._tcp." + c.fwOrigin
+		udp      = "_" + task + "._udp." + c.fwOrigin
+		checked  = len(app.HealthChecks) > 0
+	)
+	for _, id := range taskIDs {
+		t, ok := s.Tasks[id]
+		if !ok || t.State != events.TaskRunning || (checked && (t.Healthy == nil || !*t.Healthy)) {
+			continue
+		}
+		agent, ok := s.Agents[t.AgentID]
+		if !ok || agent.State != events.AgentActive {
+			continue
+		}
+		agentIP, agentOK := parseIP(agent.IP)
+		addrs := taskAddrs(t.IPAddresses)
+		if len(addrs) == 0 && agentOK {
+			addrs = []netip.Addr{agentIP}
+		}
+		if len(addrs) == 0 {
+			continue // nowhere to send anyone
+		}
+		for _, a := range addrs {
+			rs.add(hostName, addrRec(a))
+		}
+		if agentOK {
+			rs.add(slave, addrRec(agentIP))
+		}
+
+		// The SRV target is a name that resolves to exactly the task's
+		// addresses: the agent's own name when the task uses the agent's
+		// address (every host-network task), else a name of the task's own.
+		// Short agent names keep 100 SRV records inside a 4096-byte answer.
+		target := names.get(&agent)
+		if !(len(addrs) == 1 && agentOK && addrs[0] == agentIP) {
+			target = canonicalLabel(task, t.ID, agent.ID) + "." + c.fwOrigin
+			for _, a := range addrs {
+				rs.add(target, addrRec(a))
+				// The agent's address points back to the agent, not to
+				// the hundreds of tasks that may share it.
+				if !agentOK || a != agentIP {
+					rs.add(reverseName(a), rec{typ: dns.TypePTR, target: hostName})
+				}
+			}
+		}
+		if !validName(target) {
+			continue
+		}
+		for i, port := range t.Ports {
+			if port <= 0 || port > 0xffff {
+				continue
+			}
+			srv := targetRec(dns.TypeSRV, uint16(port), target, addrs)
+			tcpOK, udpOK := portProtocols(app.PortDefinitions, i)
+			if tcpOK {
+				rs.add(tcp, srv)
+			}
+			if udpOK {
+				rs.add(udp, srv)
+			}
+		}
+	}
+	return rs.sorted()
+}
+
+// taskAddrs picks the first IPv4 and the first IPv6 address of a task, as
+// Mesos-DNS does.
+func taskAddrs(ips []events.IPAddress) []netip.Addr {
+	var v4, v6 netip.Addr
+	for _, ip := range ips {
+		a, ok := parseIP(ip.IPAddress)
+		switch {
+		case !ok:
+		case a.Is4() && !v4.IsValid():
+			v4 = a
+		case a.Is6() && !v6.IsValid():
+			v6 = a
+		}
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// portProtocols reads the protocols of the i-th port from the app's port
+// definitions: "tcp" (the default), "udp", or both ("udp,tcp").
+func portProtocols(defs []events.PortDefinition, i int) (tcp, udp bool) {
+	if i >= len(defs) || defs[i].Protocol == "" {
+		return true, false
+	}
+	for p := range strings.SplitSeq(strings.ToLower(defs[i].Protocol), ",") {
+		switch strings.TrimSpace(p) {
+		case "tcp":
+			tcp = true
+		case "udp":
+			udp = true
+		}
+	}
+	if !tcp && !udp {
+		tcp = true // an unknown protocol: Marathon's default
+	}
+	return tcp, udp
+}

@@ -1,0 +1,198 @@
+package dnsserver
+
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// The zone's names live in a cowMap[node]. A name's records come from one or
+// more owners (an app, an agent, the leader, the zone itself); each owner's
+// share is a part, so an owner can replace its records at a name without
+// knowing who else answers there (two apps whose ids sanitize to the same
+// name, an agent whose hostname looks like a task name).
+
+// ownerKind says what kind of record an owner is.
+type ownerKind uint8
+
+const (
+	ownerStatic ownerKind = iota // SOA, NS, ns1
+	ownerLeader
+	ownerAgent
+	ownerApp
+)
+
+// owner is who contributes records to a name.
+type owner struct {
+	kind ownerKind
+	id   string // agent or app id
+}
+
+func compareOwner(a, b owner) int {
+	if c := cmp.Compare(a.kind, b.kind); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// part is one owner's records at a name, normalized.
+type part struct {
+	owner owner
+	recs  []rec
+}
+
+// node is one name. below counts the names under it that hold records, so
+// that an empty non-terminal (marathon.mesos. above _web._tcp.marathon.mesos.
+// when there is no leader) exists: it gets NODATA, never NXDOMAIN, which a
+// resolver would take for "nothing below exists" (RFC 8020).
+type node struct {
+	name  string
+	below int32
+	data  *nodeData // nil for an empty non-terminal
+}
+
+// nodeData is a name's records. It is immutable apart from the cache, which
+// only ever goes from empty to the packed form of these same records; nodes
+// that differ only in below share it, and so share their packed answers.
+type nodeData struct {
+	parts []part // by owner
+	recs  []rec  // the union of the parts, normalized
+	types typeSet
+	cache atomic.Pointer[answerCache]
+}
+
+func newNodeData(parts []part) *nodeData {
+	d := &nodeData{parts: parts}
+	if len(parts) == 1 {
+		d.recs = parts[0].recs
+	} else {
+		var all []rec
+		for _, p := range parts {
+			all = append(all, p.recs...)
+		}
+		d.recs = normalizeRecs(all)
+	}
+	for _, r := range d.recs {
+		d.types |= typeBit(r.typ)
+	}
+	return d
+}
+
+// typeSet is the set of record types at a name, so that the hot path knows
+// NODATA from an answer without walking the records.
+type typeSet uint8
+
+func typeBit(t uint16) typeSet {
+	switch t {
+	case dns.TypeA:
+		return 1 << slotA
+	case dns.TypeAAAA:
+		return 1 << slotAAAA
+	case dns.TypeSRV:
+		return 1 << slotSRV
+	case dns.TypePTR:
+		return 1 << slotPTR
+	case dns.TypeNS:
+		return 1 << slotNS
+	case dns.TypeSOA:
+		return 1 << numSlots
+	}
+	return 0
+}
+
+// has reports whether the name holds records of qtype (any, for TypeANY).
+func (d *nodeData) has(qtype uint16) bool {
+	if d == nil {
+		return false
+	}
+	if qtype == dns.TypeANY {
+		return len(d.recs) > 0
+	}
+	return d.types&typeBit(qtype) != 0
+}
+
+// tableEdit changes the names of a zone being built. It keeps the record
+// count and the empty non-terminals up to date.
+type tableEdit struct {
+	names  *cowEdit[node]
+	origin string
+	count  int // records in the zone
+}
+
+// setPart makes recs (normalized; empty to remove) o's records at name.
+func (t *tableEdit) setPart(name string, o owner, recs []rec) {
+	n, ok := t.names.get(name)
+	var parts []part
+	if n.data != nil {
+		parts = n.data.parts
+	}
+	i, found := slices.BinarySearchFunc(parts, o, func(p part, o owner) int { return compareOwner(p.owner, o) })
+	switch {
+	case found && slices.Equal(parts[i].recs, recs):
+		return // unchanged: keep the node and its packed answers
+	case !found && len(recs) == 0:
+		return
+	}
+	next := make([]part, 0, len(parts)+1)
+	next = append(next, parts[:i]...)
+	if len(recs) > 0 {
+		next = append(next, part{owner: o, recs: recs})
+	}
+	if found {
+		i++
+	}
+	next = append(next, parts[i:]...)
+
+	had := n.data != nil
+	if had {
+		t.count -= len(n.data.recs)
+	}
+	if !ok {
+		n = node{name: name}
+	}
+	n.data = nil
+	if len(next) > 0 {
+		n.data = newNodeData(next)
+		t.count += len(n.data.recs)
+	}
+	t.put(n)
+	if has := n.data != nil; has != had {
+		d := int32(1)
+		if !has {
+			d = -1
+		}
+		t.adjustAncestors(name, d)
+	}
+}
+
+// put stores n, or drops it when it is no longer needed.
+func (t *tableEdit) put(n node) {
+	if n.data == nil && n.below == 0 {
+		t.names.del(n.name)
+		return
+	}
+	t.names.set(n.name, n)
+}
+
+// adjustAncestors adds d to below of every name between name and the
+// origin (both excluded). Names outside the origin (PTR names) have no
+// ancestors in the zone.
+func (t *tableEdit) adjustAncestors(name string, d int32) {
+	if name == t.origin || !isSubdomain(name, t.origin) {
+		return
+	}
+	for i := 0; i < len(name)-len(t.origin)-1; i++ {
+		if name[i] != '.' {
+			continue
+		}
+		anc := name[i+1:]
+		n, ok := t.names.get(anc)
+		if !ok {
+			n = node{name: anc}
+		}
+		n.below += d
+		t.put(n)
+	}
+}
