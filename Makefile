@@ -44,6 +44,8 @@ bench-deps:
 
 test: deps lint
 	$(GO) test -count=1 -race -timeout 14m $(PKGS)
+	# The DNS packet handler under the fuzzer, briefly (seeds run above too).
+	$(GO) test -run '^$$' -fuzz '^FuzzServePacket$$' -fuzztime 20s ./dnsserver/
 
 unit:
 	$(GO) test -count=1 -short $(PKGS)
@@ -51,8 +53,9 @@ unit:
 integration: build
 	$(GO) test -count=1 -v -timeout 10m ./integration/
 
-bench: bench-deps
+bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./bench/dns --atoll $(BIN)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

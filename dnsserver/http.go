@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"runtime"
 	"strconv"
 	"strings"
@@ -35,6 +36,10 @@ func NewHTTPHandler(cfg Config, zone func() *Zone, metrics *Metrics, version str
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics.Handler())
 	}
+	// Heap and CPU profiles of a running sidecar: the DNS benchmark reads
+	// the live heap after a GC from /debug/pprof/heap?gc=1.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux
 }
 

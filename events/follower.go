@@ -30,7 +30,10 @@ type Follower struct {
 	// SyncTimeout is how long without a sync tick before a resync;
 	// the leader ticks every second. Default 3s.
 	SyncTimeout time.Duration
-	Log         *slog.Logger
+	// Buffer is how many events may wait to be applied before the
+	// follower drops them and resyncs. Default 65536.
+	Buffer int
+	Log    *slog.Logger
 
 	synced  atomic.Bool
 	resyncs atomic.Uint64
@@ -47,7 +50,10 @@ func (f *Follower) Resyncs() uint64 { return f.resyncs.Load() }
 // Applied counts events applied.
 func (f *Follower) Applied() uint64 { return f.applied.Load() }
 
-const followerBuffer = 8192
+// defaultFollowerBuffer is how many events may wait to be applied. A burst
+// longer than this (a bulk load of tens of thousands of tasks) costs a
+// resync; the buffer holds pointers, so an entry costs 8 bytes.
+const defaultFollowerBuffer = 1 << 16
 
 // Run follows until ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
@@ -60,11 +66,15 @@ func (f *Follower) Run(ctx context.Context) error {
 		syncTimeout = 3 * time.Second
 	}
 
-	ch := make(chan Event, followerBuffer)
+	buffer := f.Buffer
+	if buffer <= 0 {
+		buffer = defaultFollowerBuffer
+	}
+	ch := make(chan *Event, buffer)
 	var overflow atomic.Bool
 	stop, err := f.Source.Subscribe(func(e Event) {
 		select {
-		case ch <- e:
+		case ch <- &e:
 		default:
 			overflow.Store(true)
 		}
@@ -121,7 +131,7 @@ func (f *Follower) snapshot(ctx context.Context, log *slog.Logger) (*State, erro
 
 // stream applies events on top of st until something calls for a resync,
 // and returns why.
-func (f *Follower) stream(ctx context.Context, st *State, ch <-chan Event, overflow *atomic.Bool, tick <-chan time.Time, syncTimeout time.Duration) string {
+func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, overflow *atomic.Bool, tick <-chan time.Time, syncTimeout time.Duration) string {
 	delivered := false
 	deliver := func() {
 		if !delivered {
@@ -135,9 +145,13 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan Event, overf
 	// first view is as fresh as we can make it.
 	lastSync := time.Now()
 	for {
+		// A dropped event shows as a gap too; say what really happened.
+		if overflow.Load() {
+			return "event buffer overflow"
+		}
 		select {
 		case e := <-ch:
-			if why := f.handle(st, e, delivered); why != "" {
+			if why := f.handle(st, *e, delivered); why != "" {
 				return why
 			}
 			if e.Type == Sync {
@@ -147,14 +161,11 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan Event, overf
 		default:
 		}
 		deliver()
-		if overflow.Load() {
-			return "event buffer overflow"
-		}
 		select {
 		case <-ctx.Done():
 			return "stopped"
 		case e := <-ch:
-			if why := f.handle(st, e, delivered); why != "" {
+			if why := f.handle(st, *e, delivered); why != "" {
 				return why
 			}
 			if e.Type == Sync {

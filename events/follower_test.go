@@ -241,7 +241,7 @@ func (h *gated) Applied(s *events.State, e events.Event) {
 func TestFollowerBufferOverflow(t *testing.T) {
 	l := eventstest.NewLeader()
 	h := &gated{Mirror: &eventstest.Mirror{}, entered: make(chan struct{}), gate: make(chan struct{})}
-	f := &events.Follower{Source: l, Handler: h, SyncTimeout: noTicks}
+	f := &events.Follower{Source: l, Handler: h, SyncTimeout: noTicks, Buffer: 1024}
 	eventstest.Start(t, f)
 	var open sync.Once
 	t.Cleanup(func() { open.Do(func() { close(h.gate) }) }) // before the follower is stopped
@@ -349,7 +349,9 @@ func (s *hookedSource) Snapshot(ctx context.Context) (*events.State, error) {
 func TestFollowerBufferOverflowDuringSnapshot(t *testing.T) {
 	l := eventstest.NewLeader()
 	src := &hookedSource{Leader: l, hook: func() { eventstest.Churn(l, 10000) }}
-	f, m := eventstest.Follow(t, src, noTicks)
+	m := &eventstest.Mirror{}
+	f := &events.Follower{Source: src, Handler: m, SyncTimeout: noTicks, Buffer: 1024}
+	eventstest.Start(t, f)
 	m.WaitEqual(t, l)
 	wantResyncs(t, f, 1)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -141,6 +142,11 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	if err != nil {
 		return err
 	}
+	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+		if err := saveHeapProfile(httpAddr, path); err != nil {
+			return err
+		}
+	}
 
 	fmt.Printf("\n%d queries in the file (A + SRV, 10%% NXDOMAIN), %d records exported to knotd, dnsperf -c 4 -T 1 -l %s, servers pinned to core %s (GOMAXPROCS=1), dnsperf to core %s\n\n",
 		nq, records, duration, serverCore, loadCore)
@@ -175,4 +181,21 @@ func heapAfterGC(httpAddr string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("heap profile: no HeapAlloc line (status %s)", resp.Status)
+}
+
+// saveHeapProfile writes the sidecar's heap profile (after a GC) to path,
+// for `go tool pprof`.
+func saveHeapProfile(httpAddr, path string) error {
+	resp, err := http.Get("http://" + httpAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
