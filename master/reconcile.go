@@ -3,11 +3,14 @@ package master
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/master/scheduler"
@@ -270,6 +273,16 @@ func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Launch(req.Task.AgentID), data)
+	if errors.Is(err, nats.ErrNoResponders) {
+		// The agent has registered but not yet subscribed (its first
+		// registration reply is still on its way): try again at the
+		// next reconcile pass rather than after launchResend.
+		m.mu.Lock()
+		delete(m.runtime.launchSent, req.Task.ID)
+		m.mu.Unlock()
+		m.log.Debug("launch: agent not listening yet", "task", req.Task.ID, "agent", req.Task.AgentID)
+		return
+	}
 	if err != nil {
 		// Resent later, or lost once staging times out.
 		m.log.Warn("launch not answered", "task", req.Task.ID, "agent", req.Task.AgentID, "err", err)
