@@ -88,13 +88,15 @@ func (w *packetWorker) serve(pkt, out []byte, client netip.Addr, tcp bool) (repl
 		return composeNoAnswer(out, pkt, q, z, flags, apexOff, true), nil
 	case slotOf(q.qtype) >= 0 && n.data.has(q.qtype):
 		p := n.data.packed(n.name, q.qtype, z.cfg.ttl)
-		if p == nil {
-			break // cannot be packed: the slow path will say why
+		if p == nil || int(p.qEnd) != q.qEnd {
+			// Cannot be packed: the slow path will say why. (A question
+			// for the name always has the length of the packed one.)
+			break
 		}
-		rot := &p.rots[w.rot%uint32(len(p.rots))]
+		k := p.rotation(w.rot)
 		w.rot++
 		w.counts.add(q.qtype, dns.RcodeSuccess)
-		return composeAnswer(out, pkt, q, rot, flags, limit), nil
+		return composeAnswer(out, pkt, q, p, k, flags, limit), nil
 	case !n.data.has(q.qtype) && q.qtype != dns.TypeAXFR && q.qtype != dns.TypeIXFR:
 		w.counts.add(q.qtype, dns.RcodeSuccess)
 		return composeNoAnswer(out, pkt, q, z, flags, apexOff, false), nil

@@ -2,29 +2,37 @@ package dnsserver
 
 import (
 	"encoding/binary"
-	"sync/atomic"
+	"maps"
 
 	"github.com/miekg/dns"
 )
 
-// Pre-packed answers. The first query for a (name, type) packs the whole
-// response once: header, the question in lowercase, the answers with their
-// owners compressed to a pointer at the question, and the targets'
-// addresses in ADDITIONAL. Every later query copies those bytes and patches
-// what is its own: the ID, the RD and CD flags, the question's letter case
-// (the owners point at it, so they carry the case too), an OPT record, and
-// truncation. That allocates nothing.
+// Pre-packed answers. The first query for a (name, type) packs the
+// response once: the answers with their owners compressed to a pointer at
+// the question, and the targets' addresses in ADDITIONAL. Every later query
+// writes a header and copies its own question (its letter case included:
+// the owners point at it, so they carry the case too), then those bytes in
+// the rotation of the moment, then an OPT record if it had one; truncation
+// leaves ADDITIONAL records out, or everything. That allocates nothing.
+// The packed bytes stand where they will in the reply: after the question,
+// which has the same length in every query for the name.
+//
+// Answers rotate between queries (clients tend to take the first), and one
+// packing serves every rotation: each answer record is packed so that its
+// compression pointers lead into the question only, never into another
+// answer, so the records can be copied in any order. Rotation k is the
+// answers from the k-th on, then those before it: two copies. ADDITIONAL
+// stays where it is, as the ANSWER section keeps its length, but its owners
+// (the SRV and NS targets) point into the answers, at the targets: those
+// pointers are patched to where their answer went. Every answer takes its
+// turn first; each socket's worker picks the rotation with a counter of its
+// own, so that the hot path shares no written cache line between cores.
 //
 // The cache belongs to the name's nodeData, which is shared by every zone
 // in which the name's records did not change, so a task event repacks only
-// the names it touched, and only when someone asks for them.
-
-// maxRotations bounds how many orders of an RRset are kept packed: answers
-// rotate between queries (clients tend to take the first), and eight
-// starting points spread the load without packing 100 copies of 100 SRVs.
-// Each socket's worker picks the next rotation with a counter of its own,
-// so that the hot path shares no written cache line between cores.
-const maxRotations = 8
+// the names it touched, and only when someone asks for them. A zone of
+// 50,000 tasks holds tens of thousands of packed answers, so each is one
+// struct and one byte slice.
 
 // Cached types; other types are answered by the slow path or by hand.
 const (
@@ -52,109 +60,267 @@ func slotOf(qtype uint16) int {
 	return -1
 }
 
-// answerCache holds a name's packed answers, each built on first use.
+// answerCache is a name's packed answers, a list with one element per type
+// asked for, built on first use, that only grows: a name rarely holds more
+// than one of the cached types.
 type answerCache struct {
-	slots [numSlots]atomic.Pointer[packedAnswer]
+	next  *answerCache
+	qtype uint16
+	packedAnswer
 }
 
-// packedAnswer is one (name, type)'s response in up to maxRotations orders.
+// packedAnswer is the answer to one (name, type), answers in zone order.
 type packedAnswer struct {
-	rots []packedRot
+	// b is a table of offsets in the reply, each a big-endian uint16: the
+	// end of each ANSWER record (an of them), the end of each ADDITIONAL
+	// record (ar), then a pair (where, target) for each compression pointer
+	// in ADDITIONAL that leads into ANSWER. b[recs:] is the records, as
+	// they follow the question, which ends at qEnd.
+	b      []byte
+	recs   uint16
+	qEnd   uint16
+	an, ar uint16
+	rotate bool // the answers can be served in any rotation
 }
 
-// packedRot is one complete response with its section boundaries.
-type packedRot struct {
-	msg       []byte
-	qEnd      int   // end of the question
-	ansEnd    int   // end of ANSWER, start of ADDITIONAL
-	extraEnds []int // end of each ADDITIONAL record
-	ancount   uint16
+// off is entry i of the table.
+func (p *packedAnswer) off(i int) int { return int(binary.BigEndian.Uint16(p.b[2*i:])) }
+
+// ansStart is where answer i starts in the reply.
+func (p *packedAnswer) ansStart(i int) int {
+	if i == 0 {
+		return int(p.qEnd)
+	}
+	return p.off(i - 1)
+}
+
+// ansEnd is the end of ANSWER, the start of ADDITIONAL.
+func (p *packedAnswer) ansEnd() int { return p.off(int(p.an) - 1) }
+
+// extraEnd is the end of ADDITIONAL record i.
+func (p *packedAnswer) extraEnd(i int) int { return p.off(int(p.an) + i) }
+
+// end is the end of the records (without OPT).
+func (p *packedAnswer) end() int { return int(p.qEnd) + len(p.b) - int(p.recs) }
+
+// fixes is the number of (where, target) pairs.
+func (p *packedAnswer) fixes() int { return (int(p.recs)/2 - int(p.an) - int(p.ar)) / 2 }
+
+// rotation picks the rotation of the answers for the counter c.
+func (p *packedAnswer) rotation(c uint32) int {
+	if !p.rotate {
+		return 0
+	}
+	return int(c % uint32(p.an))
 }
 
 // packed returns the packed answer of qtype (which must have a slot) at
 // name, building it if needed; nil if the name has no such records or they
 // cannot be packed.
 func (d *nodeData) packed(name string, qtype uint16, ttl uint32) *packedAnswer {
-	slot := slotOf(qtype)
-	c := d.cache.Load()
+	head := d.cache.Load()
+	if c := head.find(qtype); c != nil {
+		return &c.packedAnswer
+	}
+	c := packAnswer(name, qtype, d.recs, ttl)
 	if c == nil {
-		d.cache.CompareAndSwap(nil, &answerCache{})
-		c = d.cache.Load()
-	}
-	if p := c.slots[slot].Load(); p != nil {
-		return p
-	}
-	p := packAnswer(name, qtype, d.recs, ttl)
-	if p == nil {
 		return nil
 	}
-	// Two first queries may race: both pack, one copy wins, both are
-	// the same bytes.
-	if !c.slots[slot].CompareAndSwap(nil, p) {
-		p = c.slots[slot].Load()
+	for {
+		c.next = head
+		if d.cache.CompareAndSwap(head, c) {
+			return &c.packedAnswer
+		}
+		// Another query added an answer: maybe this one, packed the same.
+		head = d.cache.Load()
+		if found := head.find(qtype); found != nil {
+			return &found.packedAnswer
+		}
 	}
-	return p
 }
 
-// packAnswer packs the rotations of name's records of qtype.
-func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *packedAnswer {
-	var matched []rec
+// find returns the element of the list for qtype, or nil.
+func (c *answerCache) find(qtype uint16) *answerCache {
+	for ; c != nil; c = c.next {
+		if c.qtype == qtype {
+			return c
+		}
+	}
+	return nil
+}
+
+// maxPointer is the largest offset a compression pointer reaches.
+const maxPointer = 0x3FFF
+
+// packAnswer packs the response to a question for name's records of qtype.
+//
+// miekg/dns would compress a PTR or NS target against an earlier answer's,
+// which ties the answers to their order, so the records are packed one by
+// one instead, each against a compression map that holds the question's
+// names and its own only. ADDITIONAL is packed against all of them, which
+// points its owners at the targets in ANSWER, as dns.Msg.Pack would: 100
+// SRV records and their targets' addresses fit in 4096 bytes that way.
+func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *answerCache {
+	var answer, extra []dns.RR
 	for _, r := range recs {
 		if r.typ == qtype {
-			matched = append(matched, r)
+			answer = append(answer, r.rr(name, ttl, nil))
+			extra = appendExtra(extra, r, ttl)
 		}
 	}
-	if len(matched) == 0 {
+	if len(answer) == 0 {
 		return nil
 	}
-	n := min(len(matched), maxRotations)
-	p := &packedAnswer{rots: make([]packedRot, 0, n)}
-	for i := range n {
-		// Spread the starting points over the whole set.
-		start := i * len(matched) / n
-		order := append(append([]rec(nil), matched[start:]...), matched[:start]...)
-		rot, ok := packRotation(name, qtype, order, ttl)
-		if !ok {
+	size := headerLen + len(name) + 1 + 4 // the uncompressed size bounds the packed one
+	for _, rr := range answer {
+		size += dns.Len(rr)
+	}
+	for _, rr := range extra {
+		size += dns.Len(rr)
+	}
+	msg := make([]byte, size) // the whole reply, header left zero
+	qnames := map[string]int{}
+	off, err := dns.PackDomainName(name, msg, headerLen, qnames, false)
+	if err != nil || off+4 > len(msg) {
+		return nil
+	}
+	binary.BigEndian.PutUint16(msg[off:], qtype)
+	binary.BigEndian.PutUint16(msg[off+2:], dns.ClassINET)
+	qEnd := off + 4
+
+	var table []uint16
+	all := maps.Clone(qnames)
+	off = qEnd
+	for _, rr := range answer {
+		own := maps.Clone(qnames)
+		if off, err = dns.PackRR(rr, msg, off, own, true); err != nil || off > maxTCPSize {
 			return nil
 		}
-		p.rots = append(p.rots, rot)
+		for name, at := range own {
+			if _, ok := all[name]; !ok {
+				all[name] = at // the first answer's, as dns.Msg.Pack does
+			}
+		}
+		table = append(table, uint16(off))
 	}
-	return p
+	ansEnd := off
+	if ansEnd-1 > maxPointer {
+		// A pointer into ANSWER could not follow its answer to the end of
+		// the section: ADDITIONAL points into the question only.
+		all = qnames
+	}
+	for _, rr := range extra {
+		if off, err = dns.PackRR(rr, msg, off, all, true); err != nil || off > maxTCPSize {
+			return nil
+		}
+		table = append(table, uint16(off))
+	}
+	msg = msg[:off]
+
+	// Check in the bytes what rotation relies on; ADDITIONAL may point
+	// into itself, which does not move, and at names in ANSWER: those
+	// pointers are noted, to be patched.
+	rotate, ok := answersMovable(msg, qEnd, table[:len(answer)])
+	if !ok {
+		return nil
+	}
+	ok = recordPointers(msg, ansEnd, len(msg), func(at int) {
+		if target := pointerAt(msg, at); target >= qEnd && target < ansEnd {
+			table = append(table, uint16(at), uint16(target))
+		}
+	})
+	if !ok {
+		return nil
+	}
+	b := make([]byte, 0, 2*len(table)+len(msg)-qEnd)
+	for _, v := range table {
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	return &answerCache{qtype: qtype, packedAnswer: packedAnswer{
+		b:      append(b, msg[qEnd:]...),
+		recs:   uint16(2 * len(table)),
+		qEnd:   uint16(qEnd),
+		an:     uint16(len(answer)),
+		ar:     uint16(len(extra)),
+		rotate: rotate && len(answer) > 1,
+	}}
 }
 
-func packRotation(name string, qtype uint16, order []rec, ttl uint32) (packedRot, bool) {
-	m := &dns.Msg{Compress: true}
-	m.Response = true
-	m.Authoritative = true
-	m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
-	for _, r := range order {
-		m.Answer = append(m.Answer, r.rr(name, ttl, nil))
-		m.Extra = appendExtra(m.Extra, r, ttl)
-	}
-	msg, err := m.Pack()
-	if err != nil {
-		return packedRot{}, false
-	}
-	rot := packedRot{msg: msg, ancount: uint16(len(m.Answer))}
-	off := skipName(msg, headerLen)
-	if off < 0 {
-		return packedRot{}, false
-	}
-	rot.qEnd = off + 4
-	off = rot.qEnd
-	for range m.Answer {
-		if off = skipRR(msg, off); off < 0 {
-			return packedRot{}, false
+// answersMovable reports whether the answer records of msg, which start at
+// qEnd and end at ends, can be copied in any order: whether every
+// compression pointer in them leads into the question. ok is false for
+// records recordPointers cannot walk.
+func answersMovable(msg []byte, qEnd int, ends []uint16) (movable, ok bool) {
+	movable = true
+	start := qEnd
+	for _, end := range ends {
+		ok := recordPointers(msg, start, int(end), func(at int) {
+			if pointerAt(msg, at) >= qEnd {
+				movable = false
+			}
+		})
+		if !ok {
+			return false, false
 		}
+		start = int(end)
 	}
-	rot.ansEnd = off
-	for range m.Extra {
-		if off = skipRR(msg, off); off < 0 {
-			return packedRot{}, false
+	return movable, true
+}
+
+// pointerAt is the target of the compression pointer at msg[at:].
+func pointerAt(msg []byte, at int) int {
+	return int(binary.BigEndian.Uint16(msg[at:]) & maxPointer)
+}
+
+// recordPointers calls f with the offset of every compression pointer in
+// the names of the records in msg[start:end]: owners, and the names in the
+// data of the types packAnswer packs. It reports false for records it
+// cannot walk.
+func recordPointers(msg []byte, start, end int, f func(at int)) bool {
+	name := func(off int) int {
+		for off < end {
+			switch l := int(msg[off]); {
+			case l == 0:
+				return off + 1
+			case l&0xC0 == 0xC0:
+				if off+2 > end {
+					return -1
+				}
+				f(off)
+				return off + 2
+			case l&0xC0 != 0:
+				return -1
+			default:
+				off += 1 + l
+			}
 		}
-		rot.extraEnds = append(rot.extraEnds, off)
+		return -1
 	}
-	return rot, off == len(msg)
+	for off := start; off < end; {
+		if off = name(off); off < 0 || off+10 > end {
+			return false
+		}
+		rdata := off + 10
+		next := rdata + int(binary.BigEndian.Uint16(msg[off+8:]))
+		if next > end {
+			return false
+		}
+		switch binary.BigEndian.Uint16(msg[off:]) {
+		case dns.TypeA, dns.TypeAAAA:
+		case dns.TypeSRV:
+			if name(rdata+6) != next {
+				return false
+			}
+		case dns.TypePTR, dns.TypeNS:
+			if name(rdata) != next {
+				return false
+			}
+		default:
+			return false
+		}
+		off = next
+	}
+	return true
 }
 
 // appendHeader writes a response header and copies the query's question
@@ -189,29 +355,50 @@ func optLen(q *query) int {
 	return 0
 }
 
-// composeAnswer writes the reply to q from a packed rotation into out,
-// within limit bytes. ADDITIONAL records that do not fit are left out (they
-// are optional, RFC 2181 §9); if the answers themselves do not fit, the
-// reply is the header and question with TC set, and the client retries over
-// TCP.
-func composeAnswer(out, pkt []byte, q *query, rot *packedRot, flags uint16, limit int) []byte {
+// composeAnswer writes the reply to q from a packed answer into out, its
+// answers in rotation k (from the k-th on, then those before it), within
+// limit bytes. ADDITIONAL records that do not fit are left out (they are
+// optional, RFC 2181 §9); if the answers themselves do not fit, the reply is
+// the header and question with TC set, and the client retries over TCP.
+// q's question must end where p's does (the same name).
+func composeAnswer(out, pkt []byte, q *query, p *packedAnswer, k int, flags uint16, limit int) []byte {
 	opt := optLen(q)
-	end, ar := len(rot.msg), len(rot.extraEnds)
+	end, ar := p.end(), int(p.ar)
 	for ar > 0 && end+opt > limit {
 		ar--
-		end = rot.ansEnd
+		end = p.ansEnd()
 		if ar > 0 {
-			end = rot.extraEnds[ar-1]
+			end = p.extraEnd(ar - 1)
 		}
 	}
 	if end+opt > limit {
 		return appendOPT(appendHeader(out, pkt, q, flags|flagTC, 0, 0, uint16(opt/optRRLen)), q)
 	}
-	out = append(out[:0], rot.msg[:end]...)
-	binary.BigEndian.PutUint16(out, q.id)
-	binary.BigEndian.PutUint16(out[2:], flags)
-	binary.BigEndian.PutUint16(out[10:], uint16(ar+opt/optRRLen))
-	copy(out[headerLen:q.qEnd], pkt[headerLen:q.qEnd])
+	out = appendHeader(out, pkt, q, flags, p.an, 0, uint16(ar+opt/optRRLen))
+	base := int(p.qEnd) // where recs starts in the reply
+	recs := p.b[p.recs:]
+	if k == 0 {
+		out = append(out, recs[:end-base]...)
+		return appendOPT(out, q)
+	}
+	split, ansEnd := p.ansStart(k), p.ansEnd()
+	out = append(out, recs[split-base:ansEnd-base]...)
+	out = append(out, recs[:split-base]...)
+	out = append(out, recs[ansEnd-base:end-base]...)
+	// The answers from the k-th on moved up by split-base, those before
+	// it down by ansEnd-split.
+	for i := int(p.an+p.ar) * 2; i < int(p.recs); i += 4 {
+		at, target := int(binary.BigEndian.Uint16(p.b[i:])), int(binary.BigEndian.Uint16(p.b[i+2:]))
+		if at >= end {
+			break
+		}
+		if target >= split {
+			target -= split - base
+		} else {
+			target += ansEnd - split
+		}
+		binary.BigEndian.PutUint16(out[at:], 0xC000|uint16(target))
+	}
 	return appendOPT(out, q)
 }
 
