@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"bytes"
 	"cmp"
+	"hash/maphash"
 	"net"
 	"net/netip"
 	"slices"
@@ -84,15 +85,34 @@ func compareRec(a, b rec) int {
 	return cmp.Compare(a.fam, b.fam)
 }
 
-// normalizeRecs sorts recs and drops duplicates: an RRset holds each record
-// once (RFC 2181 §5), however many tasks share an agent. The result is a
-// new slice of exactly its length, since a zone keeps it for long.
+// normalizeRecs sorts recs in place and drops duplicates: an RRset holds
+// each record once (RFC 2181 §5), however many tasks share an agent. The
+// result has no spare capacity, since a zone keeps it for long: it is recs
+// itself when that has none, else a copy.
 func normalizeRecs(recs []rec) []rec {
 	slices.SortFunc(recs, compareRec)
 	recs = slices.Compact(recs)
+	if len(recs) == cap(recs) {
+		return recs
+	}
 	out := make([]rec, len(recs))
 	copy(out, recs)
 	return out
+}
+
+// recSeed seeds hashRecs.
+var recSeed = maphash.MakeSeed()
+
+// hashRecs hashes a record set: equal sets hash equal.
+func hashRecs(recs []rec) uint64 {
+	var h maphash.Hash
+	h.SetSeed(recSeed)
+	for _, r := range recs {
+		h.Write(r.ip[:])
+		h.WriteString(r.target)
+		h.Write([]byte{byte(r.typ >> 8), byte(r.typ), byte(r.port >> 8), byte(r.port), r.fam, byte(len(r.target))})
+	}
+	return h.Sum64()
 }
 
 // rr makes the dns.RR of r at owner. soa is the zone's SOA, used for the

@@ -71,15 +71,16 @@ type zoneEdit struct {
 }
 
 func (z *Zone) edit(s *events.State) *zoneEdit {
+	agents := z.agents.edit()
 	return &zoneEdit{
 		tableEdit:  tableEdit{names: z.names.edit(), origin: z.cfg.origin, count: z.count},
 		cfg:        z.cfg,
 		s:          s,
 		apps:       z.apps.edit(),
 		tasks:      z.tasks.edit(),
-		agents:     z.agents.edit(),
+		agents:     agents,
 		leader:     z.leader,
-		agentNames: agentNames{c: z.cfg, names: map[string]string{}},
+		agentNames: agentNames{c: z.cfg, agents: agents, names: map[string]string{}},
 	}
 }
 
@@ -103,8 +104,7 @@ func (b *zoneEdit) done() *Zone {
 func (b *zoneEdit) setOwner(o owner, old []string, fresh []nameRecs) []string {
 	names := make([]string, 0, len(fresh))
 	for _, nr := range fresh {
-		b.setPart(nr.name, o, nr.recs)
-		names = append(names, nr.name)
+		names = append(names, b.setPart(nr.name, o, nr.recs))
 	}
 	for _, name := range old {
 		if _, still := slices.BinarySearch(names, name); !still {

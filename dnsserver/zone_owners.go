@@ -36,11 +36,24 @@ func (rs recSet) add(name string, r rec) {
 	}
 }
 
-// sorted returns the records by name, each set normalized.
+// sorted returns the records by name, each set normalized. Names whose
+// sets are equal share one slice (an app whose tasks use their agents'
+// addresses has the same A records at <task>.<fw> and <task>.<fw>.slave):
+// the zone never changes a set in place.
 func (rs recSet) sorted() []nameRecs {
 	out := make([]nameRecs, 0, len(rs))
+	seen := make(map[uint64][]rec, 8) // by hashRecs: the first set of each hash
 	for name, recs := range rs {
-		out = append(out, nameRecs{name: name, recs: normalizeRecs(recs)})
+		recs = normalizeRecs(recs)
+		if len(rs) > 1 {
+			h := hashRecs(recs)
+			if prev, ok := seen[h]; !ok {
+				seen[h] = recs
+			} else if slices.Equal(prev, recs) {
+				recs = prev
+			}
+		}
+		out = append(out, nameRecs{name: name, recs: recs})
 	}
 	slices.SortFunc(out, func(a, b nameRecs) int { return strings.Compare(a.name, b.name) })
 	return out
@@ -87,17 +100,22 @@ func agentName(c *zoneConfig, a *events.Agent) string {
 }
 
 // agentNames memoizes agent names during one edit of the zone (the state
-// does not change meanwhile), so that the SRV records of 50,000 tasks on
-// 100 agents share 100 strings instead of holding one each.
+// does not change meanwhile), and hands out the string the zone already
+// holds for a name, so that the SRV records of 50,000 tasks on 100 agents
+// share 100 strings instead of holding one each.
 type agentNames struct {
-	c     *zoneConfig
-	names map[string]string
+	c      *zoneConfig
+	agents *cowEdit[*agentEntry] // the zone's agents, for their names
+	names  map[string]string
 }
 
 func (n *agentNames) get(a *events.Agent) string {
 	name, ok := n.names[a.ID]
 	if !ok {
 		name = agentName(n.c, a)
+		if e, ok := n.agents.get(a.ID); ok && e.view.name == name {
+			name = e.view.name
+		}
 		n.names[a.ID] = name
 	}
 	return name

@@ -122,8 +122,13 @@ type tableEdit struct {
 }
 
 // setPart makes recs (normalized; empty to remove) o's records at name.
-func (t *tableEdit) setPart(name string, o owner, recs []rec) {
+// It returns the zone's copy of name when it has one, so that callers keep
+// that string rather than another copy of it.
+func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 	n, ok := t.names.get(name)
+	if ok {
+		name = n.name
+	}
 	var parts []part
 	if n.data != nil {
 		parts = n.data.parts
@@ -131,11 +136,18 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) {
 	i, found := slices.BinarySearchFunc(parts, o, func(p part, o owner) int { return compareOwner(p.owner, o) })
 	switch {
 	case found && slices.Equal(parts[i].recs, recs):
-		return // unchanged: keep the node and its packed answers
+		return name // unchanged: keep the node and its packed answers
 	case !found && len(recs) == 0:
-		return
+		return name
 	}
-	next := make([]part, 0, len(parts)+1)
+	size := len(parts) // the zone keeps it: no spare capacity
+	switch {
+	case !found:
+		size++
+	case len(recs) == 0:
+		size--
+	}
+	next := make([]part, 0, size)
 	next = append(next, parts[:i]...)
 	if len(recs) > 0 {
 		next = append(next, part{owner: o, recs: recs})
@@ -165,6 +177,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) {
 		}
 		t.adjustAncestors(name, d)
 	}
+	return name
 }
 
 // put stores n, or drops it when it is no longer needed.

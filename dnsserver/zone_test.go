@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -290,5 +291,46 @@ func randomChange(rng *rand.Rand, s *events.State) events.Change {
 			t = healthy(t, rng.IntN(3) > 0)
 		}
 		return events.PutTask(t)
+	}
+}
+
+// TestZoneSharesMemory: equal record sets share one slice, and the zone
+// holds one copy of each name and agent name, however many events rebuilt
+// them.
+func TestZoneSharesMemory(t *testing.T) {
+	s := events.NewState()
+	commit(t, s,
+		events.PutAgent(agent("a1-S1", "agent-1", "10.0.0.1")),
+		events.PutAgent(agent("a2-S2", "agent-2", "10.0.0.2")),
+		events.PutApp(app("/db", "tcp")),
+	)
+	z := BuildZone(s, testConfig)
+	for _, task := range []events.Task{
+		runningTask("db.1", "/db", "a1-S1", "10.0.0.1", 31000),
+		runningTask("db.2", "/db", "a2-S2", "10.0.0.2", 31001),
+	} {
+		z = z.Apply(s, commit(t, s, events.PutTask(task))[0])
+	}
+	recsOf := func(name string) []rec {
+		n, ok := z.names.get(name)
+		if !ok || n.data == nil || len(n.data.recs) != 2 {
+			t.Fatalf("%s: no records", name)
+		}
+		return n.data.recs
+	}
+	if host, slave := recsOf("db.marathon.mesos."), recsOf("db.marathon.slave.mesos."); &host[0] != &slave[0] {
+		t.Errorf("db.marathon.mesos. and db.marathon.slave.mesos. hold equal records in two slices")
+	}
+	e, _ := z.apps.get("/db")
+	for _, name := range e.names {
+		if n, _ := z.names.get(name); unsafe.StringData(n.name) != unsafe.StringData(name) {
+			t.Errorf("%s: the app's copy of the name is not the zone's", name)
+		}
+	}
+	a, _ := z.agents.get("a1-S1")
+	for _, r := range recsOf("_db._tcp.marathon.mesos.") {
+		if r.target == a.view.name && unsafe.StringData(r.target) != unsafe.StringData(a.view.name) {
+			t.Errorf("SRV target %s is a copy of the agent's name", r.target)
+		}
 	}
 }

@@ -134,6 +134,22 @@ const (
 	TaskGone        TaskState = "TASK_GONE"
 )
 
+// intern returns the constant equal to s, so that a decoded state does not
+// hold its own copy of the string; an unknown state is returned as is.
+func (s TaskState) intern() TaskState {
+	for _, c := range taskStates {
+		if s == c {
+			return c
+		}
+	}
+	return s
+}
+
+var taskStates = [...]TaskState{
+	TaskRunning, TaskStaging, TaskStarting, TaskKilling, TaskFinished, TaskFailed,
+	TaskKilled, TaskLost, TaskError, TaskUnreachable, TaskGone,
+}
+
 // Terminal reports whether a task in this state will never run again.
 func (s TaskState) Terminal() bool {
 	switch s {

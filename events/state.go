@@ -75,11 +75,13 @@ func (s *State) Apply(e Event) error {
 	return nil
 }
 
-// shareStrings points a task's copies of its app id, agent id, host and
-// address at the strings its app and agent records already hold: every
-// decoded event brings fresh copies, and at 50,000 tasks they add up to
-// megabytes in every follower.
+// shareStrings points a task's copies of its app id, agent id, host,
+// address, address protocol and state at the strings its app and agent
+// records (or the constants) already hold: every decoded event brings
+// fresh copies, and at 50,000 tasks they add up to megabytes in every
+// follower.
 func (s *State) shareStrings(t Task) Task {
+	t.State = t.State.intern()
 	if a, ok := s.Apps[t.AppID]; ok {
 		t.AppID = a.ID
 	}
@@ -91,8 +93,15 @@ func (s *State) shareStrings(t Task) Task {
 		// The slice may be the event's: change a copy.
 		t.IPAddresses = slices.Clone(t.IPAddresses)
 		for i := range t.IPAddresses {
-			if t.IPAddresses[i].IPAddress == ag.IP {
-				t.IPAddresses[i].IPAddress = ag.IP
+			ip := &t.IPAddresses[i]
+			if ip.IPAddress == ag.IP {
+				ip.IPAddress = ag.IP
+			}
+			switch ip.Protocol {
+			case "IPv4":
+				ip.Protocol = "IPv4"
+			case "IPv6":
+				ip.Protocol = "IPv6"
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package events_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -284,4 +286,33 @@ func runScript(t *testing.T, path string) string {
 	}
 	out.WriteString(eventstest.Dump(s))
 	return out.String()
+}
+
+// TestApplySharesTaskStrings: a decoded task's state and address protocol
+// are the constants, not strings of their own.
+func TestApplySharesTaskStrings(t *testing.T) {
+	s := events.NewState()
+	for _, c := range []events.Change{
+		events.PutAgent(eventstest.Agent("a1")),
+		events.PutTask(eventstest.Task("t1", "/app", "a1", events.TaskRunning)),
+	} {
+		data, err := json.Marshal(c.Stamp(s, 1, eventstest.T0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := events.DecodeEvent(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task := s.Tasks["t1"]
+	if unsafe.StringData(string(task.State)) != unsafe.StringData(string(events.TaskRunning)) {
+		t.Errorf("task state %s is a copy", task.State)
+	}
+	if p := task.IPAddresses[0].Protocol; unsafe.StringData(p) != unsafe.StringData("IPv4") {
+		t.Errorf("address protocol %s is a copy", p)
+	}
 }
