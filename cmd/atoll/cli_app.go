@@ -392,25 +392,26 @@ func appScale(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return df.finish(ctx, c, waitOp{appID: id, deploymentID: depID, verb: "scaling", pastVerb: "scaled"}, fs.Name(), stdout, stderr)
 }
 
+// appAction is a command that acts on one app by id and waits for the
+// deployment it starts: restart and delete.
+type appAction struct {
+	name, verb, pastVerb string
+	deleting             bool
+	call                 func(c *client.Client, ctx context.Context, id string, force bool) (string, string, error)
+}
+
 func appRestart(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlagSet("atoll app restart", "atoll app restart ID [--detach] [--timeout 5m] [--force] [--master URL]", stderr)
-	df := addDeployFlags(fs)
-	pos, code, ok := parseCommand(fs, args, 1, 1)
-	if !ok {
-		return code
-	}
-	id := client.NormalizeAppID(pos[0])
-	c := newClient(cf)
-	depID, version, err := c.RestartApp(ctx, id, df.force)
-	if err != nil {
-		return cliFail(stderr, fs.Name(), err)
-	}
-	fmt.Fprintf(stdout, "restarting app %s%s\n", id, deploymentNote(depID, version))
-	return df.finish(ctx, c, waitOp{appID: id, deploymentID: depID, verb: "restarting", pastVerb: "restarted"}, fs.Name(), stdout, stderr)
+	return runAppAction(ctx, appAction{name: "restart", verb: "restarting", pastVerb: "restarted",
+		call: (*client.Client).RestartApp}, args, stdout, stderr)
 }
 
 func appDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, cf := newFlagSet("atoll app delete", "atoll app delete ID [--detach] [--timeout 5m] [--force] [--master URL]", stderr)
+	return runAppAction(ctx, appAction{name: "delete", verb: "deleting", pastVerb: "deleted", deleting: true,
+		call: (*client.Client).DeleteApp}, args, stdout, stderr)
+}
+
+func runAppAction(ctx context.Context, a appAction, args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("atoll app "+a.name, "atoll app "+a.name+" ID [--detach] [--timeout 5m] [--force] [--master URL]", stderr)
 	df := addDeployFlags(fs)
 	pos, code, ok := parseCommand(fs, args, 1, 1)
 	if !ok {
@@ -418,10 +419,10 @@ func appDelete(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	id := client.NormalizeAppID(pos[0])
 	c := newClient(cf)
-	depID, version, err := c.DeleteApp(ctx, id, df.force)
+	depID, version, err := a.call(c, ctx, id, df.force)
 	if err != nil {
 		return cliFail(stderr, fs.Name(), err)
 	}
-	fmt.Fprintf(stdout, "deleting app %s%s\n", id, deploymentNote(depID, version))
-	return df.finish(ctx, c, waitOp{appID: id, deploymentID: depID, verb: "deleting", pastVerb: "deleted", deleting: true}, fs.Name(), stdout, stderr)
+	fmt.Fprintf(stdout, "%s app %s%s\n", a.verb, id, deploymentNote(depID, version))
+	return df.finish(ctx, c, waitOp{appID: id, deploymentID: depID, verb: a.verb, pastVerb: a.pastVerb, deleting: a.deleting}, fs.Name(), stdout, stderr)
 }
