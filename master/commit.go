@@ -32,9 +32,11 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 			// published could vanish on restart.
 			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 		}
+		frames := sseFrames(m.state, e) // before Apply: compares with the old records
 		if err := m.state.Apply(e); err != nil {
 			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 		}
+		m.sse.publish(e.Epoch, e.Seq, frames)
 		m.cfg.Store.Applied(m.state)
 		if err := m.pub.Publish(e); err != nil {
 			// Followers notice the gap at the next event or sync tick.

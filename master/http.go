@@ -30,6 +30,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/v2/deployments/", m.serveDeploymentPath)
 	mux.Handle("/v2/queue", methods{"GET": m.getQueue})
 	mux.Handle("/v2/info", methods{"GET": m.getInfo})
+	mux.Handle("/v2/events", methods{"GET": m.getEvents})
 	mux.Handle("/v2/leader", methods{"GET": m.getLeader})
 	mux.Handle("/ping", methods{"GET": ping})
 	state := methods{"GET": m.getMesosState}

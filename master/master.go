@@ -59,6 +59,7 @@ type Master struct {
 
 	runtime *runtime // in-memory, leader-only bookkeeping
 	metrics *metrics
+	sse     *sseHub // /v2/events streams
 	kick    chan struct{}
 	httpURL string
 }
@@ -98,6 +99,7 @@ func New(cfg Config) (*Master, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
+	m.sse = newSSEHub(cfg.Now)
 	return m, nil
 }
 
