@@ -3,8 +3,8 @@ GO        ?= go
 BIN       := bin/atoll
 PKGS      := ./...
 # Debian packages the tests need, as "command:package"; installed when
-# missing (as root). Later issues add HAProxy, ZooKeeper and Chromium.
-TEST_DEPS  := curl:curl dig:bind9-dnsutils
+# missing (as root). Later issues add ZooKeeper and Chromium.
+TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against.
 BENCH_DEPS := dnsperf:dnsperf knotd:knot

@@ -1,4 +1,17 @@
-// Package lbsync will keep one HAProxy per node in line with the cluster
-// state, from an events follower or a Marathon /v2/events stream. See
-// DESIGN.md §6; it is built by its own issue.
+// Package lbsync keeps one HAProxy per node in line with the cluster state.
+// This part is the pure core, in the style of raft's Ready/Advance: it does
+// no I/O. The caller (the applier, built separately) drives it:
+//
+//  1. Load the templates (templates.Load) and build a Config.
+//  2. On each coalesced batch of events, call RenderNext(prev, state, cfg,
+//     set) with the Result it last applied (nil at start). The Result holds
+//     the haproxy.cfg text, the two map files, the server slots of every
+//     backend and the apps that were left out (Result.Errors).
+//  3. Call Diff(prev, next). When Plan.Reload is false, send Plan.Commands
+//     to the runtime API (they may be joined with ";"), and write the config
+//     and map files so that a later reload keeps them. When Plan.Reload is
+//     true, Validate the text, check it with CheckWithHAProxy, write it with
+//     an atomic rename and reload the master.
+//  4. Keep next as prev only once it has been applied: slots are stable
+//     across renders because RenderNext reads them from prev.
 package lbsync

@@ -1,3 +1,7 @@
-// Package templates will hold the embedded default HAProxy templates, named
-// as marathon-lb's (HAPROXY_HEAD, HAPROXY_BACKEND_HEAD, ...). See DESIGN.md §6.
+// Package templates holds atoll's HAProxy templates, named as marathon-lb's
+// (HAPROXY_HEAD, HAPROXY_BACKEND_HEAD, ...). The defaults are embedded from
+// default/; Load replaces any of them with a file of the same name from a
+// directory, and ParseOverrides/ExecuteWith replace one for a single app port (the
+// HAPROXY_{n}_<NAME> label). Templates are Go text/template; the data each
+// one receives is documented on Global, Service and Vhost in data.go.
 package templates

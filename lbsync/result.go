@@ -1,0 +1,82 @@
+package lbsync
+
+// Result is one render: everything the applier writes or sends.
+type Result struct {
+	// Config is the haproxy.cfg text, server slots included (so that a
+	// reload keeps the current membership).
+	Config string
+	// HostMap and PathMap are the contents of Config.MapPath and
+	// Config.PathMapPath; Hosts and Paths are the same, as data.
+	HostMap string
+	PathMap string
+	Hosts   map[string]string // host → backend
+	Paths   []MapEntry        // host+path prefix → backend, longest first
+	// Backends are the server slots of every backend, by backend name.
+	Backends map[string]*Backend
+	// Errors are the apps (or app ports) left out of this render.
+	Errors []AppError
+
+	mapPath, pathMapPath string
+	// structure hashes the config without the server addresses and states:
+	// two renders with the same structure differ only in slot membership.
+	structure [32]byte
+	// cache holds each app's rendered text for the next RenderNext.
+	cache map[string]*appCache
+}
+
+// MapEntry is one line of a map file.
+type MapEntry struct {
+	Key, Backend string
+}
+
+// Backend is one backend's slots. Slot i is named "<Name>-<i+1>".
+type Backend struct {
+	Name      string
+	AppID     string
+	PortIndex int
+	Slots     []Slot
+}
+
+// Slot is one pre-allocated server. A free slot has no TaskID and is
+// disabled (maint) in HAProxy.
+type Slot struct {
+	Name   string
+	TaskID string
+	Addr   string
+	Port   int
+	// Draining is set while the task is being killed (TASK_KILLING): HAProxy
+	// finishes its connections and sends it no new ones.
+	Draining bool
+}
+
+// Free reports whether no task holds the slot.
+func (s Slot) Free() bool { return s.TaskID == "" }
+
+// AppError says why an app port was left out; PortIndex is -1 when the
+// whole app was.
+type AppError struct {
+	AppID     string
+	PortIndex int
+	Err       string
+}
+
+func (e AppError) Error() string {
+	if e.PortIndex < 0 {
+		return e.AppID + ": " + e.Err
+	}
+	return e.AppID + " port " + itoa(e.PortIndex) + ": " + e.Err
+}
+
+// Slot returns the task in a named slot, for tests and the applier.
+func (r *Result) Slot(backend, slot string) (Slot, bool) {
+	b := r.Backends[backend]
+	if b == nil {
+		return Slot{}, false
+	}
+	for _, s := range b.Slots {
+		if s.Name == slot {
+			return s, true
+		}
+	}
+	return Slot{}, false
+}

@@ -1,0 +1,59 @@
+package lbsync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	parser "github.com/haproxytech/config-parser/v5"
+	"github.com/haproxytech/config-parser/v5/options"
+	"github.com/haproxytech/config-parser/v5/types"
+)
+
+var checkedSections = []parser.Section{parser.Global, parser.Defaults, parser.Frontends, parser.Backends, parser.Listen}
+
+// Validate parses cfgText with haproxytech's config-parser and reports
+// every line it does not recognise, with its section. It is the fast, pure
+// check; CheckWithHAProxy is the authoritative one.
+func Validate(cfgText string) error {
+	p, err := parser.New(options.String(cfgText), options.UseListenSectionParsers)
+	if err != nil {
+		return fmt.Errorf("config-parser: %w", err)
+	}
+	var errs []error
+	for _, sec := range checkedSections {
+		names, err := p.SectionsGet(sec)
+		if err != nil {
+			continue
+		}
+		for _, name := range names {
+			d, err := p.Get(sec, name, "")
+			if err != nil {
+				continue
+			}
+			lines, _ := d.([]types.UnProcessed)
+			for _, l := range lines {
+				errs = append(errs, fmt.Errorf("%s %s: unknown or invalid line %q", sec, name, strings.TrimSpace(l.Value)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckWithHAProxy runs `bin -c -f path` (bin defaults to "haproxy") and
+// returns its output as the error when the check fails.
+func CheckWithHAProxy(ctx context.Context, bin, path string) error {
+	if bin == "" {
+		bin = "haproxy"
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, "-c", "-f", path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s -c -f %s: %w: %s", bin, path, err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
