@@ -19,6 +19,16 @@ type Handler interface {
 	Applied(s *State, e Event)
 }
 
+// IdleHandler is a Handler that also hears when the follower has applied
+// every event received so far: the moment to act once on a burst of
+// changes (the HAProxy renderer does), as raft's Ready batches work. Idle
+// runs on the follower's goroutine after Reset or after Applied calls,
+// never twice for the same state.
+type IdleHandler interface {
+	Handler
+	Idle(s *State)
+}
+
 // Follower keeps a copy of the leader's state by snapshot + stream, as
 // client-go's informers do: subscribe first, then fetch a snapshot, apply
 // the buffered events that are newer, then stream. Anything out of order
@@ -140,6 +150,14 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, over
 			delivered = true
 		}
 	}
+	idler, _ := f.Handler.(IdleHandler)
+	idleSeq, idled := uint64(0), false
+	idle := func() {
+		if idler != nil && (!idled || st.Seq != idleSeq) {
+			idler.Idle(st)
+			idleSeq, idled = st.Seq, true
+		}
+	}
 	// Events that arrived while we waited for the snapshot come first;
 	// the snapshot is delivered once they are applied, so the handler's
 	// first view is as fresh as we can make it.
@@ -161,6 +179,7 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, over
 		default:
 		}
 		deliver()
+		idle()
 		select {
 		case <-ctx.Done():
 			return "stopped"

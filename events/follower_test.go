@@ -355,3 +355,53 @@ func TestFollowerBufferOverflowDuringSnapshot(t *testing.T) {
 	m.WaitEqual(t, l)
 	wantResyncs(t, f, 1)
 }
+
+// idleCounter counts Idle calls and the seq each saw, on top of a Mirror.
+type idleCounter struct {
+	*gated
+	mu    sync.Mutex
+	calls int
+	last  uint64
+}
+
+func (h *idleCounter) Idle(s *events.State) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls++
+	h.last = s.Seq
+}
+
+func (h *idleCounter) seen() (int, uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls, h.last
+}
+
+// A burst of events ends in one Idle call with the burst's last state.
+func TestFollowerIdleOncePerBurst(t *testing.T) {
+	l := eventstest.NewLeader()
+	h := &idleCounter{gated: &gated{Mirror: &eventstest.Mirror{}, entered: make(chan struct{}), gate: make(chan struct{})}}
+	f := &events.Follower{Source: l, Handler: h, SyncTimeout: noTicks}
+	eventstest.Start(t, f)
+	var open sync.Once
+	t.Cleanup(func() { open.Do(func() { close(h.gate) }) })
+	h.WaitEqual(t, l)
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if n, _ := h.seen(); n != 1 {
+			return fmt.Errorf("%d Idle calls after the snapshot, want 1", n)
+		}
+		return nil
+	})
+
+	l.Commit(events.PutApp(eventstest.App("/blocks", 1)))
+	<-h.entered // the follower is inside Applied: the rest of the burst queues
+	eventstest.Churn(l, 200)
+	open.Do(func() { close(h.gate) })
+	h.WaitEqual(t, l)
+	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
+		if n, last := h.seen(); n != 2 || last != l.State().Seq {
+			return fmt.Errorf("%d Idle calls, last at seq %d; want 2, at %d", n, last, l.State().Seq)
+		}
+		return nil
+	})
+}
