@@ -30,9 +30,9 @@ func TestDiff(t *testing.T) {
 			before: func() *world { return echoWorld(2) },
 			change: func(w *world) { w.task("/echo", "/echo.t02", "a2", 31002); w.task("/echo", "/echo.t03", "a2", 31003) },
 			cmds: []string{
-				"set server echo_10000/echo_10000-3 addr 10.0.0.2 port 31002",
+				"set server echo_10000/echo_10000-3 addr 127.0.10.2 port 31002",
 				"set server echo_10000/echo_10000-3 state ready",
-				"set server echo_10000/echo_10000-4 addr 10.0.0.2 port 31003",
+				"set server echo_10000/echo_10000-4 addr 127.0.10.2 port 31003",
 				"set server echo_10000/echo_10000-4 state ready",
 			},
 		},
@@ -50,7 +50,7 @@ func TestDiff(t *testing.T) {
 			before: func() *world { return echoWorld(3) },
 			change: func(w *world) { delete(w.s.Tasks, "/echo.t01"); w.task("/echo", "/echo.t09", "a2", 31009) },
 			cmds: []string{
-				"set server echo_10000/echo_10000-2 addr 10.0.0.2 port 31009",
+				"set server echo_10000/echo_10000-2 addr 127.0.10.2 port 31009",
 				"set server echo_10000/echo_10000-2 state ready",
 			},
 		},
@@ -73,7 +73,7 @@ func TestDiff(t *testing.T) {
 			change: func(w *world) { w.task("/echo", "/echo.t99", "a2", 31099) },
 			reload: true,
 			cmds: []string{
-				"set server echo_10000/echo_10000-9 addr 10.0.0.2 port 31099",
+				"set server echo_10000/echo_10000-9 addr 127.0.10.2 port 31099",
 				"set server echo_10000/echo_10000-9 state ready",
 			},
 		},

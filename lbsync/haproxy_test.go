@@ -147,7 +147,7 @@ func TestRuntimeCommandsOnHAProxy(t *testing.T) {
 			line = l
 		}
 	}
-	if !strings.Contains(line, " 10.0.0.2 ") || !strings.Contains(line, " 31005") {
+	if !strings.Contains(line, " 127.0.10.2 ") || !strings.Contains(line, " 31005") {
 		t.Errorf("slot 2 after commands: %q\n%s", line, state)
 	}
 	// Fields: be_id be_name srv_id srv_name srv_addr srv_op_state

@@ -120,7 +120,7 @@ func TestRenderGolden(t *testing.T) {
 		cfg  Config
 	}{
 		{"external", Config{}},
-		{"internal", Config{Group: "internal", SlotStep: 4, BindAddr: "10.0.0.1", HTTPPort: 8080, HTTPSPort: 8443,
+		{"internal", Config{Group: "internal", SlotStep: 4, BindAddr: "127.0.10.1", HTTPPort: 8080, HTTPSPort: 8443,
 			MapPath: "/run/atoll/hosts.map", SocketPath: "/run/atoll/admin.sock"}},
 		{"all", Config{Group: "*", DefaultCert: "/etc/ssl/default.pem"}},
 	} {
@@ -263,7 +263,7 @@ func TestTemplatesDirOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.Config, "  server echo_10000-1 10.0.0.1:31000 check inter 5s\n") ||
+	if !strings.Contains(r.Config, "  server echo_10000-1 127.0.10.1:31000 check inter 5s\n") ||
 		!strings.Contains(r.Config, "  server echo_10000-2 127.0.0.1:1 check inter 5s disabled\n") {
 		t.Errorf("server lines:\n%s", r.Config)
 	}

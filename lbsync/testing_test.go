@@ -13,9 +13,9 @@ type world struct{ s *events.State }
 
 func newWorld() *world {
 	s := events.NewState()
-	s.Agents["a1"] = events.Agent{ID: "a1", IP: "10.0.0.1", State: events.AgentActive}
-	s.Agents["a2"] = events.Agent{ID: "a2", IP: "10.0.0.2", State: events.AgentActive}
-	s.Agents["gone"] = events.Agent{ID: "gone", IP: "10.0.0.9", State: events.AgentUnreachable}
+	s.Agents["a1"] = events.Agent{ID: "a1", IP: "127.0.10.1", State: events.AgentActive}
+	s.Agents["a2"] = events.Agent{ID: "a2", IP: "127.0.10.2", State: events.AgentActive}
+	s.Agents["gone"] = events.Agent{ID: "gone", IP: "127.0.10.9", State: events.AgentUnreachable}
 	return &world{s: s}
 }
 
