@@ -14,4 +14,5 @@
 //     an atomic rename and reload the master.
 //  4. Keep next as prev only once it has been applied: slots are stable
 //     across renders because RenderNext reads them from prev.
+//  5. HAProxyApplier (applier.go) does steps 3–4 on a real HAProxy it runs (Process, Runtime, WriteConfig).
 package lbsync

@@ -26,6 +26,7 @@ func commands() []command {
 		{"agent", "run an agent that registers over NATS and runs tasks", runAgent},
 		{"sidecar", "run a node's sidecar: DNS for the cluster's names (load balancer to come)", runSidecar},
 		{"dns", "run the DNS server alone (Mesos-DNS names, forwarding)", runDNS},
+		{"lb", "run HAProxy kept in line with the cluster (NATS or --sse)", runLB},
 		{"nats", "run the embedded NATS server alone", runNATS},
 		{"echo", "run the demo HTTP server (answers with its task id)", runEcho},
 		{"app", "list, show, deploy, scale, restart, delete apps", runApp},

@@ -1,0 +1,143 @@
+package lbsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// HAProxyApplier is the Applier of a real HAProxy it runs (see doc.go for the
+// duties it fulfils). It is safe for one caller at a time; Apply calls are
+// serialised.
+type HAProxyApplier struct {
+	// Config is the Config the Results were rendered with (SocketPath,
+	// MapPath and PathMapPath are read from it).
+	Config Config
+	Bin    string // "haproxy" if empty
+	// ConfigPath is the live haproxy.cfg; MasterSocket and PIDFile default
+	// to ConfigPath's directory.
+	ConfigPath   string
+	MasterSocket string
+	PIDFile      string
+	Keep         int // previous configs kept (DefaultKeep if 0)
+
+	mu      sync.Mutex
+	proc    *Process
+	stop    context.CancelFunc
+	runtime *Runtime
+	diskErr error
+}
+
+// Apply takes HAProxy from prev (what it serves) to next. With plan.Reload
+// (or before HAProxy runs), the config and maps are checked and written,
+// then HAProxy is started or reloaded: the file's slots carry the
+// membership, so nothing else is sent. Otherwise plan.Commands go to the
+// runtime API first (latency), then the config and maps are written
+// (checked, not reloaded) so a later reload keeps them; a failed write
+// there does not fail Apply (see DiskError). If a command fails, Apply
+// falls back to a reload, which repairs whatever the runtime state was.
+//
+// A candidate that fails `haproxy -c` is not installed: Apply returns the
+// error and HAProxy keeps serving prev.
+func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Plan) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg := a.Config.withDefaults()
+	if a.runtime == nil {
+		a.runtime = &Runtime{SocketPath: cfg.SocketPath}
+	}
+	maps := map[string]string{cfg.MapPath: next.HostMap, cfg.PathMapPath: next.PathMap}
+	if a.proc != nil && !plan.Reload {
+		_, cmdErr := a.runtime.Exec(ctx, plan.Commands)
+		werr := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, true)
+		if cmdErr == nil {
+			// HAProxy serves next: report success, since resending the
+			// commands (add map) would not be idempotent. A file that
+			// could not be written is kept for DiskError; every later
+			// Apply writes its own config again.
+			a.diskErr = werr
+			return nil
+		}
+		if werr != nil {
+			return errors.Join(cmdErr, werr)
+		}
+		if err := a.proc.Reload(ctx); err != nil {
+			return errors.Join(cmdErr, err)
+		}
+		return nil
+	}
+	if err := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, true); err != nil {
+		return err
+	}
+	a.diskErr = nil
+	if a.proc == nil {
+		return a.start(ctx)
+	}
+	select {
+	case <-a.proc.Done():
+		return a.start(ctx) // it died: start it again on the new config
+	default:
+	}
+	return a.proc.Reload(ctx)
+}
+
+func (a *HAProxyApplier) start(ctx context.Context) error {
+	dir := filepath.Dir(a.ConfigPath)
+	p := &Process{Bin: a.Bin, ConfigPath: a.ConfigPath, MasterSocket: a.MasterSocket, PIDFile: a.PIDFile}
+	if p.MasterSocket == "" {
+		p.MasterSocket = filepath.Join(dir, "master.sock")
+	}
+	if p.PIDFile == "" {
+		p.PIDFile = filepath.Join(dir, "haproxy.pid")
+	}
+	// The process outlives this Apply's ctx: Close ends it.
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	if err := p.Start(pctx); err != nil {
+		stop()
+		return fmt.Errorf("start haproxy: %w", err)
+	}
+	a.proc, a.stop = p, stop
+	return nil
+}
+
+// Process is the running HAProxy, nil before the first Apply.
+func (a *HAProxyApplier) Process() *Process {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proc
+}
+
+// Runtime is the runtime API client (nil before the first Apply).
+func (a *HAProxyApplier) Runtime() *Runtime {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.runtime
+}
+
+// DiskError is why the last runtime-only Apply could not write its config
+// to disk (nil when it did): HAProxy serves it, but a reload would not.
+func (a *HAProxyApplier) DiskError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.diskErr
+}
+
+// Close soft-stops HAProxy and waits for it to exit.
+func (a *HAProxyApplier) Close() error {
+	a.mu.Lock()
+	p, stop := a.proc, a.stop
+	a.proc, a.stop = nil, nil
+	a.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	stop()
+	<-p.Done()
+	os.Remove(p.MasterSocket)
+	return nil
+}
+
+var _ Applier = (*HAProxyApplier)(nil)
