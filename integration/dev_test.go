@@ -2,10 +2,12 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,8 +27,11 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 	defer out.Close()
 	// Free ports for DNS too: the defaults (8053, 8123) may be taken by a
 	// `make run` on this machine.
+	requireHAProxy(t)
+	_, lbHTTPPort, _ := net.SplitHostPort(freeAddr(t))
 	cmd := exec.Command(atollBin, "dev", "--demo", "--data-dir", filepath.Join(dir, "data"),
-		"--http", httpAddr, "--nats", natsAddr, "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
+		"--http", httpAddr, "--nats", natsAddr, "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t),
+		"--lb-http-port", lbHTTPPort, "--lb-stats", freeAddr(t))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -71,6 +76,14 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 		}
 	}
 
+	// The demo's service port (10000, the first one assigned) is served by
+	// the dev HAProxy on 127.0.0.1 and reaches all three tasks.
+	ts := c.tasks("/demo/echo")
+	c.waitFor(20*time.Second, "HAProxy on 127.0.0.1:10000 to reach the 3 demo tasks", func() (bool, string) {
+		got := servedBy("127.0.0.1:10000", 12)
+		return slices.Equal(got, ids(ts)), fmt.Sprint(got)
+	})
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +94,9 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("atoll dev still running 20s after Ctrl-C")
+	}
+	if out, _ := exec.Command("pgrep", "-f", filepath.Join(dir, "data", "haproxy")).Output(); len(out) != 0 {
+		t.Fatalf("HAProxy still running after Ctrl-C: %s", out)
 	}
 	if pids := taskPIDs(dir, ""); len(pids) != 0 {
 		t.Fatalf("task processes left after Ctrl-C: %v", pids)

@@ -327,7 +327,7 @@ func startDevDNS(t *testing.T, extra ...string) *devDNS {
 		t.Fatal(err)
 	}
 	args := append([]string{"dev", "--demo", "--data-dir", filepath.Join(dir, "data"),
-		"--http", httpAddr, "--nats", freeAddr(t), "--dns", dnsAddr, "--dns-http", dnsHTTP}, extra...)
+		"--http", httpAddr, "--nats", freeAddr(t), "--dns", dnsAddr, "--dns-http", dnsHTTP, "--lb=false"}, extra...)
 	cmd := exec.Command(atollBin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

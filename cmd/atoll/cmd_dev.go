@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	var df dnsFlags
 	df.register(fs, "127.0.0.1:8053", "dns-http")
+	lb := fs.Bool("lb", true, "run HAProxy kept in line with the cluster, when haproxy is installed")
+	lbHTTPPort := fs.Int("lb-http-port", 8081, "port of HAProxy's vhost frontend (service ports bind on 127.0.0.1)")
+	lbStats := fs.String("lb-stats", "127.0.0.1:9090", "address of HAProxy's stats page")
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -42,6 +46,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
 		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr,
+	}
+	if *lb {
+		o.lb = &lbOptions{
+			configPath: filepath.Join(*dataDir, "haproxy", "haproxy.cfg"), bin: "haproxy", group: "external",
+			bindAddr: "127.0.0.1", statsBind: *lbStats, httpPort: *lbHTTPPort, httpsPort: 0, minReload: time.Second,
+		}
 	}
 	if df.addr != "" { // --dns "" runs no DNS
 		cfg, err := df.config()
@@ -66,6 +76,7 @@ type devOptions struct {
 	demo                        bool
 	dns                         *dnsserver.Config // nil: no DNS sidecar
 	dnsHTTP                     string
+	lb                          *lbOptions // nil: no HAProxy
 }
 
 // dev runs NATS, a master, the agents and the DNS sidecar in this process
@@ -132,6 +143,22 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		wg.Wait()
 		dnsWG.Wait()
 	}
+	lbLine := ""
+	if o.lb != nil {
+		if _, err := exec.LookPath(o.lb.bin); err != nil {
+			lbLine = "  HAProxy        not installed: no load balancer (apt-get install haproxy, or make deps)\n"
+		} else {
+			dnsWG.Add(1)
+			go func() {
+				defer dnsWG.Done()
+				if err := serveLB(ctx, nf, *o.lb, log.With("component", "lb")); err != nil {
+					errs <- fmt.Errorf("lb: %w", err)
+				}
+			}()
+			lbLine = fmt.Sprintf("  HAProxy        service ports on 127.0.0.1 (the demo: curl 127.0.0.1:10000), vhosts on :%d, stats %s\n",
+				o.lb.httpPort, o.lb.statsBind)
+		}
+	}
 	if o.dns != nil {
 		sidecar, err = startDevSidecar(ctx, nf, *o.dns, o.dnsHTTP, &dnsWG, errs, log.With("component", "dns"))
 		if err != nil {
@@ -156,7 +183,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			log.Warn("demo app not deployed", "err", err)
 		}
 	}
-	printDevBanner(stdout, o, srv.ClientURL(), api, names, sidecar)
+	printDevBanner(stdout, o, srv.ClientURL(), api, names, sidecar, lbLine)
 
 	var runErr error
 	select {
@@ -247,8 +274,9 @@ func deployDemo(ctx context.Context, api string) error {
 	return fmt.Errorf("POST /v2/apps: %s: %s", resp.Status, body.Message)
 }
 
-func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string, sc *dnsserver.Sidecar) {
+func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string, sc *dnsserver.Sidecar, lbLine string) {
 	dnsLine, dnsTry := devDNSBanner(o, sc)
+	dnsLine += lbLine
 	fmt.Fprintf(w, `
 atoll dev is running (Ctrl-C stops everything, tasks included)
 
