@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -18,18 +19,62 @@ import (
 )
 
 // runSidecar runs what every node runs beside its agent: the DNS server
-// now; the load balancer sync joins it in a later issue.
+// and HAProxy kept in line with the cluster; either half can be switched
+// off (--dns "", --lb=false).
 func runSidecar(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll sidecar", flag.ContinueOnError)
 	var o sidecarOptions
 	o.register(fs)
-	// The load-balancer half registers its flags here (--lb, --templates-dir,
-	// --haproxy-*; each half can be switched off) and serveSidecar runs it
-	// beside DNS, on the same NATS connection and follower events.
+	lbOn := fs.Bool("lb", true, "run HAProxy kept in line with the cluster (needs haproxy)")
+	var lb lbOptions
+	lb.register(fs)
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
-	return o.run(ctx, fs.Name(), stderr)
+	if !*lbOn {
+		return o.run(ctx, fs.Name(), stderr)
+	}
+	if lb.sse != "" {
+		fmt.Fprintf(stderr, "%s: --sse is for `atoll lb`; the sidecar follows NATS\n", fs.Name())
+		return 2
+	}
+	if _, err := exec.LookPath(lb.bin); err != nil {
+		fmt.Fprintf(stderr, "%s: %s not found: install HAProxy or run with --lb=false\n", fs.Name(), lb.bin)
+		return 2
+	}
+	var dnsCfg *dnsserver.Config
+	if o.dns.addr != "" { // --dns "" runs the load balancer alone
+		cfg, err := o.dns.config()
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+			return 2
+		}
+		dnsCfg = &cfg
+	}
+
+	// One half gone stops the other: the supervisor restarts the sidecar.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lbErr := make(chan error, 1)
+	go func() {
+		lbErr <- serveLB(ctx, o.nats, lb, newLogger(stderr, o.logLevel).With("component", "lb"))
+		cancel()
+	}()
+	code := 0
+	if dnsCfg != nil {
+		if err := serveSidecar(ctx, o.nats, *dnsCfg, o.dns.httpAddr, newLogger(stderr, o.logLevel).With("component", "dns")); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+			code = 1
+		}
+	} else {
+		<-ctx.Done()
+	}
+	cancel()
+	if err := <-lbErr; err != nil {
+		fmt.Fprintf(stderr, "%s: lb: %v\n", fs.Name(), err)
+		code = 1
+	}
+	return code
 }
 
 // runDNS runs the DNS server alone, with the same flags as the sidecar's

@@ -107,14 +107,18 @@ func TestDNSFlagsResolvConf(t *testing.T) {
 }
 
 func TestSidecarCommandsRejectBadFlags(t *testing.T) {
-	for _, run := range []func(context.Context, []string, io.Writer, io.Writer) int{runSidecar, runDNS} {
+	for _, c := range []struct {
+		run   func(context.Context, []string, io.Writer, io.Writer) int
+		extra []string // with nothing else to run, the sidecar's LB half is off
+	}{{runSidecar, []string{"--lb=false"}}, {runDNS, nil}} {
+		run := c.run
 		var stderr bytes.Buffer
 		if code := run(context.Background(), []string{"--ttl", "0", "--resolvers", "192.0.2.1"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "--ttl") {
 			t.Errorf("--ttl 0: exit %d, stderr %q; want 2 and a word about --ttl", code, stderr.String())
 		}
 		stderr.Reset()
-		if code := run(context.Background(), []string{"--dns", ""}, io.Discard, &stderr); code != 2 {
-			t.Errorf("--dns \"\": exit %d, want 2", code)
+		if code := run(context.Background(), append([]string{"--dns", ""}, c.extra...), io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "nothing to run") {
+			t.Errorf("--dns \"\" %v: exit %d, stderr %q; want 2, nothing to run", c.extra, code, stderr.String())
 		}
 	}
 }
