@@ -52,7 +52,11 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 	maps := map[string]string{cfg.MapPath: next.HostMap, cfg.PathMapPath: next.PathMap}
 	if a.proc != nil && !plan.Reload {
 		_, cmdErr := a.runtime.Exec(ctx, plan.Commands)
-		werr := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, true)
+		// With the commands accepted, the file differs from the running
+		// config only in server slots HAProxy just took: `haproxy -c`
+		// (seconds at 10,000 backends) is needed only when the file is
+		// about to be reloaded instead.
+		werr := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, cmdErr != nil)
 		if cmdErr == nil {
 			// HAProxy serves next: report success, since resending the
 			// commands (add map) would not be idempotent. A file that
