@@ -36,7 +36,7 @@ type HAProxyApplier struct {
 // then HAProxy is started or reloaded: the file's slots carry the
 // membership, so nothing else is sent. Otherwise plan.Commands go to the
 // runtime API first (latency), then the config and maps are written
-// (checked, not reloaded) so a later reload keeps them; a failed write
+// (unchecked: HAProxy just accepted them; not reloaded) so a later reload keeps them; a failed write
 // there does not fail Apply (see DiskError). If a command fails, Apply
 // falls back to a reload, which repairs whatever the runtime state was.
 //
