@@ -82,3 +82,19 @@ type SnapshotReply struct {
 	State *State `json:"state,omitempty"`
 	Error string `json:"error,omitempty"`
 }
+
+// LBReport is what a load-balancer sidecar publishes on Subjects.LBReport
+// when it leaves an app out of HAProxy's config or refuses a template set.
+// It is a notice, not state: the master relays it to /v2/events as
+// "lb_report_event" and nothing replays it.
+type LBReport struct {
+	// Node names the sidecar (its hostname or --node flag).
+	Node string `json:"node"`
+	// AppID and PortIndex say which app port was left out; AppID is empty
+	// for a problem that is not an app's (a broken template set), and
+	// PortIndex is -1 when the whole app was left out.
+	AppID     string    `json:"appId,omitempty"`
+	PortIndex int       `json:"portIndex"`
+	Error     string    `json:"error"`
+	Time      time.Time `json:"timestamp"`
+}

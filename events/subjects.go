@@ -37,3 +37,8 @@ func (s Subjects) Launch(agentID string) string { return s.p() + ".agent." + age
 
 // Kill is the request/reply subject that kills a task on an agent.
 func (s Subjects) Kill(agentID string) string { return s.p() + ".agent." + agentID + ".kill" }
+
+// LBReport is the subject load-balancer sidecars publish problems on (an app
+// left out of HAProxy's config, a template set refused); the master relays
+// them to /v2/events.
+func (s Subjects) LBReport() string { return s.p() + ".lb.report" }
