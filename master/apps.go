@@ -210,13 +210,13 @@ func (m *Master) markKillingLocked(id string, now time.Time) {
 	if t.State == events.TaskUnreachable {
 		t.State, t.Message = events.TaskKilled, "killed while its agent was unreachable"
 		m.runtime.forgetTask(id)
-	} else {
-		t.State, t.Message = events.TaskKilling, ""
-		delete(m.runtime.killSent, id)
+		if err := m.commitLocked(events.PutTask(t)); err != nil {
+			m.log.Warn("kill task", "task", id, "err", err)
+		}
+		return
 	}
-	if err := m.commitLocked(events.PutTask(t)); err != nil {
-		m.log.Warn("kill task", "task", id, "err", err)
-	}
+	delete(m.runtime.killSent, id)
+	m.beginKillingLocked(t, now)
 }
 
 // unlockLocked refuses a change to an app that a deployment holds, unless

@@ -33,6 +33,12 @@ type Config struct {
 	// AgentTimeout is how long an agent may go without a heartbeat
 	// before it is unreachable. Default 15s.
 	AgentTimeout time.Duration
+	// KillDrainDelay is how long a running task stays TASK_KILLING before
+	// its agent is told to SIGTERM it: load balancers and DNS take it out
+	// of rotation on TASK_KILLING, so no new request reaches a process
+	// that is shutting down. Zero means DefaultKillDrainDelay; negative
+	// means no delay.
+	KillDrainDelay time.Duration
 	// HTTPCredentials ("user:password") guards mutating API calls.
 	HTTPCredentials string
 	ID              string
@@ -74,6 +80,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 15 * time.Second
+	}
+	if cfg.KillDrainDelay == 0 {
+		cfg.KillDrainDelay = DefaultKillDrainDelay
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

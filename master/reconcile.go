@@ -27,6 +27,9 @@ const (
 	stagingTimeout   = 60 * time.Second
 	requestTimeout   = 5 * time.Second
 	defaultKillGrace = 3 * time.Second
+	// DefaultKillDrainDelay is Config.KillDrainDelay's default: sidecars
+	// apply a change in milliseconds, so a second is a wide margin.
+	DefaultKillDrainDelay = time.Second
 )
 
 // reconcileLoop brings the cluster towards the state: on every kick, at
@@ -163,16 +166,44 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 		return nil
 	}
 	if t.State != events.TaskKilling {
-		t.State, t.Message = events.TaskKilling, ""
-		if err := m.commitLocked(events.PutTask(t)); err != nil {
-			m.log.Warn("kill task", "task", id, "err", err)
+		if !m.beginKillingLocked(t, now) {
 			return nil
 		}
 	}
 	m.runtime.killSent[id] = now
 	m.metrics.kills.Inc()
 	grace := m.killGraceLocked(t.AppID)
-	return func(ctx context.Context) { m.sendKill(ctx, t.AgentID, id, grace) }
+	wait := time.Duration(0)
+	if since, ok := m.runtime.draining[id]; ok {
+		wait = m.cfg.KillDrainDelay - now.Sub(since)
+	}
+	return func(ctx context.Context) {
+		if wait > 0 {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		}
+		m.sendKill(ctx, t.AgentID, id, grace)
+	}
+}
+
+// beginKillingLocked commits t as TASK_KILLING. A task that was serving
+// (RUNNING) starts draining: its kill is sent only after KillDrainDelay.
+func (m *Master) beginKillingLocked(t events.Task, now time.Time) bool {
+	serving := t.State == events.TaskRunning
+	t.State, t.Message = events.TaskKilling, ""
+	if err := m.commitLocked(events.PutTask(t)); err != nil {
+		m.log.Warn("kill task", "task", t.ID, "err", err)
+		return false
+	}
+	if serving && m.cfg.KillDrainDelay > 0 {
+		m.runtime.draining[t.ID] = now
+	}
+	return true
 }
 
 func (m *Master) killGraceLocked(appID string) time.Duration {

@@ -17,6 +17,9 @@ type runtime struct {
 	// went to an agent, so reconcile passes neither repeat nor forget them.
 	launchSent map[string]time.Time
 	killSent   map[string]time.Time
+	// draining holds, per task, when a task that was serving became
+	// TASK_KILLING: its kill waits out Config.KillDrainDelay from then.
+	draining map[string]time.Time
 	// orphans are tasks that agents run but the state does not hold,
 	// by task id, with their agent: the next reconcile pass kills them.
 	orphans map[string]string
@@ -29,6 +32,7 @@ func newRuntime() *runtime {
 		lastSeen:   map[string]time.Time{},
 		launchSent: map[string]time.Time{},
 		killSent:   map[string]time.Time{},
+		draining:   map[string]time.Time{},
 		orphans:    map[string]string{},
 		backoff:    map[string]*launchDelay{},
 	}
@@ -86,4 +90,5 @@ func (r *runtime) resetBackoff(appID string) { delete(r.backoff, appID) }
 func (r *runtime) forgetTask(id string) {
 	delete(r.launchSent, id)
 	delete(r.killSent, id)
+	delete(r.draining, id)
 }

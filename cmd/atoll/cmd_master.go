@@ -18,6 +18,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the Marathon-compatible HTTP API")
 	dataDir := fs.String("data-dir", "./.atoll/master", "folder of the durable local store")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
+	drain := fs.Duration("kill-drain-delay", master.DefaultKillDrainDelay, "how long a serving task stays TASK_KILLING (out of load balancers and DNS) before it gets SIGTERM; negative: no delay")
 	creds := fs.String("http-credentials", "", "user:password required for mutating API calls")
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -27,7 +28,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	log := newLogger(stderr, *logLevel).With("component", "master")
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
-		credentials: *creds, hostname: *hostname,
+		killDrainDelay: *drain, credentials: *creds, hostname: *hostname,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
 		return 1
@@ -40,8 +41,10 @@ type masterOptions struct {
 	httpAddr     string
 	dataDir      string
 	agentTimeout time.Duration
-	credentials  string
-	hostname     string
+	// killDrainDelay is master.Config.KillDrainDelay (0: the default).
+	killDrainDelay time.Duration
+	credentials    string
+	hostname       string
 }
 
 // serveMaster runs one master until ctx ends.
@@ -59,7 +62,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 	m, err := master.New(master.Config{
 		NC: nc, Subjects: o.nats.subjects(), Store: store,
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
-		HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
+		KillDrainDelay: o.killDrainDelay, HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
 	})
 	if err != nil {
 		return err
