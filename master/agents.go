@@ -35,6 +35,7 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		{m.cfg.Subjects.Register(), m.handleRegister},
 		{m.cfg.Subjects.Heartbeat(), m.handleHeartbeat},
 		{m.cfg.Subjects.Status(), m.handleStatus},
+		{m.cfg.Subjects.LBReport(), m.handleLBReport},
 	} {
 		if err := add(sub.subject, sub.h); err != nil {
 			for _, s := range subs {

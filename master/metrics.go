@@ -21,6 +21,7 @@ type metrics struct {
 	kills      prometheus.Counter
 	failures   prometheus.Counter
 	statusRecv prometheus.Counter
+	lbReports  prometheus.Counter
 }
 
 func newMetrics(m *Master) *metrics {
@@ -49,8 +50,11 @@ func newMetrics(m *Master) *metrics {
 		statusRecv: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_status_updates_total", Help: "Task status updates received from agents.",
 		}),
+		lbReports: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_lb_reports_total", Help: "Problems load-balancer sidecars reported (apps left out of HAProxy, refused templates).",
+		}),
 	}
-	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv,
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports,
 		&stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt

@@ -161,6 +161,17 @@ func (h *sseHub) publish(epoch, seq uint64, frames []sseFrame) {
 	}
 }
 
+// notice hands frames that are not state (a sidecar's report) to every
+// client. They carry no id and are not replayed: they describe a moment,
+// and the state they concern is replayed on its own.
+func (h *sseHub) notice(frames []sseFrame) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients {
+		h.sendLocked(c, frames)
+	}
+}
+
 func (h *sseHub) sendLocked(c *sseClient, frames []sseFrame) {
 	msg := filtered(c, frames)
 	if msg == nil {

@@ -573,3 +573,36 @@ func TestEventStreamEndsWhenMasterStops(t *testing.T) {
 		t.Fatalf("stopping took %s: the stream held up the server's shutdown", d)
 	}
 }
+
+// TestLBReportsReachTheStream: a sidecar's report published on NATS shows
+// up on /v2/events as lb_report_event, without an id, and an undecodable
+// one does not.
+func TestLBReportsReachTheStream(t *testing.T) {
+	m, srv := sseMaster(t)
+	subs, err := m.subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	})
+	// The filter also keeps event_stream_attached away: the first event
+	// read must be the report.
+	s := openSSE(t, srv.URL+"/v2/events?event_type=lb_report_event", "")
+	for _, data := range []string{
+		`not json`,
+		`{"node": "n1", "appId": "/bad", "portIndex": 0, "error": "haproxy -c: unknown keyword 'bogus'", "timestamp": "2026-11-23T12:00:00Z"}`,
+	} {
+		if err := m.cfg.NC.Publish(m.cfg.Subjects.LBReport(), []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := s.next(t)
+	v := decode(t, got)
+	if got.typ != "lb_report_event" || got.id != "" || v["eventType"] != "lb_report_event" || v["node"] != "n1" ||
+		v["appId"] != "/bad" || v["portIndex"] != float64(0) || v["timestamp"] != "2026-11-23T12:00:00.000Z" {
+		t.Fatalf("got %+v", got)
+	}
+}
