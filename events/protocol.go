@@ -52,7 +52,11 @@ type StatusUpdate struct {
 	State   TaskState `json:"state"`
 	Message string    `json:"message,omitempty"`
 	Healthy *bool     `json:"healthy,omitempty"`
-	Time    time.Time `json:"time"`
+	// HealthCheckResults, with Healthy, are the task's check results, one
+	// per health check of its app in order; sent when a check's verdict
+	// changes and when its consecutive failures reach the limit.
+	HealthCheckResults []HealthCheckResult `json:"healthCheckResults,omitempty"`
+	Time               time.Time           `json:"time"`
 }
 
 // Ack answers a request that needs no data back.
@@ -69,6 +73,9 @@ type LaunchRequest struct {
 	Env  map[string]string `json:"env"`
 	// KillGracePeriod is how long a kill waits between SIGTERM and SIGKILL.
 	KillGracePeriod time.Duration `json:"killGracePeriod"`
+	// HealthChecks are the app's checks, defaults filled in; the agent
+	// runs them while the task runs.
+	HealthChecks []HealthCheck `json:"healthChecks,omitempty"`
 }
 
 // KillRequest tells an agent to kill a task.
