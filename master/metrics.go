@@ -22,6 +22,8 @@ type metrics struct {
 	failures   prometheus.Counter
 	statusRecv prometheus.Counter
 	lbReports  prometheus.Counter
+	// unhealthyKills counts tasks killed for failing their health checks.
+	unhealthyKills prometheus.Counter
 }
 
 func newMetrics(m *Master) *metrics {
@@ -53,8 +55,11 @@ func newMetrics(m *Master) *metrics {
 		lbReports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_lb_reports_total", Help: "Problems load-balancer sidecars reported (apps left out of HAProxy, refused templates).",
 		}),
+		unhealthyKills: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_unhealthy_kills_total", Help: "Tasks killed because a health check failed maxConsecutiveFailures times in a row.",
+		}),
 	}
-	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports,
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
 		&stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt

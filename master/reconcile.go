@@ -290,6 +290,7 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func
 		Args:            app.Args,
 		Env:             taskEnv(app, t, m.state.Agents[t.AgentID]),
 		KillGracePeriod: m.killGraceLocked(app.ID),
+		HealthChecks:    app.HealthChecks,
 	}
 	return func(ctx context.Context) { m.sendLaunch(ctx, req) }
 }

@@ -18,30 +18,43 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 		respond(msg, events.Ack{Error: "bad status update: " + err.Error()})
 		return
 	}
-	m.mu.Lock()
-	if !m.leading {
-		m.mu.Unlock()
-		return // no ack: the agent retries with the next leader
-	}
-	t, ok := m.state.Tasks[up.TaskID]
-	if !ok || t.AgentID != up.AgentID {
-		m.mu.Unlock()
-		// A task the state no longer holds: nothing to record. The
-		// agent's next heartbeat gets it killed if it still runs.
-		respond(msg, events.Ack{})
-		return
-	}
-	changes := m.taskStatusLocked(t, up.State, up.Message, up.Healthy, m.cfg.Now())
-	err := m.commitLocked(changes...)
-	m.mu.Unlock()
+	ack, err := m.recordStatus(up)
 	if err != nil {
 		m.log.Warn("status update not stored", "task", up.TaskID, "state", up.State, "err", err)
 		return // no ack: retried
 	}
+	if !ack {
+		return // not leading: no ack, the agent retries with the next leader
+	}
+	respond(msg, events.Ack{})
+}
+
+// recordStatus commits what an agent's status update changes. It reports
+// false when this master does not lead (the update must not be acked).
+// An update for a task the state no longer holds records nothing: the
+// agent's next heartbeat gets the task killed if it still runs.
+func (m *Master) recordStatus(up events.StatusUpdate) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.leading {
+		return false, nil
+	}
+	t, ok := m.state.Tasks[up.TaskID]
+	if !ok || t.AgentID != up.AgentID {
+		return true, nil
+	}
+	now := m.cfg.Now()
+	changes := m.taskStatusLocked(t, up.State, up.Message, up.Healthy, now)
+	if len(up.HealthCheckResults) > 0 {
+		changes = m.healthResultsLocked(t, up, changes, now)
+	}
+	if err := m.commitLocked(changes...); err != nil {
+		return true, err
+	}
 	if len(changes) > 0 {
 		m.kickReconcile()
 	}
-	respond(msg, events.Ack{})
+	return true, nil
 }
 
 // taskStatusLocked turns a reported task state into the changes to commit,
