@@ -202,9 +202,13 @@ type Task struct {
 	StagedAt           time.Time           `json:"stagedAt"`
 	StartedAt          *time.Time          `json:"startedAt"`
 	Version            time.Time           `json:"version"`
-	Cpus               float64             `json:"cpus"`
-	Mem                float64             `json:"mem"`
-	Disk               float64             `json:"disk"`
+	// ConfigVersion is the app's lastConfigChangeAt the task was launched
+	// with: a task is of the app's current config when they are equal, so
+	// a rollback to an older config makes its old tasks current again.
+	ConfigVersion time.Time `json:"configVersion,omitzero"`
+	Cpus          float64   `json:"cpus"`
+	Mem           float64   `json:"mem"`
+	Disk          float64   `json:"disk"`
 }
 
 // Leader is the master that currently writes the state.
@@ -240,4 +244,10 @@ type Deployment struct {
 	CurrentActions []DeploymentAction `json:"currentActions"`
 	CurrentStep    int                `json:"currentStep"`
 	TotalSteps     int                `json:"totalSteps"`
+	// Original is the app as it was before this deployment (nil for a new
+	// app): what DELETE /v2/deployments/{id} rolls back to.
+	Original *App `json:"original,omitempty"`
+	// Failed says why the deployment stopped making progress; it then
+	// holds still, old tasks serving, until it is rolled back or replaced.
+	Failed string `json:"failed,omitempty"`
 }

@@ -194,6 +194,10 @@ func (m *Master) assignPortsLocked(app *events.App) error {
 // carries it out, and wakes the reconcile loop to start on it.
 func (m *Master) deployLocked(app events.App, action string, now time.Time, c events.Change) (Change, error) {
 	dep := newDeployment(app.ID, action, now)
+	if old, ok := m.state.Apps[app.ID]; ok {
+		dep.Original = &old
+	}
+	m.runtime.deployFailures[app.ID] = 0
 	if err := m.commitLocked(c, events.PutDeployment(dep)); err != nil {
 		return Change{}, fmt.Errorf("%s %s: %w", action, app.ID, err)
 	}
@@ -258,6 +262,9 @@ func (m *Master) CancelDeployment(id string, force bool) (Change, error) {
 	d, ok := m.state.Deployments[id]
 	if !ok {
 		return Change{}, &NotFoundError{Message: fmt.Sprintf("DeploymentPlan %s does not exist", id)}
+	}
+	if !force {
+		return m.rollbackLocked(d)
 	}
 	if err := m.commitLocked(events.DeleteDeployment(id)); err != nil {
 		return Change{}, fmt.Errorf("cancel deployment %s: %w", id, err)

@@ -38,6 +38,9 @@ func (m *Master) healthResultsLocked(t events.Task, up events.StatusUpdate, chan
 		changes = []events.Change{events.PutTask(t)}
 		m.log.Info("killing unhealthy task", "task", t.ID, "why", why)
 		m.metrics.unhealthyKills.Inc()
+		if current(app, t) {
+			m.runtime.deployFailures[app.ID]++
+		}
 		m.kickReconcile()
 	}
 	return changes

@@ -494,10 +494,17 @@ func TestDeploymentsAndQueue(t *testing.T) {
 		t.Errorf("queue %v", q)
 	}
 
-	// Cancel: rollback answers with a deployment, force with 202.
+	// Cancel: rollback answers with a deployment, force with 202. Rolling
+	// back the deployment that created the app removes the app.
 	res = call(t, h, "DELETE", "/v2/deployments/"+dep.ID, "")
 	if res.status != http.StatusOK || at(t, res.json(t), "deploymentId") == "" {
 		t.Fatalf("cancel: %d %s", res.status, res.body)
+	}
+	if res = call(t, h, "GET", "/v2/apps/web", ""); res.status != http.StatusNotFound {
+		t.Fatalf("app after rolling back its creation: %d %s", res.status, res.body)
+	}
+	if res = call(t, h, "POST", "/v2/apps", webApp); res.status != http.StatusCreated {
+		t.Fatal(res.status)
 	}
 	if res = call(t, h, "PUT", "/v2/apps/web?force=true", `{"instances":1}`); res.status != http.StatusOK {
 		t.Fatal(res.status)

@@ -29,7 +29,10 @@ func ready(app events.App, t events.Task) bool {
 
 // current reports whether a task runs the app's current config.
 func current(app events.App, t events.Task) bool {
-	return !t.Version.Before(app.VersionInfo.LastConfigChangeAt)
+	if !t.ConfigVersion.IsZero() {
+		return t.ConfigVersion.Equal(app.VersionInfo.LastConfigChangeAt)
+	}
+	return !t.Version.Before(app.VersionInfo.LastConfigChangeAt) // stored before ConfigVersion
 }
 
 // planApp decides launches and kills for one app from the state alone.

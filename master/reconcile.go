@@ -94,6 +94,9 @@ func (m *Master) reconcileOnce() ([]func(context.Context), time.Time) {
 // reconcileAppLocked plans one app, commits the new tasks and the kills,
 // and says why it waits, if it does.
 func (m *Master) reconcileAppLocked(app events.App, now time.Time) (sends []func(context.Context), waiting string, done bool) {
+	if sends, why, held := m.holdFailedLocked(app, now); held {
+		return sends, why, false
+	}
 	p := planApp(m.state, app)
 	for _, id := range p.Kill {
 		if s := m.killLocked(id, now); s != nil {
@@ -129,19 +132,20 @@ func newTask(app events.App, pl scheduler.Placement, now time.Time) events.Task 
 		proto = "IPv6"
 	}
 	return events.Task{
-		ID:           taskID(app.ID),
-		AppID:        app.ID,
-		AgentID:      pl.AgentID,
-		Host:         pl.Host,
-		IPAddresses:  []events.IPAddress{{IPAddress: pl.IP, Protocol: proto}},
-		Ports:        pl.Ports,
-		ServicePorts: app.ServicePorts(),
-		State:        events.TaskStaging,
-		StagedAt:     now.UTC(),
-		Version:      app.Version,
-		Cpus:         app.Cpus,
-		Mem:          app.Mem,
-		Disk:         app.Disk,
+		ID:            taskID(app.ID),
+		AppID:         app.ID,
+		AgentID:       pl.AgentID,
+		Host:          pl.Host,
+		IPAddresses:   []events.IPAddress{{IPAddress: pl.IP, Protocol: proto}},
+		Ports:         pl.Ports,
+		ServicePorts:  app.ServicePorts(),
+		State:         events.TaskStaging,
+		StagedAt:      now.UTC(),
+		Version:       app.Version,
+		ConfigVersion: app.VersionInfo.LastConfigChangeAt,
+		Cpus:          app.Cpus,
+		Mem:           app.Mem,
+		Disk:          app.Disk,
 	}
 }
 

@@ -25,6 +25,9 @@ type runtime struct {
 	orphans map[string]string
 	// backoff is the launch delay per app, after failed tasks.
 	backoff map[string]*launchDelay
+	// deployFailures counts, per app, the tasks of its current config that
+	// failed since a deployment began or one of them last became ready.
+	deployFailures map[string]int
 }
 
 func newRuntime() *runtime {
@@ -35,6 +38,8 @@ func newRuntime() *runtime {
 		draining:   map[string]time.Time{},
 		orphans:    map[string]string{},
 		backoff:    map[string]*launchDelay{},
+
+		deployFailures: map[string]int{},
 	}
 }
 

@@ -202,6 +202,12 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		switch {
 		case !existed:
 			return []sseFrame{info()}
+		case d.Failed != "" && old.Failed == "":
+			// Halted: Marathon's word for a deployment that will not
+			// finish. It stays listed until rolled back or replaced.
+			return []sseFrame{frame(id, "deployment_failed", deploymentEndEvent{
+				ID: d.ID, Plan: planOf(d), EventType: "deployment_failed", Timestamp: ts,
+			})}
 		case d.CurrentStep > old.CurrentStep:
 			return []sseFrame{frame(id, "deployment_step_success", deploymentStepEvent{
 				Plan: planOf(old), CurrentStep: stepAt(old, old.CurrentStep),
@@ -213,6 +219,9 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		d, ok := s.Deployments[e.ID]
 		if !ok {
 			return nil
+		}
+		if d.Failed != "" {
+			return nil // deployment_failed was sent when it halted
 		}
 		if !deploymentConverged(s, d) {
 			// Cancelled (or superseded by a forced change).

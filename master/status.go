@@ -72,6 +72,7 @@ func (m *Master) taskStatusLocked(t events.Task, state events.TaskState, message
 		return nil
 	}
 	wasKilling := t.State == events.TaskKilling
+	before := t
 	t.State, t.Message = state, message
 	if healthy != nil {
 		h := *healthy
@@ -81,9 +82,16 @@ func (m *Master) taskStatusLocked(t events.Task, state events.TaskState, message
 		at := now.UTC()
 		t.StartedAt = &at
 	}
+	app, hasApp := m.state.Apps[t.AppID]
+	if hasApp && current(app, t) && ready(app, t) && !ready(app, before) {
+		m.runtime.deployFailures[app.ID] = 0 // the new config can run
+	}
 	if state.Terminal() {
 		m.runtime.forgetTask(t.ID)
-		if app, ok := m.state.Apps[t.AppID]; ok && !wasKilling && state != events.TaskKilled {
+		if hasApp && !wasKilling && state != events.TaskKilled {
+			if current(app, t) {
+				m.runtime.deployFailures[app.ID]++
+			}
 			until := m.runtime.failed(app, now)
 			m.metrics.failures.Inc()
 			m.log.Info("task failed", "task", t.ID, "state", state, "message", message, "next launch", until.Sub(now).Round(time.Millisecond))
