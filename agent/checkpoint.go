@@ -23,6 +23,9 @@ type checkpoint struct {
 	Pid       int                  `json:"pid"`
 	StartTime uint64               `json:"startTime"` // /proc/<pid>/stat field 22
 	BootID    string               `json:"bootId,omitempty"`
+	// StartedAt is when the task started: a re-adopted task's health
+	// checks count their grace period from it, not from the adoption.
+	StartedAt time.Time `json:"startedAt,omitzero"`
 	// Final is the terminal status not yet acked by the master.
 	Final *events.StatusUpdate `json:"final,omitempty"`
 }
@@ -93,8 +96,13 @@ func (a *Agent) recoverTasks() {
 			continue
 		}
 		t := &task{
-			id: id, launch: cp.Launch, pid: cp.Pid, startTime: cp.StartTime,
+			id: id, launch: cp.Launch, pid: cp.Pid, startTime: cp.StartTime, startedAt: cp.StartedAt,
 			adopted: true, done: make(chan struct{}),
+		}
+		if t.startedAt.IsZero() {
+			// A checkpoint from before StartedAt: grant a full grace
+			// period rather than judge the task at once.
+			t.startedAt = time.Now().UTC()
 		}
 		a.tasks[id] = t
 		sameBoot := cp.BootID == "" || boot == "" || cp.BootID == boot
@@ -104,6 +112,10 @@ func (a *Agent) recoverTasks() {
 		case sameBoot && alive(cp.Pid, cp.StartTime):
 			t.state = events.TaskRunning
 			a.log.Info("adopted task", "task", id, "pid", cp.Pid)
+			// Health records are not checkpointed: as after a
+			// Marathon failover, checks start over, grace counted
+			// from the task's start.
+			a.startHealthLocked(t)
 			continue
 		default:
 			a.log.Info("task exited while agent was down", "task", id, "pid", cp.Pid)

@@ -369,3 +369,16 @@ func sandboxExists(cfg Config, taskID string) bool {
 	_, err := os.Stat(filepath.Join(cfg.WorkDir, "tasks", taskID, "stdout"))
 	return err == nil
 }
+
+// statusesOf lists the acked updates of a task, in order.
+func (m *fakeMaster) statusesOf(taskID string) []events.StatusUpdate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []events.StatusUpdate
+	for _, s := range m.statuses {
+		if s.TaskID == taskID {
+			out = append(out, s)
+		}
+	}
+	return out
+}

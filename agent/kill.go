@@ -36,6 +36,9 @@ func (a *Agent) beginKillLocked(t *task, grace time.Duration) {
 		grace = defaultKillGrace
 	}
 	t.killing, t.grace, t.state = true, grace, events.TaskKilling
+	// No health results for a task on its way out: the master would
+	// only count a dying task's failures.
+	t.stopHealthLocked()
 	a.sendUpdate(t.id, events.TaskKilling, "", nil)
 	a.log.Info("killing task", "task", t.id, "pid", t.pid, "grace", grace)
 	wctx := a.wctx

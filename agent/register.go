@@ -153,10 +153,17 @@ func (a *Agent) moveSubscriptions(id string) {
 	}
 }
 
+// unsubscribe stops serving launch and kill. It waits until the server
+// has the unsubscriptions: until then, requests would still reach this
+// connection and be dropped there, unanswered, rather than fail at once
+// with no responders.
 func (a *Agent) unsubscribe() {
 	a.subMu.Lock()
 	defer a.subMu.Unlock()
 	a.unsubscribeLocked()
+	if err := a.cfg.NC.FlushTimeout(2 * time.Second); err != nil {
+		a.log.Warn("flush after unsubscribe", "err", err)
+	}
 }
 
 func (a *Agent) unsubscribeLocked() {

@@ -15,6 +15,9 @@ import (
 type statusItem struct {
 	upd   events.StatusUpdate
 	onAck func()
+	// replaceable marks a health update that a newer one of the same
+	// task may replace while it waits (pushHealth).
+	replaceable bool
 }
 
 // statusQueue sends status updates in order, one at a time, each retried
@@ -34,6 +37,33 @@ func (q *statusQueue) push(it statusItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
 	q.mu.Unlock()
+	q.signal()
+}
+
+// pushHealth queues a health update of a task. While the master is out of
+// reach, only the latest health of a task matters: a replaceable update of
+// the same task still waiting is replaced in place, if nothing else of
+// that task follows it (so a task's updates keep their order). The head is
+// never replaced: it may be on the wire.
+func (q *statusQueue) pushHealth(it statusItem) {
+	q.mu.Lock()
+	for i := len(q.items) - 1; i >= 1; i-- {
+		if q.items[i].upd.TaskID != it.upd.TaskID {
+			continue
+		}
+		if q.items[i].replaceable {
+			q.items[i] = it
+			q.mu.Unlock()
+			return
+		}
+		break
+	}
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *statusQueue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,15 +18,20 @@ import (
 type task struct {
 	id        string
 	launch    events.LaunchRequest
-	pid       int    // 0 while starting
-	startTime uint64 // of pid, from /proc
-	adopted   bool   // started by an earlier agent process: not our child
+	pid       int       // 0 while starting
+	startTime uint64    // of pid, from /proc
+	startedAt time.Time // wall clock at start: health check grace counts from it
+	adopted   bool      // started by an earlier agent process: not our child
 	state     events.TaskState
 	message   string // why the task ended, once it has
 	killing   bool   // a kill was requested
 	grace     time.Duration
 	exited    bool          // the process is gone (and reaped, if ours)
 	done      chan struct{} // closed when exited
+
+	// Health checks, while the task runs and has any (health.go).
+	stopHealth context.CancelFunc // nil when none were started
+	healthDone chan struct{}      // closed once the checks have stopped
 }
 
 func (t *task) report() events.TaskReport {
@@ -72,7 +78,7 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	a.tasks[id] = t
 	a.mu.Unlock()
 
-	pid, startTime, err := a.start(req)
+	pid, startTime, startedAt, err := a.start(req)
 	if err != nil {
 		a.mu.Lock()
 		delete(a.tasks, id)
@@ -85,9 +91,12 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	}
 
 	a.mu.Lock()
-	t.pid, t.startTime, t.state = pid, startTime, events.TaskRunning
+	t.pid, t.startTime, t.startedAt, t.state = pid, startTime, startedAt, events.TaskRunning
 	a.sendUpdate(id, events.TaskRunning, "", nil)
 	killing := t.killing
+	if !killing {
+		a.startHealthLocked(t)
+	}
 	a.mu.Unlock()
 	a.log.Info("task started", "task", id, "app", req.Task.AppID, "pid", pid)
 	if killing { // a kill came while we were starting
@@ -97,20 +106,21 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 }
 
 // start runs the task's process in its sandbox and checkpoints it.
-func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, err error) {
+func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, startedAt time.Time, err error) {
 	dir := a.taskDir(req.Task.ID)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, 0, err
+		return 0, 0, startedAt, err
 	}
 	env, path := a.taskEnv(req, dir)
 	prog, argv, err := command(req, path, dir)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, startedAt, err
 	}
 	files, err := openStdio(dir)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, startedAt, err
 	}
+	startedAt = time.Now().UTC()
 	p, err := os.StartProcess(prog, argv, &os.ProcAttr{
 		Dir:   dir,
 		Env:   env,
@@ -123,7 +133,7 @@ func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, err 
 		_ = f.Close()
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, startedAt, err
 	}
 	pid = p.Pid
 	_ = p.Release() // we wait for it ourselves (watch.go)
@@ -132,16 +142,16 @@ func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, err 
 	info, err := readProc(pid)
 	if err == nil {
 		err = writeCheckpoint(dir, checkpoint{
-			Launch: req, Pid: pid, StartTime: info.StartTime, BootID: bootID(),
+			Launch: req, Pid: pid, StartTime: info.StartTime, BootID: bootID(), StartedAt: startedAt,
 		})
 	}
 	if err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		var ws syscall.WaitStatus
 		_, _ = syscall.Wait4(pid, &ws, 0, nil)
-		return 0, 0, err
+		return 0, 0, startedAt, err
 	}
-	return pid, info.StartTime, nil
+	return pid, info.StartTime, startedAt, nil
 }
 
 // openStdio opens /dev/null, sandbox/stdout and sandbox/stderr.

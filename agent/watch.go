@@ -137,9 +137,10 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 // goes, the sandbox stays. a.mu held.
 func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
 	t.exited, t.state, t.message = true, state, msg
+	t.stopHealthLocked()
 	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
 	dir := a.taskDir(t.id)
-	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, BootID: bootID(), Final: &upd}
+	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}
 	if err := writeCheckpoint(dir, cp); err != nil {
 		a.log.Error("cannot checkpoint final status", "task", t.id, "err", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/master/client"
 )
 
@@ -391,6 +392,9 @@ func waitDeployment(ctx context.Context, c *client.Client, op waitOp, timeout ti
 			p.update(line)
 		case ctx.Err() != nil:
 			// the poll was cut short by the deadline: report below
+		case errors.As(err, new(*deploymentFailedError)):
+			p.abandon()
+			return err
 		case transientErr(err):
 			lastErr = err
 			base := status
@@ -433,7 +437,7 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 		return "", false, err
 	}
 	active := false
-	waiting := ""
+	waiting, step := "", ""
 	for _, d := range deps {
 		mine := false
 		if op.deploymentID != "" {
@@ -449,10 +453,17 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 			continue
 		}
 		active = true
+		if d.TotalSteps > 1 {
+			step = fmt.Sprintf("step %d/%d", d.CurrentStep, d.TotalSteps)
+		}
 		for _, a := range d.CurrentActions {
 			if a.Waiting != "" && (a.App == "" || client.NormalizeAppID(a.App) == op.appID) {
 				waiting = a.Waiting
 			}
+		}
+		if why, ok := strings.CutPrefix(waiting, "failed: "); ok {
+			// The master halted the deployment: it will not finish.
+			return "", false, &deploymentFailedError{fmt.Sprintf("deployment %s of %s failed: %s", d.ID, op.appID, why)}
 		}
 	}
 	app, err := c.App(ctx, op.appID)
@@ -474,8 +485,14 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 		fmt.Fprintf(&b, "%s %s: %d running", op.verb, op.appID, running)
 	} else {
 		fmt.Fprintf(&b, "%s %s: %d/%d running", op.verb, op.appID, running, app.Instances)
+		if old, fresh := rollout(app); old > 0 {
+			fmt.Fprintf(&b, " (%d new, %d old)", fresh, old)
+		}
 		if len(app.HealthChecks) > 0 {
 			fmt.Fprintf(&b, ", %d healthy", app.TasksHealthy)
+		}
+		if step != "" {
+			fmt.Fprintf(&b, ", %s", step)
 		}
 	}
 	if app.TasksStaged > 0 {
@@ -494,3 +511,25 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 	}
 	return b.String(), false, nil
 }
+
+// rollout counts the app's live tasks of its current config (new) and of
+// an earlier one (old), which a rolling deployment is replacing.
+func rollout(app client.App) (old, fresh int) {
+	for _, t := range app.Tasks {
+		switch t.State {
+		case events.TaskStaging, events.TaskStarting, events.TaskRunning:
+			if t.Version.Before(app.VersionInfo.LastConfigChangeAt) {
+				old++
+			} else {
+				fresh++
+			}
+		}
+	}
+	return old, fresh
+}
+
+// deploymentFailedError is a deployment the master gave up on: waiting
+// longer cannot help.
+type deploymentFailedError struct{ msg string }
+
+func (e *deploymentFailedError) Error() string { return e.msg }

@@ -27,8 +27,9 @@ type fakeMarathon struct {
 	apps    map[string]*fakeApp
 	deps    []*fakeDep
 	nextDep int
-	stuck   bool // deployments never progress
-	fail503 int  // answer that many /v2/deployments polls with 503
+	stuck   bool   // deployments never progress
+	halted  string // when set, deployments stop and say why (atoll's failed deployment)
+	fail503 int    // answer that many /v2/deployments polls with 503
 	user    string
 	pass    string
 	reqs    []string // "METHOD /path?query"
@@ -141,7 +142,7 @@ func (f *fakeMarathon) serve(w http.ResponseWriter, r *http.Request) {
 		for _, d := range f.deps {
 			list = append(list, map[string]any{"id": d.id, "version": "2024-05-01T12:00:00.000Z",
 				"affectedApps": []string{d.appID}, "steps": []any{}, "currentActions": []any{
-					map[string]any{"action": "ScaleApplication", "app": d.appID}},
+					map[string]any{"action": "ScaleApplication", "app": d.appID, "waiting": f.halted}},
 				"currentStep": 1, "totalSteps": 1})
 		}
 		fakeWriteJSON(w, 200, list)
@@ -227,7 +228,7 @@ func (f *fakeMarathon) startDeployment(appID string) string {
 // advance moves every deployment one step: one task more or less, or,
 // once converged, the end of the deployment.
 func (f *fakeMarathon) advance() {
-	if f.stuck {
+	if f.stuck || f.halted != "" {
 		return
 	}
 	var keep []*fakeDep
@@ -728,5 +729,18 @@ func TestParseArgsDoubleDash(t *testing.T) {
 	pos, err := parseArgs(fs, []string{"a", "--force", "--", "--b", "c"})
 	if err != nil || !*force || strings.Join(pos, " ") != "a --b c" {
 		t.Errorf("pos %q force %v err %v", pos, *force, err)
+	}
+}
+
+// TestRestartFailedDeploymentExitsNonZero: when the master halts a
+// deployment (its new tasks keep failing), the command stops waiting and
+// says why.
+func TestRestartFailedDeploymentExitsNonZero(t *testing.T) {
+	f := newFakeMarathon(t)
+	f.addApp(echoAppDef(2), 2)
+	f.halted = "failed: 3 tasks of the new version failed in a row and none became ready"
+	code, _, errs := runCLI(t, runApp, "restart", "/demo/echo", "--timeout", "10s")
+	if code != 1 || !strings.Contains(errs, "deployment d-1 of /demo/echo failed: 3 tasks of the new version failed in a row") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the reason", code, errs)
 	}
 }
