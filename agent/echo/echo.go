@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,10 @@ type Config struct {
 	AppID   string
 	Host    string
 	Version string
-	Log     *slog.Logger
+	// UnhealthyFor makes GET /health answer 500 for this long after the
+	// start, like a service warming up (ECHO_UNHEALTHY_FOR).
+	UnhealthyFor time.Duration
+	Log          *slog.Logger
 }
 
 // ConfigFromEnv builds a Config from the environment an atoll (or Mesos /
@@ -38,12 +42,14 @@ func ConfigFromEnv(getenv func(string) string) Config {
 	if port == "" {
 		port = "8000"
 	}
+	unhealthy, _ := time.ParseDuration(getenv("ECHO_UNHEALTHY_FOR"))
 	return Config{
-		Addr:    net.JoinHostPort(listenHost, port),
-		TaskID:  getenv("MESOS_TASK_ID"),
-		AppID:   getenv("MARATHON_APP_ID"),
-		Host:    host,
-		Version: getenv("MARATHON_APP_VERSION"),
+		UnhealthyFor: unhealthy,
+		Addr:         net.JoinHostPort(listenHost, port),
+		TaskID:       getenv("MESOS_TASK_ID"),
+		AppID:        getenv("MARATHON_APP_ID"),
+		Host:         host,
+		Version:      getenv("MARATHON_APP_VERSION"),
 	}
 }
 
@@ -84,7 +90,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:           Handler(reply),
+		Handler:           Handler(reply, &Health{Until: time.Now().Add(cfg.UnhealthyFor)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -109,8 +115,18 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 	return nil
 }
 
-// Handler serves GET / (the reply as JSON) and GET /health ("ok").
-func Handler(reply Reply) http.Handler {
+// Health is what GET /health answers: 500 before Until or while failing
+// (POST /health/fail sets it, POST /health/ok clears it), else 200.
+type Health struct {
+	Until   time.Time
+	failing atomic.Bool
+}
+
+func (h *Health) ok(now time.Time) bool { return !now.Before(h.Until) && !h.failing.Load() }
+
+// Handler serves GET / (the reply as JSON), GET /health and the switches
+// that make /health fail, for trying out health checks.
+func Handler(reply Reply, health *Health) http.Handler {
 	body, _ := json.Marshal(reply)
 	body = append(body, '\n')
 	mux := http.NewServeMux()
@@ -120,7 +136,14 @@ func Handler(reply Reply) http.Handler {
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !health.ok(time.Now()) {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("unhealthy\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("POST /health/fail", func(w http.ResponseWriter, r *http.Request) { health.failing.Store(true) })
+	mux.HandleFunc("POST /health/ok", func(w http.ResponseWriter, r *http.Request) { health.failing.Store(false) })
 	return mux
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,41 @@ func TestServe(t *testing.T) {
 func TestRunBadAddr(t *testing.T) {
 	if err := Run(context.Background(), Config{Addr: "127.0.0.1:notaport"}); err == nil {
 		t.Fatal("Run with a bad address: no error")
+	}
+}
+
+// TestHealthSwitches: /health fails while warming up and while switched
+// to failing, and recovers from both.
+func TestHealthSwitches(t *testing.T) {
+	h := &Health{Until: time.Now().Add(time.Hour)}
+	srv := httptest.NewServer(Handler(Reply{}, h))
+	defer srv.Close()
+	status := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status("GET", "/health"); got != 500 {
+		t.Fatalf("warming up: %d, want 500", got)
+	}
+	if got := status("GET", "/"); got != 200 {
+		t.Fatalf("GET / while warming up: %d, want 200", got)
+	}
+	h.Until = time.Time{}
+	if got := status("GET", "/health"); got != 200 {
+		t.Fatalf("warm: %d, want 200", got)
+	}
+	status("POST", "/health/fail")
+	if got := status("GET", "/health"); got != 500 {
+		t.Fatalf("failing: %d, want 500", got)
+	}
+	status("POST", "/health/ok")
+	if got := status("GET", "/health"); got != 200 {
+		t.Fatalf("recovered: %d, want 200", got)
 	}
 }
