@@ -23,6 +23,8 @@ type HAProxyApplier struct {
 	MasterSocket string
 	PIDFile      string
 	Keep         int // previous configs kept (DefaultKeep if 0)
+	// Metrics counts reloads and runtime API commands; nil counts nothing.
+	Metrics *Metrics
 
 	mu      sync.Mutex
 	proc    *Process
@@ -51,7 +53,7 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 	}
 	maps := map[string]string{cfg.MapPath: next.HostMap, cfg.PathMapPath: next.PathMap}
 	if a.proc != nil && !plan.Reload {
-		_, cmdErr := a.runtime.Exec(ctx, plan.Commands)
+		cmdErr := a.exec(ctx, plan.Commands)
 		// With the commands accepted, the file differs from the running
 		// config only in server slots HAProxy just took: `haproxy -c`
 		// (seconds at 10,000 backends) is needed only when the file is
@@ -68,12 +70,13 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 		if werr != nil {
 			return errors.Join(cmdErr, werr)
 		}
-		if err := a.proc.Reload(ctx); err != nil {
+		if err := a.reload(ctx); err != nil {
 			return errors.Join(cmdErr, err)
 		}
 		return nil
 	}
 	if err := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, true); err != nil {
+		a.count(func(m *Metrics) { m.ReloadFailures.Inc() })
 		return err
 	}
 	a.diskErr = nil
@@ -85,7 +88,65 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 		return a.start(ctx) // it died: start it again on the new config
 	default:
 	}
-	return a.proc.Reload(ctx)
+	return a.reload(ctx)
+}
+
+// exec sends cmds through the runtime API, counting them.
+func (a *HAProxyApplier) exec(ctx context.Context, cmds []string) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	_, err := a.runtime.Exec(ctx, cmds)
+	a.count(func(m *Metrics) {
+		m.Commands.Add(float64(len(cmds)))
+		if n := failedCommands(err, len(cmds)); n > 0 {
+			m.CommandFailures.Add(float64(n))
+		}
+	})
+	return err
+}
+
+// failedCommands counts the commands err says failed: the ones whose reply
+// is an error, or all n when the socket itself failed.
+func failedCommands(err error, n int) int {
+	if err == nil {
+		return 0
+	}
+	var ce *CommandError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		k := 0
+		for _, e := range j.Unwrap() {
+			if errors.As(e, &ce) {
+				k++
+			}
+		}
+		if k > 0 {
+			return k
+		}
+	}
+	if errors.As(err, &ce) {
+		return 1
+	}
+	return n
+}
+
+// reload reloads the master, counting it.
+func (a *HAProxyApplier) reload(ctx context.Context) error {
+	err := a.proc.Reload(ctx)
+	a.count(func(m *Metrics) {
+		if err != nil {
+			m.ReloadFailures.Inc()
+		} else {
+			m.Reloads.Inc()
+		}
+	})
+	return err
+}
+
+func (a *HAProxyApplier) count(f func(*Metrics)) {
+	if a.Metrics != nil {
+		f(a.Metrics)
+	}
 }
 
 func (a *HAProxyApplier) start(ctx context.Context) error {
@@ -104,6 +165,7 @@ func (a *HAProxyApplier) start(ctx context.Context) error {
 		return fmt.Errorf("start haproxy: %w", err)
 	}
 	a.proc, a.stop = p, stop
+	a.count(func(m *Metrics) { m.Reloads.Inc() })
 	return nil
 }
 

@@ -15,4 +15,19 @@
 //  4. Keep next as prev only once it has been applied: slots are stable
 //     across renders because RenderNext reads them from prev.
 //  5. HAProxyApplier (applier.go) does steps 3–4 on a real HAProxy it runs (Process, Runtime, WriteConfig).
+//  6. When `haproxy -c` rejects a candidate (a *CheckError), ParseAlerts
+//     reads its ALERT lines and Result.Blame maps them, by config line and
+//     proxy name, to the app ports whose text they point at;
+//     Result.Without assembles the config again without them. The Syncer
+//     (syncer.go) does this in a loop and keeps the blamed ports out of
+//     later renders (a Quarantine) until their app's definition changes;
+//     alerts no app can be blamed for keep the old config serving.
+//  7. Drift compares "show servers state" with the last applied Result;
+//     HAProxyApplier.Reconcile repairs it (runtime commands, a reload, or
+//     a new master), every Syncer.ReconcileInterval.
+//
+// Problems (apps left out, template sets refused, configs rejected) are
+// logged, counted in Metrics and handed to a Reporter once each, not on
+// every render. TemplateWatcher re-reads a templates folder when it
+// changes; Syncer.SetTemplates tries a new set before taking it.
 package lbsync

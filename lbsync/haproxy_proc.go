@@ -103,12 +103,22 @@ func (p *Process) stopOn(ctx context.Context) {
 	case <-ctx.Done():
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGKILL} {
-		p.signal(sig)
-		select {
-		case <-p.done:
-			return
-		case <-time.After(p.StopTimeout):
+		// The signal is sent again while waiting: a master that is
+		// re-executing itself for a reload loses signals meanwhile.
+		deadline := time.After(p.StopTimeout)
+		resend := time.NewTicker(250 * time.Millisecond)
+		for waiting := true; waiting; {
+			p.signal(sig)
+			select {
+			case <-p.done:
+				resend.Stop()
+				return
+			case <-deadline:
+				waiting = false
+			case <-resend.C:
+			}
 		}
+		resend.Stop()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,15 +61,31 @@ func TestCheckWithHAProxy(t *testing.T) {
 	}
 }
 
+// freePort returns a port free now and never returned before in this
+// process: the ports are bound later (by HAProxy), so the kernel may hand
+// the same one out twice meanwhile.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !given[port] {
+			given[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	givenMu sync.Mutex
+	given   = map[int]bool{}
+)
 
 func runtimeAPI(t *testing.T, sock string, cmds ...string) string {
 	t.Helper()

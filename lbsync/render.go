@@ -28,17 +28,31 @@ func Render(s *events.State, cfg Config, set *templates.Set) (Result, error) {
 // templates (HAPROXY_HEAD and the :80/:443 frontends), where nothing valid
 // can be rendered and the caller keeps the old config.
 func RenderNext(prev *Result, s *events.State, cfg Config, set *templates.Set) (Result, error) {
+	return renderNext(prev, s, cfg, set, nil)
+}
+
+// renderNext is RenderNext that also leaves out the quarantined app ports
+// whose definition is still the one `haproxy -c` rejected.
+func renderNext(prev *Result, s *events.State, cfg Config, set *templates.Set, q Quarantine) (Result, error) {
 	cfg = cfg.withDefaults()
-	r := &renderer{cfg: &cfg, set: set, prev: prev}
+	r := &renderer{cfg: &cfg, set: set, prev: prev, quarantine: q}
 	r.indexTasks(s)
 	res := Result{
-		Hosts:       map[string]string{},
-		Backends:    map[string]*Backend{},
 		cache:       map[string]*appCache{},
 		mapPath:     cfg.MapPath,
 		pathMapPath: cfg.PathMapPath,
+		set:         set,
+		global: templates.Global{
+			MaxConn: cfg.MaxConn, HardStopAfter: cfg.HardStopAfter, MaxReloads: cfg.MaxReloads,
+			SocketPath: cfg.SocketPath, StatsBind: cfg.StatsBind, BindAddr: cfg.BindAddr,
+			HTTPPort: cfg.HTTPPort, HTTPSPort: cfg.HTTPSPort,
+			HostMapPath: cfg.MapPath, PathMapPath: cfg.PathMapPath,
+		},
+		defaultCert: cfg.DefaultCert,
 	}
 	r.res = &res
+	r.backends = map[string]bool{}
+	r.hosts = map[string]string{}
 	r.usedBinds = map[string]string{}
 	r.usedPaths = map[string]string{}
 	served := strings.Split(cfg.Group, ",")
@@ -50,7 +64,7 @@ func RenderNext(prev *Result, s *events.State, cfg Config, set *templates.Set) (
 	for i := range apps {
 		r.app(&apps[i], outs[i])
 	}
-	if err := r.assemble(); err != nil {
+	if err := res.assemble(); err != nil {
 		return Result{}, err
 	}
 	return res, nil
@@ -64,11 +78,11 @@ type renderer struct {
 	tasks map[string][]events.Task // app id → running tasks on active agents, by id
 	addr  map[string]string        // agent id → advertised IP
 
-	parts     []appPart
-	acls      strings.Builder
-	certs     []string
-	usedBinds map[string]string // bind addr:port → app id
-	usedPaths map[string]string // host+path → backend
+	quarantine Quarantine
+	backends   map[string]bool   // backends taken so far
+	hosts      map[string]string // vhost → backend
+	usedBinds  map[string]string // bind addr:port → app id
+	usedPaths  map[string]string // host+path → backend
 }
 
 // appPart is the rendered text of one port of an accepted app.
@@ -257,6 +271,17 @@ func (r *renderer) app(app *events.App, o appOut) {
 		r.res.Errors = append(r.res.Errors, *o.err)
 		return
 	}
+	if q, ok := r.quarantine[app.ID]; ok && sameApp(&q.App, app) {
+		kept := o.ports[:0:0]
+		for _, p := range o.ports {
+			if e, bad := q.Ports[p.svc.PortIndex]; bad {
+				r.res.Errors = append(r.res.Errors, e)
+				continue
+			}
+			kept = append(kept, p)
+		}
+		o.ports = kept
+	}
 	hosts := map[string]string{}
 	paths := map[string]string{}
 	binds := map[string]bool{}
@@ -265,7 +290,7 @@ func (r *renderer) app(app *events.App, o appOut) {
 		fail := func(err error) {
 			r.res.Errors = append(r.res.Errors, AppError{AppID: app.ID, PortIndex: svc.PortIndex, Err: err.Error()})
 		}
-		if _, dup := r.res.Backends[svc.Backend]; dup {
+		if r.backends[svc.Backend] {
 			fail(fmt.Errorf("backend %s is already used by another app", svc.Backend))
 			return
 		}
@@ -287,7 +312,7 @@ func (r *renderer) app(app *events.App, o appOut) {
 				paths[key] = svc.Backend
 				continue
 			}
-			if other, dup := r.res.Hosts[h]; dup || hosts[h] != "" {
+			if other, dup := r.hosts[h]; dup || hosts[h] != "" {
 				fail(fmt.Errorf("vhost %s is already routed to %s", h, other))
 				return
 			}
@@ -301,21 +326,30 @@ func (r *renderer) app(app *events.App, o appOut) {
 		if r.prev != nil {
 			prevB = r.prev.Backends[svc.Backend]
 		}
-		part := p.part
-		part.b = &Backend{Name: svc.Backend, AppID: app.ID, PortIndex: svc.PortIndex,
+		c := committed{appID: app.ID, port: svc.PortIndex, part: p.part, acl: p.acl}
+		c.part.b = &Backend{Name: svc.Backend, AppID: app.ID, PortIndex: svc.PortIndex,
 			Slots: assignSlots(svc.Backend, prevB, r.targets(app, svc.PortIndex), r.cfg.SlotStep)}
-		r.res.Backends[svc.Backend] = part.b
-		r.parts = append(r.parts, part)
-		r.acls.WriteString(p.acl)
 		if svc.SSLCert != "" && len(svc.Vhosts) > 0 {
-			r.certs = append(r.certs, svc.SSLCert)
+			c.cert = svc.SSLCert
 		}
+		for h, b := range hosts {
+			if b == svc.Backend {
+				c.hosts = append(c.hosts, h)
+			}
+		}
+		for k, b := range paths {
+			if b == svc.Backend {
+				c.paths = append(c.paths, k)
+			}
+		}
+		r.backends[svc.Backend] = true
+		r.res.parts = append(r.res.parts, c)
 	}
 	for b := range binds {
 		r.usedBinds[b] = app.ID
 	}
 	for h, b := range hosts {
-		r.res.Hosts[h] = b
+		r.hosts[h] = b
 	}
 	for k, b := range paths {
 		r.usedPaths[k] = b
@@ -437,74 +471,89 @@ func (o *out) server(s Slot, opts string) {
 	o.h.Write(o.scratch)
 }
 
-func (r *renderer) assemble() error {
-	cfg := r.cfg
-	certs := r.certs
-	if cfg.DefaultCert != "" {
-		certs = append([]string{cfg.DefaultCert}, certs...)
+// assemble builds everything a Result derives from its committed parts:
+// the config text and its structure hash, the backends and the map files.
+// RenderNext calls it once; Without calls it again on fewer parts.
+func (res *Result) assemble() error {
+	var certs, rules []string
+	if res.defaultCert != "" {
+		certs = append(certs, res.defaultCert)
 	}
-	certs = dedup(certs)
-	g := templates.Global{
-		MaxConn: cfg.MaxConn, HardStopAfter: cfg.HardStopAfter, MaxReloads: cfg.MaxReloads,
-		SocketPath: cfg.SocketPath, StatsBind: cfg.StatsBind, BindAddr: cfg.BindAddr,
-		HTTPPort: cfg.HTTPPort, HTTPSPort: cfg.HTTPSPort,
-		HostMapPath: cfg.MapPath, PathMapPath: cfg.PathMapPath, Certs: certs,
-		HTTPRules: r.acls.String(),
+	res.Backends = make(map[string]*Backend, len(res.parts))
+	res.Hosts = map[string]string{}
+	res.Paths = nil
+	for _, c := range res.parts {
+		if c.cert != "" {
+			certs = append(certs, c.cert)
+		}
+		if c.acl != "" {
+			rules = append(rules, c.acl)
+		}
+		res.Backends[c.part.b.Name] = c.part.b
+		for _, h := range c.hosts {
+			res.Hosts[h] = c.part.b.Name
+		}
+		for _, k := range c.paths {
+			res.Paths = append(res.Paths, MapEntry{Key: k, Backend: c.part.b.Name})
+		}
 	}
+	g := res.global
+	g.Certs = dedup(certs)
+	g.HTTPRules = strings.Join(rules, "")
 	var head strings.Builder
-	if err := r.set.Execute(&head, templates.Head, g); err != nil {
+	if err := res.set.Execute(&head, templates.Head, g); err != nil {
 		return fmt.Errorf("%s: %w", templates.Head, err)
 	}
-	if err := r.set.Execute(&head, templates.HTTPFrontendHead, g); err != nil {
+	if err := res.set.Execute(&head, templates.HTTPFrontendHead, g); err != nil {
 		return fmt.Errorf("%s: %w", templates.HTTPFrontendHead, err)
 	}
-	if len(certs) > 0 {
-		if err := r.set.Execute(&head, templates.HTTPSFrontendHead, g); err != nil {
+	if len(g.Certs) > 0 {
+		if err := res.set.Execute(&head, templates.HTTPSFrontendHead, g); err != nil {
 			return fmt.Errorf("%s: %w", templates.HTTPSFrontendHead, err)
 		}
 	}
 	o := &out{h: sha256.New()}
 	size := head.Len()
-	for _, p := range r.parts {
+	for _, c := range res.parts {
+		p := &c.part
 		size += len(p.frontend) + len(p.backend) + len(p.b.Slots)*(48+len(p.serverOpts))
 	}
 	o.b.Grow(size)
 	o.write(head.String())
-	for _, p := range r.parts {
+	res.headLines = strings.Count(head.String(), "\n")
+	for _, c := range res.parts {
+		p := &c.part
 		o.write(p.frontend)
 		o.write(p.backend)
 		for _, s := range p.b.Slots {
 			o.server(s, p.serverOpts)
 		}
 	}
-	r.res.Config = o.b.String()
-	copy(r.res.structure[:], o.h.Sum(nil))
+	res.Config = o.b.String()
+	copy(res.structure[:], o.h.Sum(nil))
 
-	hosts := make([]string, 0, len(r.res.Hosts))
-	for h := range r.res.Hosts {
+	hosts := make([]string, 0, len(res.Hosts))
+	for h := range res.Hosts {
 		hosts = append(hosts, h)
 	}
 	sort.Strings(hosts)
 	var m strings.Builder
 	for _, h := range hosts {
-		m.WriteString(h + " " + r.res.Hosts[h] + "\n")
+		m.WriteString(h + " " + res.Hosts[h] + "\n")
 	}
-	r.res.HostMap = m.String()
-	for k, b := range r.usedPaths {
-		r.res.Paths = append(r.res.Paths, MapEntry{Key: k, Backend: b})
-	}
-	sort.Slice(r.res.Paths, func(i, j int) bool {
-		a, b := r.res.Paths[i].Key, r.res.Paths[j].Key
+	res.HostMap = m.String()
+	sort.Slice(res.Paths, func(i, j int) bool {
+		a, b := res.Paths[i].Key, res.Paths[j].Key
 		if len(a) != len(b) {
 			return len(a) > len(b)
 		}
 		return a < b
 	})
 	m.Reset()
-	for _, e := range r.res.Paths {
+	for _, e := range res.Paths {
 		m.WriteString(e.Key + " " + e.Backend + "\n")
 	}
-	r.res.PathMap = m.String()
+	res.PathMap = m.String()
 	return nil
 }
 

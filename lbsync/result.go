@@ -1,5 +1,11 @@
 package lbsync
 
+import (
+	"time"
+
+	"github.com/atollhq/atoll/templates"
+)
+
 // Result is one render: everything the applier writes or sends.
 type Result struct {
 	// Config is the haproxy.cfg text, server slots included (so that a
@@ -22,7 +28,35 @@ type Result struct {
 	structure [32]byte
 	// cache holds each app's rendered text for the next RenderNext.
 	cache map[string]*appCache
+
+	// parts are the app ports in the config, in order, and set, global
+	// and defaultCert what the head renders from: enough for Without to
+	// assemble the config again with fewer apps, and for Blame to tell
+	// whose line an error is on.
+	parts       []committed
+	set         *templates.Set
+	global      templates.Global
+	defaultCert string
+	headLines   int // lines of the head (global, defaults, :80/:443)
+	// eventTimes are when the cluster events this render follows
+	// happened (or, without events, when the state arrived): the Syncer
+	// observes the event→applied latency from them.
+	eventTimes []time.Time
 }
+
+// committed is one app port accepted into the config.
+type committed struct {
+	appID string
+	port  int
+	part  appPart
+	acl   string   // its lines in the :80 frontend
+	cert  string   // its certificate, for the :443 frontend
+	hosts []string // its exact vhosts (host map keys)
+	paths []string // its host+path prefixes (path map keys)
+}
+
+// Set is the template set the Result was rendered with.
+func (r *Result) Set() *templates.Set { return r.set }
 
 // MapEntry is one line of a map file.
 type MapEntry struct {

@@ -18,13 +18,24 @@ type target struct {
 // up to step: backends never shrink by themselves, so scaling down and up
 // again needs no reload.
 func assignSlots(name string, prev *Backend, targets []target, step int) []Slot {
-	live := 0
-	for _, t := range targets {
-		if !t.draining {
-			live++
+	held := map[string]bool{}
+	if prev != nil {
+		for _, ps := range prev.Slots {
+			if ps.TaskID != "" {
+				held[ps.TaskID] = true
+			}
 		}
 	}
-	n := (live + step - 1) / step * step
+	// Every live target takes a slot, and so does every draining one
+	// that holds one already (a restart drains the old tasks while the
+	// new ones come in).
+	need := 0
+	for _, t := range targets {
+		if !t.draining || held[t.taskID] {
+			need++
+		}
+	}
+	n := (need + step - 1) / step * step
 	if n == 0 {
 		n = step
 	}

@@ -44,7 +44,7 @@ func Validate(cfgText string) error {
 }
 
 // CheckWithHAProxy runs `bin -c -f path` (bin defaults to "haproxy") and
-// returns its output as the error when the check fails.
+// returns a *CheckError with its output when the check fails.
 func CheckWithHAProxy(ctx context.Context, bin, path string) error {
 	if bin == "" {
 		bin = "haproxy"
@@ -53,7 +53,20 @@ func CheckWithHAProxy(ctx context.Context, bin, path string) error {
 	cmd := exec.CommandContext(ctx, bin, "-c", "-f", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s -c -f %s: %w: %s", bin, path, err, strings.TrimSpace(out.String()))
+		return &CheckError{Bin: bin, Path: path, Output: strings.TrimSpace(out.String()), Err: err}
 	}
 	return nil
 }
+
+// CheckError is a config `haproxy -c` rejected: Output holds its ALERT
+// lines (ParseAlerts), which point into the file at Path.
+type CheckError struct {
+	Bin, Path, Output string
+	Err               error
+}
+
+func (e *CheckError) Error() string {
+	return fmt.Sprintf("%s -c -f %s: %v: %s", e.Bin, e.Path, e.Err, e.Output)
+}
+
+func (e *CheckError) Unwrap() error { return e.Err }

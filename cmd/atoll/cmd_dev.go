@@ -36,6 +36,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lb := fs.Bool("lb", true, "run HAProxy kept in line with the cluster, when haproxy is installed")
 	lbHTTPPort := fs.Int("lb-http-port", 8081, "port of HAProxy's vhost frontend (service ports bind on 127.0.0.1)")
 	lbStats := fs.String("lb-stats", "127.0.0.1:9090", "address of HAProxy's stats page")
+	lbMetrics := fs.String("lb-metrics", "127.0.0.1:9091", `address of the load balancer's /metrics ("" disables)`)
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -51,6 +52,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.lb = &lbOptions{
 			configPath: filepath.Join(*dataDir, "haproxy", "haproxy.cfg"), bin: "haproxy", group: "external",
 			bindAddr: "127.0.0.1", statsBind: *lbStats, httpPort: *lbHTTPPort, httpsPort: 0, minReload: time.Second,
+			reconcile: 30 * time.Second, node: "dev", metricsAddr: *lbMetrics,
 		}
 	}
 	if df.addr != "" { // --dns "" runs no DNS
@@ -157,6 +159,9 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			}()
 			lbLine = fmt.Sprintf("  HAProxy        service ports on 127.0.0.1 (the demo: curl 127.0.0.1:10000), vhosts on :%d, stats %s\n",
 				o.lb.httpPort, o.lb.statsBind)
+			if o.lb.metricsAddr != "" {
+				lbLine += fmt.Sprintf("  LB metrics     http://%s/metrics\n", o.lb.metricsAddr)
+			}
 		}
 	}
 	if o.dns != nil {

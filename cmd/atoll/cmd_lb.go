@@ -2,18 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/lbsync"
-	"github.com/atollhq/atoll/templates"
 )
 
 // runLB is `atoll lb`: HAProxy on this node kept in line with the cluster,
@@ -28,6 +34,10 @@ func runLB(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
+	// With --sse, NATS is only for publishing reports: wanted when asked
+	// for, not because of the flag's default.
+	fs.Visit(func(f *flag.Flag) { o.reportNATS = o.reportNATS || f.Name == "nats" })
+	o.reportNATS = o.reportNATS || os.Getenv("ATOLL_NATS") != ""
 	log := newLogger(stderr, *logLevel).With("component", "lb")
 	if err := serveLB(ctx, nf, o, log); err != nil {
 		fmt.Fprintln(stderr, "atoll lb:", err)
@@ -41,7 +51,10 @@ func runLB(ctx context.Context, args []string, _, stderr io.Writer) int {
 type lbOptions struct {
 	sse, configPath, bin, templatesDir, group, bindAddr, statsBind string
 	httpPort, httpsPort                                            int
-	minReload                                                      time.Duration
+	minReload, reconcile                                           time.Duration
+	node, metricsAddr                                              string
+	// reportNATS: with --sse, connect to NATS anyway to publish reports.
+	reportNATS bool
 }
 
 func (o *lbOptions) register(fs *flag.FlagSet) {
@@ -55,11 +68,16 @@ func (o *lbOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.httpPort, "http-port", 80, "port of the HTTP vhost frontend")
 	fs.IntVar(&o.httpsPort, "https-port", 443, "port of the HTTPS vhost frontend (rendered when an app has a certificate)")
 	fs.DurationVar(&o.minReload, "min-reload-interval", time.Second, "reloads come no more often than this; membership changes are applied at once")
+	fs.DurationVar(&o.reconcile, "reconcile-interval", 30*time.Second, "how often HAProxy's servers are compared with the wanted state and repaired (0 never)")
+	host, _ := os.Hostname()
+	fs.StringVar(&o.node, "node", host, "this node's name in the problems it reports")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9091", `address of the load balancer's /metrics ("" disables)`)
 }
 
 // serveLB runs HAProxy and keeps it in line until ctx ends, then stops it.
 func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) error {
-	set, err := templates.Load(o.templatesDir)
+	tw := &lbsync.TemplateWatcher{Dir: o.templatesDir}
+	set, err := tw.Load()
 	if err != nil {
 		return err
 	}
@@ -75,33 +93,91 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 		Group: o.group, BindAddr: o.bindAddr, HTTPPort: o.httpPort, HTTPSPort: o.httpsPort, StatsBind: o.statsBind,
 		SocketPath: filepath.Join(dir, "admin.sock"), MapPath: filepath.Join(dir, "hosts.map"), PathMapPath: filepath.Join(dir, "paths.map"),
 	}
-	applier := &lbsync.HAProxyApplier{Config: cfg, Bin: o.bin, ConfigPath: path}
+	metrics := lbsync.NewMetrics()
+	applier := &lbsync.HAProxyApplier{Config: cfg, Bin: o.bin, ConfigPath: path, Metrics: metrics}
 	defer applier.Close()
 	syncer := lbsync.NewSyncer(cfg, set, applier, o.minReload, log)
+	syncer.Metrics = metrics
+	syncer.ReconcileInterval = o.reconcile
+	syncer.RetainState = o.templatesDir != "" // a new set renders at once
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Stop every goroutine (cancel) before waiting for them.
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go1 := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	go1(func() {
 		if err := syncer.Run(ctx); err != nil {
 			log.Error("lb syncer stopped", "err", err)
 		}
 		cancel()
-	}()
+	})
+	if o.metricsAddr != "" {
+		serveLBMetrics(ctx, o.metricsAddr, metrics, log, go1)
+	}
+	if o.templatesDir != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		tw.Poke = hup
+		go1(func() { tw.Run(ctx, syncer) })
+	}
 
+	var nc *nats.Conn
+	if o.sse == "" || o.reportNATS {
+		if nc, err = nf.connect("atoll-lb", log); err != nil {
+			return err
+		}
+		defer nc.Close()
+		syncer.SetReporter(natsReporter(nc, nf.subjects(), o.node, log))
+	}
 	if o.sse != "" {
-		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path)
+		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path, "reports-on-nats", nc != nil)
 		return (&lbsync.MarathonSource{URL: o.sse, Log: log}).Run(ctx, syncer.Update)
 	}
-	nc, err := nf.connect("atoll-lb", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	log.Info("lb following the cluster over NATS", "nats", redact(nf.url), "haproxy-config", path)
 	f := &events.Follower{Source: &events.NATSSource{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}
 	return f.Run(ctx)
+}
+
+// natsReporter publishes each problem the syncer reports as an
+// events.LBReport, for the master to relay to /v2/events.
+func natsReporter(nc *nats.Conn, subj events.Subjects, node string, log *slog.Logger) lbsync.Reporter {
+	return func(e lbsync.AppError) {
+		data, err := json.Marshal(events.LBReport{Node: node, AppID: e.AppID, PortIndex: e.PortIndex, Error: e.Err, Time: time.Now().UTC()})
+		if err == nil {
+			err = nc.Publish(subj.LBReport(), data)
+		}
+		if err != nil {
+			log.Warn("lb report not published", "err", err)
+		}
+	}
+}
+
+// serveLBMetrics serves /metrics on addr until ctx ends. A taken port is
+// logged, not fatal: metrics are not worth stopping the load balancer.
+func serveLBMetrics(ctx context.Context, addr string, m *lbsync.Metrics, log *slog.Logger, goRun func(func())) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("lb metrics not served", "addr", addr, "err", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("lb metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	goRun(func() { _ = hs.Serve(ln) })
+	goRun(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	})
 }

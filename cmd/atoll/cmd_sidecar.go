@@ -26,6 +26,9 @@ func runSidecar(ctx context.Context, args []string, _, stderr io.Writer) int {
 	var o sidecarOptions
 	o.register(fs)
 	lbOn := fs.Bool("lb", true, "run HAProxy kept in line with the cluster (needs haproxy)")
+	// The load balancer's /metrics has a listener of its own
+	// (--metrics-addr): the DNS HTTP API's handler is built inside
+	// dnsserver and serves its registry only.
 	var lb lbOptions
 	lb.register(fs)
 	if !parseFlags(fs, args, stderr) {
