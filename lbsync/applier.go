@@ -80,16 +80,32 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 		return err
 	}
 	a.diskErr = nil
-	if a.proc == nil {
-		return a.start(ctx)
-	}
+	var err error
 	select {
-	case <-a.proc.Done():
-		return a.start(ctx) // it died: start it again on the new config
+	case <-a.procDone():
+		err = a.start(ctx) // not started yet, or it died: start it on the new config
 	default:
+		err = a.reload(ctx)
 	}
-	return a.reload(ctx)
+	if err != nil {
+		return err
+	}
+	// The new worker serves every slot of the file; draining ones go back
+	// to drain at once. Should that fail, the periodic reconcile repairs
+	// it: it is no reason to call the reload failed.
+	_ = a.exec(ctx, DrainingCommands(next))
+	return nil
 }
+
+// procDone is closed when no HAProxy runs under the applier.
+func (a *HAProxyApplier) procDone() <-chan struct{} {
+	if a.proc == nil {
+		return closedChan
+	}
+	return a.proc.Done()
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // exec sends cmds through the runtime API, counting them.
 func (a *HAProxyApplier) exec(ctx context.Context, cmds []string) error {

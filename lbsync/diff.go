@@ -101,9 +101,9 @@ func appendMapCommands(cmds []string, path string, prev, next map[string]string)
 	return cmds
 }
 
-// DrainCommands returns the commands that drain every slot task holds, for
-// the applier to send before the task's process is told to stop.
-func DrainCommands(r *Result, taskID string) []string {
+// DrainingCommands returns the commands that put every draining slot of r
+// in drain, for right after HAProxy loaded r's config.
+func DrainingCommands(r *Result) []string {
 	var cmds []string
 	names := make([]string, 0, len(r.Backends))
 	for name := range r.Backends {
@@ -112,7 +112,7 @@ func DrainCommands(r *Result, taskID string) []string {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, s := range r.Backends[name].Slots {
-			if s.TaskID == taskID {
+			if s.Draining {
 				cmds = append(cmds, "set server "+name+"/"+s.Name+" state drain")
 			}
 		}

@@ -232,10 +232,21 @@ func TestStableSlots(t *testing.T) {
 	}
 }
 
-func TestDrainCommands(t *testing.T) {
-	r := mustRender(t, nil, echoWorld(3).s, Config{})
-	got := DrainCommands(r, "/echo.t01")
+// TestDrainingCommands: a killing task's slot is written as a live server
+// (no "weight 0" that would outlive the task in its slot) and drained by
+// command after a reload.
+func TestDrainingCommands(t *testing.T) {
+	w := echoWorld(3)
+	serving := mustRender(t, nil, w.s, Config{})
+	k := w.s.Tasks["/echo.t01"]
+	k.State = events.TaskKilling
+	w.s.Tasks[k.ID] = k
+	r := mustRender(t, serving, w.s, Config{})
+	got := DrainingCommands(r)
 	if len(got) != 1 || got[0] != "set server echo_10000/echo_10000-2 state drain" {
 		t.Errorf("got %v", got)
+	}
+	if strings.Contains(r.Config, "weight 0") {
+		t.Errorf("config drains by weight:\n%s", r.Config)
 	}
 }

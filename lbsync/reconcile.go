@@ -62,8 +62,6 @@ func Drift(want *Result, have []ServerState) (cmds []string, reload bool) {
 // observedSlot is the slot HAProxy has, in the terms appendSlotCommands
 // compares: a server in maintenance is a free slot; a live one holds the
 // wanted task (HAProxy knows no task ids) at whatever address it has.
-// Draining counts the forced drain only: a "weight 0" from the config is
-// what a draining slot becomes after a reload, and it is not drift.
 func observedSlot(st ServerState, want Slot) Slot {
 	s := Slot{Name: st.Server}
 	if st.Maint() {
@@ -74,6 +72,6 @@ func observedSlot(st ServerState, want Slot) Slot {
 		s.TaskID = "?" // live but should be free
 	}
 	s.Addr, s.Port = st.Addr, st.Port
-	s.Draining = st.AdminState&0x08 != 0 || (want.Draining && st.UserWeight == 0)
+	s.Draining = st.Drain()
 	return s
 }

@@ -460,12 +460,13 @@ func (o *out) server(s Slot, opts string) {
 		o.b.WriteString(itoa(s.Port))
 	}
 	o.b.WriteString(opts)
-	switch {
-	case s.Free():
+	if s.Free() {
 		o.b.WriteString(" disabled")
-	case s.Draining:
-		o.b.WriteString(" weight 0") // what "state drain" does, kept across a reload
 	}
+	// A draining slot is written as a live server: the config has no
+	// "drain" keyword, and "weight 0" would stay with the slot when the
+	// runtime API later gives it to a new task. The applier drains it
+	// again right after a reload (DrainingCommands).
 	o.b.WriteByte('\n')
 	o.scratch = append(append(append(append(o.scratch[:0], "server "...), s.Name...), opts...), '\n')
 	o.h.Write(o.scratch)
