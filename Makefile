@@ -6,8 +6,9 @@ PKGS      := ./...
 # missing (as root). Later issues add ZooKeeper and Chromium.
 TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy
 # ...and the ones make bench needs: the DNS load generator and the
-# reference server it compares against.
-BENCH_DEPS := dnsperf:dnsperf knotd:knot
+# reference server it compares against, the HTTP load generator and the
+# HAProxy the LB benchmark drives.
+BENCH_DEPS := dnsperf:dnsperf knotd:knot wrk:wrk haproxy:haproxy
 
 .PHONY: all build run test unit integration bench lint deps bench-deps clean
 
@@ -56,6 +57,7 @@ integration: build
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./bench/dns --atoll $(BIN)
+	$(GO) run ./bench/lb
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/embedded"
+)
+
+// pipeline runs the latency and wrk figures on one sidecar following a
+// cluster of o.apps apps over an embedded NATS server.
+func pipeline(ctx context.Context, o options, dir string, res *results) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+
+	srv, err := embedded.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	leaderNC, err := nats.Connect(srv.ClientURL(), nats.Name("bench-leader"))
+	if err != nil {
+		return fmt.Errorf("connect leader to nats: %w", err)
+	}
+	defer leaderNC.Close()
+	sidecarNC, err := nats.Connect(srv.ClientURL(), nats.Name("bench-lb"))
+	if err != nil {
+		return fmt.Errorf("connect sidecar to nats: %w", err)
+	}
+	defer sidecarNC.Close()
+
+	l, err := newLeader(leaderNC)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	wg.Add(1)
+	go func() { defer wg.Done(); l.tick(ctx) }()
+
+	fleet, err := startBackends(ctx, "fleet", o.fleet)
+	if err != nil {
+		return err
+	}
+	pool, err := startBackends(ctx, "scaled", o.scale.maxTasks)
+	if err != nil {
+		return err
+	}
+	ports, err := servicePorts(o.portBase, o.apps+o.newApps+1)
+	if err != nil {
+		return err
+	}
+
+	// The cluster is in the leader's state before the sidecar starts: it
+	// arrives as one snapshot, as when a node joins a running cluster.
+	start := time.Now()
+	w := &world{l: l}
+	if err := l.commit(events.PutAgent(benchAgent())); err != nil {
+		return err
+	}
+	for i := 0; i < o.apps; i++ {
+		bs := make([]*backend, o.perApp)
+		for k := range bs {
+			bs[k] = fleet[(i*o.perApp+k)%len(fleet)]
+		}
+		_, cs := w.addApp(i, ports[i], bs)
+		if err := l.commit(cs...); err != nil {
+			return err
+		}
+	}
+	sc, err := startSidecar(ctx, sidecarNC, o.haproxy, dir, o.minReload)
+	if err != nil {
+		return err
+	}
+	defer sc.stop()
+	pr := newProber(o.poll, false)
+	last := w.apps[len(w.apps)-1]
+	if _, err := pr.waitFor(ctx, last.port, last.ids(), 1, time.Now().Add(2*time.Minute)); err != nil {
+		return fmt.Errorf("the cluster never got served: %w", err)
+	}
+	fmt.Printf("sidecar serving %d apps × %d tasks from one snapshot in %s\n", o.apps, o.perApp, time.Since(start).Round(time.Millisecond))
+	// A follow-up render (the snapshot's Idle) may still be on its way.
+	if err := sleep(ctx, o.minReload+200*time.Millisecond); err != nil {
+		return err
+	}
+
+	start = time.Now()
+	if res.task, err = measureTaskChanges(ctx, w, sc, pr, fleet, o.taskChanges, o.settle); err != nil {
+		return err
+	}
+	fmt.Printf("%d task changes in %s\n", len(res.task.lat), time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if res.stale, err = measureStale(ctx, w, pr, fleet, w.apps[:o.apps], o.staleApps, 200*time.Millisecond); err != nil {
+		return err
+	}
+	fmt.Printf("%d task moves with a keep-alive client in %s\n", res.stale.moves, time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	if res.newApp, err = measureNewApps(ctx, w, sc, pr, fleet, ports[o.apps:o.apps+o.newApps], o.perApp, o.minReload, o.verbose); err != nil {
+		return err
+	}
+	fmt.Printf("%d new apps in %s\n", len(res.newApp.lat), time.Since(start).Round(time.Millisecond))
+	if err := sleep(ctx, o.minReload+200*time.Millisecond); err != nil {
+		return err
+	}
+
+	start = time.Now()
+	if res.scale, err = measureScale(ctx, w, sc, pr, pool, ports[o.apps+o.newApps], o.scale); err != nil {
+		return err
+	}
+	fmt.Printf("%d scale events under wrk in %s\n", res.scale.events, time.Since(start).Round(time.Millisecond))
+	res.apps = o.apps
+	return nil
+}
