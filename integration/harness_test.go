@@ -129,8 +129,14 @@ func (c *cluster) startMaster() {
 	})
 }
 
-// agentIP is where agent i advertises: away from `atoll dev`'s 127.0.0.2-4.
-func agentIP(i int) string { return fmt.Sprintf("127.0.1.%d", i) }
+// agentIP is where agent i advertises: away from `atoll dev`'s 127.0.0.2-4,
+// and in a 127.N.1.0/24 of this test process's own, so that tasks of two
+// `go test` runs at once (they use the same agent port ranges) never
+// take each other's ports.
+func agentIP(i int) string { return fmt.Sprintf("127.%d.1.%d", agentNet, i) }
+
+// agentNet is the second byte of this process's agent addresses.
+var agentNet = 1 + os.Getpid()%250
 
 func (c *cluster) startAgent(i int) {
 	c.t.Helper()

@@ -1,22 +1,17 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/atollhq/atoll/lbsync"
 )
 
 func requireHAProxy(t *testing.T) {
@@ -54,54 +49,106 @@ func servedBy(addr string, n int) []string {
 	return out
 }
 
+// TestLBServicePortAndVhost: an app with servicePort 10001 and 3 echo
+// tasks is reachable through HAProxy on 10001 and requests reach all
+// three; HAPROXY_0_VHOST routes its host on the HTTP frontend port, and a
+// host nobody serves does not reach the app.
+func TestLBServicePortAndVhost(t *testing.T) {
+	requireHAProxy(t)
+	const servicePort = 10001 // as the issue says: a fixed port, not a free one
+	c := startCluster(t, clusterOptions{agents: 3})
+	lb := lbStart(c, lbNodeOptions{})
+
+	app := lbServiceApp("/it/web", 3, map[string]string{"HAPROXY_0_VHOST": "echo.example"}, servicePort)
+	c.mustDo("POST", "/v2/apps", app, 201, nil)
+	c.waitRunning("/it/web", 3, 30*time.Second)
+	ts := c.lbWaitServed(lb.front(servicePort), "", "/it/web", 20*time.Second)
+	if len(ts) != 3 {
+		t.Fatalf("%d tasks served, want 3", len(ts))
+	}
+
+	vhost := lb.front(lb.httpPort)
+	ts = c.lbWaitServed(vhost, "echo.example", "/it/web", 20*time.Second)
+	// The frontend matches the host case-insensitively and without its port.
+	if got, other := lbAsk(vhost, "Echo.Example:"+strconv.Itoa(lb.httpPort), 12); !slices.Equal(got, ids(ts)) || len(other) > 0 {
+		t.Errorf("Host Echo.Example:%d reached %v, other answers %q; want %v", lb.httpPort, got, other, ids(ts))
+	}
+	// A host nobody serves gets HAProxy's own answer, never the app.
+	for _, host := range []string{"other.example", "echo.example.other", "127.0.0.1"} {
+		got, other := lbAsk(vhost, host, 6)
+		if len(got) > 0 || len(other) != 6 {
+			t.Errorf("Host %s reached tasks %v (other answers %q); want none", host, got, other)
+			continue
+		}
+		for _, o := range other {
+			if !strings.HasPrefix(o, "status 503") && !strings.HasPrefix(o, "status 404") {
+				t.Errorf("Host %s: %s; want HAProxy's 503 or 404", host, o)
+			}
+		}
+	}
+}
+
 // TestLBFollowsScalingWithoutReload runs `atoll lb` beside a master and
-// agents: HAProxy serves the app on its service port, and scaling changes
-// the backend through the runtime API — the same worker, no reload.
+// agents: HAProxy serves the app on its service port, and scaling 3→6→2,
+// killing a task (replaced) and killing one with scale change the backend
+// through the runtime API — the same worker, no reload — and traffic
+// reaches exactly the running tasks each time.
 func TestLBFollowsScalingWithoutReload(t *testing.T) {
 	requireHAProxy(t)
 	c := startCluster(t, clusterOptions{agents: 3})
-	dir := filepath.Join(c.dir, "haproxy")
-	_, httpPort, _ := net.SplitHostPort(freeAddr(t))
-	lb := c.start("lb", "lb", "--nats", c.nats.ClientURL(), "--haproxy-config", filepath.Join(dir, "haproxy.cfg"),
-		"--bind-addr", "127.0.0.1", "--http-port", httpPort, "--stats", freeAddr(t), "--min-reload-interval", "100ms")
-	t.Cleanup(func() { c.signal(lb, syscall.SIGTERM) })
+	lb := lbStart(c, lbNodeOptions{})
+	servicePort := lbFreePort(t, lb.bindAddr)
+	front := lb.front(servicePort)
 
-	_, portStr, _ := net.SplitHostPort(freeAddr(t))
-	servicePort, _ := strconv.Atoi(portStr)
-	app := echoApp("/it/lb", 3)
-	app["portDefinitions"] = []map[string]any{{"port": servicePort}}
-	app["labels"] = map[string]string{"HAPROXY_GROUP": "external"}
-	c.mustDo("POST", "/v2/apps", app, 201, nil)
+	c.mustDo("POST", "/v2/apps", lbServiceApp("/it/lb", 3, nil, servicePort), 201, nil)
 	ts := c.waitRunning("/it/lb", 3, 30*time.Second)
-	front := fmt.Sprintf("127.0.0.1:%d", servicePort)
-	c.waitFor(20*time.Second, "HAProxy to reach the 3 tasks", func() (bool, string) {
-		got := servedBy(front, 12)
-		return slices.Equal(got, ids(ts)), fmt.Sprint(got)
-	})
-
-	proc := &lbsync.Process{MasterSocket: filepath.Join(dir, "master.sock")}
-	showProc := func() lbsync.ProcInfo {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		info, err := proc.ShowProc(ctx)
-		if err != nil {
-			t.Fatalf("show proc: %v", err)
+	c.lbWaitServed(front, "", "/it/lb", 20*time.Second)
+	before := lb.showProc()
+	if len(before.Workers) != 1 {
+		t.Fatalf("HAProxy runs workers %v, want one", before.Workers)
+	}
+	noReload := func(step string) {
+		t.Helper()
+		after := lb.showProc()
+		if after.MasterReloads != before.MasterReloads || !slices.Equal(after.Workers, before.Workers) {
+			t.Fatalf("%s reloaded HAProxy: reloads %d -> %d, workers %v -> %v",
+				step, before.MasterReloads, after.MasterReloads, before.Workers, after.Workers)
 		}
-		return info
 	}
-	before := showProc()
 
-	for _, n := range []int{2, 3} {
+	for _, n := range []int{6, 2} {
 		c.mustDo("PUT", "/v2/apps/it/lb?force=true", map[string]any{"instances": n}, 200, nil)
-		ts = c.waitRunning("/it/lb", n, 30*time.Second)
-		c.waitFor(20*time.Second, fmt.Sprintf("HAProxy to reach exactly the %d tasks", n), func() (bool, string) {
-			got := servedBy(front, 12)
-			return slices.Equal(got, ids(ts)), fmt.Sprint(got)
-		})
+		ts = c.lbWaitSteady("/it/lb", n, 30*time.Second)
+		c.lbWaitServed(front, "", "/it/lb", 20*time.Second)
+		noReload(fmt.Sprintf("scaling to %d", n))
 	}
-	after := showProc()
-	if after.MasterReloads != before.MasterReloads || !slices.Equal(after.Workers, before.Workers) {
-		t.Fatalf("scaling reloaded HAProxy: reloads %d -> %d, workers %v -> %v",
-			before.MasterReloads, after.MasterReloads, before.Workers, after.Workers)
+
+	// A killed task is replaced: the new one serves, the old one no more.
+	victim := ts[0].ID
+	c.mustDo("DELETE", "/v2/apps/it/lb/tasks/"+victim, nil, 200, nil)
+	ts = c.lbWaitSteady("/it/lb", 2, 30*time.Second)
+	if lbTaskSet(ts)[victim] {
+		t.Fatalf("killed task %s still listed: %v", victim, ids(ts))
 	}
+	c.lbWaitServed(front, "", "/it/lb", 20*time.Second)
+	noReload("killing a task")
+
+	// Killed with scale: not replaced.
+	victim = ts[1].ID
+	c.mustDo("DELETE", "/v2/apps/it/lb/tasks/"+victim+"?scale=true", nil, 200, nil)
+	ts = c.lbWaitSteady("/it/lb", 1, 30*time.Second)
+	if lbTaskSet(ts)[victim] {
+		t.Fatalf("killed task %s still listed: %v", victim, ids(ts))
+	}
+	var got struct {
+		App struct {
+			Instances int `json:"instances"`
+		} `json:"app"`
+	}
+	c.mustDo("GET", "/v2/apps/it/lb", nil, 200, &got)
+	if got.App.Instances != 1 {
+		t.Fatalf("after a kill with scale, instances %d, want 1", got.App.Instances)
+	}
+	c.lbWaitServed(front, "", "/it/lb", 20*time.Second)
+	noReload("killing a task with scale")
 }
