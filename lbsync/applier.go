@@ -26,11 +26,13 @@ type HAProxyApplier struct {
 	// Metrics counts reloads and runtime API commands; nil counts nothing.
 	Metrics *Metrics
 
-	mu      sync.Mutex
-	proc    *Process
-	stop    context.CancelFunc
-	runtime *Runtime
-	diskErr error
+	mu       sync.Mutex
+	proc     *Process
+	stop     context.CancelFunc
+	runtime  *Runtime
+	disk     *diskWriter
+	diskStop context.CancelFunc
+	diskDone chan struct{}
 }
 
 // Apply takes HAProxy from prev (what it serves) to next. With plan.Reload
@@ -52,22 +54,21 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 		a.runtime = &Runtime{SocketPath: cfg.SocketPath}
 	}
 	maps := map[string]string{cfg.MapPath: next.HostMap, cfg.PathMapPath: next.PathMap}
+	disk := a.diskLocked()
 	if a.proc != nil && !plan.Reload {
 		cmdErr := a.exec(ctx, plan.Commands)
-		// With the commands accepted, the file differs from the running
-		// config only in server slots HAProxy just took: `haproxy -c`
-		// (seconds at 10,000 backends) is needed only when the file is
-		// about to be reloaded instead.
-		werr := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, cmdErr != nil)
 		if cmdErr == nil {
 			// HAProxy serves next: report success, since resending the
-			// commands (add map) would not be idempotent. A file that
-			// could not be written is kept for DiskError; every later
-			// Apply writes its own config again.
-			a.diskErr = werr
+			// commands (add map) would not be idempotent. The file,
+			// which only a later reload reads, follows in the
+			// background, checked (`haproxy -c` takes seconds at 10,000
+			// backends); DiskError says if it could not be written.
+			disk.queue(next.Config, maps)
 			return nil
 		}
-		if werr != nil {
+		// A command failed: reload from the file, which repairs
+		// whatever the runtime state was.
+		if werr := disk.writeNow(ctx, next.Config, maps); werr != nil {
 			return errors.Join(cmdErr, werr)
 		}
 		if err := a.reload(ctx); err != nil {
@@ -75,11 +76,10 @@ func (a *HAProxyApplier) Apply(ctx context.Context, prev, next *Result, plan Pla
 		}
 		return nil
 	}
-	if err := WriteConfig(ctx, a.Bin, a.ConfigPath, next.Config, maps, a.Keep, true); err != nil {
+	if err := disk.writeNow(ctx, next.Config, maps); err != nil {
 		a.count(func(m *Metrics) { m.ReloadFailures.Inc() })
 		return err
 	}
-	a.diskErr = nil
 	var err error
 	select {
 	case <-a.procDone():
@@ -199,19 +199,57 @@ func (a *HAProxyApplier) Runtime() *Runtime {
 	return a.runtime
 }
 
-// DiskError is why the last runtime-only Apply could not write its config
-// to disk (nil when it did): HAProxy serves it, but a reload would not.
-func (a *HAProxyApplier) DiskError() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.diskErr
+// diskLocked is the background writer of the live file, started on first
+// use and stopped by Close. a.mu held.
+func (a *HAProxyApplier) diskLocked() *diskWriter {
+	if a.disk == nil {
+		a.disk = newDiskWriter(func(ctx context.Context, cfg string, maps map[string]string) error {
+			return WriteConfig(ctx, a.Bin, a.ConfigPath, cfg, maps, a.Keep, true)
+		})
+		ctx, stop := context.WithCancel(context.Background())
+		a.diskStop, a.diskDone = stop, make(chan struct{})
+		go func() { defer close(a.diskDone); a.disk.run(ctx) }()
+	}
+	return a.disk
 }
 
-// Close soft-stops HAProxy and waits for it to exit.
+// DiskError is why the newest runtime-only change's config could not be
+// written to disk (nil when it was, or is still on its way): HAProxy
+// serves it, but a reload would not.
+func (a *HAProxyApplier) DiskError() error {
+	a.mu.Lock()
+	disk := a.disk
+	a.mu.Unlock()
+	if disk == nil {
+		return nil
+	}
+	return disk.lastErr()
+}
+
+// WaitWritten waits until the config of every Apply so far is on disk (or
+// failed to be) and returns DiskError.
+func (a *HAProxyApplier) WaitWritten() error {
+	a.mu.Lock()
+	disk := a.disk
+	a.mu.Unlock()
+	if disk == nil {
+		return nil
+	}
+	return disk.wait()
+}
+
+// Close writes what is queued for disk, soft-stops HAProxy and waits for
+// it to exit.
 func (a *HAProxyApplier) Close() error {
+	_ = a.WaitWritten()
 	a.mu.Lock()
 	p, stop := a.proc, a.stop
 	a.proc, a.stop = nil, nil
+	if a.diskStop != nil {
+		a.diskStop()
+		<-a.diskDone
+		a.disk, a.diskStop = nil, nil
+	}
 	a.mu.Unlock()
 	if p == nil {
 		return nil

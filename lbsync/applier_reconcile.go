@@ -22,7 +22,7 @@ func (a *HAProxyApplier) Reconcile(ctx context.Context, want *Result) (Repairs, 
 	select {
 	case <-a.proc.Done():
 		maps := map[string]string{cfg.MapPath: want.HostMap, cfg.PathMapPath: want.PathMap}
-		if err := WriteConfig(ctx, a.Bin, a.ConfigPath, want.Config, maps, a.Keep, true); err != nil {
+		if err := a.diskLocked().writeNow(ctx, want.Config, maps); err != nil {
 			return r, fmt.Errorf("restart haproxy: %w", err)
 		}
 		a.stop()
@@ -60,7 +60,7 @@ func (a *HAProxyApplier) Reconcile(ctx context.Context, want *Result) (Repairs, 
 	// A runtime-only Apply may have failed to write the file: write it
 	// before the reload reads it.
 	maps := map[string]string{cfg.MapPath: want.HostMap, cfg.PathMapPath: want.PathMap}
-	if err := WriteConfig(ctx, a.Bin, a.ConfigPath, want.Config, maps, a.Keep, true); err != nil {
+	if err := a.diskLocked().writeNow(ctx, want.Config, maps); err != nil {
 		return r, fmt.Errorf("reconcile: %w", err)
 	}
 	if err := a.reload(ctx); err != nil {

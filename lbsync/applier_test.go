@@ -234,7 +234,7 @@ func TestApplierOnHAProxy(t *testing.T) {
 			t.Fatalf("show proc after scaling: %+v %v", info, err)
 		}
 	}
-	if err := h.a.DiskError(); err != nil {
+	if err := h.a.WaitWritten(); err != nil {
 		t.Error(err)
 	}
 	disk, _ := os.ReadFile(h.a.ConfigPath)

@@ -8,10 +8,13 @@
 //     the haproxy.cfg text, the two map files, the server slots of every
 //     backend and the apps that were left out (Result.Errors).
 //  3. Call Diff(prev, next). When Plan.Reload is false, send Plan.Commands
-//     to the runtime API (they may be joined with ";"), and write the config
-//     and map files so that a later reload keeps them. When Plan.Reload is
-//     true, Validate the text, check it with CheckWithHAProxy, write it with
-//     an atomic rename and reload the master.
+//     to the runtime API (they may be joined with ";"), then write the
+//     config and map files so that a later reload keeps them (the applier
+//     does this in the background). Every file is checked with
+//     CheckWithHAProxy before an atomic rename puts it live; when
+//     Plan.Reload is true, that happens before the master reloads. Text an
+//     app or a template set brings in is also parsed with Validate
+//     (config-parser) when it first appears.
 //  4. Keep next as prev only once it has been applied: slots are stable
 //     across renders because RenderNext reads them from prev.
 //  5. HAProxyApplier (applier.go) does steps 3–4 on a real HAProxy it runs (Process, Runtime, WriteConfig).

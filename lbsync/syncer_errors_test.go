@@ -93,6 +93,9 @@ func TestSyncerLeavesOutAppHAProxyRejects(t *testing.T) {
 		t.Errorf("report %+v: want port 0 and HAProxy's alert", e)
 	}
 	h.waitServed(h.svc, "t1")
+	if err := h.a.WaitWritten(); err != nil {
+		t.Fatal(err)
+	}
 	disk, _ := os.ReadFile(h.a.ConfigPath)
 	if !strings.Contains(string(disk), "backend echo_") || strings.Contains(string(disk), "bad_") {
 		t.Fatalf("config on disk:\n%s", disk)
@@ -206,6 +209,7 @@ func TestSyncerRefusesTemplateSets(t *testing.T) {
 	h.w.task("/other", "o1", "a1", backendServer(t, "o1"))
 	s.Update(h.w.s.Clone())
 	h.waitServed(otherSvc, "o1")
+	_ = h.a.WaitWritten()
 	disk, _ := os.ReadFile(h.a.ConfigPath)
 	if strings.Contains(string(disk), "no-such-directive") {
 		t.Error("the refused set reached the disk")
