@@ -12,9 +12,9 @@
 //     config and map files so that a later reload keeps them (the applier
 //     does this in the background). Every file is checked with
 //     CheckWithHAProxy before an atomic rename puts it live; when
-//     Plan.Reload is true, that happens before the master reloads. Text an
-//     app or a template set brings in is also parsed with Validate
-//     (config-parser) when it first appears.
+//     Plan.Reload is true, that happens before the master reloads. Template
+//     text that an app's labels or a new template set bring in is also
+//     parsed with Validate (config-parser) when it first appears.
 //  4. Keep next as prev only once it has been applied: slots are stable
 //     across renders because RenderNext reads them from prev.
 //  5. HAProxyApplier (applier.go) does steps 3–4 on a real HAProxy it runs (Process, Runtime, WriteConfig).
