@@ -35,6 +35,9 @@ func RenderNext(prev *Result, s *events.State, cfg Config, set *templates.Set) (
 // whose definition is still the one `haproxy -c` rejected.
 func renderNext(prev *Result, s *events.State, cfg Config, set *templates.Set, q Quarantine) (Result, error) {
 	cfg = cfg.withDefaults()
+	if res, ok := renderMembership(prev, s, cfg, set, q); ok {
+		return res, nil
+	}
 	r := &renderer{cfg: &cfg, set: set, prev: prev, quarantine: q}
 	r.indexTasks(s)
 	res := Result{
@@ -49,6 +52,7 @@ func renderNext(prev *Result, s *events.State, cfg Config, set *templates.Set, q
 			HostMapPath: cfg.MapPath, PathMapPath: cfg.PathMapPath,
 		},
 		defaultCert: cfg.DefaultCert,
+		quarantined: len(q) > 0,
 	}
 	r.res = &res
 	r.backends = map[string]bool{}
@@ -75,7 +79,7 @@ type renderer struct {
 	set   *templates.Set
 	prev  *Result
 	res   *Result
-	tasks map[string][]events.Task // app id → running tasks on active agents, by id
+	tasks map[string][]*events.Task // app id → running tasks on active agents, by id
 	addr  map[string]string        // agent id → advertised IP
 
 	quarantine Quarantine
@@ -93,13 +97,16 @@ type appPart struct {
 }
 
 func (r *renderer) indexTasks(s *events.State) {
-	r.tasks = make(map[string][]events.Task, len(s.Apps))
+	r.tasks = make(map[string][]*events.Task, len(s.Apps))
 	r.addr = make(map[string]string, len(s.Agents))
 	for id, a := range s.Agents {
 		if a.State == events.AgentActive {
 			r.addr[id] = a.IP
 		}
 	}
+	// One copy of each task, in one allocation; the index holds pointers,
+	// so sorting moves 8 bytes, not a Task.
+	all := make([]events.Task, 0, len(s.Tasks))
 	for _, t := range s.Tasks {
 		if t.State != events.TaskRunning && t.State != events.TaskKilling {
 			continue
@@ -107,10 +114,14 @@ func (r *renderer) indexTasks(s *events.State) {
 		if _, ok := r.addr[t.AgentID]; !ok {
 			continue
 		}
+		all = append(all, t)
+	}
+	for i := range all {
+		t := &all[i]
 		r.tasks[t.AppID] = append(r.tasks[t.AppID], t)
 	}
 	for _, ts := range r.tasks {
-		slices.SortFunc(ts, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(ts, func(a, b *events.Task) int { return strings.Compare(a.ID, b.ID) })
 	}
 }
 
@@ -132,8 +143,7 @@ func healthy(t *events.Task) bool {
 func (r *renderer) targets(app *events.App, n int) []target {
 	ts := r.tasks[app.ID]
 	out := make([]target, 0, len(ts))
-	for i := range ts {
-		t := &ts[i]
+	for _, t := range ts {
 		killing := t.State == events.TaskKilling
 		if len(t.Ports) <= n || (!killing && len(app.HealthChecks) > 0 && !healthy(t)) {
 			continue

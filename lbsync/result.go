@@ -38,6 +38,9 @@ type Result struct {
 	global      templates.Global
 	defaultCert string
 	headLines   int // lines of the head (global, defaults, :80/:443)
+	// quarantined is set when the render left out quarantined ports:
+	// the next render cannot take the membership-only shortcut.
+	quarantined bool
 	// eventTimes are when the cluster events this render follows
 	// happened (or, without events, when the state arrived): the Syncer
 	// observes the event→applied latency from them.
