@@ -28,18 +28,20 @@ func Render(s *events.State, cfg Config, set *templates.Set) (Result, error) {
 // templates (HAPROXY_HEAD and the :80/:443 frontends), where nothing valid
 // can be rendered and the caller keeps the old config.
 func RenderNext(prev *Result, s *events.State, cfg Config, set *templates.Set) (Result, error) {
-	return renderNext(prev, s, cfg, set, nil)
+	return renderNext(prev, s, cfg, set, nil, nil)
 }
 
 // renderNext is RenderNext that also leaves out the quarantined app ports
-// whose definition is still the one `haproxy -c` rejected.
-func renderNext(prev *Result, s *events.State, cfg Config, set *templates.Set, q Quarantine) (Result, error) {
+// whose definition is still the one `haproxy -c` rejected. touched, when
+// not nil, holds every app whose tasks may differ from prev's, and says
+// that no app definition changed.
+func renderNext(prev *Result, s *events.State, cfg Config, set *templates.Set, q Quarantine, touched map[string]bool) (Result, error) {
 	cfg = cfg.withDefaults()
-	if res, ok := renderMembership(prev, s, cfg, set, q); ok {
+	if res, ok := renderMembership(prev, s, cfg, set, q, touched); ok {
 		return res, nil
 	}
 	r := &renderer{cfg: &cfg, set: set, prev: prev, quarantine: q}
-	r.indexTasks(s)
+	r.indexTasks(s, nil)
 	res := Result{
 		cache:       map[string]*appCache{},
 		mapPath:     cfg.MapPath,
@@ -80,7 +82,7 @@ type renderer struct {
 	prev  *Result
 	res   *Result
 	tasks map[string][]*events.Task // app id → running tasks on active agents, by id
-	addr  map[string]string        // agent id → advertised IP
+	addr  map[string]string         // agent id → advertised IP
 
 	quarantine Quarantine
 	backends   map[string]bool   // backends taken so far
@@ -96,7 +98,9 @@ type appPart struct {
 	b                 *Backend
 }
 
-func (r *renderer) indexTasks(s *events.State) {
+// indexTasks indexes the tasks that may sit in backends, of every app, or
+// of the apps in only (when not nil).
+func (r *renderer) indexTasks(s *events.State, only map[string]bool) {
 	r.tasks = make(map[string][]*events.Task, len(s.Apps))
 	r.addr = make(map[string]string, len(s.Agents))
 	for id, a := range s.Agents {
@@ -109,6 +113,9 @@ func (r *renderer) indexTasks(s *events.State) {
 	all := make([]events.Task, 0, len(s.Tasks))
 	for _, t := range s.Tasks {
 		if t.State != events.TaskRunning && t.State != events.TaskKilling {
+			continue
+		}
+		if only != nil && !only[t.AppID] {
 			continue
 		}
 		if _, ok := r.addr[t.AgentID]; !ok {

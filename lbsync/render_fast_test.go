@@ -13,7 +13,7 @@ import (
 // for an app that does not exist changes nothing else.
 func fullRender(t *testing.T, prev *Result, s *events.State, set *templates.Set) *Result {
 	t.Helper()
-	r, err := renderNext(prev, s, Config{}, set, Quarantine{"/nobody": {}})
+	r, err := renderNext(prev, s, Config{}, set, Quarantine{"/nobody": {}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,9 @@ func TestMembershipRenderMatchesFull(t *testing.T) {
 				w.task("/echo", fmt.Sprintf("/echo.t%02d", i), "a1", 33000+i)
 			}
 		}, false},
-		{"label changed", func(w *world) { w.app("/echo", []int{10000}, map[string]string{"HAPROXY_GROUP": "external", "HAPROXY_0_BALANCE": "leastconn"}) }, false},
+		{"label changed", func(w *world) {
+			w.app("/echo", []int{10000}, map[string]string{"HAPROXY_GROUP": "external", "HAPROXY_0_BALANCE": "leastconn"})
+		}, false},
 		{"app added", func(w *world) { w.app("/other", []int{10001}, map[string]string{"HAPROXY_GROUP": "external"}) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,7 +67,7 @@ func TestMembershipRenderMatchesFull(t *testing.T) {
 			prev := render(nil)
 			tc.change(w)
 
-			_, took := renderMembership(prev, w.s, Config{}.withDefaults(), set, nil)
+			_, took := renderMembership(prev, w.s, Config{}.withDefaults(), set, nil, nil)
 			if took != tc.shortcut {
 				t.Fatalf("shortcut taken %v, want %v", took, tc.shortcut)
 			}
@@ -79,6 +81,14 @@ func TestMembershipRenderMatchesFull(t *testing.T) {
 			}
 			if a, b := Diff(prev, got), Diff(prev, want); !reflect.DeepEqual(a, b) {
 				t.Fatalf("plans differ: %+v vs %+v", a, b)
+			}
+			// Told which app the events touched, the shortcut looks at
+			// that app only and still gives the same.
+			if tc.shortcut && tc.name != "agent unreachable" {
+				only, ok := renderMembership(prev, w.s, Config{}.withDefaults(), set, nil, map[string]bool{"/echo": true})
+				if !ok || only.Config != want.Config || !reflect.DeepEqual(only.Backends, want.Backends) {
+					t.Fatalf("render of the touched app only (taken %v) differs from a full render", ok)
+				}
 			}
 		})
 	}

@@ -59,6 +59,12 @@ type Syncer struct {
 	rendered   *Result       // the last render, the base of the next one
 	state      *events.State // the last state, when retained
 	eventTimes []time.Time   // events applied since the last render
+	// touched are the apps whose tasks the events since the last render
+	// changed; touchedAll says that something else may have changed
+	// (an app, an agent, the whole state), so every app is looked at.
+	touched    map[string]bool
+	touchedAll bool
+	sawEvents  bool // Applied ran since the last render
 
 	qmu        sync.Mutex
 	quarantine Quarantine
@@ -98,36 +104,57 @@ func (s *Syncer) SetReporter(r Reporter) {
 	s.problems.setReporter(r)
 }
 
-// Reset implements events.Handler; the render waits for Idle.
-func (s *Syncer) Reset(*events.State) {}
-
-// Applied implements events.Handler: it notes when the event happened, for
-// the event→applied latency; the render waits for Idle.
-func (s *Syncer) Applied(_ *events.State, e events.Event) {
-	if e.Time.IsZero() {
-		return
-	}
+// Reset implements events.Handler: a new state, every app may differ; the
+// render waits for Idle.
+func (s *Syncer) Reset(*events.State) {
 	s.renderMu.Lock()
-	s.eventTimes = append(s.eventTimes, e.Time)
+	s.touchedAll = true
 	s.renderMu.Unlock()
+}
+
+// Applied implements events.Handler: it notes which apps the event touched
+// and when it happened (for the event→applied latency); the render waits
+// for Idle.
+func (s *Syncer) Applied(_ *events.State, e events.Event) {
+	s.renderMu.Lock()
+	defer s.renderMu.Unlock()
+	s.sawEvents = true
+	switch {
+	case e.Type == events.TaskUpdated && e.Task != nil:
+		if s.touched == nil {
+			s.touched = map[string]bool{}
+		}
+		s.touched[e.Task.AppID] = true
+	case e.Type == events.DeploymentUpdated, e.Type == events.DeploymentRemoved,
+		e.Type == events.LeaderChanged, e.Type == events.Sync:
+		// nothing HAProxy serves
+	default:
+		s.touchedAll = true // apps, agents, task removals
+	}
+	if !e.Time.IsZero() {
+		s.eventTimes = append(s.eventTimes, e.Time)
+	}
 }
 
 // Idle implements events.IdleHandler: render what the burst changed.
 func (s *Syncer) Idle(st *events.State) {
 	if s.RetainState {
-		s.update(st.Clone(), true)
+		s.update(st.Clone(), true, true)
 		return
 	}
-	s.update(st, false)
+	s.update(st, false, true)
 }
 
 // Update renders st and offers the result to Run; st must not change
 // afterwards (the Syncer may keep it). A render that fails as a whole (a
 // broken global template) is dropped: HAProxy keeps serving what it has.
 // Apps left out of a render are reported; the rest goes ahead.
-func (s *Syncer) Update(st *events.State) { s.update(st, true) }
+func (s *Syncer) Update(st *events.State) { s.update(st, true, false) }
 
-func (s *Syncer) update(st *events.State, keep bool) {
+// update renders st; keep retains it for SetTemplates, and fromEvents says
+// the follower's events (Applied, Reset) tell what changed since the last
+// render.
+func (s *Syncer) update(st *events.State, keep, fromEvents bool) {
 	s.init()
 	s.renderMu.Lock()
 	defer s.renderMu.Unlock()
@@ -139,7 +166,15 @@ func (s *Syncer) update(st *events.State, keep bool) {
 		// arrival (an SSE refetch, a snapshot).
 		s.eventTimes = append(s.eventTimes, time.Now())
 	}
-	next, err := s.render(st, s.templates, s.quarantined())
+	touched := s.touched
+	switch {
+	case !fromEvents || s.touchedAll || !s.sawEvents:
+		touched = nil // look at every app
+	case touched == nil:
+		touched = map[string]bool{} // events, but none HAProxy serves
+	}
+	s.touched, s.touchedAll, s.sawEvents = nil, false, false
+	next, err := s.renderTouched(st, s.templates, s.quarantined(), touched)
 	if err != nil {
 		s.Metrics.ConfigRejections.Inc()
 		s.problems.setGlobal("render", fmt.Errorf("haproxy config not rendered: %w", err))
@@ -149,10 +184,16 @@ func (s *Syncer) update(st *events.State, keep bool) {
 	s.offer(st, next)
 }
 
-// render renders st with set; s.renderMu is held.
+// render renders st with set, looking at every app; s.renderMu is held.
 func (s *Syncer) render(st *events.State, set *templates.Set, q Quarantine) (*Result, error) {
+	return s.renderTouched(st, set, q, nil)
+}
+
+// renderTouched renders st with set, looking only at the touched apps
+// when touched is not nil (see renderNext); s.renderMu is held.
+func (s *Syncer) renderTouched(st *events.State, set *templates.Set, q Quarantine, touched map[string]bool) (*Result, error) {
 	start := time.Now()
-	next, err := renderNext(s.rendered, st, s.config, set, q)
+	next, err := renderNext(s.rendered, st, s.config, set, q, touched)
 	s.Metrics.Renders.Inc()
 	s.Metrics.RenderSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
