@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // HAProxyApplier is the Applier of a real HAProxy it runs (see doc.go for the
@@ -199,6 +200,10 @@ func (a *HAProxyApplier) Runtime() *Runtime {
 	return a.runtime
 }
 
+// backgroundWriteGap is the least time between two background writes of
+// the live file (see diskWriter).
+const backgroundWriteGap = time.Second
+
 // diskLocked is the background writer of the live file, started on first
 // use and stopped by Close. a.mu held.
 func (a *HAProxyApplier) diskLocked() *diskWriter {
@@ -206,6 +211,7 @@ func (a *HAProxyApplier) diskLocked() *diskWriter {
 		a.disk = newDiskWriter(func(ctx context.Context, cfg string, maps map[string]string) error {
 			return WriteConfig(ctx, a.Bin, a.ConfigPath, cfg, maps, a.Keep, true)
 		})
+		a.disk.gap = backgroundWriteGap
 		ctx, stop := context.WithCancel(context.Background())
 		a.diskStop, a.diskDone = stop, make(chan struct{})
 		go func() { defer close(a.diskDone); a.disk.run(ctx) }()
