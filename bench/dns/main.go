@@ -22,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/nats-io/nats.go"
 
+	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events/embedded"
 )
 
@@ -67,13 +68,14 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 		return err
 	}
 	defer nc.Close()
-	l, err := newLeader(nc)
+	l, err := leader.New(nc)
 	if err != nil {
 		return err
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go l.tick(stop)
+	defer l.Close()
+	tickCtx, stopTicks := context.WithCancel(context.Background())
+	defer stopTicks()
+	go l.Tick(tickCtx)
 
 	dnsPort, httpPort := freePort(), freePort()
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
@@ -88,7 +90,7 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	defer func() { _ = sidecar.Process.Signal(syscall.SIGTERM); _ = sidecar.Wait() }()
 
 	start := time.Now()
-	if err := l.loadCluster(0, apps, perApp); err != nil {
+	if err := loadCluster(l, 0, apps, perApp); err != nil {
 		return err
 	}
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
@@ -131,7 +133,7 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 
 	moreApps := (heapTasks+perApp-1)/perApp - apps
 	if moreApps > 0 {
-		if err := l.loadCluster(apps, apps+moreApps, perApp); err != nil {
+		if err := loadCluster(l, apps, apps+moreApps, perApp); err != nil {
 			return err
 		}
 		if _, err := waitA(c, dnsAddr, taskName(apps+moreApps-1)+".marathon.mesos", perApp, time.Now().Add(60*time.Second)); err != nil {

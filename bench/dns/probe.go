@@ -7,6 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events"
 )
 
@@ -38,7 +39,7 @@ func waitA(c *dns.Client, server, name string, want int, deadline time.Time) (ti
 
 // propagation measures event published -> answer changed, over changes
 // that remove a task and bring it back, alternately.
-func propagation(l *leader, server string, apps, tasksPerApp, changes int) ([]time.Duration, error) {
+func propagation(l *leader.Leader, server string, apps, tasksPerApp, changes int) ([]time.Duration, error) {
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
 	var lat []time.Duration
 	for i := 0; i < changes; i++ {
@@ -48,7 +49,7 @@ func propagation(l *leader, server string, apps, tasksPerApp, changes int) ([]ti
 			state, want = events.TaskRunning, tasksPerApp
 		}
 		start := time.Now()
-		if err := l.commit(events.PutTask(benchTask(app, 0, state))); err != nil {
+		if err := l.Commit(events.PutTask(benchTask(app, 0, state))); err != nil {
 			return nil, err
 		}
 		seen, err := waitA(c, server, taskName(app)+".marathon.mesos", want, start.Add(5*time.Second))

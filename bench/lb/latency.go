@@ -44,12 +44,12 @@ func measureTaskChanges(ctx context.Context, w *world, sc *sidecar, pr *prober, 
 		}
 		round := len(a.tasks) + 1
 		start := time.Now()
-		if err := w.l.commit(w.start(a, nb), w.end(a, old, events.TaskKilled)); err != nil {
+		if err := w.l.Commit(w.start(a, nb), w.end(a, old, events.TaskKilled)); err != nil {
 			return f, err
 		}
 		seen, err := pr.waitFor(ctx, a.port, map[string]bool{nb.id: true}, round, start.Add(10*time.Second))
 		if err != nil {
-			return f, fmt.Errorf("task change %d (app %d): %w; %s", i, a.idx, err, sc.diagnose(ctx, a, start, w.l.seq()))
+			return f, fmt.Errorf("task change %d (app %d): %w; %s", i, a.idx, err, sc.diagnose(ctx, a, start, w.l.Seq()))
 		}
 		f.lat = append(f.lat, seen.Sub(start))
 		published, served = append(published, start), append(served, seen)
@@ -102,7 +102,7 @@ func measureNewApps(ctx context.Context, w *world, sc *sidecar, pr *prober, flee
 		idx := len(w.apps)
 		a, cs := w.addApp(idx, port, bs)
 		start := time.Now()
-		if err := w.l.commit(cs...); err != nil {
+		if err := w.l.Commit(cs...); err != nil {
 			return f, err
 		}
 		seen, err := pr.waitFor(ctx, port, a.ids(), 1, start.Add(30*time.Second))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/embedded"
 )
@@ -35,13 +36,13 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 	}
 	defer sidecarNC.Close()
 
-	l, err := newLeader(leaderNC)
+	l, err := leader.New(leaderNC)
 	if err != nil {
 		return err
 	}
-	defer l.close()
+	defer l.Close()
 	wg.Add(1)
-	go func() { defer wg.Done(); l.tick(ctx) }()
+	go func() { defer wg.Done(); l.Tick(ctx) }()
 
 	fleet, err := startBackends(ctx, "fleet", o.fleet)
 	if err != nil {
@@ -60,7 +61,7 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 	// arrives as one snapshot, as when a node joins a running cluster.
 	start := time.Now()
 	w := &world{l: l}
-	if err := l.commit(events.PutAgent(benchAgent())); err != nil {
+	if err := l.Commit(events.PutAgent(benchAgent())); err != nil {
 		return err
 	}
 	for i := 0; i < o.apps; i++ {
@@ -69,7 +70,7 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 			bs[k] = fleet[(i*o.perApp+k)%len(fleet)]
 		}
 		_, cs := w.addApp(i, ports[i], bs)
-		if err := l.commit(cs...); err != nil {
+		if err := l.Commit(cs...); err != nil {
 			return err
 		}
 	}

@@ -39,7 +39,7 @@ func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool [
 	f := scaleFigures{events: o.events, every: o.every, conns: o.conns, threads: o.threads, minTasks: 1, maxTasks: o.maxTasks}
 	idx := len(w.apps)
 	a, cs := w.addApp(idx, port, pool[:2])
-	if err := w.l.commit(cs...); err != nil {
+	if err := w.l.Commit(cs...); err != nil {
 		return f, err
 	}
 	if _, err := pr.waitFor(ctx, port, a.ids(), 1, time.Now().Add(30*time.Second)); err != nil {
@@ -88,7 +88,7 @@ func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool [
 				cs = append(cs, w.end(a, t, events.TaskKilling))
 			}
 		}
-		if err := w.l.commit(cs...); err != nil {
+		if err := w.l.Commit(cs...); err != nil {
 			tick.Stop()
 			return f, err
 		}
@@ -100,7 +100,7 @@ func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool [
 		}
 	}
 	tick.Stop()
-	if err := w.l.commit(finish(w, a, killing)...); err != nil {
+	if err := w.l.Commit(finish(w, a, killing)...); err != nil {
 		return f, err
 	}
 	if f.wrk, err = wait(); err != nil {

@@ -38,7 +38,7 @@ func measureStale(ctx context.Context, w *world, pr *prober, fleet []*backend, a
 			h.stop()
 			return f, err
 		}
-		if err := w.l.commit(w.start(a, nb), w.end(a, old, events.TaskKilled)); err != nil {
+		if err := w.l.Commit(w.start(a, nb), w.end(a, old, events.TaskKilled)); err != nil {
 			h.stop()
 			return f, err
 		}

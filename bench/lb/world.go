@@ -1,13 +1,14 @@
 package main
 
 import (
+	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events"
 )
 
 // world is the benchmark's view of the cluster it drives through the
 // leader: which app listens where and which backend each task is.
 type world struct {
-	l      *leader
+	l      *leader.Leader
 	apps   []*appModel
 	serial int // next task serial
 }

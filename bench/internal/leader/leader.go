@@ -1,4 +1,5 @@
-package main
+// Package leader is the benchmarks' synthetic cluster leader.
+package leader
 
 import (
 	"context"
@@ -11,19 +12,21 @@ import (
 	"github.com/atollhq/atoll/events"
 )
 
-// leader is a synthetic cluster leader: it commits changes to its own
+// Leader is a synthetic cluster leader: it commits changes to its own
 // state and publishes them on NATS exactly as the master does (same
 // Publisher, same snapshot server, sync ticks every second), so the
-// sidecar under test follows the real event path.
-type leader struct {
+// sidecar under test follows the real event path without real processes
+// behind it.
+type Leader struct {
 	mu    sync.Mutex
 	state *events.State
 	pub   *events.Publisher
 	snaps *nats.Subscription
 }
 
-func newLeader(nc *nats.Conn) (*leader, error) {
-	l := &leader{state: events.NewState(), pub: &events.Publisher{NC: nc}}
+// New starts answering snapshot requests on nc and commits the leader record.
+func New(nc *nats.Conn) (*Leader, error) {
+	l := &Leader{state: events.NewState(), pub: &events.Publisher{NC: nc}}
 	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (*events.State, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -38,13 +41,13 @@ func newLeader(nc *nats.Conn) (*leader, error) {
 	if err := nc.Flush(); err != nil {
 		return nil, fmt.Errorf("bench leader: flush: %w", err)
 	}
-	err = l.commit(events.PutLeader(events.Leader{ID: "bench", Hostname: "bench", IP: "127.0.0.1", Port: 8080, Epoch: 1}))
+	err = l.Commit(events.PutLeader(events.Leader{ID: "bench", Hostname: "bench", IP: "127.0.0.1", Port: 8080, Epoch: 1}))
 	return l, err
 }
 
-// commit stamps, applies and publishes changes in order; it returns when
+// Commit stamps, applies and publishes changes in order; it returns when
 // the events are on their way to NATS.
-func (l *leader) commit(cs ...events.Change) error {
+func (l *Leader) Commit(cs ...events.Change) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range cs {
@@ -59,8 +62,8 @@ func (l *leader) commit(cs ...events.Change) error {
 	return nil
 }
 
-// tick publishes a sync tick every second until ctx ends.
-func (l *leader) tick(ctx context.Context) {
+// Tick publishes a sync tick every second until ctx ends.
+func (l *Leader) Tick(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -75,11 +78,11 @@ func (l *leader) tick(ctx context.Context) {
 	}
 }
 
-// close stops answering snapshot requests.
-func (l *leader) close() { _ = l.snaps.Unsubscribe() }
+// Close stops answering snapshot requests.
+func (l *Leader) Close() { _ = l.snaps.Unsubscribe() }
 
-// seq is the last committed event's seq.
-func (l *leader) seq() uint64 {
+// Seq is the last committed event's seq.
+func (l *Leader) Seq() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.state.Seq
