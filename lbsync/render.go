@@ -466,27 +466,32 @@ func (o *out) write(s string) {
 }
 
 func (o *out) server(s Slot, opts string) {
-	o.b.WriteString("  server ")
-	o.b.WriteString(s.Name)
-	o.b.WriteByte(' ')
+	writeServer(&o.b, s, opts)
+	o.scratch = append(append(append(append(o.scratch[:0], "server "...), s.Name...), opts...), '\n')
+	o.h.Write(o.scratch)
+}
+
+// writeServer writes a slot's server line.
+func writeServer(b *strings.Builder, s Slot, opts string) {
+	b.WriteString("  server ")
+	b.WriteString(s.Name)
+	b.WriteByte(' ')
 	if s.Free() {
-		o.b.WriteString("127.0.0.1:1")
+		b.WriteString("127.0.0.1:1")
 	} else {
-		o.b.WriteString(s.Addr)
-		o.b.WriteByte(':')
-		o.b.WriteString(itoa(s.Port))
+		b.WriteString(s.Addr)
+		b.WriteByte(':')
+		b.WriteString(itoa(s.Port))
 	}
-	o.b.WriteString(opts)
+	b.WriteString(opts)
 	if s.Free() {
-		o.b.WriteString(" disabled")
+		b.WriteString(" disabled")
 	}
 	// A draining slot is written as a live server: the config has no
 	// "drain" keyword, and "weight 0" would stay with the slot when the
 	// runtime API later gives it to a new task. The applier drains it
 	// again right after a reload (DrainingCommands).
-	o.b.WriteByte('\n')
-	o.scratch = append(append(append(append(o.scratch[:0], "server "...), s.Name...), opts...), '\n')
-	o.h.Write(o.scratch)
+	b.WriteByte('\n')
 }
 
 // assemble builds everything a Result derives from its committed parts:
@@ -539,13 +544,16 @@ func (res *Result) assemble() error {
 	o.b.Grow(size)
 	o.write(head.String())
 	res.headLines = strings.Count(head.String(), "\n")
-	for _, c := range res.parts {
+	for i := range res.parts {
+		c := &res.parts[i]
 		p := &c.part
 		o.write(p.frontend)
 		o.write(p.backend)
+		c.servers[0] = o.b.Len()
 		for _, s := range p.b.Slots {
 			o.server(s, p.serverOpts)
 		}
+		c.servers[1] = o.b.Len()
 	}
 	res.Config = o.b.String()
 	copy(res.structure[:], o.h.Sum(nil))

@@ -1,7 +1,9 @@
 package lbsync
 
 import (
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/templates"
@@ -34,6 +36,7 @@ func renderMembership(prev *Result, s *events.State, cfg Config, set *templates.
 	res := *prev
 	res.eventTimes = nil
 	res.parts = slices.Clone(prev.parts)
+	var changed []int
 	for i := range res.parts {
 		c := &res.parts[i]
 		if touched != nil && !touched[c.appID] {
@@ -49,10 +52,48 @@ func renderMembership(prev *Result, s *events.State, cfg Config, set *templates.
 			b := *old
 			b.Slots = slots
 			c.part.b = &b
+			changed = append(changed, i)
 		}
 	}
-	if err := res.assemble(); err != nil {
-		return Result{}, false
+	if len(changed) == 0 {
+		return res, true
 	}
+	res.Backends = maps.Clone(prev.Backends)
+	for _, i := range changed {
+		b := res.parts[i].part.b
+		res.Backends[b.Name] = b
+	}
+	res.Config = patchServers(prev.Config, res.parts, changed)
 	return res, true
+}
+
+// patchServers is text (a config assembled from parts) with the server
+// lines of the parts at changed (ascending) written again from their new
+// slots; every part's offsets are moved to where its lines now are. The
+// structure hash, the maps and the line numbers stay: only addresses and
+// states differ, never the number of lines.
+func patchServers(text string, parts []committed, changed []int) string {
+	var b strings.Builder
+	b.Grow(len(text) + 64*len(changed))
+	last := 0 // text before this offset is in b
+	next := 0 // index into changed
+	for i := range parts {
+		c := &parts[i]
+		start, end := c.servers[0], c.servers[1]
+		if next < len(changed) && changed[next] == i {
+			next++
+			b.WriteString(text[last:start])
+			from := b.Len()
+			for _, s := range c.part.b.Slots {
+				writeServer(&b, s, c.part.serverOpts)
+			}
+			c.servers = [2]int{from, b.Len()}
+			last = end
+			continue
+		}
+		shift := b.Len() - last
+		c.servers = [2]int{start + shift, end + shift}
+	}
+	b.WriteString(text[last:])
+	return b.String()
 }

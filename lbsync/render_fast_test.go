@@ -82,6 +82,18 @@ func TestMembershipRenderMatchesFull(t *testing.T) {
 			if a, b := Diff(prev, got), Diff(prev, want); !reflect.DeepEqual(a, b) {
 				t.Fatalf("plans differ: %+v vs %+v", a, b)
 			}
+			// A second move from the shortcut's own result: the offsets
+			// it kept must still point at the right lines.
+			if tc.shortcut {
+				w.task("/web", "/web.t2", "a1", 32101)
+				delete(w.s.Tasks, "/echo.t00")
+				again, want2 := render(got), fullRender(t, got, w.s, set)
+				if again.Config != want2.Config || !reflect.DeepEqual(again.Backends, want2.Backends) {
+					t.Fatalf("second move differs from a full render:\n%s\n--- want\n%s", again.Config, want2.Config)
+				}
+				delete(w.s.Tasks, "/web.t2")
+				w.task("/echo", "/echo.t00", "a1", 31000)
+			}
 			// Told which app the events touched, the shortcut looks at
 			// that app only and still gives the same.
 			if tc.shortcut && tc.name != "agent unreachable" {

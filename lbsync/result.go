@@ -56,6 +56,10 @@ type committed struct {
 	cert  string   // its certificate, for the :443 frontend
 	hosts []string // its exact vhosts (host map keys)
 	paths []string // its host+path prefixes (path map keys)
+	// servers is where its server lines are in Result.Config (byte
+	// offsets, end excluded): a render that only moves tasks rewrites
+	// those lines and copies the rest.
+	servers [2]int
 }
 
 // Set is the template set the Result was rendered with.
