@@ -58,6 +58,7 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./bench/dns --atoll $(BIN)
 	$(GO) run ./bench/lb
+	$(GO) run ./bench/deploy --atoll $(BIN)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
