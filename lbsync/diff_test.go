@@ -68,11 +68,24 @@ func TestDiff(t *testing.T) {
 			},
 		},
 		{
+			// 4 tasks get 8 slots (room for a rolling restart); 9 do not fit.
 			name:   "slots full",
-			before: func() *world { return echoWorld(8) },
-			change: func(w *world) { w.task("/echo", "/echo.t99", "a2", 31099) },
+			before: func() *world { return echoWorld(4) },
+			change: func(w *world) {
+				for i := 95; i < 100; i++ {
+					w.task("/echo", fmt.Sprintf("/echo.t%d", i), "a2", 31000+i)
+				}
+			},
 			reload: true,
 			cmds: []string{
+				"set server echo_10000/echo_10000-5 addr 127.0.10.2 port 31095",
+				"set server echo_10000/echo_10000-5 state ready",
+				"set server echo_10000/echo_10000-6 addr 127.0.10.2 port 31096",
+				"set server echo_10000/echo_10000-6 state ready",
+				"set server echo_10000/echo_10000-7 addr 127.0.10.2 port 31097",
+				"set server echo_10000/echo_10000-7 state ready",
+				"set server echo_10000/echo_10000-8 addr 127.0.10.2 port 31098",
+				"set server echo_10000/echo_10000-8 state ready",
 				"set server echo_10000/echo_10000-9 addr 127.0.10.2 port 31099",
 				"set server echo_10000/echo_10000-9 state ready",
 			},
@@ -216,16 +229,17 @@ func TestStableSlots(t *testing.T) {
 	if slotOf(r, "/echo.a") != "echo_10000-1" || slotOf(r, "/echo.b") != "echo_10000-4" || slotOf(r, "/echo.c") != "echo_10000-6" {
 		t.Errorf("new tasks in %s %s %s", slotOf(r, "/echo.a"), slotOf(r, "/echo.b"), slotOf(r, "/echo.c"))
 	}
-	// Scale to 20 (grows to 24 slots), back to 2: slots do not shrink.
+	// Scale to 20 (grows to 40 slots: room for a rolling restart of 20),
+	// back to 2: slots do not shrink.
 	w.scale("/echo", 20, 33000)
 	r = mustRender(t, r, w.s, Config{})
-	if n := len(r.Backends["echo_10000"].Slots); n != 24 {
-		t.Errorf("%d slots, want 24", n)
+	if n := len(r.Backends["echo_10000"].Slots); n != 40 {
+		t.Errorf("%d slots, want 40", n)
 	}
 	w.scale("/echo", 2, 33000)
 	next := mustRender(t, r, w.s, Config{})
-	if n := len(next.Backends["echo_10000"].Slots); n != 24 {
-		t.Errorf("%d slots after scale down, want 24", n)
+	if n := len(next.Backends["echo_10000"].Slots); n != 40 {
+		t.Errorf("%d slots after scale down, want 40", n)
 	}
 	if p := Diff(r, next); p.Reload || len(p.Commands) != 18 {
 		t.Errorf("scale down: reload %v, %d commands", p.Reload, len(p.Commands))

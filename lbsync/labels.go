@@ -105,6 +105,13 @@ func service(app *events.App, n int, cfg *Config) (*templates.Service, error) {
 	s := &templates.Service{
 		AppID: app.ID, PortIndex: n, ServicePort: app.PortDefinitions[n].Port,
 		BindAddr: cfg.BindAddr, Mode: "tcp", Balance: "roundrobin", Labels: app.Labels,
+		HealthCheck: healthCheck(app, n),
+	}
+	if hc := s.HealthCheck; hc != nil && hc.Protocol == "HTTP" {
+		// An HTTP service, as marathon-lb has it (not HTTPS: the task
+		// speaks TLS). HAProxy then ends requests, not connections, so a
+		// task that stops takes no client's keep-alive connection with it.
+		s.Mode = "http"
 	}
 	if v, ok := pl.get("PORT"); ok {
 		p, err := strconv.Atoi(strings.TrimSpace(v))
@@ -190,7 +197,6 @@ func service(app *events.App, n int, cfg *Config) (*templates.Service, error) {
 		return nil, nil
 	}
 	s.Backend = backendName(app.ID, s.ServicePort, n)
-	s.HealthCheck = healthCheck(app, n)
 	return s, nil
 }
 

@@ -14,9 +14,9 @@ type target struct {
 
 // assignSlots places targets (sorted by task id) into the backend's slots.
 // A task that held a slot in prev keeps it; new tasks take the lowest free
-// slots. The slot count is the larger of prev's and len(targets) rounded
-// up to step: backends never shrink by themselves, so scaling down and up
-// again needs no reload.
+// slots. The slot count is prev's, or, when the tasks do not fit, twice
+// their number rounded up to step: backends never shrink by themselves, so
+// scaling down and up again needs no reload.
 func assignSlots(name string, prev *Backend, targets []target, step int) []Slot {
 	held := map[string]bool{}
 	if prev != nil {
@@ -35,12 +35,16 @@ func assignSlots(name string, prev *Backend, targets []target, step int) []Slot 
 			need++
 		}
 	}
-	n := (need + step - 1) / step * step
-	if n == 0 {
-		n = step
-	}
-	if prev != nil && len(prev.Slots) > n {
+	n := 0
+	if prev != nil {
 		n = len(prev.Slots)
+	}
+	if need > n || n == 0 {
+		// Grow with room for a whole rolling restart: the old tasks keep
+		// their slots while draining, so up to twice the tasks are in
+		// the backend at once, and a reload in the middle of a deploy
+		// would hold the new tasks back while the old ones go.
+		n = max((2*need+step-1)/step*step, step)
 	}
 	slots := make([]Slot, n)
 	placed := make([]bool, len(targets))
