@@ -57,7 +57,7 @@ func versionCounts(m map[string]int, newV string) string {
 
 // printTable prints the figures of every size, as a Markdown table.
 func printTable(w io.Writer, o options, rows []result, failed []string) {
-	mode := "tcp (no HAPROXY_0_MODE label)"
+	mode := "http (from the HTTP health check; no HAPROXY_0_MODE label)"
 	if o.mode != "" {
 		mode = "HAPROXY_0_MODE=" + o.mode
 	}
