@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -151,4 +153,29 @@ func TestLBFollowsScalingWithoutReload(t *testing.T) {
 	}
 	c.lbWaitServed(front, "", "/it/lb", 20*time.Second)
 	noReload("killing a task with scale")
+}
+
+// TestLBKilledTakesHAProxyWithIt: an `atoll lb` that dies without stopping
+// HAProxy (SIGKILL) does not leave a master serving a config nobody keeps
+// in line any more.
+func TestLBKilledTakesHAProxyWithIt(t *testing.T) {
+	requireHAProxy(t)
+	c := startCluster(t, clusterOptions{agents: 1})
+	lb := lbStart(c, lbNodeOptions{})
+	var pid int
+	c.waitFor(20*time.Second, "HAProxy's pid file", func() (bool, string) {
+		data, err := os.ReadFile(filepath.Join(lb.dir, "haproxy.pid"))
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
+		return err == nil && pid > 0, string(data)
+	})
+	if err := lb.proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(10*time.Second, fmt.Sprintf("HAProxy master %d to exit", pid), func() (bool, string) {
+		err := syscall.Kill(pid, 0)
+		return err == syscall.ESRCH || isZombie(pid), fmt.Sprint(err)
+	})
 }

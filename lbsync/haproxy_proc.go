@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,15 +66,27 @@ func (p *Process) Start(ctx context.Context) error {
 	}
 	p.cmd = exec.Command(p.Bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return err
-	}
+	// Pdeathsig: should this process die without stopping HAProxy (a
+	// SIGKILL), the master gets SIGTERM instead of serving a stale config
+	// forever. The signal follows the thread that started the child, so
+	// that thread stays locked to the goroutine that waits for it.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	p.done = make(chan struct{})
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.waitErr = p.cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return err
+	}
 	go p.stopOn(ctx)
 	deadline := time.Now().Add(p.ReloadTimeout)
 	for {
