@@ -118,6 +118,21 @@ func TestSyncerKeepsAppliedStateWhenApplyFails(t *testing.T) {
 	a.mu.Unlock()
 	w.app("/new", []int{10002}, map[string]string{"HAPROXY_GROUP": "external"})
 	s.Idle(w.s) // fails: HAProxy keeps the first config
+	// Wait for that failure: a newer state offered before Run took this
+	// one would replace it, and the failure would hit the wrong apply.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.mu.Lock()
+		failed := !a.failNext
+		a.mu.Unlock()
+		if failed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the failing apply never came")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	w.scale("/web", 2, 31000)
 	s.Idle(w.s)
 	plans := waitPlans(t, a, 2)
