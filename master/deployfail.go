@@ -36,7 +36,7 @@ func (m *Master) holdFailedLocked(app events.App, now time.Time) ([]func(context
 		if failures < deploymentFailureLimit || !m.oldTasksServeLocked(app) {
 			return nil, "", false
 		}
-		d.Failed = fmt.Sprintf("failed: %d tasks of the new version failed in a row and none became ready; "+
+		d.Failed = fmt.Sprintf("%d tasks of the new version failed in a row and none became ready; "+
 			"the old tasks keep serving (DELETE /v2/deployments/%s rolls back)", failures, d.ID)
 		if err := m.commitLocked(events.PutDeployment(d)); err != nil {
 			m.log.Warn("halt deployment", "id", d.ID, "err", err)
@@ -52,7 +52,7 @@ func (m *Master) holdFailedLocked(app events.App, now time.Time) ([]func(context
 			}
 		}
 	}
-	return sends, d.Failed, true
+	return sends, "failed: " + d.Failed, true
 }
 
 // oldTasksServeLocked reports whether tasks of an earlier config of the app

@@ -53,7 +53,7 @@ func TestFailingUpgradeHaltsAndRollsBack(t *testing.T) {
 	if !ok || !strings.Contains(halted.Failed, "failed in a row") || !strings.Contains(halted.Failed, dep.ID) {
 		t.Fatalf("deployment %+v, want halted with a reason naming it", halted)
 	}
-	if why := waitingReason(m, "/web"); why != halted.Failed {
+	if why := waitingReason(m, "/web"); why != "failed: "+halted.Failed {
 		t.Fatalf("waiting %q, want the halt reason", why)
 	}
 	if n := len(tasksIn(m, "/web", events.TaskStaging)); n != 0 {

@@ -20,6 +20,8 @@ type deploymentView struct {
 	CurrentActions []currentActionView `json:"currentActions"`
 	CurrentStep    int                 `json:"currentStep"`
 	TotalSteps     int                 `json:"totalSteps"`
+	// Failed is atoll's: why the deployment stopped making progress.
+	Failed string `json:"failed,omitempty"`
 }
 
 type stepView struct {
@@ -49,6 +51,7 @@ func deploymentViewOf(d events.Deployment) deploymentView {
 		CurrentActions: make([]currentActionView, len(d.CurrentActions)),
 		CurrentStep:    d.CurrentStep,
 		TotalSteps:     d.TotalSteps,
+		Failed:         d.Failed,
 	}
 	for i, st := range d.Steps {
 		acts := make([]actionView, len(st.Actions))

@@ -461,9 +461,9 @@ func pollOnce(ctx context.Context, c *client.Client, op waitOp) (line string, do
 				waiting = a.Waiting
 			}
 		}
-		if why, ok := strings.CutPrefix(waiting, "failed: "); ok {
+		if d.Failed != "" {
 			// The master halted the deployment: it will not finish.
-			return "", false, &deploymentFailedError{fmt.Sprintf("deployment %s of %s failed: %s", d.ID, op.appID, why)}
+			return "", false, &deploymentFailedError{fmt.Sprintf("deployment %s of %s failed: %s", d.ID, op.appID, d.Failed)}
 		}
 	}
 	app, err := c.App(ctx, op.appID)

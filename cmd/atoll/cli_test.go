@@ -28,7 +28,7 @@ type fakeMarathon struct {
 	deps    []*fakeDep
 	nextDep int
 	stuck   bool   // deployments never progress
-	halted  string // when set, deployments stop and say why (atoll's failed deployment)
+	halted  string // when set, deployments stop and say why (atoll's "failed")
 	fail503 int    // answer that many /v2/deployments polls with 503
 	user    string
 	pass    string
@@ -142,7 +142,7 @@ func (f *fakeMarathon) serve(w http.ResponseWriter, r *http.Request) {
 		for _, d := range f.deps {
 			list = append(list, map[string]any{"id": d.id, "version": "2024-05-01T12:00:00.000Z",
 				"affectedApps": []string{d.appID}, "steps": []any{}, "currentActions": []any{
-					map[string]any{"action": "ScaleApplication", "app": d.appID, "waiting": f.halted}},
+					map[string]any{"action": "ScaleApplication", "app": d.appID}}, "failed": f.halted,
 				"currentStep": 1, "totalSteps": 1})
 		}
 		fakeWriteJSON(w, 200, list)
@@ -738,7 +738,7 @@ func TestParseArgsDoubleDash(t *testing.T) {
 func TestRestartFailedDeploymentExitsNonZero(t *testing.T) {
 	f := newFakeMarathon(t)
 	f.addApp(echoAppDef(2), 2)
-	f.halted = "failed: 3 tasks of the new version failed in a row and none became ready"
+	f.halted = "3 tasks of the new version failed in a row and none became ready"
 	code, _, errs := runCLI(t, runApp, "restart", "/demo/echo", "--timeout", "10s")
 	if code != 1 || !strings.Contains(errs, "deployment d-1 of /demo/echo failed: 3 tasks of the new version failed in a row") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the reason", code, errs)
