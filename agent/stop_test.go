@@ -35,7 +35,9 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, "atoll/agent.(*") {
+		// The harness's own goroutine has handed over Run's result and
+		// may still be on its way out (runtime.goexit1): not the agent's.
+		if strings.Contains(g, "atoll/agent.(*") && !strings.Contains(g, "runtime.goexit1()") {
 			t.Errorf("goroutine left after Run returned:\n%s", g)
 		}
 	}
