@@ -448,25 +448,6 @@ func processEnv(pid int) map[string]string {
 
 // freeDNSAddr is a loopback address whose port is free for both UDP and
 // TCP, as a DNS server needs.
-func freeDNSAddr(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return ""
-}
-
 // upstream is a DNS server for the names outside the cluster: it knows
 // example.test. (A 198.18.0.1) and says NXDOMAIN for the rest of test.
 type upstream struct {

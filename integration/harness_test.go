@@ -92,15 +92,6 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	return c
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
 	p := &proc{name: name, args: args, log: filepath.Join(c.dir, name+".log")}

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/atollhq/atoll/lbsync"
@@ -71,17 +70,6 @@ func lbStart(c *cluster, o lbNodeOptions) *lbNode {
 		}
 	})
 	return n
-}
-
-// lbFreePort is a TCP port free on addr now.
-func lbFreePort(t *testing.T, addr string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // configPath is the live haproxy.cfg.

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/atollhq/atoll/internal/freeport"
 )
 
 // haproxyBin finds haproxy; under CI=true a missing one fails the test
@@ -61,31 +62,8 @@ func TestCheckWithHAProxy(t *testing.T) {
 	}
 }
 
-// freePort returns a port free now and never returned before in this
-// process: the ports are bound later (by HAProxy), so the kernel may hand
-// the same one out twice meanwhile.
-func freePort(t *testing.T) int {
-	t.Helper()
-	givenMu.Lock()
-	defer givenMu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !given[port] {
-			given[port] = true
-			return port
-		}
-	}
-}
-
-var (
-	givenMu sync.Mutex
-	given   = map[int]bool{}
-)
+// freePort is a loopback port for HAProxy to bind later (see freeport).
+func freePort(t *testing.T) int { return freeport.Port(t, "127.0.0.1") }
 
 func runtimeAPI(t *testing.T, sock string, cmds ...string) string {
 	t.Helper()

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/atollhq/atoll/internal/freeport"
 )
 
 // devCluster is a running `atoll dev`.
@@ -29,16 +31,8 @@ type devCluster struct {
 	waitErr error
 }
 
-// freePort asks the kernel for a free loopback port, for listeners that
-// `atoll dev` opens right away.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort is a free loopback port for a listener `atoll dev` opens.
+func freePort() (int, error) { return freeport.Reserve("127.0.0.1", false) }
 
 func freeAddrs(n int) ([]string, error) {
 	out := make([]string, n)

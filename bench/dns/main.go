@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/freeport"
 )
 
 func main() {
@@ -42,13 +42,13 @@ func main() {
 	}
 }
 
+// freePort is a loopback port free for UDP and TCP (DNS listens on both).
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Reserve("127.0.0.1", true)
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTasks int, serverCore, loadCore string) error {

@@ -4,18 +4,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/atollhq/atoll/internal/freeport"
 )
 
-// freePort asks the kernel for a free loopback port (for listeners that
-// are opened right away: HAProxy's stats and :80 frontends).
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort is a free loopback port for HAProxy's stats and :80 frontends.
+func freePort() (int, error) { return freeport.Reserve("127.0.0.1", false) }
 
 // servicePorts returns n loopback ports from base upwards that nothing
 // listens on. They sit below the kernel's ephemeral range (32768+ on
