@@ -23,13 +23,12 @@ type taskChangeFigures struct {
 // (old task killed) are published, and the time runs from just before
 // the publish to the first response through HAProxy from the new
 // backend. settle lets the old task's removal land before the next one.
-func measureTaskChanges(ctx context.Context, w *world, sc *sidecar, pr *prober, fleet []*backend, n int, settle time.Duration) (taskChangeFigures, error) {
+func measureTaskChanges(ctx context.Context, w *world, sc lbUnderTest, pr *prober, fleet []*backend, n int, settle time.Duration) (taskChangeFigures, error) {
 	var f taskChangeFigures
-	p, err := sc.process(ctx, time.Second)
+	before, err := sc.ownReloads(ctx)
 	if err != nil {
 		return f, err
 	}
-	before := p.Reloads()
 	if f.reloadsBefore, err = sc.reloads(ctx); err != nil {
 		return f, err
 	}
@@ -62,8 +61,12 @@ func measureTaskChanges(ctx context.Context, w *world, sc *sidecar, pr *prober, 
 	if f.reloadsAfter, err = sc.reloads(ctx); err != nil {
 		return f, err
 	}
-	f.processReloads = p.Reloads() - before
-	f.split = sc.timeline.split(published, served)
+	after, err := sc.ownReloads(ctx)
+	if err != nil {
+		return f, err
+	}
+	f.processReloads = after - before
+	f.split = sc.split(published, served)
 	return f, nil
 }
 
@@ -79,7 +82,7 @@ type newAppFigures struct {
 // service port answers from one of its backends. Each app waits until
 // minReload has passed since the last one's reload returned, so that no
 // app waits for the Syncer's reload rate limit.
-func measureNewApps(ctx context.Context, w *world, sc *sidecar, pr *prober, fleet []*backend, ports []int, perApp int, minReload time.Duration, verbose bool) (newAppFigures, error) {
+func measureNewApps(ctx context.Context, w *world, sc lbUnderTest, pr *prober, fleet []*backend, ports []int, perApp int, minReload time.Duration, verbose bool) (newAppFigures, error) {
 	var f newAppFigures
 	before, err := sc.reloads(ctx)
 	if err != nil {
@@ -101,6 +104,10 @@ func measureNewApps(ctx context.Context, w *world, sc *sidecar, pr *prober, flee
 		}
 		idx := len(w.apps)
 		a, cs := w.addApp(idx, port, bs)
+		own, err := sc.ownReloads(ctx)
+		if err != nil {
+			return f, err
+		}
 		start := time.Now()
 		if err := w.l.Commit(cs...); err != nil {
 			return f, err
@@ -113,12 +120,12 @@ func measureNewApps(ctx context.Context, w *world, sc *sidecar, pr *prober, flee
 		published, served = append(published, start), append(served, seen)
 		// The Syncer's rate limit counts from the end of the reload's
 		// Apply, which returns a little after the new worker serves.
-		if last, err = sc.timeline.applied(ctx, start, 30*time.Second); err != nil {
+		if last, err = sc.reloaded(ctx, start, own, 30*time.Second); err != nil {
 			return f, fmt.Errorf("new app %d: %w", idx, err)
 		}
 		if verbose {
 			n, _ := sc.reloads(ctx)
-			fmt.Fprintf(os.Stderr, "new app %d: %s, master reloads %d:%s\n", idx, ms(seen.Sub(start)), n, sc.timeline.describe(start, time.Now()))
+			fmt.Fprintf(os.Stderr, "new app %d: %s, master reloads %d:%s\n", idx, ms(seen.Sub(start)), n, sc.describe(start))
 		}
 	}
 	after, err := sc.reloads(ctx)
@@ -126,6 +133,6 @@ func measureNewApps(ctx context.Context, w *world, sc *sidecar, pr *prober, flee
 		return f, err
 	}
 	f.reloads = after - before
-	f.split = sc.timeline.split(published, served)
+	f.split = sc.split(published, served)
 	return f, nil
 }

@@ -1,9 +1,10 @@
 // Command lb benchmarks atoll's HAProxy sidecar (DESIGN.md §6, issue "LB
 // sidecar"): render and `haproxy -c` times at 1,000 and 10,000 apps, event
 // → serving latency through the real pipeline (embedded NATS, the master's
-// Publisher and snapshot server, events.Follower, lbsync.Syncer,
-// lbsync.HAProxyApplier running haproxy) for a task change and for a new
-// app, and failed requests and reloads under wrk while an app scales.
+// Publisher and snapshot server, then `atoll lb` in its own process — or,
+// with -inline, events.Follower, lbsync.Syncer and lbsync.HAProxyApplier in
+// this one — running haproxy) for a task change and for a new app, and
+// failed requests and reloads under wrk while an app scales.
 // Everything listens on 127.0.0.1. It prints the figures and checks them
 // against the issue's targets (PASS/MISS; a MISS does not fail the run).
 // Run with `make bench` or `go run ./bench/lb` (needs haproxy and wrk:
@@ -26,6 +27,8 @@ import (
 
 type options struct {
 	haproxy, wrk string
+	atoll        string // the atoll binary whose `atoll lb` is measured
+	inline       bool   // run the sidecar's parts in this process instead
 	renderSizes  []int
 	renderRuns   int
 	apps, perApp int
@@ -46,6 +49,8 @@ func main() {
 	sizes := flag.String("render-sizes", "1000,10000", "app counts (× tasks-per-app) for the render and haproxy -c figures")
 	flag.StringVar(&o.haproxy, "haproxy", "haproxy", "the haproxy binary (2.6, master-worker)")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "the wrk binary")
+	flag.StringVar(&o.atoll, "atoll", "bin/atoll", "the atoll binary whose `atoll lb` is measured (make build)")
+	flag.BoolVar(&o.inline, "inline", false, "run the sidecar's parts inside this process instead of `atoll lb` (splits latencies into steps; shares this process's GC)")
 	flag.IntVar(&o.renderRuns, "render-runs", 5, "runs of each render and check")
 	flag.IntVar(&o.apps, "apps", 1000, "apps in the cluster the sidecar follows")
 	flag.IntVar(&o.perApp, "tasks-per-app", 3, "tasks per app")
@@ -84,7 +89,11 @@ func main() {
 // lookTools resolves haproxy and wrk, or says how to install them.
 func lookTools(o *options) error {
 	var missing []string
-	for _, bin := range []*string{&o.haproxy, &o.wrk} {
+	bins := []*string{&o.haproxy, &o.wrk}
+	if !o.inline {
+		bins = append(bins, &o.atoll)
+	}
+	for _, bin := range bins {
 		path, err := exec.LookPath(*bin)
 		if err != nil {
 			missing = append(missing, *bin)
@@ -93,7 +102,7 @@ func lookTools(o *options) error {
 		*bin = path
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s not found: run `make bench-deps` (as root) to install it", strings.Join(missing, " and "))
+		return fmt.Errorf("%s not found: run `make build` for atoll, `make bench-deps` (as root) for the tools", strings.Join(missing, " and "))
 	}
 	return nil
 }

@@ -30,11 +30,6 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 		return fmt.Errorf("connect leader to nats: %w", err)
 	}
 	defer leaderNC.Close()
-	sidecarNC, err := nats.Connect(srv.ClientURL(), nats.Name("bench-lb"))
-	if err != nil {
-		return fmt.Errorf("connect sidecar to nats: %w", err)
-	}
-	defer sidecarNC.Close()
 
 	l, err := leader.New(leaderNC)
 	if err != nil {
@@ -74,7 +69,7 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 			return err
 		}
 	}
-	sc, err := startSidecar(ctx, sidecarNC, o.haproxy, dir, o.minReload)
+	sc, err := startLB(ctx, o, srv.ClientURL(), dir)
 	if err != nil {
 		return err
 	}
@@ -117,5 +112,38 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 	}
 	fmt.Printf("%d scale events under wrk in %s\n", res.scale.events, time.Since(start).Round(time.Millisecond))
 	res.apps = o.apps
+	res.sidecar = "`atoll lb` (own process)"
+	if o.inline {
+		res.sidecar = "Follower → Syncer → HAProxyApplier inside the benchmark process"
+	}
 	return nil
+}
+
+// startLB starts the sidecar under test: `atoll lb` in its own process, or
+// with -inline the same parts in this one.
+func startLB(ctx context.Context, o options, natsURL, dir string) (lbUnderTest, error) {
+	if !o.inline {
+		return startProcessSidecar(ctx, o.atoll, natsURL, o.haproxy, dir, o.minReload)
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("bench-lb"))
+	if err != nil {
+		return nil, fmt.Errorf("connect sidecar to nats: %w", err)
+	}
+	sc, err := startInlineSidecar(ctx, nc, o.haproxy, dir, o.minReload)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return closeAfter{sc, nc}, nil
+}
+
+// closeAfter closes the inline sidecar's NATS connection once it stopped.
+type closeAfter struct {
+	*inlineSidecar
+	nc *nats.Conn
+}
+
+func (c closeAfter) stop() {
+	c.inlineSidecar.stop()
+	c.nc.Close()
 }

@@ -42,6 +42,7 @@ type results struct {
 	scale   scaleFigures
 	stale   staleFigures
 	apps    int
+	sidecar string // what ran the sidecar, for the heading
 }
 
 func (r *results) print(w io.Writer) {
@@ -54,7 +55,7 @@ func (r *results) print(w io.Writer) {
 			f.incrReload, f.incrCommands, ms(h.p50), ms(h.min), ms(h.max))
 	}
 
-	fmt.Fprintf(w, "\n### Event → HAProxy serving at %d apps × 3 tasks (NATS → Follower → Syncer → HAProxyApplier → haproxy)\n\n", r.apps)
+	fmt.Fprintf(w, "\n### Event → HAProxy serving at %d apps × 3 tasks (NATS → %s → haproxy)\n\n", r.apps, r.sidecar)
 	fmt.Fprintf(w, "| change | n | p50 | p99 | max | reloads |\n|---|---|---|---|---|---|\n")
 	t := summarize(r.task.lat)
 	fmt.Fprintf(w, "| task moved to another backend (runtime API) | %d | %s | %s | %s | %d (show proc %d → %d) |\n",
@@ -63,14 +64,16 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "| new app, new service port (reload) | %d | %s | %s | %s | %d |\n",
 		a.n, ms(a.p50), ms(a.p99), ms(a.max), r.newApp.reloads)
 
-	fmt.Fprintf(w, "\nWhere the time went (p50 / p99): publish → render starts, the render (Syncer.Idle), publish → Apply starts, the Apply, Apply start → served\n\n")
-	fmt.Fprintf(w, "| change | → render | render | → Apply | Apply | Apply → served |\n|---|---|---|---|---|---|\n")
-	for _, row := range []struct {
-		name string
-		b    breakdown
-	}{{"task moved", r.task.split}, {"new app", r.newApp.split}} {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", row.name, pair(row.b.toRender), pair(row.b.render),
-			pair(row.b.toApply), pair(row.b.apply), pair(row.b.applyToServed))
+	if len(r.task.split.render)+len(r.newApp.split.render) > 0 {
+		fmt.Fprintf(w, "\nWhere the time went (p50 / p99): publish → render starts, the render (Syncer.Idle), publish → Apply starts, the Apply, Apply start → served\n\n")
+		fmt.Fprintf(w, "| change | → render | render | → Apply | Apply | Apply → served |\n|---|---|---|---|---|---|\n")
+		for _, row := range []struct {
+			name string
+			b    breakdown
+		}{{"task moved", r.task.split}, {"new app", r.newApp.split}} {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", row.name, pair(row.b.toRender), pair(row.b.render),
+				pair(row.b.toApply), pair(row.b.apply), pair(row.b.applyToServed))
+		}
 	}
 
 	s := r.scale

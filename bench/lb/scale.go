@@ -35,7 +35,7 @@ type scaleOpts struct {
 // every o.every. A scale event is what the master publishes: the app with
 // its new instance count, new tasks running, removed tasks killing (they
 // drain) and, on the next event, killed.
-func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool []*backend, port int, o scaleOpts) (scaleFigures, error) {
+func measureScale(ctx context.Context, w *world, sc lbUnderTest, pr *prober, pool []*backend, port int, o scaleOpts) (scaleFigures, error) {
 	f := scaleFigures{events: o.events, every: o.every, conns: o.conns, threads: o.threads, minTasks: 1, maxTasks: o.maxTasks}
 	idx := len(w.apps)
 	a, cs := w.addApp(idx, port, pool[:2])
@@ -49,15 +49,14 @@ func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool [
 	if err := sleep(ctx, o.minReload+200*time.Millisecond); err != nil {
 		return f, err
 	}
-	p, err := sc.process(ctx, time.Second)
-	if err != nil {
-		return f, err
-	}
 	before, err := sc.reloads(ctx)
 	if err != nil {
 		return f, err
 	}
-	procBefore := p.Reloads()
+	procBefore, err := sc.ownReloads(ctx)
+	if err != nil {
+		return f, err
+	}
 
 	wait, err := startWrk(ctx, o.wrkBin, "http://127.0.0.1:"+strconv.Itoa(port)+"/", o.threads, o.conns,
 		time.Duration(o.events)*o.every+3*time.Second)
@@ -110,7 +109,11 @@ func measureScale(ctx context.Context, w *world, sc *sidecar, pr *prober, pool [
 	if err != nil {
 		return f, err
 	}
-	f.reloads, f.processReloads = after-before, p.Reloads()-procBefore
+	procAfter, err := sc.ownReloads(ctx)
+	if err != nil {
+		return f, err
+	}
+	f.reloads, f.processReloads = after-before, procAfter-procBefore
 
 	// The last membership must be what HAProxy serves.
 	seen, err := pr.served(ctx, port, 8*len(a.tasks))

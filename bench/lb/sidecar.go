@@ -18,10 +18,13 @@ import (
 	"github.com/atollhq/atoll/templates"
 )
 
-// sidecar is the HAProxy half of `atoll lb`, wired as cmd/atoll does it:
-// an events.Follower on NATS feeding an lbsync.Syncer whose applier runs
-// the real haproxy in dir.
-type sidecar struct {
+// inlineSidecar is the HAProxy half of `atoll lb` inside the benchmark's
+// own process (-inline), wired as cmd/atoll does it: an events.Follower on
+// NATS feeding an lbsync.Syncer whose applier runs the real haproxy in dir.
+// Its steps are timed (timing.go), so a latency can be split; the price is
+// that the sidecar shares its process, and so its garbage collector, with
+// the benchmark's backends, prober and leader.
+type inlineSidecar struct {
 	applier  *lbsync.HAProxyApplier
 	follower *events.Follower
 	timeline *timeline
@@ -29,9 +32,9 @@ type sidecar struct {
 	wg       sync.WaitGroup
 }
 
-// startSidecar starts following on nc; HAProxy starts with the first
-// snapshot. Stop ends it.
-func startSidecar(ctx context.Context, nc *nats.Conn, bin, dir string, minReload time.Duration) (*sidecar, error) {
+// startInlineSidecar starts following on nc; HAProxy starts with the
+// first snapshot. Stop ends it.
+func startInlineSidecar(ctx context.Context, nc *nats.Conn, bin, dir string, minReload time.Duration) (*inlineSidecar, error) {
 	httpPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func startSidecar(ctx context.Context, nc *nats.Conn, bin, dir string, minReload
 		SocketPath: filepath.Join(hdir, "admin.sock"), MapPath: filepath.Join(hdir, "hosts.map"), PathMapPath: filepath.Join(hdir, "paths.map"),
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "lb")
-	s := &sidecar{applier: &lbsync.HAProxyApplier{Config: cfg, Bin: bin, ConfigPath: filepath.Join(hdir, "haproxy.cfg")}, timeline: &timeline{}}
+	s := &inlineSidecar{applier: &lbsync.HAProxyApplier{Config: cfg, Bin: bin, ConfigPath: filepath.Join(hdir, "haproxy.cfg")}, timeline: &timeline{}}
 	syncer := lbsync.NewSyncer(cfg, templates.MustDefault(), timedApplier{s.applier, s.timeline}, minReload, log)
 	s.follower = &events.Follower{Source: &events.NATSSource{NC: nc}, Handler: timedSyncer{syncer, s.timeline}, Log: log.With("part", "follower")}
 
@@ -75,26 +78,7 @@ func startSidecar(ctx context.Context, nc *nats.Conn, bin, dir string, minReload
 	return s, nil
 }
 
-// process waits until HAProxy runs.
-func (s *sidecar) process(ctx context.Context, timeout time.Duration) (*lbsync.Process, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p := s.applier.Process(); p != nil {
-			return p, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("haproxy not started after %v", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// reloads is the master's own reload count ("show proc").
-func (s *sidecar) reloads(ctx context.Context) (int, error) {
+func (s *inlineSidecar) reloads(ctx context.Context) (int, error) {
 	p := s.applier.Process()
 	if p == nil {
 		return 0, fmt.Errorf("haproxy is not running")
@@ -106,20 +90,50 @@ func (s *sidecar) reloads(ctx context.Context) (int, error) {
 	return info.MasterReloads, nil
 }
 
+func (s *inlineSidecar) ownReloads(context.Context) (int, error) {
+	p := s.applier.Process()
+	if p == nil {
+		return 0, fmt.Errorf("haproxy is not running")
+	}
+	return p.Reloads(), nil
+}
+
+// reloaded is when the first Apply that started after t0 returned: the
+// Syncer's rate limit counts from there.
+func (s *inlineSidecar) reloaded(ctx context.Context, t0 time.Time, _ int, timeout time.Duration) (time.Time, error) {
+	return s.timeline.applied(ctx, t0, timeout)
+}
+
+func (s *inlineSidecar) split(published, served []time.Time) breakdown {
+	return s.timeline.split(published, served)
+}
+
+func (s *inlineSidecar) describe(from time.Time) string {
+	return s.timeline.describe(from, time.Now())
+}
+
 // stop ends the follower and syncer, then soft-stops HAProxy.
-func (s *sidecar) stop() {
+func (s *inlineSidecar) stop() {
 	s.cancel()
 	s.wg.Wait()
 	_ = s.applier.Close()
 }
 
-// servers describes what HAProxy's runtime API says of a's backend, for
-// error messages.
-func (s *sidecar) servers(ctx context.Context, a *appModel) string {
+// diagnose says what the sidecar did since t0 and what HAProxy serves for
+// a, for error messages.
+func (s *inlineSidecar) diagnose(ctx context.Context, a *appModel, t0 time.Time, leaderSeq uint64) string {
 	rt := s.applier.Runtime()
-	if rt == nil {
-		return "no runtime API yet"
+	what := "no runtime API yet"
+	if rt != nil {
+		what = serversOf(ctx, rt, a)
 	}
+	return fmt.Sprintf("since the publish:%s; %s; follower applied %d events, %d resyncs; leader at seq %d",
+		s.timeline.describe(t0, time.Now()), what, s.follower.Applied(), s.follower.Resyncs(), leaderSeq)
+}
+
+// serversOf describes what HAProxy's runtime API says of a's backend, for
+// error messages.
+func serversOf(ctx context.Context, rt *lbsync.Runtime, a *appModel) string {
 	states, err := rt.ShowServersState(ctx)
 	if err != nil {
 		return "show servers state: " + err.Error()
@@ -132,11 +146,4 @@ func (s *sidecar) servers(ctx context.Context, a *appModel) string {
 		}
 	}
 	return b.String()
-}
-
-// diagnose says what the sidecar did since t0 and what HAProxy serves for
-// a, for error messages.
-func (s *sidecar) diagnose(ctx context.Context, a *appModel, t0 time.Time, leaderSeq uint64) string {
-	return fmt.Sprintf("since the publish:%s; %s; follower applied %d events, %d resyncs; leader at seq %d",
-		s.timeline.describe(t0, time.Now()), s.servers(ctx, a), s.follower.Applied(), s.follower.Resyncs(), leaderSeq)
 }
