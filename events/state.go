@@ -21,6 +21,8 @@ type State struct {
 	Apps        map[string]App        `json:"apps"`
 	Tasks       map[string]Task       `json:"tasks"`
 	Deployments map[string]Deployment `json:"deployments"`
+
+	tasksByApp *taskIndex // see state_index.go
 }
 
 // NewState returns the empty state at (0, 0).
@@ -57,12 +59,12 @@ func (s *State) Apply(e Event) error {
 		delete(s.Apps, e.ID)
 	case TaskUpdated:
 		if e.Task.State.Terminal() {
-			delete(s.Tasks, e.Task.ID)
+			s.dropTask(e.Task.ID)
 		} else {
-			s.Tasks[e.Task.ID] = s.shareStrings(*e.Task)
+			s.putTask(s.shareStrings(*e.Task))
 		}
 	case TaskRemoved:
-		delete(s.Tasks, e.ID)
+		s.dropTask(e.ID)
 	case DeploymentUpdated:
 		s.Deployments[e.Deployment.ID] = *e.Deployment
 	case DeploymentRemoved:
@@ -135,6 +137,7 @@ func (s *State) Clone() *State {
 	for k, v := range s.Deployments {
 		c.Deployments[k] = v
 	}
+	c.Reindex()
 	return c
 }
 
@@ -153,18 +156,6 @@ func (s *State) Normalize() *State {
 		s.Deployments = map[string]Deployment{}
 	}
 	return s
-}
-
-// TasksOf returns the app's tasks sorted by id.
-func (s *State) TasksOf(appID string) []Task {
-	var out []Task
-	for _, t := range s.Tasks {
-		if t.AppID == appID {
-			out = append(out, t)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
 }
 
 // TasksOn returns the tasks placed on an agent, sorted by id.

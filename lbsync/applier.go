@@ -209,7 +209,7 @@ const backgroundWriteGap = time.Second
 func (a *HAProxyApplier) diskLocked() *diskWriter {
 	if a.disk == nil {
 		a.disk = newDiskWriter(func(ctx context.Context, cfg string, maps map[string]string) error {
-			return WriteConfig(ctx, a.Bin, a.ConfigPath, cfg, maps, a.Keep, true)
+			return writeConfig(ctx, a.Bin, a.ConfigPath, cfg, maps, a.Keep, backgroundNice)
 		})
 		a.disk.gap = backgroundWriteGap
 		ctx, stop := context.WithCancel(context.Background())

@@ -112,3 +112,36 @@ func BenchmarkCheckWithHAProxy10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTaskMoved1k is the sidecar's work for one task moving to
+// another agent at 1,000 apps: the render of the touched app, then the
+// Diff the applier's commands come from.
+func BenchmarkTaskMoved1k(b *testing.B) {
+	s := bigState(1000)
+	s.Reindex() // as a follower's state has it, from Apply
+	set := templates.MustDefault()
+	prev, err := Render(s, Config{}, set)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const appID, taskID = "/team7/app00007", "/team7/app00007.0"
+	touched := map[string]bool{appID: true}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := s.Tasks[taskID]
+		t.AgentID = fmt.Sprintf("agent-%03d", 50+i%2)
+		s.Tasks[taskID] = t
+		b.StartTimer()
+		r, ok := renderMembership(&prev, s, Config{}.withDefaults(), set, nil, touched)
+		if !ok {
+			b.Fatal("a task move took the full render")
+		}
+		p := Diff(&prev, &r)
+		b.StopTimer()
+		if p.Reload || len(p.Commands) != 2 {
+			b.Fatalf("plan %+v", p)
+		}
+		prev = r
+	}
+}

@@ -29,17 +29,18 @@ func Diff(prev, next *Result) Plan {
 	if prev.structure != next.structure || prev.PathMap != next.PathMap {
 		p.Reload = true
 	}
-	names := make([]string, 0, len(next.Backends))
-	for name := range next.Backends {
-		names = append(names, name)
+	// Renders share the *Backend of every backend whose slots did not
+	// change (renderMembership copies one before changing it): only the
+	// others can need a command, and after a task change that is one.
+	var names []string
+	for name, nb := range next.Backends {
+		if pb := prev.Backends[name]; pb != nil && pb != nb {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		nb := next.Backends[name]
-		pb := prev.Backends[name]
-		if pb == nil {
-			continue // a new backend comes with the reload
-		}
+		nb, pb := next.Backends[name], prev.Backends[name]
 		if len(nb.Slots) != len(pb.Slots) {
 			p.Reload = true
 		}

@@ -108,20 +108,33 @@ func (r *renderer) indexTasks(s *events.State, only map[string]bool) {
 			r.addr[id] = a.IP
 		}
 	}
+	serves := func(t *events.Task) bool {
+		if t.State != events.TaskRunning && t.State != events.TaskKilling {
+			return false
+		}
+		_, ok := r.addr[t.AgentID]
+		return ok
+	}
+	if only != nil {
+		// A task change: the state's app → tasks index gives the few
+		// tasks concerned without a walk over every task in the cluster.
+		for appID := range only {
+			ts := s.TasksOf(appID) // sorted by id
+			for i := range ts {
+				if t := &ts[i]; serves(t) {
+					r.tasks[appID] = append(r.tasks[appID], t)
+				}
+			}
+		}
+		return
+	}
 	// One copy of each task, in one allocation; the index holds pointers,
 	// so sorting moves 8 bytes, not a Task.
 	all := make([]events.Task, 0, len(s.Tasks))
 	for _, t := range s.Tasks {
-		if t.State != events.TaskRunning && t.State != events.TaskKilling {
-			continue
+		if serves(&t) {
+			all = append(all, t)
 		}
-		if only != nil && !only[t.AppID] {
-			continue
-		}
-		if _, ok := r.addr[t.AgentID]; !ok {
-			continue
-		}
-		all = append(all, t)
 	}
 	for i := range all {
 		t := &all[i]

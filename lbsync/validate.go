@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"syscall"
 
 	parser "github.com/haproxytech/config-parser/v5"
 	"github.com/haproxytech/config-parser/v5/options"
@@ -46,13 +47,32 @@ func Validate(cfgText string) error {
 // CheckWithHAProxy runs `bin -c -f path` (bin defaults to "haproxy") and
 // returns a *CheckError with its output when the check fails.
 func CheckWithHAProxy(ctx context.Context, bin, path string) error {
+	return checkWithHAProxy(ctx, bin, path, 0)
+}
+
+// backgroundNice is the niceness of checks nobody waits for: a check of a
+// large config takes a core for a tenth of a second or more, and the
+// HAProxy workers, the sidecar and the tasks on the node come first.
+const backgroundNice = 19
+
+// checkWithHAProxy is CheckWithHAProxy with the check's process at the
+// given niceness (0: as this process).
+func checkWithHAProxy(ctx context.Context, bin, path string, nice int) error {
 	if bin == "" {
 		bin = "haproxy"
 	}
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, "-c", "-f", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	err := cmd.Start()
+	if err == nil {
+		if nice != 0 {
+			// Best effort: a check at normal priority is still a check.
+			_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, nice)
+		}
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return &CheckError{Bin: bin, Path: path, Output: strings.TrimSpace(out.String()), Err: err}
 	}
 	return nil

@@ -27,6 +27,16 @@ const DefaultKeep = 5
 // A config identical to the one on disk is neither rewritten nor rotated.
 // check false skips `haproxy -c` (for callers that checked already).
 func WriteConfig(ctx context.Context, bin, path, cfgText string, maps map[string]string, keep int, check bool) error {
+	nice := -1
+	if check {
+		nice = 0
+	}
+	return writeConfig(ctx, bin, path, cfgText, maps, keep, nice)
+}
+
+// writeConfig is WriteConfig with the check at niceness checkNice; a
+// negative checkNice skips the check.
+func writeConfig(ctx context.Context, bin, path, cfgText string, maps map[string]string, keep int, checkNice int) error {
 	if keep <= 0 {
 		keep = DefaultKeep
 	}
@@ -44,8 +54,8 @@ func WriteConfig(ctx context.Context, bin, path, cfgText string, maps map[string
 		restore()
 		return err
 	}
-	if check {
-		if err := CheckWithHAProxy(ctx, bin, tmp); err != nil {
+	if checkNice >= 0 {
+		if err := checkWithHAProxy(ctx, bin, tmp, checkNice); err != nil {
 			os.Remove(tmp)
 			restore()
 			return fmt.Errorf("candidate config rejected, %s unchanged: %w", path, err)

@@ -453,6 +453,7 @@ func TestPlacePorts(t *testing.T) {
 // Place reads the state and never writes it.
 func TestPlaceLeavesStateAlone(t *testing.T) {
 	s := cluster(agents(agent("a")), task("t1", "/web", "a", 0))
+	s.Reindex() // as Clone does, so that DeepEqual compares like with like
 	before := s.Clone()
 	Place(s, app("/web", []string{"hostname", "MAX_PER", "3"}), 2)
 	if !reflect.DeepEqual(s, before) {
