@@ -16,7 +16,9 @@ func taskIDs(ts []Task) []string {
 
 func TestTasksOfFollowsEveryWayTasksChange(t *testing.T) {
 	now := time.Unix(1700000000, 0).UTC()
-	put := func(id, app string, st TaskState) Change { return PutTask(Task{ID: id, AppID: app, AgentID: "a1", State: st}) }
+	put := func(id, app string, st TaskState) Change {
+		return PutTask(Task{ID: id, AppID: app, AgentID: "a1", State: st})
+	}
 	tests := []struct {
 		name   string
 		change func(s *State)
