@@ -3,8 +3,9 @@ GO        ?= go
 BIN       := bin/atoll
 PKGS      := ./...
 # Debian packages the tests need, as "command:package"; installed when
-# missing (as root). Later issues add ZooKeeper and Chromium.
-TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy
+# missing (as root). ZooKeeper's scripts are not on PATH: its entry is a
+# path. A later issue adds Chromium.
+TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against, the HTTP load generator and the
 # HAProxy the LB benchmark drives.
@@ -57,7 +58,7 @@ integration: build
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./bench/dns --atoll $(BIN)
-	$(GO) run ./bench/lb
+	$(GO) run ./bench/lb --atoll $(BIN)
 	$(GO) run ./bench/deploy --atoll $(BIN)
 
 lint:

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,9 @@ type Master struct {
 	// leading is false until the state is loaded and the new epoch
 	// stored, and again as soon as leadership is lost.
 	leading bool
+
+	// leaderInfo is the leader this master knows of (see LeaderInfo).
+	leaderInfo atomic.Pointer[MasterInfo]
 
 	runtime *runtime // in-memory, leader-only bookkeeping
 	metrics *metrics
@@ -207,6 +211,8 @@ func (m *Master) establish() error {
 		m.leading = false
 		return fmt.Errorf("master: start epoch %d: %w", m.epoch, err)
 	}
+	self := m.selfInfo()
+	m.leaderInfo.Store(&self)
 	m.log.Info("leading", "epoch", m.epoch, "seq", m.state.Seq,
 		"apps", len(st.Apps), "tasks", len(st.Tasks), "agents", len(st.Agents))
 	return nil
@@ -216,6 +222,17 @@ func (m *Master) revoke() {
 	m.mu.Lock()
 	m.leading = false
 	m.mu.Unlock()
+	m.leaderInfo.Store(nil) // until the election names the next one
+}
+
+// LeaderInfo is the master that leads now, as far as this one knows: itself
+// while it leads, otherwise the one the election names (ok false when
+// there is none, or none known yet).
+func (m *Master) LeaderInfo() (MasterInfo, bool) {
+	if p := m.leaderInfo.Load(); p != nil {
+		return *p, true
+	}
+	return MasterInfo{}, false
 }
 
 // advertised is the API address recorded in the Leader record.
