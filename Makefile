@@ -4,8 +4,8 @@ BIN       := bin/atoll
 PKGS      := ./...
 # Debian packages the tests need, as "command:package"; installed when
 # missing (as root). ZooKeeper's scripts are not on PATH: its entry is a
-# path. A later issue adds Chromium.
-TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper
+# path. Chromium drives the web UI tests.
+TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper chromium:chromium
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against, the HTTP load generator and the
 # HAProxy the LB benchmark drives.
