@@ -19,6 +19,7 @@ import (
 const maxBody = 1 << 20
 
 // Handler serves the API. Mutating calls need the configured credentials.
+// On a standby most calls go to the leader instead (see standby.go).
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/apps", methods{"GET": m.listApps, "POST": m.postApp})
@@ -42,7 +43,8 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "URI not found: "+r.URL.Path)
 	})
-	return m.requireAuth(mux)
+	// Authentication is the leader's to check on what a standby forwards.
+	return m.withStandby(m.requireAuth(mux))
 }
 
 // methods dispatches on the request method and answers others with

@@ -1,11 +1,8 @@
 package master
 
 import (
-	"net"
 	"net/http"
-	"strconv"
 
-	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/master/scheduler"
 )
 
@@ -19,23 +16,22 @@ const (
 	frameworkName = "marathon"
 )
 
-// leaderAddr is the leader's "ip:port", "" when there is none.
-func leaderAddr(l *events.Leader) string {
-	if l == nil || l.IP == "" {
-		return ""
+// leaderAddr is the leader's "ip:port", "" when none is known. It comes
+// from the election, not the state: a standby's state is not kept current.
+func (m *Master) leaderAddr() string {
+	if l, ok := m.LeaderInfo(); ok {
+		return l.HostPort()
 	}
-	return net.JoinHostPort(l.IP, strconv.Itoa(l.Port))
+	return ""
 }
 
 // getInfo is GET /v2/info in Marathon's shape. The NATS URL stands where
 // Marathon shows its Mesos master, with any password redacted.
 func (m *Master) getInfo(w http.ResponseWriter, _ *http.Request) {
 	var leader *string
-	m.View(func(s *events.State) {
-		if addr := leaderAddr(s.Leader); addr != "" {
-			leader = &addr
-		}
-	})
+	if addr := m.leaderAddr(); addr != "" {
+		leader = &addr
+	}
 	_, port := m.advertised()
 	natsURL := ""
 	if m.cfg.NC != nil {
@@ -72,8 +68,7 @@ func (m *Master) getInfo(w http.ResponseWriter, _ *http.Request) {
 
 // getLeader is GET /v2/leader: {"leader": "ip:port"}, 404 without one.
 func (m *Master) getLeader(w http.ResponseWriter, _ *http.Request) {
-	var addr string
-	m.View(func(s *events.State) { addr = leaderAddr(s.Leader) })
+	addr := m.leaderAddr()
 	if addr == "" {
 		writeMessage(w, http.StatusNotFound, "There is no leader")
 		return

@@ -315,9 +315,11 @@ func TestErrorsAndRouting(t *testing.T) {
 	}
 	_ = m
 
-	// A master that does not lead refuses changes with 503.
+	// A master that does not lead and knows no leader has nowhere to
+	// send a call (standby_test.go covers standbys that know one).
 	h2 := newUnestablished(t, "").Handler()
-	if res := call(t, h2, "POST", "/v2/apps", webApp); res.status != http.StatusServiceUnavailable {
+	if res := call(t, h2, "POST", "/v2/apps", webApp); res.status != http.StatusBadGateway ||
+		res.json(t)["message"] != msgNoLeader {
 		t.Errorf("create on a standby: %d %s", res.status, res.body)
 	}
 	if res := call(t, h2, "GET", "/v2/leader", ""); res.status != http.StatusNotFound {
