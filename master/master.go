@@ -26,7 +26,11 @@ import (
 type Config struct {
 	NC       *nats.Conn
 	Subjects events.Subjects
-	Store    Store
+	// Store keeps the state of a master that always leads. With ZK set
+	// it must be nil: the state then lives in ZooKeeper.
+	Store Store
+	// ZK, if set, puts a ZooKeeper election in front of the leader work.
+	ZK *ZKConfig
 	// HTTPAddr is where the API listens; empty means no HTTP server.
 	HTTPAddr string
 	// Listener, if set, is used instead of listening on HTTPAddr.
@@ -67,6 +71,7 @@ type Master struct {
 	// leaderInfo is the leader this master knows of (see LeaderInfo).
 	leaderInfo atomic.Pointer[MasterInfo]
 
+	zkStore *ZKStore // with Config.ZK: bound to each term's session
 	runtime *runtime // in-memory, leader-only bookkeeping
 	metrics *metrics
 	sse     *sseHub // /v2/events streams
@@ -79,8 +84,14 @@ func New(cfg Config) (*Master, error) {
 	if cfg.NC == nil {
 		return nil, errors.New("master: no NATS connection")
 	}
-	if cfg.Store == nil {
+	if cfg.ZK != nil && cfg.Store != nil {
+		return nil, errors.New("master: a ZooKeeper master keeps its state in ZooKeeper, not in a store")
+	}
+	if cfg.ZK == nil && cfg.Store == nil {
 		return nil, errors.New("master: no store")
+	}
+	if cfg.ZK != nil && (len(cfg.ZK.Servers) == 0 || cfg.ZK.Path == "") {
+		return nil, errors.New("master: ZooKeeper config needs servers and a path")
 	}
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 15 * time.Second
@@ -103,7 +114,19 @@ func New(cfg Config) (*Master, error) {
 	if cfg.ID == "" {
 		cfg.ID = uuid.NewString()
 	}
+	var zs *ZKStore
+	if cfg.ZK != nil {
+		z := *cfg.ZK
+		if z.SessionTimeout <= 0 {
+			z.SessionTimeout = DefaultZKSessionTimeout
+		}
+		cfg.ZK = &z
+		_, stateACL := z.acls()
+		zs = NewZKStore(nil, ZKStoreConfig{Root: z.Path, ACL: stateACL, Owner: cfg.ID, Log: cfg.Log})
+		cfg.Store = zs
+	}
 	m := &Master{
+		zkStore: zs,
 		cfg:     cfg,
 		log:     cfg.Log,
 		pub:     &events.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
@@ -116,9 +139,9 @@ func New(cfg Config) (*Master, error) {
 	return m, nil
 }
 
-// Run serves until ctx ends. It loads the stored state, starts a new epoch
-// and does all leader work; a later issue puts a ZooKeeper election in
-// front of lead().
+// Run serves until ctx ends. Without Config.ZK it leads at once: it loads
+// the stored state, starts a new epoch and does all leader work. With it,
+// it campaigns and leads only while elected.
 func (m *Master) Run(ctx context.Context) error {
 	ln := m.cfg.Listener
 	if ln == nil && m.cfg.HTTPAddr != "" {
@@ -153,6 +176,9 @@ func (m *Master) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if m.cfg.ZK != nil {
+		return m.campaign(ctx)
+	}
 	return m.lead(ctx)
 }
 
@@ -183,6 +209,9 @@ func (m *Master) lead(ctx context.Context) error {
 	go func() { defer wg.Done(); m.syncTicks(ctx) }()
 	go func() { defer wg.Done(); m.reconcileLoop(ctx) }()
 	<-ctx.Done()
+	// Stop acting before waiting for the loops to wind down: from here
+	// on nothing commits, schedules or publishes.
+	m.revoke()
 	return nil
 }
 

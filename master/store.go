@@ -1,14 +1,25 @@
 package master
 
-import "github.com/atollhq/atoll/events"
+import (
+	"fmt"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// ErrFenced is returned once a newer leader has taken over the store.
+var ErrFenced = fmt.Errorf("fenced by a newer leader: %w", ErrNotLeader)
 
 // Store keeps the leader's state durable. The leader appends every event
 // before it applies or publishes it, so whatever followers have seen
 // survives a restart.
 type Store interface {
-	// Load returns the stored state, or an empty one.
+	// Load returns the stored state, or an empty one. A shared store
+	// (ZKStore) also fences off every earlier leader here, before it
+	// reads, so the state cannot change behind the new leader's back.
 	Load() (*events.State, error)
-	// Append makes one event durable before the leader applies it.
+	// Append makes one event durable before the leader applies it. An
+	// error wrapping ErrFenced means a newer leader has taken over: this
+	// master must stop acting.
 	Append(e events.Event) error
 	// Applied tells the store the state after the last appended event,
 	// so it may compact its log into a snapshot. It must not keep s.

@@ -16,7 +16,9 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	var nf natsFlags
 	nf.register(fs)
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the Marathon-compatible HTTP API")
-	dataDir := fs.String("data-dir", "./.atoll/master", "folder of the durable local store")
+	dataDir := fs.String("data-dir", "./.atoll/master", "folder of the durable local store (without --zk)")
+	zkURL := fs.String("zk", "", "ZooKeeper election and state, zk://[user:password@]host:port[,host:port...]/path; empty: always lead, state in --data-dir")
+	zkSession := fs.Duration("zk-session-timeout", master.DefaultZKSessionTimeout, "ZooKeeper session timeout: how long a leader ZooKeeper stops hearing from keeps its place")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	drain := fs.Duration("kill-drain-delay", master.DefaultKillDrainDelay, "how long a serving task stays TASK_KILLING (out of load balancers and DNS) before it gets SIGTERM; negative: no delay")
 	creds := fs.String("http-credentials", "", "user:password required for mutating API calls")
@@ -29,6 +31,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
 		killDrainDelay: *drain, credentials: *creds, hostname: *hostname,
+		zkURL: *zkURL, zkSessionTimeout: *zkSession,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
 		return 1
@@ -45,28 +48,46 @@ type masterOptions struct {
 	killDrainDelay time.Duration
 	credentials    string
 	hostname       string
+	// zkURL, if set, elects the leader in ZooKeeper and keeps the state
+	// there instead of in dataDir.
+	zkURL            string
+	zkSessionTimeout time.Duration
 }
 
 // serveMaster runs one master until ctx ends.
 func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
+	cfg := master.Config{
+		Subjects: o.nats.subjects(),
+		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
+		KillDrainDelay: o.killDrainDelay, HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
+	}
+	where := []any{"data-dir", o.dataDir}
+	if o.zkURL != "" {
+		z, err := master.ParseZKURL(o.zkURL)
+		if err != nil {
+			return err
+		}
+		z.SessionTimeout = o.zkSessionTimeout
+		cfg.ZK = &z
+		where = []any{"zk", z.String(), "zk-session-timeout", z.SessionTimeout}
+	} else {
+		store, err := master.OpenFileStore(o.dataDir, log)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		cfg.Store = store
+	}
 	nc, err := o.nats.connect("atoll-master", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	store, err := master.OpenFileStore(o.dataDir, log)
+	cfg.NC = nc
+	m, err := master.New(cfg)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	m, err := master.New(master.Config{
-		NC: nc, Subjects: o.nats.subjects(), Store: store,
-		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
-		KillDrainDelay: o.killDrainDelay, HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
-	})
-	if err != nil {
-		return err
-	}
-	log.Info("master starting", "http", o.httpAddr, "nats", redact(o.nats.url), "data-dir", o.dataDir)
+	log.Info("master starting", append([]any{"http", o.httpAddr, "nats", redact(o.nats.url)}, where...)...)
 	return m.Run(ctx)
 }

@@ -1,0 +1,264 @@
+package master
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+const (
+	// candidatePrefix is Mesos's: Mesos-DNS and mesos-go's detector take
+	// the lowest json.info_ child for the leader.
+	candidatePrefix = "json.info_"
+	// campaignRetry is the pause between terms, so an unreachable
+	// ZooKeeper is not hammered.
+	campaignRetry = 500 * time.Millisecond
+)
+
+// campaign runs terms until ctx ends. A term is one ZooKeeper session:
+// this master is a candidate, leads while its node is the lowest, and
+// ends the term (leaving ZooKeeper and all leader work) at the first sign
+// of trouble: a disconnect, an expired session, a fenced write. The next
+// term starts afresh with a new session.
+func (m *Master) campaign(ctx context.Context) error {
+	for {
+		err := m.term(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.log.Warn("zookeeper term ended; campaigning again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(campaignRetry):
+		}
+	}
+}
+
+// term is one session's candidacy; it returns why it ended.
+func (m *Master) term(parent context.Context) error {
+	z := m.cfg.ZK
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+
+	var hadSession atomic.Bool
+	ready := make(chan struct{})
+	var readyOnce sync.Once
+	// Called on go-zookeeper's own goroutine: it must not block.
+	onEvent := func(ev zk.Event) {
+		if ev.Type != zk.EventSession {
+			return
+		}
+		switch ev.State {
+		case zk.StateHasSession:
+			hadSession.Store(true)
+			readyOnce.Do(func() { close(ready) })
+		case zk.StateDisconnected, zk.StateExpired:
+			// Within the session timeout the session might survive
+			// a reconnect, but a leader cannot know that it still
+			// leads meanwhile: stop now, come back as a new candidate.
+			if hadSession.Load() {
+				cancel(fmt.Errorf("zookeeper session %s", ev.State))
+			}
+		case zk.StateAuthFailed:
+			cancel(errors.New("zookeeper authentication failed"))
+		}
+	}
+	conn, _, err := zk.Connect(z.Servers, z.SessionTimeout,
+		zk.WithEventCallback(onEvent), zk.WithLogger(zkLogger{m.log}), zk.WithLogInfo(false))
+	if err != nil {
+		return fmt.Errorf("zk connect: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel(nil)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		// Closing fails every request in flight at once, so a commit
+		// blocked on ZooKeeper cannot hold up the revoke.
+		conn.Close()
+	}()
+
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(max(z.SessionTimeout, time.Second)):
+		return fmt.Errorf("no zookeeper session with %s", strings.Join(z.Servers, ","))
+	}
+	electionACL, _ := z.acls()
+	if z.Auth != "" {
+		if err := conn.AddAuth("digest", []byte(z.Auth)); err != nil {
+			return fmt.Errorf("zk auth: %w", err)
+		}
+	}
+	if err := ensurePath(conn, z.Path, electionACL); err != nil {
+		return fmt.Errorf("zk: create %s: %w", z.Path, err)
+	}
+	self, err := json.Marshal(m.selfInfo())
+	if err != nil {
+		return fmt.Errorf("zk: encode master info: %w", err)
+	}
+	node, err := conn.Create(z.Path+"/"+candidatePrefix, self, zk.FlagEphemeral|zk.FlagSequence, electionACL)
+	if err != nil {
+		return fmt.Errorf("zk: create candidate: %w", err)
+	}
+	name := path.Base(node)
+	m.log.Info("zookeeper candidate", "node", node, "session", fmt.Sprintf("%#x", conn.SessionID()))
+	if err := m.dropEarlierSelves(conn, z.Path, name); err != nil {
+		return err
+	}
+
+	for {
+		names, _, err := conn.Children(z.Path)
+		if err != nil {
+			return fmt.Errorf("zk: list candidates: %w", err)
+		}
+		cands := candidates(names)
+		pos := slices.Index(cands, name)
+		if pos < 0 {
+			return fmt.Errorf("zk: candidate %s vanished", node)
+		}
+		if pos == 0 {
+			return m.leadTerm(ctx, conn, cancel, node)
+		}
+		// Standby: keep the leader's info, wake when it or our
+		// predecessor goes. Only the predecessor decides when we lead,
+		// so one leaving wakes one successor, not all.
+		data, _, lowCh, err := conn.GetW(z.Path + "/" + cands[0])
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("zk: read leader %s: %w", cands[0], err)
+		}
+		m.followLeader(cands[0], data)
+		var predCh <-chan zk.Event // nil when the leader is the predecessor
+		if pos > 1 {
+			ok, _, ch, err := conn.ExistsW(z.Path + "/" + cands[pos-1])
+			if err != nil {
+				return fmt.Errorf("zk: watch %s: %w", cands[pos-1], err)
+			}
+			if !ok {
+				continue
+			}
+			predCh = ch
+		}
+		select {
+		case <-ctx.Done():
+			m.leaderInfo.Store(nil)
+			return context.Cause(ctx)
+		case <-lowCh:
+		case <-predCh:
+		}
+	}
+}
+
+// leadTerm leads until the term ends.
+func (m *Master) leadTerm(ctx context.Context, conn *zk.Conn, end context.CancelCauseFunc, node string) error {
+	m.log.Info("elected leader", "node", node)
+	m.zkStore.bind(conn, end)
+	defer m.zkStore.bind(nil, nil)
+	if err := m.lead(ctx); err != nil {
+		m.log.Error("leadership failed", "err", err)
+		return err
+	}
+	cause := context.Cause(ctx)
+	if !errors.Is(cause, context.Canceled) {
+		m.log.Warn("leadership lost", "cause", cause)
+	}
+	return cause
+}
+
+// dropEarlierSelves deletes the candidates of this master's earlier
+// sessions. A term ends by closing its session, but one closed while
+// ZooKeeper was unreachable lives on until it expires, and its node,
+// lower than ours, would have this master follow itself until then. Only
+// this process writes its ID, one term at a time, so such a node is dead.
+func (m *Master) dropEarlierSelves(conn *zk.Conn, dir, own string) error {
+	names, _, err := conn.Children(dir)
+	if err != nil {
+		return fmt.Errorf("zk: list candidates: %w", err)
+	}
+	for _, c := range candidates(names) {
+		if c == own {
+			return nil
+		}
+		data, _, err := conn.Get(dir + "/" + c)
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("zk: read candidate %s: %w", c, err)
+		}
+		var info MasterInfo
+		if json.Unmarshal(data, &info) != nil || info.ID != m.cfg.ID {
+			continue
+		}
+		if err := conn.Delete(dir+"/"+c, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("zk: remove earlier candidate %s: %w", c, err)
+		}
+		m.log.Info("removed the candidate of an earlier session", "node", c)
+	}
+	return nil
+}
+
+// followLeader records the leader a standby forwards to.
+func (m *Master) followLeader(name string, data []byte) {
+	var info MasterInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		m.log.Warn("undecodable leader info", "node", name, "err", err)
+		m.leaderInfo.Store(nil)
+		return
+	}
+	if old := m.leaderInfo.Load(); old == nil || *old != info {
+		m.log.Info("following leader", "node", name, "leader", info.HostPort(), "id", info.ID)
+	}
+	m.leaderInfo.Store(&info)
+}
+
+// candidates are the json.info_ names among children, lowest sequence
+// first.
+func candidates(children []string) []string {
+	var out []string
+	for _, c := range children {
+		if _, ok := candidateSeq(c); ok {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		sa, _ := candidateSeq(a)
+		sb, _ := candidateSeq(b)
+		return sa - sb
+	})
+	return out
+}
+
+func candidateSeq(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, candidatePrefix)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// zkLogger sends go-zookeeper's chatter to debug.
+type zkLogger struct{ log *slog.Logger }
+
+func (l zkLogger) Printf(format string, args ...any) {
+	l.log.Debug("zookeeper: " + fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,374 @@
+package master
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// ZKStore keeps the state in ZooKeeper, one znode per record, under
+// <root>/state:
+//
+//	<root>/leader_epoch              fencing node: bumped at every takeover
+//	<root>/state/counter             {"epoch":E,"seq":S} of the last event
+//	<root>/state/leader              the Leader record
+//	<root>/state/apps/<id>           one App each
+//	<root>/state/agents/<id>         one Agent each
+//	<root>/state/deployments/<id>    one Deployment each
+//	<root>/state/tasks/<xx>/<id>     one Task each, in 256 buckets by hash
+//
+// Ids are escaped (they contain "/"). Tasks are bucketed so that no
+// getChildren reply comes near jute.maxbuffer (about 1 MB, some 12,000
+// names) however many tasks one app has.
+//
+// Load is a takeover: it bumps leader_epoch with a version-checked set and
+// only then reads the state, and every Append is one Multi that checks
+// leader_epoch at the version this store set. Once a newer leader has
+// loaded, an older store's Append fails atomically with ErrFenced, and so
+// does every later one.
+type ZKStore struct {
+	cfg ZKStoreConfig
+
+	mu     sync.Mutex
+	conn   *zk.Conn
+	lost   func(error) // told when this store can write no more
+	fence  int32       // leader_epoch's version as set by our takeover
+	loaded bool
+	// broken is why Append refuses: fenced, or a write whose outcome is
+	// unknown (the connection failed under it). Only a new Load clears it.
+	broken error
+	// exists holds the record znodes that exist, so Append knows whether
+	// a put is a create or a set without asking.
+	exists map[string]bool
+}
+
+// ZKStoreConfig says where and how a ZKStore writes.
+type ZKStoreConfig struct {
+	// Root is the ZooKeeper path of the cluster, e.g. "/atoll".
+	Root string
+	// ACL is set on every znode the store creates; nil means world:anyone.
+	ACL []zk.ACL
+	// Owner names the master in leader_epoch, for operators.
+	Owner string
+	Log   *slog.Logger
+}
+
+const (
+	taskBuckets = 256
+	// maxRecordBytes keeps a Multi under jute.maxbuffer (1 MB by
+	// default): a larger packet makes the server drop the connection,
+	// which would cost the leadership instead of failing one write.
+	maxRecordBytes = 1<<20 - 64<<10
+	// loadWorkers bounds the reads in flight during Load: go-zookeeper
+	// pipelines concurrent requests on one connection.
+	loadWorkers = 32
+)
+
+// NewZKStore returns a store that writes through conn (nil: bind later).
+func NewZKStore(conn *zk.Conn, cfg ZKStoreConfig) *ZKStore {
+	if cfg.ACL == nil {
+		cfg.ACL = zk.WorldACL(zk.PermAll)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	cfg.Root = "/" + strings.Trim(cfg.Root, "/")
+	return &ZKStore{cfg: cfg, conn: conn}
+}
+
+// bind points the store at a new session; it must Load before it writes.
+// lost is called (without blocking) when the store stops being able to
+// write: fenced, or a write with an unknown outcome.
+func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conn, s.lost = conn, lost
+	s.loaded, s.broken, s.exists = false, nil, nil
+}
+
+func (s *ZKStore) path(parts ...string) string {
+	if s.cfg.Root == "/" {
+		return "/" + strings.Join(parts, "/")
+	}
+	return s.cfg.Root + "/" + strings.Join(parts, "/")
+}
+
+func (s *ZKStore) epochPath() string   { return s.path("leader_epoch") }
+func (s *ZKStore) counterPath() string { return s.path("state", "counter") }
+func (s *ZKStore) leaderPath() string  { return s.path("state", "leader") }
+
+// recordDirs are the collections of one-level records.
+var recordDirs = []string{"apps", "agents", "deployments"}
+
+func (s *ZKStore) recordPath(dir, id string) string {
+	return s.path("state", dir, escapeID(id))
+}
+
+func (s *ZKStore) taskPath(id string) string {
+	return s.path("state", "tasks", taskBucket(id), escapeID(id))
+}
+
+func taskBucket(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("%02x", h.Sum32()%taskBuckets)
+}
+
+// escapeID makes an id one znode name: bytes outside [A-Za-z0-9._~-]
+// become %XX (url.PathUnescape undoes it), and so do the dots of "." and
+// "..", which ZooKeeper refuses as names.
+func escapeID(id string) string {
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '_', c == '~':
+			b.WriteByte(c)
+		case c == '.' && id != "." && id != "..":
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+type counter struct {
+	Epoch uint64 `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Load implements Store: it takes the store over (see ZKStore) and reads
+// the state. After it returns, no older leader can change what it read.
+func (s *ZKStore) Load() (*events.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil, fmt.Errorf("zk store: load: no session: %w", ErrNotLeader)
+	}
+	s.loaded, s.broken = false, nil
+	if err := s.ensureLayout(); err != nil {
+		return nil, err
+	}
+	fence, err := s.takeover()
+	if err != nil {
+		return nil, err
+	}
+	st, exists, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	s.fence, s.exists, s.loaded = fence, exists, true
+	return st, nil
+}
+
+// ensureLayout creates the fixed znodes that are missing. tasks/ff is
+// created last, so finding it means the layout is complete.
+func (s *ZKStore) ensureLayout() error {
+	last := s.path("state", "tasks", fmt.Sprintf("%02x", taskBuckets-1))
+	if ok, _, err := s.conn.Exists(last); err != nil {
+		return fmt.Errorf("zk store: check layout: %w", err)
+	} else if ok {
+		return nil
+	}
+	initial, _ := json.Marshal(counter{})
+	if err := ensurePath(s.conn, s.cfg.Root, s.cfg.ACL); err != nil {
+		return fmt.Errorf("zk store: create %s: %w", s.cfg.Root, err)
+	}
+	nodes := []struct {
+		path string
+		data []byte
+	}{
+		{s.epochPath(), nil},
+		{s.path("state"), nil},
+		{s.counterPath(), initial},
+		{s.leaderPath(), nil},
+		{s.path("state", "tasks"), nil},
+	}
+	for _, d := range recordDirs {
+		nodes = append(nodes, struct {
+			path string
+			data []byte
+		}{s.path("state", d), nil})
+	}
+	create := func(path string, data []byte) error {
+		if _, err := s.conn.Create(path, data, 0, s.cfg.ACL); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("zk store: create %s: %w", path, err)
+		}
+		return nil
+	}
+	for _, n := range nodes {
+		if err := create(n.path, n.data); err != nil {
+			return err
+		}
+	}
+	if err := parallel(taskBuckets-1, func(b int) error {
+		return create(s.path("state", "tasks", fmt.Sprintf("%02x", b)), nil)
+	}); err != nil {
+		return err
+	}
+	return create(last, nil)
+}
+
+// ensurePath creates path and its parents as empty persistent znodes.
+func ensurePath(conn *zk.Conn, path string, acl []zk.ACL) error {
+	p := ""
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		if part == "" {
+			continue
+		}
+		p += "/" + part
+		if _, err := conn.Create(p, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeover bumps leader_epoch and returns its new version: from then on
+// the previous leader's fenced writes fail.
+func (s *ZKStore) takeover() (int32, error) {
+	_, stat, err := s.conn.Get(s.epochPath())
+	if err != nil {
+		return 0, fmt.Errorf("zk store: read %s: %w", s.epochPath(), err)
+	}
+	data, _ := json.Marshal(struct {
+		Takeover int32     `json:"takeover"`
+		Owner    string    `json:"owner"`
+		At       time.Time `json:"at"`
+	}{stat.Version + 1, s.cfg.Owner, time.Now().UTC()})
+	ns, err := s.conn.Set(s.epochPath(), data, stat.Version)
+	if errors.Is(err, zk.ErrBadVersion) {
+		return 0, fmt.Errorf("zk store: take over: another master took over at the same time: %w", ErrFenced)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("zk store: take over: %w", err)
+	}
+	return ns.Version, nil
+}
+
+// Append implements Store: one Multi of the fence check, the counter and
+// the record's znode operations.
+func (s *ZKStore) Append(e events.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil || !s.loaded {
+		return fmt.Errorf("zk store: append %s: not loaded: %w", e.SSEID(), ErrNotLeader)
+	}
+	if s.broken != nil {
+		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
+	}
+	cdata, err := json.Marshal(counter{Epoch: e.Epoch, Seq: e.Seq})
+	if err != nil {
+		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), err)
+	}
+	ops := []any{
+		&zk.CheckVersionRequest{Path: s.epochPath(), Version: s.fence},
+		&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: -1},
+	}
+	rec, after, err := s.recordOps(e)
+	if err != nil {
+		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
+	}
+	res, err := s.conn.Multi(append(ops, rec...)...)
+	switch {
+	case err == nil:
+		after()
+		return nil
+	case len(res) > 0 && res[0].Error != nil:
+		// Op 0 is the fence check: a newer leader bumped leader_epoch.
+		s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
+		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
+	case len(res) == 0:
+		// No reply: the Multi may or may not have happened, so what we
+		// know of the store is no longer certain.
+		s.fail(fmt.Errorf("write outcome unknown: %w", err))
+		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
+	default:
+		// ZooKeeper refused one record op; the Multi changed nothing.
+		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
+	}
+}
+
+// fail makes every later Append refuse with why. s.mu must be held.
+func (s *ZKStore) fail(why error) {
+	s.broken = why
+	if s.lost != nil {
+		s.lost(why)
+	}
+}
+
+// recordOps are the znode operations of one event and what to note in
+// s.exists once they succeeded.
+func (s *ZKStore) recordOps(e events.Event) (ops []any, after func(), err error) {
+	put := func(path string, rec any) ([]any, func(), error) {
+		data, err := json.Marshal(rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(data) > maxRecordBytes {
+			return nil, nil, fmt.Errorf("record of %d bytes is over the %d ZooKeeper takes", len(data), maxRecordBytes)
+		}
+		if s.exists[path] {
+			return []any{&zk.SetDataRequest{Path: path, Data: data, Version: -1}}, func() {}, nil
+		}
+		return []any{&zk.CreateRequest{Path: path, Data: data, Acl: s.cfg.ACL}},
+			func() { s.exists[path] = true }, nil
+	}
+	del := func(path string) ([]any, func(), error) {
+		if !s.exists[path] {
+			return nil, func() {}, nil
+		}
+		return []any{&zk.DeleteRequest{Path: path, Version: -1}}, func() { delete(s.exists, path) }, nil
+	}
+	switch e.Type {
+	case events.AgentUpdated:
+		return put(s.recordPath("agents", e.Agent.ID), e.Agent)
+	case events.AgentRemoved:
+		return del(s.recordPath("agents", e.ID))
+	case events.AppUpdated:
+		return put(s.recordPath("apps", e.App.ID), e.App)
+	case events.AppRemoved:
+		return del(s.recordPath("apps", e.ID))
+	case events.DeploymentUpdated:
+		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
+	case events.DeploymentRemoved:
+		return del(s.recordPath("deployments", e.ID))
+	case events.TaskUpdated:
+		// As in State.Apply: a terminal task leaves the state.
+		if e.Task.State.Terminal() {
+			return del(s.taskPath(e.Task.ID))
+		}
+		return put(s.taskPath(e.Task.ID), e.Task)
+	case events.TaskRemoved:
+		return del(s.taskPath(e.ID))
+	case events.LeaderChanged:
+		data, err := json.Marshal(e.Leader)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []any{&zk.SetDataRequest{Path: s.leaderPath(), Data: data, Version: -1}}, func() {}, nil
+	default:
+		return nil, nil, fmt.Errorf("not a state change")
+	}
+}
+
+// Applied implements Store: ZooKeeper holds records, not a log, so there
+// is nothing to compact.
+func (s *ZKStore) Applied(*events.State) {}
+
+// Close implements Store. The connection belongs to whoever bound it.
+func (s *ZKStore) Close() error {
+	s.bind(nil, nil)
+	return nil
+}
