@@ -61,6 +61,10 @@ type cluster struct {
 	agentTimeout time.Duration
 	master       *proc
 	agents       []*proc
+	// masters are the candidates of an HA cluster (ha_helpers_test.go);
+	// master is nil there.
+	masters     []*proc
+	masterAddrs []string
 }
 
 type clusterOptions struct {
@@ -162,7 +166,7 @@ func (c *cluster) signal(p *proc, sig syscall.Signal) {
 // logs of a failed test.
 func (c *cluster) stop() {
 	if c.t.Failed() {
-		for _, p := range append([]*proc{c.master}, c.agents...) {
+		for _, p := range append(append([]*proc{c.master}, c.masters...), c.agents...) {
 			if p != nil {
 				data, _ := os.ReadFile(p.log)
 				c.t.Logf("---- %s log (last 4 KB) ----\n%s", p.name, tail(data, 4096))
@@ -173,6 +177,12 @@ func (c *cluster) stop() {
 		c.signal(p, syscall.SIGTERM)
 	}
 	c.signal(c.master, syscall.SIGTERM)
+	for _, p := range c.masters {
+		if p != nil && p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Signal(syscall.SIGCONT) // a test may have left one stopped
+		}
+		c.signal(p, syscall.SIGTERM)
+	}
 	// Agents leave tasks running on purpose (they are re-adopted after a
 	// restart); the test's tasks must not outlive it.
 	for _, pid := range taskPIDs(c.dir, "") {
