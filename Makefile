@@ -10,8 +10,12 @@ TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/
 # reference server it compares against, the HTTP load generator and the
 # HAProxy the LB benchmark drives.
 BENCH_DEPS := dnsperf:dnsperf knotd:knot wrk:wrk haproxy:haproxy
+# ...and the ones the network-namespace lab (make lab, make chaos) runs.
+LAB_DEPS   := ip:iproute2 iptables:iptables haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper
+# The lab's tool: builds the three-region lab, injects faults, runs chaos.
+LAB        := bin/atoll-lab
 
-.PHONY: all build run test unit integration bench lint deps bench-deps clean
+.PHONY: all build run test unit integration bench lint deps bench-deps clean lab lab-down chaos lab-deps lab-tool
 
 all: build
 
@@ -60,6 +64,26 @@ bench: bench-deps build
 	$(GO) run ./bench/dns --atoll $(BIN)
 	$(GO) run ./bench/lb --atoll $(BIN)
 	$(GO) run ./bench/deploy --atoll $(BIN)
+
+lab-deps:
+	$(call install-deps,$(LAB_DEPS),lab)
+
+lab-tool:
+	$(GO) build -o $(LAB) ./deploy/lab
+
+# The three-region lab in network namespaces (root; see deploy/lab/README.md).
+# Not part of make test. lab-down needs only the lab tool, so it cleans up
+# even when bin/atoll does not build.
+lab: lab-deps build lab-tool
+	./$(LAB) up
+
+lab-down: lab-tool
+	./$(LAB) down
+
+# The seeds' four failure scenarios (and a fifth step) under client
+# traffic; builds the lab first when none runs. Ends with "chaos: N passed, M failed".
+chaos: lab-deps build lab-tool
+	./$(LAB) chaos
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,6 +1,7 @@
 // Package deploy holds what operators run atoll with: example app
 // definitions (embedded, so `atoll dev --demo` needs no files on disk),
-// and, as they land, systemd units and the multi-region lab.
+// next to the systemd units (systemd/), the three-region example configs
+// (examples/three-regions/) and the network-namespace lab (lab/).
 package deploy
 
 import _ "embed"

@@ -4,34 +4,23 @@ package embedded
 
 import (
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Start runs a NATS server on addr ("127.0.0.1:4222"; port 0 picks one)
-// and waits until it accepts clients. Shutdown is the caller's.
+// Start runs a standalone NATS server on addr ("127.0.0.1:4222"; port 0
+// picks one) and waits until it accepts clients. Shutdown is the caller's.
 func Start(addr string) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+	return StartConfig(Config{Listen: addr})
+}
+
+// StartConfig runs a NATS server as cfg says (standalone, or one node of a
+// cluster) and waits until it accepts clients. Shutdown is the caller's.
+func StartConfig(cfg Config) (*server.Server, error) {
+	opts, err := cfg.options()
 	if err != nil {
-		return nil, fmt.Errorf("nats listen address %q: %w", addr, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		return nil, fmt.Errorf("nats listen address %q: bad port", addr)
-	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	}
-	opts := &server.Options{
-		Host:   host,
-		Port:   port,
-		NoLog:  true,
-		NoSigs: true,
-		// A cluster snapshot can be large; events are small.
-		MaxPayload: 8 << 20,
+		return nil, err
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -40,7 +29,7 @@ func Start(addr string) (*server.Server, error) {
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
-		return nil, fmt.Errorf("start nats server on %s: not ready after 10s", addr)
+		return nil, fmt.Errorf("start nats server on %s: not ready after 10s", cfg.Listen)
 	}
 	return srv, nil
 }

@@ -1,0 +1,86 @@
+package embedded
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/internal/freeport"
+)
+
+// TestClusterRoutesMessages starts two servers that route to each other
+// and checks that a message published on one reaches a subscriber on the
+// other: the real server's clustering, as `atoll nats --routes` runs it.
+func TestClusterRoutesMessages(t *testing.T) {
+	route1 := freeport.Addr(t)
+	route2 := freeport.Addr(t)
+	routes := []string{"nats://" + route1, "nats://" + route2}
+	start := func(name, route string) *server.Server {
+		srv, err := StartConfig(Config{Listen: "127.0.0.1:0", Name: name, ClusterListen: route, Routes: routes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		return srv
+	}
+	connect := func(srv *server.Server) *nats.Conn {
+		// Each server must see its peer before the test can rely on routing.
+		deadline := time.Now().Add(10 * time.Second)
+		for srv.NumRoutes() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no route after 10s", srv.Name())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		nc, err := nats.Connect(srv.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	srv1, srv2 := start("n1", route1), start("n2", route2)
+	nc1, nc2 := connect(srv1), connect(srv2)
+
+	sub, err := nc2.SubscribeSync("atoll.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc2.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Interest crosses the route asynchronously: publish until it arrives.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if err := nc1.Publish("atoll.test", fmt.Appendf(nil, "hello %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := sub.NextMsg(100 * time.Millisecond)
+		if err == nil {
+			t.Logf("routed: %s", msg.Data)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message routed from n1 to n2 after 10s: %v", err)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{
+		{Listen: "nohostport"},
+		{Listen: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:6222"}},
+		{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:x"},
+		{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:0", Routes: []string{"http://a:1"}},
+	} {
+		if _, err := c.options(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if got := ParseRoutes(" nats://a:1, ,nats://b:2 "); len(got) != 2 || got[1] != "nats://b:2" {
+		t.Errorf("ParseRoutes = %q", got)
+	}
+}
