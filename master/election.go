@@ -27,10 +27,13 @@ const (
 )
 
 // campaign runs terms until ctx ends. A term is one ZooKeeper session:
-// this master is a candidate, leads while its node is the lowest, and
-// ends the term (leaving ZooKeeper and all leader work) at the first sign
-// of trouble: a disconnect, an expired session, a fenced write. The next
-// term starts afresh with a new session.
+// this master is a candidate and leads while its node is the lowest. A
+// disconnect stops all leader work at once, since a leader cannot know
+// that it still leads meanwhile; if the client gets the same session back
+// from another server (within the session timeout nobody else can have
+// taken over: our node is still there), the master leads again, in a new
+// epoch. An expired session or a fenced write ends the term; the next one
+// starts afresh with a new session.
 func (m *Master) campaign(ctx context.Context) error {
 	for {
 		err := m.term(ctx)
@@ -46,15 +49,23 @@ func (m *Master) campaign(ctx context.Context) error {
 	}
 }
 
+// errZKDisconnected ends a leadership (not the term) when the client lost
+// its server; the session may still come back.
+var errZKDisconnected = errors.New("zookeeper disconnected")
+
 // term is one session's candidacy; it returns why it ended.
 func (m *Master) term(parent context.Context) error {
 	z := m.cfg.ZK
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 
-	var hadSession atomic.Bool
+	var hadSession, disconnected atomic.Bool
 	ready := make(chan struct{})
 	var readyOnce sync.Once
+	// stopLeading ends the current leadership, if any; reconnected says
+	// the session is back after a disconnect.
+	var stopLeading atomic.Pointer[context.CancelCauseFunc]
+	reconnected := make(chan struct{}, 1)
 	// Called on go-zookeeper's own goroutine: it must not block.
 	onEvent := func(ev zk.Event) {
 		if ev.Type != zk.EventSession {
@@ -64,10 +75,20 @@ func (m *Master) term(parent context.Context) error {
 		case zk.StateHasSession:
 			hadSession.Store(true)
 			readyOnce.Do(func() { close(ready) })
-		case zk.StateDisconnected, zk.StateExpired:
-			// Within the session timeout the session might survive
-			// a reconnect, but a leader cannot know that it still
-			// leads meanwhile: stop now, come back as a new candidate.
+			if disconnected.Swap(false) {
+				select {
+				case reconnected <- struct{}{}:
+				default:
+				}
+			}
+		case zk.StateDisconnected:
+			if hadSession.Load() {
+				disconnected.Store(true)
+				if stop := stopLeading.Load(); stop != nil {
+					(*stop)(errZKDisconnected)
+				}
+			}
+		case zk.StateExpired:
 			if hadSession.Load() {
 				cancel(fmt.Errorf("zookeeper session %s", ev.State))
 			}
@@ -133,7 +154,28 @@ func (m *Master) term(parent context.Context) error {
 			return fmt.Errorf("zk: candidate %s vanished", node)
 		}
 		if pos == 0 {
-			return m.leadTerm(ctx, conn, cancel, node)
+			leadCtx, stop := context.WithCancelCause(ctx)
+			stopLeading.Store(&stop)
+			if disconnected.Load() { // lost before stopLeading was set
+				stop(errZKDisconnected)
+			}
+			err := m.leadTerm(leadCtx, conn, cancel, node)
+			stopLeading.Store(nil)
+			stop(nil)
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			if !errors.Is(err, errZKDisconnected) {
+				return err
+			}
+			m.log.Warn("zookeeper disconnected; not leading until the session is back", "node", node)
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-reconnected:
+				m.log.Info("zookeeper session back", "node", node)
+			}
+			continue // our node lives with the session: see where it stands
 		}
 		// Standby: keep the leader's info, wake when it or our
 		// predecessor goes. Only the predecessor decides when we lead,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -184,6 +185,41 @@ func TestElectionSessionLoss(t *testing.T) {
 	t.Logf("m2 leads %s after m1's server died", time.Since(start))
 	if m1.Leading() {
 		t.Fatal("m1 leads again without a ZooKeeper server")
+	}
+}
+
+// TestElectionLeaderSurvivesItsServerLoss: a leader whose ZooKeeper
+// server dies stops acting at once, gets its session back from another
+// server, and leads again in a new epoch; nobody else led meanwhile.
+func TestElectionLeaderSurvivesItsServerLoss(t *testing.T) {
+	e := testZK(t)
+	ns := eventstest.StartNATS(t)
+	root := zkRoot(t)
+	m1 := startZKMaster(t, ns, e.Servers, root, "m1")
+	leads(t, m1, 20*time.Second)
+	m2 := startZKMaster(t, ns, e.Servers, root, "m2")
+	leaderIs(t, m2, m1)
+	epoch := m1.epochNow()
+
+	m1.zkStore.mu.Lock()
+	server := m1.zkStore.conn.Server()
+	m1.zkStore.mu.Unlock()
+	node := slices.Index(e.Servers, server)
+	if node < 0 {
+		t.Fatalf("m1 is on %q, not one of %v", server, e.Servers)
+	}
+	start := time.Now()
+	stopZKNode(t, e, node)
+	eventually(t, 2*time.Second, "m1 stops leading", func() bool { return !m1.Leading() })
+	stopped := time.Since(start)
+	eventually(t, 20*time.Second, "m1 leads again in a new epoch", func() bool { return m1.Leading() && m1.epochNow() > epoch })
+	t.Logf("m1's server %s died: m1 stopped after %s, led again (epoch %d → %d) after %s", server, stopped, epoch, m1.epochNow(), time.Since(start))
+	if m2.Leading() {
+		t.Fatal("m2 leads too")
+	}
+	leaderIs(t, m2, m1)
+	if err := m1.commit(events.PutApp(eventstest.App("/after", 1))); err != nil {
+		t.Fatalf("commit after the session came back: %v", err)
 	}
 }
 
