@@ -50,7 +50,7 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 func (m *Master) snapshot() (*events.State, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if !m.leading {
+	if !m.actingLocked() {
 		return nil, ErrNotLeader
 	}
 	return m.state.Clone(), nil
@@ -123,7 +123,7 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 	}
 	m.mu.Lock()
 	a, ok := m.state.Agents[hb.AgentID]
-	if !ok || a.State != events.AgentActive || !m.leading {
+	if !ok || a.State != events.AgentActive || !m.actingLocked() {
 		m.mu.Unlock()
 		// An unknown or unreachable agent comes back through
 		// registration, which reconciles its tasks in one step.

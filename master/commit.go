@@ -16,7 +16,7 @@ var ErrNotLeader = errors.New("not the leader")
 // NATS in seq order. It stops at the first error; events stored before it
 // stay.
 func (m *Master) commitLocked(changes ...events.Change) error {
-	if !m.leading {
+	if !m.actingLocked() {
 		return ErrNotLeader
 	}
 	for _, c := range changes {

@@ -144,6 +144,7 @@ func (m *Master) term(parent context.Context) error {
 	}
 
 	for {
+		listed := time.Now()
 		names, _, err := conn.Children(z.Path)
 		if err != nil {
 			return fmt.Errorf("zk: list candidates: %w", err)
@@ -159,7 +160,7 @@ func (m *Master) term(parent context.Context) error {
 			if disconnected.Load() { // lost before stopLeading was set
 				stop(errZKDisconnected)
 			}
-			err := m.leadTerm(leadCtx, conn, cancel, node)
+			err := m.leadTerm(leadCtx, conn, cancel, node, listed)
 			stopLeading.Store(nil)
 			stop(nil)
 			if ctx.Err() != nil {
@@ -210,10 +211,18 @@ func (m *Master) term(parent context.Context) error {
 }
 
 // leadTerm leads until the term ends.
-func (m *Master) leadTerm(ctx context.Context, conn *zk.Conn, end context.CancelCauseFunc, node string) error {
+func (m *Master) leadTerm(ctx context.Context, conn *zk.Conn, end context.CancelCauseFunc, node string, elected time.Time) error {
 	m.log.Info("elected leader", "node", node)
 	m.zkStore.bind(conn, end)
 	defer m.zkStore.bind(nil, nil)
+	// The candidate list that made this master leader was read just now:
+	// that read starts the lease.
+	m.extendLease(elected)
+	defer m.lease.Store(nil)
+	leaseCtx, stopLease := context.WithCancel(ctx)
+	leaseDone := make(chan struct{})
+	go func() { defer close(leaseDone); m.renewLease(leaseCtx, conn, node) }()
+	defer func() { stopLease(); <-leaseDone }()
 	if err := m.lead(ctx); err != nil {
 		m.log.Error("leadership failed", "err", err)
 		return err

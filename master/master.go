@@ -71,8 +71,9 @@ type Master struct {
 	// leaderInfo is the leader this master knows of (see LeaderInfo).
 	leaderInfo atomic.Pointer[MasterInfo]
 
-	zkStore *ZKStore // with Config.ZK: bound to each term's session
-	runtime *runtime // in-memory, leader-only bookkeeping
+	zkStore *ZKStore                  // with Config.ZK: bound to each term's session
+	lease   atomic.Pointer[time.Time] // see lease.go
+	runtime *runtime                  // in-memory, leader-only bookkeeping
 	metrics *metrics
 	sse     *sseHub // /v2/events streams
 	kick    chan struct{}
@@ -293,7 +294,7 @@ func (m *Master) View(fn func(s *events.State)) {
 func (m *Master) Leading() bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.leading
+	return m.actingLocked()
 }
 
 // syncTicks publishes the leader's (epoch, seq) every second so followers
@@ -307,7 +308,7 @@ func (m *Master) syncTicks(ctx context.Context) {
 			return
 		case <-t.C:
 			m.mu.RLock()
-			if m.leading {
+			if m.actingLocked() {
 				if err := m.pub.PublishSync(m.state.Epoch, m.state.Seq, m.cfg.Now()); err != nil {
 					m.log.Warn("publish sync tick", "err", err)
 				}

@@ -68,7 +68,7 @@ func (m *Master) reconcileOnce() ([]func(context.Context), time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer func() { m.metrics.reconcile.Observe(time.Since(start).Seconds()) }()
-	if !m.leading {
+	if !m.actingLocked() {
 		return nil, time.Time{}
 	}
 	now := m.cfg.Now()

@@ -36,7 +36,7 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 func (m *Master) recordStatus(up events.StatusUpdate) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.leading {
+	if !m.actingLocked() {
 		return false, nil
 	}
 	t, ok := m.state.Tasks[up.TaskID]
