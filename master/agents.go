@@ -94,6 +94,12 @@ func (m *Master) registerAgent(req events.RegisterRequest) (string, error) {
 	now := m.cfg.Now()
 	id := req.AgentID
 	a, known := m.state.Agents[id]
+	if known && a.State == events.AgentGone {
+		// Marked gone: it starts over as a new agent, and the tasks it
+		// reports, unknown under the new id, are killed below.
+		m.log.Info("agent marked gone registers again; new id", "previous", id, "hostname", req.Hostname)
+		id, known = "", false
+	}
 	if id == "" {
 		id = newAgentID(len(m.state.Agents))
 	}

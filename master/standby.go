@@ -81,7 +81,8 @@ func standbyRoute(method, path string) route {
 			return routeFound
 		}
 		return routeForward
-	case "/state.json": // Mesos's old name for /master/state.json
+	case "/state.json", // Mesos's old name for /master/state.json
+		"/api/v1": // Mesos's operator API, which Mesos redirects too
 		return routeTemporary
 	}
 	switch {

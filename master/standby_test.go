@@ -52,6 +52,7 @@ func TestStandbyRoute(t *testing.T) {
 		{"POST", "/master/teardown", routeTemporary},
 		{"GET", "/master", routeTemporary},
 		{"GET", "/state.json", routeTemporary},
+		{"POST", "/api/v1", routeTemporary},
 		{"GET", "/", routeLocal},
 		{"GET", "/ui/", routeLocal},
 		{"GET", "/v2apps", routeLocal},
