@@ -40,6 +40,7 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/state.json", state)
 	mux.Handle("/master/health", methods{"GET": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }})
 	mux.Handle("/metrics", m.metrics.handler())
+	registerUI(mux) // the web UI at /ui/ (http_ui.go)
 	mux.Handle("/api/v1", methods{"POST": m.postOperatorCall})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "URI not found: "+r.URL.Path)

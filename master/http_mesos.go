@@ -41,6 +41,10 @@ type mesosSlave struct {
 	Attributes          map[string]string `json:"attributes"`
 	Active              bool              `json:"active"`
 	Version             string            `json:"version"`
+	// LastHeartbeat is atoll's own (Mesos has none here): when the leader
+	// last heard from the agent, in Unix seconds as registered_time; 0
+	// when this master has not heard from it (a new leader, a standby).
+	LastHeartbeat float64 `json:"last_heartbeat"`
 }
 
 type mesosFramework struct {
@@ -136,7 +140,8 @@ func (m *Master) getMesosState(w http.ResponseWriter, _ *http.Request) {
 }
 
 // mesosStateOf renders s. Agents that are gone are left out, as Mesos
-// leaves out removed agents; unreachable ones are listed inactive.
+// leaves out removed agents; unreachable ones are listed inactive. It runs
+// under m.mu (see View).
 func (m *Master) mesosStateOf(s *events.State) mesosState {
 	ip, port := m.advertised()
 	self := "master@" + net.JoinHostPort(ip, strconv.Itoa(port))
@@ -184,6 +189,8 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 			Resources:      res, UsedResources: sumResources(used[a.ID]),
 			ReservedResources: map[string]any{}, UnreservedResources: res,
 			Attributes: attrs, Active: active, Version: m.cfg.Version,
+			// runtime is guarded by m.mu, which View holds.
+			LastHeartbeat: unixSeconds(m.runtime.lastSeen[a.ID]),
 		})
 	}
 

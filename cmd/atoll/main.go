@@ -32,6 +32,8 @@ func commands() []command {
 		{"app", "list, show, deploy, scale, restart, delete apps", runApp},
 		{"task", "list tasks", runTask},
 		{"agents", "list agents", runAgents},
+		{"events", "tail the event stream (/v2/events), readable or --json", runEvents},
+		{"top", "live table of apps and agents, redrawn on events", runTop},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) int {
 			fmt.Fprintln(out, "atoll", version)
 			return 0
