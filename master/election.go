@@ -129,6 +129,8 @@ func (m *Master) term(parent context.Context) error {
 	if err := ensurePath(conn, z.Path, electionACL); err != nil {
 		return fmt.Errorf("zk: create %s: %w", z.Path, err)
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); m.watchCandidates(ctx, conn, z.Path) }()
 	self, err := json.Marshal(m.selfInfo())
 	if err != nil {
 		return fmt.Errorf("zk: encode master info: %w", err)

@@ -132,6 +132,15 @@ func TestElectionHandover(t *testing.T) {
 		t.Fatalf("lowest candidate holds %s (%v), want m1's info", data, err)
 	}
 
+	// Every master lists all three, the leader first (/master/state's
+	// "masters").
+	for _, m := range []*zkMaster{m1, m2, m3} {
+		eventually(t, 5*time.Second, m.cfg.ID+" lists m1 (leader), m2, m3", func() bool {
+			ms := m.Masters()
+			return len(ms) == 3 && ms[0].ID == "m1" && ms[0].Leader && ms[1].ID == "m2" && !ms[1].Leader && ms[2].ID == "m3"
+		})
+	}
+
 	app := eventstest.App("/kept", 0)
 	if err := m1.commit(events.PutApp(app)); err != nil {
 		t.Fatal(err)
@@ -141,6 +150,10 @@ func TestElectionHandover(t *testing.T) {
 	m1.stop()
 	leads(t, m2, 10*time.Second)
 	leaderIs(t, m3, m2)
+	eventually(t, 5*time.Second, "m3 lists m2 (leader), m3", func() bool {
+		ms := m3.Masters()
+		return len(ms) == 2 && ms[0].ID == "m2" && ms[0].Leader && ms[1].ID == "m3"
+	})
 	if m3.Leading() {
 		t.Fatal("m3 leads while m2 does")
 	}

@@ -130,12 +130,15 @@ type mesosState struct {
 	// Mesos lists these too; atoll keeps no history of them.
 	CompletedFrameworks []mesosFramework `json:"completed_frameworks"`
 	OrphanTasks         []mesosTask      `json:"orphan_tasks"`
+	// Masters is atoll's own: every master, the leader first (Masters).
+	Masters []MasterEntry `json:"masters"`
 }
 
 // getMesosState is GET /master/state (and its .json aliases).
 func (m *Master) getMesosState(w http.ResponseWriter, _ *http.Request) {
 	var st mesosState
 	m.View(func(s *events.State) { st = m.mesosStateOf(s) })
+	st.Masters = m.Masters() // not under m.mu: Masters takes it itself
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -73,11 +73,13 @@ type Master struct {
 
 	zkStore *ZKStore                  // with Config.ZK: bound to each term's session
 	lease   atomic.Pointer[time.Time] // see lease.go
-	runtime *runtime                  // in-memory, leader-only bookkeeping
-	metrics *metrics
-	sse     *sseHub // /v2/events streams
-	kick    chan struct{}
-	httpURL string
+	// candidateInfos are the election's candidates (see Masters).
+	candidateInfos atomic.Pointer[[]MasterInfo]
+	runtime        *runtime // in-memory, leader-only bookkeeping
+	metrics        *metrics
+	sse            *sseHub // /v2/events streams
+	kick           chan struct{}
+	httpURL        string
 }
 
 // New checks the config and returns a master that does nothing until Run.
