@@ -190,6 +190,8 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		})}
 	case events.TaskUpdated:
 		return taskFrames(s, e, id, ts)
+	case events.AgentUpdated, events.AgentRemoved:
+		return agentFrames(e, id, ts)
 	case events.DeploymentUpdated:
 		old, existed := s.Deployments[e.Deployment.ID]
 		d := *e.Deployment

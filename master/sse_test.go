@@ -605,3 +605,25 @@ func TestLBReportsReachTheStream(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// TestAgentChangesReachTheStream: an agent registering and being marked
+// gone show up as atoll's agent_update_event, with an id like every
+// state event.
+func TestAgentChangesReachTheStream(t *testing.T) {
+	m, srv := sseMaster(t)
+	s := openSSE(t, srv.URL+"/v2/events?event_type=agent_update_event", "")
+	id := addAgent(t, m, "h2", "127.0.0.10")
+	got := s.next(t)
+	v := decode(t, got)
+	if got.typ != "agent_update_event" || got.id == "" || v["agentId"] != id || v["hostname"] != "h2" ||
+		v["ip"] != "127.0.0.10" || v["state"] != "active" {
+		t.Fatalf("on registration: got %+v", got)
+	}
+	if err := m.markAgentGone(id); err != nil {
+		t.Fatal(err)
+	}
+	got = s.next(t)
+	if v := decode(t, got); v["agentId"] != id || v["state"] != "gone" {
+		t.Fatalf("on gone: got %+v", got)
+	}
+}

@@ -286,6 +286,7 @@ func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []str
 atoll dev is running (Ctrl-C stops everything, tasks included)
 
   Marathon API   %[1]s        (/v2/apps, /v2/tasks, /v2/deployments, /master/state)
+  web UI         %[1]s/ui/
   NATS           %[2]s
   agents         %[3]d: %[4]v on 127.0.0.2..127.0.0.%[5]d, regions r1..r%[3]d
 %[7]s  data           %[6]s
@@ -295,6 +296,8 @@ Try:
   ./bin/atoll app list
   ./bin/atoll task list
   ./bin/atoll agents
+  ./bin/atoll top                      (apps and agents, live)
+  ./bin/atoll events                   (the event stream, readable)
   ./bin/atoll app scale /demo/echo 2
   ./bin/atoll app deploy -f deploy/examples/echo.json
   curl -s http://127.0.0.2:31000/      (a demo task answers with its task id)

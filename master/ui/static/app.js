@@ -9,7 +9,7 @@ const EVENT_TYPES = [
   'status_update_event', 'health_status_changed_event', 'deployment_info', 'deployment_step_success',
   'deployment_step_failure', 'deployment_success', 'deployment_failed', 'instance_changed_event',
   'failed_health_check_event', 'unhealthy_instance_kill_event', 'group_change_success',
-  'lb_report_event', 'resync',
+  'lb_report_event', 'agent_update_event', 'resync',
 ];
 const MAX_EVENTS = 1000; // kept in memory for the Events page
 const MAX_EVENT_ROWS = 500; // rows in its table
@@ -207,6 +207,9 @@ function touch(type, data) {
     case 'app_terminated_event':
       for (const id of appsOf(data)) dirty.apps.add(id);
       dirty.deployments = true;
+      break;
+    case 'agent_update_event':
+      dirty.cluster = true;
       break;
     default:
       if (type.startsWith('deployment_')) {
@@ -652,6 +655,8 @@ function eventSummary(type, d) {
       return 'app removed';
     case 'lb_report_event':
       return d.message || d.error || JSON.stringify(d).slice(0, 120);
+    case 'agent_update_event':
+      return `${d.hostname || d.agentId} (${d.ip || '?'}) ${d.state}`;
     case 'resync':
       return d.reason || 'refetch the state';
     case 'event_stream_attached':
