@@ -322,36 +322,8 @@ func startDevDNS(t *testing.T, extra ...string) *devDNS {
 	t.Helper()
 	dir := t.TempDir()
 	httpAddr, dnsAddr, dnsHTTP := freeAddr(t), freeDNSAddr(t), freeAddr(t)
-	out, err := os.Create(filepath.Join(dir, "dev.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"dev", "--demo", "--data-dir", filepath.Join(dir, "data"),
-		"--http", httpAddr, "--nats", freeAddr(t), "--dns", dnsAddr, "--dns-http", dnsHTTP, "--lb=false"}, extra...)
-	cmd := exec.Command(atollBin, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		for _, pid := range taskPIDs(dir, "") {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			data, _ := os.ReadFile(out.Name())
-			t.Logf("atoll dev output (last 8 KB):\n%s", tail(data, 8192))
-		}
-		out.Close()
-	})
+	exited := runDev(t, dir, append([]string{"--demo", "--http", httpAddr, "--nats", freeAddr(t), "--dns", dnsAddr,
+		"--dns-http", dnsHTTP, "--lb=false"}, extra...)...)
 	host, port, _ := net.SplitHostPort(dnsAddr)
 	_, apiPort, _ := net.SplitHostPort(httpAddr)
 	d := &devDNS{
@@ -519,4 +491,42 @@ func startBlackHole(t *testing.T) *blackHole {
 	}()
 	t.Cleanup(func() { pc.Close() })
 	return b
+}
+
+// runDev starts `atoll dev args...` with its data under dir and its
+// output in dir/dev.log. When the test ends it gets Ctrl-C (the agents
+// kill their tasks), any task left is killed, and the log's tail is shown
+// if the test failed. The channel it returns is closed if the process
+// exits.
+func runDev(t *testing.T, dir string, args ...string) <-chan struct{} {
+	t.Helper()
+	out, err := os.Create(filepath.Join(dir, "dev.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(atollBin, append([]string{"dev", "--data-dir", filepath.Join(dir, "data")}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		for _, pid := range taskPIDs(dir, "") {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		if t.Failed() {
+			data, _ := os.ReadFile(out.Name())
+			t.Logf("atoll dev output (last 8 KB):\n%s", tail(data, 8192))
+		}
+		out.Close()
+	})
+	return exited
 }

@@ -2,11 +2,7 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,36 +19,7 @@ func startDevForUI(t *testing.T) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	httpAddr := freeAddr(t)
-	logf, err := os.Create(filepath.Join(dir, "dev.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(atollBin, "dev", "--lb=false", "--data-dir", filepath.Join(dir, "data"),
-		"--http", httpAddr, "--nats", freeAddr(t), "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// Ctrl-C stops the agents, which kill their tasks.
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		for _, pid := range taskPIDs(dir, "") {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			data, _ := os.ReadFile(logf.Name())
-			t.Logf("atoll dev output:\n%s", tail(data, 6000))
-		}
-		logf.Close()
-	})
+	runDev(t, dir, "--lb=false", "--http", httpAddr, "--nats", freeAddr(t), "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
 	c := &cluster{t: t, dir: dir, api: "http://" + httpAddr}
 	c.waitFor(30*time.Second, "atoll dev with 3 active agents", func() (bool, string) {
 		n := c.activeAgents()
