@@ -21,7 +21,7 @@ func (a *Agent) begin() bool {
 	return true
 }
 
-var errStopping = errors.New("agent is stopping")
+var errStopping = &events.CodedError{Code: events.AckStopping, Err: errors.New("agent is stopping")}
 
 // handleLaunch answers a LaunchRequest with an Ack once the task runs.
 func (a *Agent) handleLaunch(m *nats.Msg) {
@@ -32,7 +32,7 @@ func (a *Agent) handleLaunch(m *nats.Msg) {
 	defer a.inflight.Done()
 	var req events.LaunchRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		respond(m, fmt.Errorf("bad launch request: %w", err))
+		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad launch request: %w", err)})
 		return
 	}
 	respond(m, a.launch(req))
@@ -48,17 +48,13 @@ func (a *Agent) handleKill(m *nats.Msg) {
 	defer a.inflight.Done()
 	var req events.KillRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
-		respond(m, fmt.Errorf("bad kill request: %w", err))
+		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad kill request: %w", err)})
 		return
 	}
 	respond(m, a.kill(req))
 }
 
 func respond(m *nats.Msg, err error) {
-	var ack events.Ack
-	if err != nil {
-		ack.Error = err.Error()
-	}
-	data, _ := json.Marshal(ack)
+	data, _ := json.Marshal(events.AckFor(err))
 	_ = m.Respond(data)
 }

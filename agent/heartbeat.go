@@ -44,7 +44,7 @@ func (a *Agent) heartbeatOnce(ctx context.Context) (events.HeartbeatReply, error
 	timeout := min(max(a.cfg.HeartbeatInterval, 250*time.Millisecond), 2*time.Second)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Heartbeat(), data)
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Heartbeat(a.cfg.Hostname), data)
 	if err != nil {
 		return reply, err
 	}

@@ -15,16 +15,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
-// testEnv is a real NATS server on loopback with a fake master on it.
+// testEnv is a real NATS server on loopback, authentication on, with a
+// fake master on it.
 type testEnv struct {
 	t      *testing.T
-	url    string
+	srv    *eventstest.NATS
 	subj   events.Subjects
 	master *fakeMaster
 	nc     *nats.Conn // the test's own connection (plays the leader's requests)
@@ -32,29 +34,25 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(srv.Shutdown)
-	env := &testEnv{t: t, url: srv.ClientURL(), subj: events.Subjects{Prefix: "test"}}
-	env.nc = env.connect()
-	env.master = startFakeMaster(t, env.connect(), env.subj)
+	env := &testEnv{t: t, srv: eventstest.StartNATS(t), subj: events.Subjects{Prefix: "test"}}
+	env.nc = env.connectMaster()
+	env.master = startFakeMaster(t, env.connectMaster(), env.subj)
 	return env
 }
 
+// testNode is the agents' hostname: the name of their credential.
+const testNode = "node1"
+
+// connect is a connection with the agent's credential.
 func (e *testEnv) connect() *nats.Conn {
 	e.t.Helper()
-	nc, err := nats.Connect(e.url, nats.MaxReconnects(-1))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(nc.Close)
-	return nc
+	return e.srv.ConnectIn(e.t, e.subj, natsauth.RoleAgent, testNode, nats.MaxReconnects(-1))
+}
+
+// connectMaster is a connection with a master's credential.
+func (e *testEnv) connectMaster() *nats.Conn {
+	e.t.Helper()
+	return e.srv.ConnectIn(e.t, e.subj, natsauth.RoleMaster, "test-master", nats.MaxReconnects(-1))
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -66,7 +64,7 @@ func (e *testEnv) config() Config {
 	return Config{
 		NC:                e.connect(),
 		Subjects:          e.subj,
-		Hostname:          "node1",
+		Hostname:          testNode,
 		AdvertiseIP:       "127.0.0.2",
 		Resources:         events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
 		Attributes:        map[string]string{"region": "oslo"},
@@ -155,14 +153,16 @@ func (e *testEnv) request(subject string, v any) events.Ack {
 	return ack
 }
 
-func (e *testEnv) launch(agentID string, req events.LaunchRequest) events.Ack {
+// launch sends req to the agent of testNode (agentID is for the reader:
+// launches go to the node, whatever its current id).
+func (e *testEnv) launch(_ string, req events.LaunchRequest) events.Ack {
 	e.t.Helper()
-	return e.request(e.subj.Launch(agentID), req)
+	return e.request(e.subj.Launch(testNode), req)
 }
 
-func (e *testEnv) kill(agentID string, req events.KillRequest) events.Ack {
+func (e *testEnv) kill(_ string, req events.KillRequest) events.Ack {
 	e.t.Helper()
-	return e.request(e.subj.Kill(agentID), req)
+	return e.request(e.subj.Kill(testNode), req)
 }
 
 // shellTask is a launch request running cmd under /bin/sh -c.
@@ -199,7 +199,7 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 		subject string
 		handle  nats.MsgHandler
 	}{
-		{subj.Register(), func(msg *nats.Msg) {
+		{subj.FromAgents(events.VerbRegister), func(msg *nats.Msg) {
 			var req events.RegisterRequest
 			if err := json.Unmarshal(msg.Data, &req); err != nil {
 				reply(msg, events.RegisterReply{Error: err.Error()})
@@ -216,7 +216,7 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 			m.mu.Unlock()
 			reply(msg, events.RegisterReply{AgentID: id})
 		}},
-		{subj.Heartbeat(), func(msg *nats.Msg) {
+		{subj.FromAgents(events.VerbHeartbeat), func(msg *nats.Msg) {
 			var hb events.Heartbeat
 			_ = json.Unmarshal(msg.Data, &hb)
 			m.mu.Lock()
@@ -228,7 +228,7 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 			m.mu.Unlock()
 			reply(msg, events.HeartbeatReply{Reregister: rereg})
 		}},
-		{subj.Status(), func(msg *nats.Msg) {
+		{subj.FromAgents(events.VerbStatus), func(msg *nats.Msg) {
 			var upd events.StatusUpdate
 			if err := json.Unmarshal(msg.Data, &upd); err != nil {
 				reply(msg, events.Ack{Error: err.Error()})

@@ -15,7 +15,7 @@ func (a *Agent) kill(req events.KillRequest) error {
 	t, ok := a.tasks[req.TaskID]
 	if !ok {
 		a.mu.Unlock()
-		return fmt.Errorf("unknown task %s", req.TaskID)
+		return &events.CodedError{Code: events.AckUnknownTask, Err: fmt.Errorf("unknown task %s", req.TaskID)}
 	}
 	if t.exited || t.killing {
 		a.mu.Unlock()

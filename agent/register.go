@@ -64,7 +64,7 @@ func (a *Agent) registerOnce(ctx context.Context) (string, error) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.registerTimeout)
 	defer cancel()
-	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Register(), data)
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Register(a.cfg.Hostname), data)
 	if err != nil {
 		return "", err
 	}
@@ -121,8 +121,9 @@ func (a *Agent) registeredCh() <-chan struct{} {
 	return a.regReady
 }
 
-// moveSubscriptions serves launch and kill for id, and stops serving any
-// other id.
+// moveSubscriptions serves launch and kill for this node once the agent has
+// an id. The subjects carry the node's name, not the id (the NATS server
+// lets only this node's credential hear them), so a new id keeps them.
 func (a *Agent) moveSubscriptions(id string) {
 	a.subMu.Lock()
 	defer a.subMu.Unlock()
@@ -136,15 +137,16 @@ func (a *Agent) moveSubscriptions(id string) {
 		return
 	}
 	a.unsubscribeLocked()
-	launch, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Launch(id), a.handleLaunch)
+	node := a.cfg.Hostname
+	launch, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Launch(node), a.handleLaunch)
 	if err != nil {
-		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Launch(id), "err", err)
+		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Launch(node), "err", err)
 		return
 	}
-	kill, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Kill(id), a.handleKill)
+	kill, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Kill(node), a.handleKill)
 	if err != nil {
 		_ = launch.Unsubscribe()
-		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Kill(id), "err", err)
+		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Kill(node), "err", err)
 		return
 	}
 	a.subID, a.subs = id, []*nats.Subscription{launch, kill}

@@ -164,7 +164,7 @@ func (a *Agent) sendStatus(ctx context.Context, upd events.StatusUpdate) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.statusTimeout)
 	defer cancel()
-	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Status(), data)
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Status(a.cfg.Hostname), data)
 	if err != nil {
 		return err
 	}

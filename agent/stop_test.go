@@ -41,7 +41,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 			t.Errorf("goroutine left after Run returned:\n%s", g)
 		}
 	}
-	if _, err := env.nc.Request(env.subj.Launch(id), []byte(`{}`), 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+	if _, err := env.nc.Request(env.subj.Launch(testNode), []byte(`{}`), 2*time.Second); !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("launch after stop: err = %v, want no responders", err)
 	}
 }

@@ -73,7 +73,7 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	a.mu.Lock()
 	if _, ok := a.tasks[id]; ok {
 		a.mu.Unlock()
-		return fmt.Errorf("task %s already exists", id)
+		return &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
 	}
 	a.tasks[id] = t
 	a.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // noTicks is the sync timeout of tests that send no sync tick: long enough
@@ -264,14 +265,14 @@ func TestFollowerBufferOverflow(t *testing.T) {
 // subjects that are not events.
 func TestFollowerOverNATS(t *testing.T) {
 	srv := eventstest.StartNATS(t)
-	subj := events.Subjects{Prefix: "atolltest"}
+	subj := events.Subjects{}
 	l := eventstest.NewLeader()
 	eventstest.Churn(l, 100)
 	leaderNC := eventstest.Connect(t, srv)
 	l.Serve(t, leaderNC, subj)
 
 	var bad atomic.Int32
-	src := &events.NATSSource{NC: eventstest.Connect(t, srv), Subjects: subj, OnBadEvent: func(error) { bad.Add(1) }}
+	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(error) { bad.Add(1) }}
 	f, m := eventstest.Follow(t, src, noTicks)
 	m.WaitEqual(t, l)
 	wantResyncs(t, f, 0)
@@ -318,7 +319,7 @@ func TestFollowerOverNATSStartsDuringCommits(t *testing.T) {
 	l.Serve(t, eventstest.Connect(t, srv), events.Subjects{})
 	stop := churnInBackground(t, l)
 
-	f, m := eventstest.Follow(t, &events.NATSSource{NC: eventstest.Connect(t, srv)}, noTicks)
+	f, m := eventstest.Follow(t, &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}, noTicks)
 	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
 		if m.AppliedCount() < 100 {
 			return fmt.Errorf("follower applied %d events since its snapshot, waiting for 100", m.AppliedCount())

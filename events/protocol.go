@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Messages between agents and the leader. Agents only ever dial out: every
 // exchange is a NATS publish or request over the agent's own connection.
@@ -17,7 +20,9 @@ type TaskReport struct {
 
 // RegisterRequest announces an agent. AgentID is empty on first contact and
 // the id from earlier otherwise; Tasks lists what the agent runs, so the
-// leader can reconcile a returning agent.
+// leader can reconcile a returning agent. Hostname must be the name of the
+// agent's credential (the node token in the subject it is sent on): the
+// master refuses any other.
 type RegisterRequest struct {
 	AgentID    string            `json:"agentId,omitempty"`
 	Hostname   string            `json:"hostname"`
@@ -59,9 +64,53 @@ type StatusUpdate struct {
 	Time               time.Time           `json:"time"`
 }
 
-// Ack answers a request that needs no data back.
+// Ack answers a request that needs no data back. Code says what kind of
+// refusal Error is, so that the receiver never matches error text.
 type Ack struct {
-	Error string `json:"error,omitempty"`
+	Code  AckCode `json:"code,omitempty"`
+	Error string  `json:"error,omitempty"`
+}
+
+// AckCode classifies a refused request.
+type AckCode string
+
+// The refusals an agent or the master acts on.
+const (
+	// AckBadRequest: the request did not decode or was incomplete.
+	AckBadRequest AckCode = "bad_request"
+	// AckUnknownTask: a kill for a task the agent does not run (it is
+	// over).
+	AckUnknownTask AckCode = "unknown_task"
+	// AckTaskExists: a launch of a task the agent already runs (a resent
+	// launch).
+	AckTaskExists AckCode = "task_exists"
+	// AckStopping: the agent is shutting down.
+	AckStopping AckCode = "stopping"
+	// AckRefused: anything else; Error says why.
+	AckRefused AckCode = "refused"
+)
+
+// CodedError is an error with the AckCode that reports it.
+type CodedError struct {
+	Code AckCode
+	Err  error
+}
+
+func (e *CodedError) Error() string { return e.Err.Error() }
+func (e *CodedError) Unwrap() error { return e.Err }
+
+// AckFor is the Ack that answers err: its code if it carries one
+// (errors.As a *CodedError), AckRefused otherwise; the zero Ack for nil.
+func AckFor(err error) Ack {
+	if err == nil {
+		return Ack{}
+	}
+	code := AckRefused
+	var ce *CodedError
+	if errors.As(err, &ce) {
+		code = ce.Code
+	}
+	return Ack{Code: code, Error: err.Error()}
 }
 
 // LaunchRequest tells an agent to start a task. Env is complete: the agent

@@ -40,6 +40,9 @@ func (p *Publisher) PublishSync(epoch, seq uint64, now time.Time) error {
 // mutated afterwards (a clone) or already-encoded consistent bytes.
 func ServeSnapshots(nc *nats.Conn, subj Subjects, snap func() (*State, error)) (*nats.Subscription, error) {
 	sub, err := nc.Subscribe(subj.Snapshot(), func(m *nats.Msg) {
+		if !IsInbox(m.Reply) {
+			return // see IsInbox: answer nowhere but an inbox
+		}
 		var reply SnapshotReply
 		st, err := snap()
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/nats-io/nats.go"
 )
 
@@ -27,12 +28,12 @@ func ctxTimeout(t *testing.T) context.Context {
 func TestSnapshotRoundTrip(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
-	subj := events.Subjects{Prefix: "atolltest"}
+	subj := events.Subjects{}
 
 	l := eventstest.NewLeader()
 	l.Commit(events.PutAgent(eventstest.Agent("a1")))
 	l.Commit(events.PutApp(eventstest.App("/web", 5000)))
-	for i := range 5000 {
+	for i := range 30000 {
 		task := eventstest.Task(fmt.Sprintf("web.%05d", i), "/web", "a1", events.TaskRunning)
 		task.Ports = []int{31000 + i%1000}
 		l.Commit(events.PutTask(task))
@@ -87,7 +88,7 @@ func TestSnapshotRefused(t *testing.T) {
 
 func TestSnapshotNoLeader(t *testing.T) {
 	srv := eventstest.StartNATS(t)
-	_, err := (&events.NATSSource{NC: eventstest.Connect(t, srv)}).Snapshot(ctxTimeout(t))
+	_, err := (&events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}).Snapshot(ctxTimeout(t))
 	if !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("Snapshot with nobody serving = %v, want ErrNoResponders", err)
 	}
@@ -159,7 +160,7 @@ func TestSnapshotBadReplies(t *testing.T) {
 func TestPublishSubscribe(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	pubNC := eventstest.Connect(t, srv)
-	subj := events.Subjects{Prefix: "atolltest"}
+	subj := events.Subjects{}
 	pub := &events.Publisher{NC: pubNC, Subjects: subj}
 
 	subjects := make(chan string, 10)
@@ -171,7 +172,7 @@ func TestPublishSubscribe(t *testing.T) {
 
 	got := make(chan events.Event, 10)
 	bad := make(chan error, 10)
-	src := &events.NATSSource{NC: eventstest.Connect(t, srv), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
+	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
 	stop, err := src.Subscribe(func(e events.Event) { got <- e })
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestPublishSubscribe(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Errorf("OnBadEvent never called for garbage")
 	}
-	for _, want := range []string{"atolltest.events.app_updated", "atolltest.events.app_updated", "atolltest.events.app_removed", "atolltest.events.sync"} {
+	for _, want := range []string{"atoll.events.app_updated", "atoll.events.app_updated", "atoll.events.app_removed", "atoll.events.sync"} {
 		if s := <-subjects; s != want {
 			t.Errorf("published on %q, want %q", s, want)
 		}
@@ -243,15 +244,40 @@ func TestSubjects(t *testing.T) {
 		{events.Subjects{}.AllEvents(), "atoll.events.>"},
 		{events.Subjects{Prefix: "x"}.Event(events.Sync), "x.events.sync"},
 		{events.Subjects{Prefix: "x"}.Snapshot(), "x.state.snapshot"},
-		{events.Subjects{}.Register(), "atoll.master.register"},
-		{events.Subjects{}.Heartbeat(), "atoll.master.heartbeat"},
-		{events.Subjects{}.Status(), "atoll.master.status"},
+		{events.Subjects{}.Register("h1"), "atoll.master.agent.h1.register"},
+		{events.Subjects{}.Heartbeat("H1.example.com"), "atoll.master.agent.h1_example_com.heartbeat"},
+		{events.Subjects{}.Status("h1"), "atoll.master.agent.h1.status"},
+		{events.Subjects{}.FromAgents(events.VerbStatus), "atoll.master.agent.*.status"},
 		{events.Subjects{}.Launch("a1"), "atoll.agent.a1.launch"},
-		{events.Subjects{}.Kill("a1"), "atoll.agent.a1.kill"},
+		{events.Subjects{}.Kill("a1.b"), "atoll.agent.a1_b.kill"},
+		{events.Subjects{}.LBReport("n.1"), "atoll.lb.report.n_1"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
 			t.Errorf("subject %q, want %q", tc.got, tc.want)
 		}
+	}
+	s := events.Subjects{Prefix: "x.y"}
+	for _, tc := range []struct {
+		subject, node string
+		ok            bool
+	}{
+		{s.Register("h1.a"), "h1_a", true},
+		{s.Status("h2"), "h2", true},
+		{"x.y.master.agent.h1.status.more", "", false},
+		{"x.y.master.agent..status", "", false},
+		{"atoll.master.agent.h1.status", "", false},
+	} {
+		if node, ok := s.AgentOf(tc.subject); node != tc.node || ok != tc.ok {
+			t.Errorf("AgentOf(%q) = %q, %v; want %q, %v", tc.subject, node, ok, tc.node, tc.ok)
+		}
+	}
+	for name, ok := range map[string]bool{"h1": true, "h1.example.com": true, "a-b": true, "a_b": false, "-a": false, "a..b": false, "": false, "a*": false, "a>": false} {
+		if err := events.ValidNodeName(name); (err == nil) != ok {
+			t.Errorf("ValidNodeName(%q) = %v", name, err)
+		}
+	}
+	if !events.IsInbox("_INBOX.agent.h1.abc") || events.IsInbox("atoll.events.sync") || events.IsInbox("_INBOX.") {
+		t.Error("IsInbox")
 	}
 }

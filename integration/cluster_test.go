@@ -13,6 +13,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // runningTasks waits until the app has exactly n running tasks, each with
@@ -126,7 +127,7 @@ func TestMasterRestartKeepsEverything(t *testing.T) {
 	pidsBefore := taskPIDs(c.dir, "/it/keep")
 	sort.Ints(pidsBefore)
 	// A follower, as the sidecars run it, rides through the restart.
-	src := &events.NATSSource{NC: eventstest.Connect(t, c.nats)}
+	src := &events.NATSSource{NC: c.nats.connect(natsauth.RoleObserver, "follower")}
 	follower, mirror := eventstest.Follow(t, src, 0)
 	c.waitFor(10*time.Second, "the follower's first snapshot", func() (bool, string) { return follower.Synced(), "" })
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // TestDNS runs `atoll dev` with its DNS sidecar, deploys apps through the
@@ -277,8 +279,8 @@ func TestDNSCommand(t *testing.T) {
 	requireDig(t)
 	c := startCluster(t, clusterOptions{agents: 1})
 	addr := freeDNSAddr(t)
-	p := c.start("dns", "dns", "--nats", c.nats.ClientURL(), "--dns", addr, "--http", "",
-		"--resolvers", "127.0.0.1:1", "--log-level", "debug")
+	p := c.start("dns", append(append([]string{"dns"}, c.nats.args(natsauth.RoleSidecar, "dns-node")...), "--dns", addr, "--http", "",
+		"--resolvers", "127.0.0.1:1", "--log-level", "debug")...)
 	t.Cleanup(func() {
 		c.signal(p, syscall.SIGKILL) // a no-op when the test stopped it
 		if t.Failed() {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/internal/zktest"
 )
 
@@ -31,20 +31,18 @@ func startHACluster(t *testing.T, o haOptions) (*cluster, *zktest.Ensemble) {
 		o.agentTimeout = 15 * time.Second
 	}
 	zk := zktest.Start(t, 3)
-	srv, err := embedded.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{t: t, dir: t.TempDir(), nats: srv, agentTimeout: o.agentTimeout}
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), agentTimeout: o.agentTimeout}
 	t.Cleanup(c.stop)
 	zkURL := "zk://" + zk.Connect + "/atoll-" + strings.ToLower(t.Name())
 	for i := 1; i <= o.masters; i++ {
 		addr := freeAddr(t)
-		c.masters = append(c.masters, c.start(fmt.Sprintf("master-%d", i), "master",
-			"--zk", zkURL, "--zk-session-timeout", o.session.String(),
-			"--nats", c.nats.ClientURL(), "--http", addr,
-			"--data-dir", filepath.Join(c.dir, fmt.Sprintf("master-%d", i)),
-			"--agent-timeout", o.agentTimeout.String(), "--hostname", fmt.Sprintf("master-%d", i)))
+		name := fmt.Sprintf("master-%d", i)
+		c.masters = append(c.masters, c.start(name, append(append([]string{"master",
+			"--zk", zkURL, "--zk-session-timeout", o.session.String()}, c.nats.args(natsauth.RoleMaster, name)...),
+			"--http", addr,
+			"--data-dir", filepath.Join(c.dir, name),
+			"--agent-timeout", o.agentTimeout.String(), "--hostname", name)...))
 		c.masterAddrs = append(c.masterAddrs, addr)
 	}
 	leader := c.waitLeader(30*time.Second, -1)

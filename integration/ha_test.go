@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // The leading master dies: another takes over within the ZooKeeper
@@ -83,7 +84,7 @@ func TestHAPausedLeaderIsFenced(t *testing.T) {
 	c.mustDo("POST", "/v2/apps", echoApp("/it/fence", 1), 201, nil)
 	c.waitRunning("/it/fence", 1, 30*time.Second)
 
-	rec := recordEvents(t, c.nats.ClientURL())
+	rec := recordEvents(t, c.nats.connect(natsauth.RoleObserver, "recorder"))
 	// The leader's sync tick (every second) shows the old epoch first.
 	c.waitFor(5*time.Second, "an event of the first leader's epoch", func() (bool, string) {
 		n := rec.count()
@@ -156,15 +157,10 @@ type eventRecorder struct {
 	events []events.Event
 }
 
-func recordEvents(t *testing.T, url string) *eventRecorder {
+func recordEvents(t *testing.T, nc *nats.Conn) *eventRecorder {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	r := &eventRecorder{}
-	_, err = nc.Subscribe(events.Subjects{}.AllEvents(), func(m *nats.Msg) {
+	_, err := nc.Subscribe(events.Subjects{}.AllEvents(), func(m *nats.Msg) {
 		var e events.Event
 		if json.Unmarshal(m.Data, &e) == nil {
 			r.mu.Lock()

@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // atollBin is the binary under test, built once by TestMain.
@@ -55,7 +53,7 @@ type proc struct {
 type cluster struct {
 	t            *testing.T
 	dir          string
-	nats         *server.Server
+	nats         *natsEnv
 	httpAddr     string
 	api          string
 	agentTimeout time.Duration
@@ -77,11 +75,8 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.agentTimeout == 0 {
 		o.agentTimeout = 15 * time.Second
 	}
-	srv, err := embedded.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{t: t, dir: t.TempDir(), nats: srv, httpAddr: freeAddr(t), agentTimeout: o.agentTimeout}
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout}
 	c.api = "http://" + c.httpAddr
 	t.Cleanup(c.stop)
 	c.startMaster()
@@ -114,10 +109,10 @@ func (c *cluster) start(name string, args ...string) *proc {
 
 func (c *cluster) startMaster() {
 	c.t.Helper()
-	c.master = c.start("master", "master",
-		"--nats", c.nats.ClientURL(), "--http", c.httpAddr,
+	c.master = c.start("master", append([]string{"master"}, append(c.nats.args(natsauth.RoleMaster, "master-1"),
+		"--http", c.httpAddr,
 		"--data-dir", filepath.Join(c.dir, "master"),
-		"--agent-timeout", c.agentTimeout.String(), "--hostname", "master-1")
+		"--agent-timeout", c.agentTimeout.String(), "--hostname", "master-1")...)...)
 	c.waitFor(15*time.Second, "master answers /ping", func() (bool, string) {
 		code, _ := c.do("GET", "/ping", nil)
 		return code == 200, fmt.Sprintf("status %d", code)
@@ -136,13 +131,14 @@ var agentNet = 1 + os.Getpid()%250
 func (c *cluster) startAgent(i int) {
 	c.t.Helper()
 	base := 41000 + i*100
-	c.agents[i-1] = c.start(fmt.Sprintf("agent-%d", i), "agent",
-		"--nats", c.nats.ClientURL(), "--hostname", fmt.Sprintf("agent-%d", i),
+	name := fmt.Sprintf("agent-%d", i)
+	c.agents[i-1] = c.start(name, append(append([]string{"agent"}, c.nats.args(natsauth.RoleAgent, name)...),
+		"--hostname", name,
 		"--advertise-ip", agentIP(i), "--attributes", fmt.Sprintf("region:r%d;rack:rack-%d", i, i),
 		"--cpus", "4", "--mem", "4096", "--disk", "10000",
 		"--ports", fmt.Sprintf("%d-%d", base, base+99),
 		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("agent-%d", i)),
-		"--heartbeat", "250ms")
+		"--heartbeat", "250ms")...)
 }
 
 // signal sends sig to a process and waits for it to exit.

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // Helpers of the health check and deployment tests (issue 5).
@@ -381,8 +383,8 @@ func (s *hcEvents) summary() string {
 func hcStartDNS(c *cluster) digger {
 	c.t.Helper()
 	addr := freeDNSAddr(c.t)
-	p := c.start("dns", "dns", "--nats", c.nats.ClientURL(), "--dns", addr, "--http", "",
-		"--resolvers", "127.0.0.1:1")
+	p := c.start("dns", append(append([]string{"dns"}, c.nats.args(natsauth.RoleSidecar, "dns-node")...), "--dns", addr, "--http", "",
+		"--resolvers", "127.0.0.1:1")...)
 	c.t.Cleanup(func() {
 		c.signal(p, syscall.SIGTERM)
 		if c.t.Failed() {

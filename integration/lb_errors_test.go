@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/lbsync"
 )
 
@@ -38,12 +39,9 @@ func lbeStart(c *cluster, extra ...string) *lbeNode {
 	t.Helper()
 	n := &lbeNode{t: t, dir: filepath.Join(c.dir, "haproxy-"+strconv.Itoa(len(extra))), metrics: freeAddr(t),
 		reports: make(chan events.LBReport, 64)}
-	nc, err := nats.Connect(c.nats.ClientURL())
-	if err != nil {
-		t.Fatalf("nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	_, err = nc.Subscribe(events.Subjects{}.LBReport(), func(m *nats.Msg) {
+	// Reports are the master's to hear: listen with a master's credential.
+	nc := c.nats.connect(natsauth.RoleMaster, "report-listener")
+	_, err := nc.Subscribe(events.Subjects{}.LBReports(), func(m *nats.Msg) {
 		var r events.LBReport
 		if err := json.Unmarshal(m.Data, &r); err != nil {
 			t.Errorf("undecodable LB report %q: %v", m.Data, err)
@@ -61,9 +59,10 @@ func lbeStart(c *cluster, extra ...string) *lbeNode {
 		t.Fatal(err)
 	}
 	_, httpPort, _ := net.SplitHostPort(freeAddr(t))
-	args := append([]string{"lb", "--nats", c.nats.ClientURL(), "--haproxy-config", filepath.Join(n.dir, "haproxy.cfg"),
+	args := append(append([]string{"lb"}, c.nats.args(natsauth.RoleSidecar, "it-node")...), "--haproxy-config", filepath.Join(n.dir, "haproxy.cfg"),
 		"--bind-addr", "127.0.0.1", "--http-port", httpPort, "--stats", freeAddr(t), "--min-reload-interval", "100ms",
-		"--metrics-addr", n.metrics, "--node", "it-node", "--reconcile-interval", "1s"}, extra...)
+		"--metrics-addr", n.metrics, "--node", "it-node", "--reconcile-interval", "1s")
+	args = append(args, extra...)
 	lb := c.start("lb", args...)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/lbsync"
 )
 
@@ -58,7 +59,7 @@ func lbStart(c *cluster, o lbNodeOptions) *lbNode {
 	if o.sse != "" {
 		args = append(args, "--sse", o.sse)
 	} else {
-		args = append(args, "--nats", c.nats.ClientURL())
+		args = append(args, c.nats.args(natsauth.RoleSidecar, o.name)...)
 	}
 	n.proc = c.start(o.name, args...)
 	n.master = &lbsync.Process{MasterSocket: filepath.Join(n.dir, "master.sock")}

@@ -2,8 +2,8 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,10 +32,10 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{m.cfg.Subjects.Register(), m.handleRegister},
-		{m.cfg.Subjects.Heartbeat(), m.handleHeartbeat},
-		{m.cfg.Subjects.Status(), m.handleStatus},
-		{m.cfg.Subjects.LBReport(), m.handleLBReport},
+		{m.cfg.Subjects.FromAgents(events.VerbRegister), m.handleRegister},
+		{m.cfg.Subjects.FromAgents(events.VerbHeartbeat), m.handleHeartbeat},
+		{m.cfg.Subjects.FromAgents(events.VerbStatus), m.handleStatus},
+		{m.cfg.Subjects.LBReports(), m.handleLBReport},
 	} {
 		if err := add(sub.subject, sub.h); err != nil {
 			for _, s := range subs {
@@ -56,8 +56,11 @@ func (m *Master) snapshot() (*events.State, error) {
 	return m.state.Clone(), nil
 }
 
+// respond answers a request. Only an inbox gets an answer: a reply
+// subject elsewhere would make the master publish where its requester may
+// not (events.IsInbox).
 func respond(msg *nats.Msg, v any) {
-	if msg.Reply == "" {
+	if !events.IsInbox(msg.Reply) {
 		return
 	}
 	data, err := json.Marshal(v)
@@ -68,32 +71,50 @@ func respond(msg *nats.Msg, v any) {
 }
 
 func (m *Master) handleRegister(msg *nats.Msg) {
+	node, ok := m.senderNode(msg)
+	if !ok {
+		return
+	}
 	var req events.RegisterRequest
 	if err := json.Unmarshal(msg.Data, &req); err != nil {
+		m.refuse(refusedUndecodable, "node", node, "err", err)
 		respond(msg, events.RegisterReply{Error: "bad register request: " + err.Error()})
 		return
 	}
-	id, err := m.registerAgent(req)
+	id, err := m.registerAgent(node, req)
 	if err != nil {
-		m.log.Warn("agent registration refused", "hostname", req.Hostname, "err", err)
+		m.log.Warn("agent registration refused", "node", node, "hostname", req.Hostname, "err", err)
 		respond(msg, events.RegisterReply{Error: err.Error()})
 		return
 	}
 	respond(msg, events.RegisterReply{AgentID: id})
 }
 
-// registerAgent adds or refreshes an agent and reconciles the tasks it
-// reports. An agent keeps its id across restarts; an id the master does not
-// know (its record was removed) is taken as given, so ids stay stable.
-func (m *Master) registerAgent(req events.RegisterRequest) (string, error) {
+// errNotYours refuses a message a node sent about another node.
+var errNotYours = errors.New("refused: not this node's")
+
+// registerAgent adds or refreshes the agent of node and reconciles the
+// tasks it reports. An agent keeps its id across restarts; an id the master
+// does not know (its record was removed) is taken as given, so ids stay
+// stable. A node registers only as itself: its hostname is its
+// credential's name, and an id the state gives another node is refused.
+func (m *Master) registerAgent(node string, req events.RegisterRequest) (string, error) {
 	if req.Hostname == "" || req.IP == "" {
 		return "", fmt.Errorf("register: hostname and ip are required")
+	}
+	if events.NodeToken(req.Hostname) != node {
+		m.refuse(refusedHostname, "node", node, "hostname", req.Hostname)
+		return "", fmt.Errorf("register: hostname %q is not this agent's credential (%s): %w", req.Hostname, node, errNotYours)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
 	id := req.AgentID
 	a, known := m.state.Agents[id]
+	if known && !m.agentIsNodeLocked(id, node) {
+		m.refuse(refusedOtherAgent, "node", node, "agent", id, "owner", a.Hostname)
+		return "", fmt.Errorf("register: agent %s belongs to another node: %w", id, errNotYours)
+	}
 	if known && a.State == events.AgentGone {
 		// Marked gone: it starts over as a new agent, and the tasks it
 		// reports, unknown under the new id, are killed below.
@@ -122,13 +143,22 @@ func (m *Master) registerAgent(req events.RegisterRequest) (string, error) {
 func newAgentID(n int) string { return fmt.Sprintf("%s-S%d", uuid.NewString(), n) }
 
 func (m *Master) handleHeartbeat(msg *nats.Msg) {
+	node, ok := m.senderNode(msg)
+	if !ok {
+		return
+	}
 	var hb events.Heartbeat
 	if err := json.Unmarshal(msg.Data, &hb); err != nil {
-		m.log.Warn("bad heartbeat", "err", err)
+		m.refuse(refusedUndecodable, "node", node, "err", err)
 		return
 	}
 	m.mu.Lock()
 	a, ok := m.state.Agents[hb.AgentID]
+	if ok && events.NodeToken(a.Hostname) != node {
+		m.mu.Unlock()
+		m.refuse(refusedOtherAgent, "node", node, "agent", hb.AgentID, "owner", a.Hostname)
+		return
+	}
 	if !ok || a.State != events.AgentActive || !m.actingLocked() {
 		m.mu.Unlock()
 		// An unknown or unreachable agent comes back through
@@ -245,6 +275,3 @@ func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 	}
 	return next
 }
-
-// isKillAck reports whether a kill reply means the task is already gone.
-func isUnknownTask(errText string) bool { return strings.Contains(errText, "unknown task") }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // TestKillWaitsForDrain checks the order sidecars rely on: a serving task
@@ -16,36 +17,40 @@ import (
 // after the drain delay; a task that never served is killed at once.
 func TestKillWaitsForDrain(t *testing.T) {
 	const drain = 300 * time.Millisecond
-	m, _ := leadingMaster(t)
+	m, _, ns := leadingMasterOn(t)
 	m.cfg.KillDrainDelay = drain
-	agentID := addAgent(t, m, "h1", "127.0.0.9")
+	addAgent(t, m, "h1", "127.0.0.9")
 
 	type seen struct {
 		what string
 		at   time.Time
 	}
 	got := make(chan seen, 16)
-	sub := func(subject string, on func(*nats.Msg)) {
-		s, err := m.cfg.NC.Subscribe(subject, on)
+	sub := func(nc *nats.Conn, subject string, on func(*nats.Msg)) {
+		s, err := nc.Subscribe(subject, on)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Unsubscribe() })
 	}
-	sub(m.cfg.Subjects.Kill(agentID), func(msg *nats.Msg) {
+	// The kill reaches the agent of h1: a connection with its credential.
+	agentNC := ns.ConnectAs(t, natsauth.RoleAgent, "h1")
+	sub(agentNC, m.cfg.Subjects.Kill("h1"), func(msg *nats.Msg) {
 		var req events.KillRequest
 		_ = json.Unmarshal(msg.Data, &req)
 		got <- seen{"kill " + req.TaskID, time.Now()}
 		_ = msg.Respond([]byte(`{}`))
 	})
-	sub(m.cfg.Subjects.AllEvents(), func(msg *nats.Msg) {
+	sub(m.cfg.NC, m.cfg.Subjects.AllEvents(), func(msg *nats.Msg) {
 		ev, err := events.DecodeEvent(msg.Data)
 		if err == nil && ev.Type == events.TaskUpdated && ev.Task.State == events.TaskKilling {
 			got <- seen{"killing " + ev.Task.ID, time.Now()}
 		}
 	})
-	if err := m.cfg.NC.Flush(); err != nil {
-		t.Fatal(err)
+	for _, nc := range []*nats.Conn{m.cfg.NC, agentNC} {
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2}`)

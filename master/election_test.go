@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -34,7 +33,7 @@ type zkMaster struct {
 	stop func()
 }
 
-func startZKMaster(t *testing.T, ns *server.Server, servers []string, root, id string) *zkMaster {
+func startZKMaster(t *testing.T, ns *eventstest.NATS, servers []string, root, id string) *zkMaster {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -32,7 +32,7 @@ func TestHealthResults(t *testing.T) {
 		} else {
 			r.LastFailure = &at
 		}
-		ack, err := m.recordStatus(events.StatusUpdate{
+		ack, err := m.recordStatus(nodeOf(m, agentID), events.StatusUpdate{
 			AgentID: agentID, TaskID: task.ID, State: events.TaskRunning, Healthy: &alive,
 			HealthCheckResults: []events.HealthCheckResult{r}, Time: at,
 		})

@@ -19,12 +19,19 @@ type lbReportEvent struct {
 // handleLBReport relays a load-balancer sidecar's report (an app it left
 // out of HAProxy, a template set it refused) to the event stream, so the
 // operator sees it where they watch deployments.
+// The node is the one NATS let publish the subject, not the body's.
 func (m *Master) handleLBReport(msg *nats.Msg) {
-	var r events.LBReport
-	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Error == "" {
-		m.log.Warn("undecodable lb report", "len", len(msg.Data), "err", err)
+	node, ok := m.cfg.Subjects.LBReportNode(msg.Subject)
+	if !ok {
+		m.refuse(refusedBadSubject, "subject", msg.Subject)
 		return
 	}
+	var r events.LBReport
+	if err := json.Unmarshal(msg.Data, &r); err != nil || r.Error == "" {
+		m.refuse(refusedUndecodable, "node", node, "len", len(msg.Data), "err", err)
+		return
+	}
+	r.Node = node
 	ts := r.Time
 	if ts.IsZero() {
 		ts = m.cfg.Now()

@@ -24,6 +24,9 @@ type metrics struct {
 	lbReports  prometheus.Counter
 	// unhealthyKills counts tasks killed for failing their health checks.
 	unhealthyKills prometheus.Counter
+	// refused counts messages refused because their sender may not say
+	// them (another node's agent, a reply subject that is no inbox).
+	refused *prometheus.CounterVec
 }
 
 func newMetrics(m *Master) *metrics {
@@ -58,8 +61,11 @@ func newMetrics(m *Master) *metrics {
 		unhealthyKills: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_unhealthy_kills_total", Help: "Tasks killed because a health check failed maxConsecutiveFailures times in a row.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_master_refused_total", Help: "Messages refused because their sender may not say them, by reason.",
+		}, []string{"reason"}),
 	}
-	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills, mt.refused,
 		&stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt

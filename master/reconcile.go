@@ -177,6 +177,7 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 	m.runtime.killSent[id] = now
 	m.metrics.kills.Inc()
 	grace := m.killGraceLocked(t.AppID)
+	node := m.agentNodeLocked(t.AgentID)
 	wait := time.Duration(0)
 	if since, ok := m.runtime.draining[id]; ok {
 		wait = m.cfg.KillDrainDelay - now.Sub(since)
@@ -191,7 +192,7 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 			case <-timer.C:
 			}
 		}
-		m.sendKill(ctx, t.AgentID, id, grace)
+		m.sendKill(ctx, node, id, grace)
 	}
 }
 
@@ -229,7 +230,8 @@ func (m *Master) reapOrphansLocked(now time.Time) []func(context.Context) {
 	for taskID, agentID := range m.runtime.orphans {
 		delete(m.runtime.orphans, taskID)
 		m.runtime.killSent[taskID] = now
-		sends = append(sends, func(ctx context.Context) { m.sendKill(ctx, agentID, taskID, defaultKillGrace) })
+		node := m.agentNodeLocked(agentID)
+		sends = append(sends, func(ctx context.Context) { m.sendKill(ctx, node, taskID, defaultKillGrace) })
 	}
 	for _, t := range sortedTasks(m.state) {
 		if _, ok := m.state.Apps[t.AppID]; ok || t.State == events.TaskKilling {
@@ -296,11 +298,12 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func
 		KillGracePeriod: m.killGraceLocked(app.ID),
 		HealthChecks:    app.HealthChecks,
 	}
-	return func(ctx context.Context) { m.sendLaunch(ctx, req) }
+	node := m.agentNodeLocked(t.AgentID)
+	return func(ctx context.Context) { m.sendLaunch(ctx, node, req) }
 }
 
 // sendLaunch asks the agent to start the task; a refusal fails the task.
-func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
+func (m *Master) sendLaunch(ctx context.Context, node string, req events.LaunchRequest) {
 	data, err := json.Marshal(req)
 	if err != nil {
 		m.log.Error("encode launch", "task", req.Task.ID, "err", err)
@@ -308,7 +311,7 @@ func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Launch(req.Task.AgentID), data)
+	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Launch(node), data)
 	if errors.Is(err, nats.ErrNoResponders) {
 		// The agent has registered but not yet subscribed (its first
 		// registration reply is still on its way): try again at the
@@ -328,7 +331,7 @@ func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
 	if err := json.Unmarshal(msg.Data, &ack); err != nil {
 		ack.Error = "bad reply: " + err.Error()
 	}
-	if ack.Error == "" || strings.Contains(ack.Error, "exists") {
+	if ack.Error == "" || ack.Code == events.AckTaskExists {
 		return
 	}
 	m.log.Warn("launch refused", "task", req.Task.ID, "agent", req.Task.AgentID, "err", ack.Error)
@@ -342,19 +345,19 @@ func (m *Master) sendLaunch(ctx context.Context, req events.LaunchRequest) {
 	}
 }
 
-// sendKill asks an agent to kill a task. An agent that does not know the
-// task has nothing to kill: the task is over.
-func (m *Master) sendKill(ctx context.Context, agentID, taskID string, grace time.Duration) {
+// sendKill asks the agent on node to kill a task. An agent that does not
+// know the task has nothing to kill: the task is over.
+func (m *Master) sendKill(ctx context.Context, node, taskID string, grace time.Duration) {
 	data, _ := json.Marshal(events.KillRequest{TaskID: taskID, KillGracePeriod: grace})
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Kill(agentID), data)
+	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Kill(node), data)
 	if err != nil {
-		m.log.Warn("kill not answered", "task", taskID, "agent", agentID, "err", err)
+		m.log.Warn("kill not answered", "task", taskID, "node", node, "err", err)
 		return
 	}
 	var ack events.Ack
-	if err := json.Unmarshal(msg.Data, &ack); err != nil || ack.Error == "" || !isUnknownTask(ack.Error) {
+	if err := json.Unmarshal(msg.Data, &ack); err != nil || ack.Code != events.AckUnknownTask {
 		return
 	}
 	m.mu.Lock()

@@ -34,9 +34,18 @@ func (c *manualClock) Advance(d time.Duration) {
 // loops running: the test drives reconcileOnce itself.
 func leadingMaster(t *testing.T) (*Master, *manualClock) {
 	t.Helper()
+	m, clock, _ := leadingMasterOn(t)
+	return m, clock
+}
+
+// leadingMasterOn is leadingMaster with the NATS server it is connected
+// to, for tests that play agents.
+func leadingMasterOn(t *testing.T) (*Master, *manualClock, *eventstest.NATS) {
+	t.Helper()
 	clock := &manualClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	ns := eventstest.StartNATS(t)
 	m, err := New(Config{
-		NC: eventstest.Connect(t, eventstest.StartNATS(t)), Store: &MemStore{},
+		NC: eventstest.Connect(t, ns), Store: &MemStore{},
 		AgentTimeout: 15 * time.Second, Now: clock.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -46,12 +55,19 @@ func leadingMaster(t *testing.T) (*Master, *manualClock) {
 	if err := m.establish(); err != nil {
 		t.Fatal(err)
 	}
-	return m, clock
+	return m, clock, ns
+}
+
+// nodeOf is the node token an agent's messages come from.
+func nodeOf(m *Master, agentID string) string {
+	var host string
+	m.View(func(s *events.State) { host = s.Agents[agentID].Hostname })
+	return events.NodeToken(host)
 }
 
 func addAgent(t *testing.T, m *Master, host, ip string, tasks ...events.TaskReport) string {
 	t.Helper()
-	id, err := m.registerAgent(events.RegisterRequest{
+	id, err := m.registerAgent(events.NodeToken(host), events.RegisterRequest{
 		Hostname: host, IP: ip, Tasks: tasks,
 		Resources: events.Resources{Cpus: 8, Mem: 8192, Disk: 1000, Ports: []events.PortRange{{Begin: 31000, End: 31100}}},
 	})
@@ -190,7 +206,7 @@ func TestUnreachableAgentIsReplacedAndReconciledOnReturn(t *testing.T) {
 
 	// The first agent returns, still running the original task: it is
 	// running again under its own id, and the surplus goes.
-	if _, err := m.registerAgent(events.RegisterRequest{
+	if _, err := m.registerAgent("h1", events.RegisterRequest{
 		AgentID: first, Hostname: "h1", IP: "127.0.0.9",
 		Resources: events.Resources{Cpus: 8, Mem: 8192, Ports: []events.PortRange{{Begin: 31000, End: 31100}}},
 		Tasks:     []events.TaskReport{{TaskID: original, AppID: "/web", State: events.TaskRunning}},

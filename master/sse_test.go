@@ -18,6 +18,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // sseMsg is one event as a client reads it off the stream.
@@ -577,7 +578,9 @@ func TestEventStreamEndsWhenMasterStops(t *testing.T) {
 // up on /v2/events as lb_report_event, without an id, and an undecodable
 // one does not.
 func TestLBReportsReachTheStream(t *testing.T) {
-	m, srv := sseMaster(t)
+	m, _, ns := leadingMasterOn(t)
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
 	subs, err := m.subscribe()
 	if err != nil {
 		t.Fatal(err)
@@ -590,11 +593,14 @@ func TestLBReportsReachTheStream(t *testing.T) {
 	// The filter also keeps event_stream_attached away: the first event
 	// read must be the report.
 	s := openSSE(t, srv.URL+"/v2/events?event_type=lb_report_event", "")
+	// The sidecar of node n1 says it is someone else: the node is the
+	// one its credential may publish as.
+	sidecar := ns.ConnectAs(t, natsauth.RoleSidecar, "n1")
 	for _, data := range []string{
 		`not json`,
-		`{"node": "n1", "appId": "/bad", "portIndex": 0, "error": "haproxy -c: unknown keyword 'bogus'", "timestamp": "2026-11-23T12:00:00Z"}`,
+		`{"node": "forged", "appId": "/bad", "portIndex": 0, "error": "haproxy -c: unknown keyword 'bogus'", "timestamp": "2026-11-23T12:00:00Z"}`,
 	} {
-		if err := m.cfg.NC.Publish(m.cfg.Subjects.LBReport(), []byte(data)); err != nil {
+		if err := sidecar.Publish(m.cfg.Subjects.LBReport("n1"), []byte(data)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
 )
@@ -102,7 +100,7 @@ func (s servedMaster) hostPort() string { return s.m.selfInfo().HostPort() }
 // serveMaster starts a master's API. It leads (its state established, no
 // loops running) if lead is set; otherwise it is a standby that knows no
 // leader until follow tells it one.
-func serveMaster(t *testing.T, ns *server.Server, id, creds string, lead bool) servedMaster {
+func serveMaster(t *testing.T, ns *eventstest.NATS, id, creds string, lead bool) servedMaster {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,6 +2,8 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -13,12 +15,21 @@ import (
 // is stored; the agent retries until then.
 func (m *Master) handleStatus(msg *nats.Msg) {
 	m.metrics.statusRecv.Inc()
-	var up events.StatusUpdate
-	if err := json.Unmarshal(msg.Data, &up); err != nil {
-		respond(msg, events.Ack{Error: "bad status update: " + err.Error()})
+	node, ok := m.senderNode(msg)
+	if !ok {
 		return
 	}
-	ack, err := m.recordStatus(up)
+	var up events.StatusUpdate
+	if err := json.Unmarshal(msg.Data, &up); err != nil {
+		m.refuse(refusedUndecodable, "node", node, "err", err)
+		respond(msg, events.Ack{Code: events.AckBadRequest, Error: "bad status update: " + err.Error()})
+		return
+	}
+	ack, err := m.recordStatus(node, up)
+	if errors.Is(err, errNotYours) {
+		respond(msg, events.Ack{Code: events.AckRefused, Error: err.Error()})
+		return
+	}
 	if err != nil {
 		m.log.Warn("status update not stored", "task", up.TaskID, "state", up.State, "err", err)
 		return // no ack: retried
@@ -29,17 +40,26 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 	respond(msg, events.Ack{})
 }
 
-// recordStatus commits what an agent's status update changes. It reports
-// false when this master does not lead (the update must not be acked).
-// An update for a task the state no longer holds records nothing: the
-// agent's next heartbeat gets the task killed if it still runs.
-func (m *Master) recordStatus(up events.StatusUpdate) (bool, error) {
+// recordStatus commits what the status update of node's agent changes. It
+// reports false when this master does not lead (the update must not be
+// acked). An update for a task the state no longer holds records nothing:
+// the agent's next heartbeat gets the task killed if it still runs. An
+// update about another node's agent or task is refused (errNotYours).
+func (m *Master) recordStatus(node string, up events.StatusUpdate) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.actingLocked() {
 		return false, nil
 	}
+	if a, ok := m.state.Agents[up.AgentID]; ok && events.NodeToken(a.Hostname) != node {
+		m.refuse(refusedOtherAgent, "node", node, "agent", up.AgentID, "owner", a.Hostname)
+		return true, fmt.Errorf("status for agent %s: %w", up.AgentID, errNotYours)
+	}
 	t, ok := m.state.Tasks[up.TaskID]
+	if ok && !m.agentIsNodeLocked(t.AgentID, node) {
+		m.refuse(refusedOtherTask, "node", node, "task", up.TaskID, "agent", t.AgentID)
+		return true, fmt.Errorf("status for task %s: %w", up.TaskID, errNotYours)
+	}
 	if !ok || t.AgentID != up.AgentID {
 		return true, nil
 	}

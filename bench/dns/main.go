@@ -13,17 +13,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/bench/internal/leader"
-	"github.com/atollhq/atoll/events/embedded"
 	"github.com/atollhq/atoll/internal/freeport"
+	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/natsenv"
 )
 
 func main() {
@@ -58,12 +59,12 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	}
 	defer os.RemoveAll(dir)
 
-	srv, err := embedded.Start("127.0.0.1:0")
+	env, err := natsenv.Start(filepath.Join(dir, "auth"), true)
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	defer env.Shutdown()
+	nc, err := env.Connect(natsauth.RoleMaster, "bench-leader")
 	if err != nil {
 		return err
 	}
@@ -80,8 +81,12 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	dnsPort, httpPort := freePort(), freePort()
 	dnsAddr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	sidecar := exec.Command("taskset", "-c", serverCore, atoll, "dns", "--nats", srv.ClientURL(),
-		"--dns", dnsAddr, "--http", httpAddr, "--resolvers", "127.0.0.1:9", "--dns-sockets", "1")
+	natsArgs, err := env.Args(natsauth.RoleSidecar, "bench")
+	if err != nil {
+		return err
+	}
+	sidecar := exec.Command("taskset", append(append([]string{"-c", serverCore, atoll, "dns"}, natsArgs...),
+		"--dns", dnsAddr, "--http", httpAddr, "--resolvers", "127.0.0.1:9", "--dns-sockets", "1")...)
 	sidecar.Env = append(os.Environ(), "GOMAXPROCS=1")
 	sidecar.Stderr = os.Stderr
 	if err := sidecar.Start(); err != nil {

@@ -42,6 +42,7 @@ type options struct {
 	scale        scaleOpts
 	verbose      bool
 	staleApps    int
+	natsTLS      bool // TLS between the leader, NATS and the sidecar
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.IntVar(&o.scale.conns, "wrk-conns", 32, "wrk -c")
 	flag.IntVar(&o.staleApps, "keep-alive-moves", 20, "task moves checked with a keep-alive client (stale pooled connections)")
 	flag.BoolVar(&o.verbose, "v", false, "print each new app's timeline to stderr")
+	flag.BoolVar(&o.natsTLS, "nats-tls", true, "TLS on NATS (authentication is always on)")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

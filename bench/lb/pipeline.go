@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 
 	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events"
-	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/natsenv"
 )
 
 // pipeline runs the latency and wrk figures on one sidecar following a
@@ -20,12 +22,12 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 
-	srv, err := embedded.Start("127.0.0.1:0")
+	env, err := natsenv.Start(filepath.Join(dir, "auth"), o.natsTLS)
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown()
-	leaderNC, err := nats.Connect(srv.ClientURL(), nats.Name("bench-leader"))
+	defer env.Shutdown()
+	leaderNC, err := env.Connect(natsauth.RoleMaster, "bench-leader")
 	if err != nil {
 		return fmt.Errorf("connect leader to nats: %w", err)
 	}
@@ -69,7 +71,7 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 			return err
 		}
 	}
-	sc, err := startLB(ctx, o, srv.ClientURL(), dir)
+	sc, err := startLB(ctx, o, env, dir)
 	if err != nil {
 		return err
 	}
@@ -121,11 +123,15 @@ func pipeline(ctx context.Context, o options, dir string, res *results) error {
 
 // startLB starts the sidecar under test: `atoll lb` in its own process, or
 // with -inline the same parts in this one.
-func startLB(ctx context.Context, o options, natsURL, dir string) (lbUnderTest, error) {
+func startLB(ctx context.Context, o options, env *natsenv.Env, dir string) (lbUnderTest, error) {
 	if !o.inline {
-		return startProcessSidecar(ctx, o.atoll, natsURL, o.haproxy, dir, o.minReload)
+		args, err := env.Args(natsauth.RoleSidecar, "bench")
+		if err != nil {
+			return nil, err
+		}
+		return startProcessSidecar(ctx, o.atoll, args, o.haproxy, dir, o.minReload)
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("bench-lb"))
+	nc, err := env.Connect(natsauth.RoleSidecar, "bench")
 	if err != nil {
 		return nil, fmt.Errorf("connect sidecar to nats: %w", err)
 	}

@@ -48,7 +48,7 @@ type processSidecar struct {
 	client  *http.Client
 }
 
-func startProcessSidecar(ctx context.Context, atoll, natsURL, haproxy, dir string, minReload time.Duration) (*processSidecar, error) {
+func startProcessSidecar(ctx context.Context, atoll string, natsArgs []string, haproxy, dir string, minReload time.Duration) (*processSidecar, error) {
 	var ports [4]int
 	for i := range ports {
 		p, err := freePort()
@@ -74,11 +74,11 @@ func startProcessSidecar(ctx context.Context, atoll, natsURL, haproxy, dir strin
 		return nil, fmt.Errorf("sidecar log: %w", err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(atoll, "lb", "--nats", natsURL,
+	s.cmd = exec.Command(atoll, append(append([]string{"lb"}, natsArgs...),
 		"--haproxy-config", filepath.Join(hdir, "haproxy.cfg"), "--haproxy-bin", haproxy,
 		"--bind-addr", "127.0.0.1", "--http-port", strconv.Itoa(ports[0]), "--https-port", strconv.Itoa(ports[1]),
 		"--stats", "127.0.0.1:"+strconv.Itoa(ports[2]), "--metrics-addr", "127.0.0.1:"+strconv.Itoa(ports[3]),
-		"--min-reload-interval", minReload.String(), "--node", "bench")
+		"--min-reload-interval", minReload.String(), "--node", "bench")...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start atoll lb: %w", err)

@@ -11,13 +11,14 @@ import (
 
 	"github.com/atollhq/atoll/agent"
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll agent", flag.ContinueOnError)
 	var nf natsFlags
 	nf.register(fs)
-	hostname := fs.String("hostname", "", "hostname to register (default: the system's)")
+	hostname := fs.String("hostname", "", "hostname to register: must be the name of the --nats-creds credential (default: that name)")
 	advertise := fs.String("advertise-ip", "", "IP that DNS and HAProxy point at for this agent's tasks (required)")
 	attrs := fs.String("attributes", "", `attributes in Mesos syntax, e.g. "region:oslo;zone:a"`)
 	cpus := fs.Float64("cpus", 0, "cpus to offer (default: detected)")
@@ -80,13 +81,25 @@ func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Confi
 	}, nil
 }
 
-// serveAgent runs one agent until ctx ends.
+// serveAgent runs one agent until ctx ends. Its hostname is its
+// credential's name (the master refuses any other): --hostname may only
+// repeat it.
 func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.Logger) error {
+	id, err := o.nats.readIdentity(natsauth.RoleAgent)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.hostname == "":
+		o.hostname = id.Name
+	case events.NodeToken(o.hostname) != events.NodeToken(id.Name):
+		return fmt.Errorf("--hostname %q is not the name of the agent's credential (%q): an agent registers only as the node its credential names", o.hostname, id.Name)
+	}
 	cfg, err := agentConfig(o, killOnStop, log)
 	if err != nil {
 		return err
 	}
-	nc, err := o.nats.connect("atoll-agent-"+cfg.Hostname, log)
+	nc, err := o.nats.connect("atoll-agent-"+cfg.Hostname, natsauth.RoleAgent, log)
 	if err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/atollhq/atoll/deploy"
 	"github.com/atollhq/atoll/dnsserver"
-	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -85,12 +85,32 @@ type devOptions struct {
 // until ctx ends, then stops them in reverse order: agents kill their tasks
 // first.
 func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) error {
-	srv, err := embedded.Start(o.natsAddr)
+	da, err := setupDevAuth(o.dataDir)
+	if err != nil {
+		return err
+	}
+	srv, err := embedded.StartConfig(embedded.Config{Listen: o.natsAddr, Trust: &da.trust, TLS: da.tls})
 	if err != nil {
 		return err
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nf := natsFlags{url: srv.ClientURL(), prefix: events.DefaultPrefix}
+	url := srv.ClientURL()
+	masterNF, err := da.flags(url, natsauth.RoleMaster, "dev-master")
+	if err != nil {
+		return err
+	}
+	sidecarNF, err := da.flags(url, natsauth.RoleSidecar, devSidecarNode)
+	if err != nil {
+		return err
+	}
+	var agentNFs []natsFlags
+	for i := 1; i <= o.agents; i++ {
+		nf, err := da.flags(url, natsauth.RoleAgent, fmt.Sprintf("agent-%d", i))
+		if err != nil {
+			return err
+		}
+		agentNFs = append(agentNFs, nf)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -102,7 +122,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	go func() {
 		defer wg.Done()
 		err := serveMaster(masterCtx, masterOptions{
-			nats: nf, httpAddr: o.httpAddr, dataDir: filepath.Join(o.dataDir, "master"),
+			nats: masterNF, httpAddr: o.httpAddr, dataDir: filepath.Join(o.dataDir, "master"),
 			agentTimeout: o.agentTimeout,
 		}, log.With("component", "master"))
 		if err != nil {
@@ -116,7 +136,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		name := fmt.Sprintf("agent-%d", i)
 		names = append(names, name)
 		ao := agentOptions{
-			nats:        nf,
+			nats:        agentNFs[i-1],
 			hostname:    name,
 			advertiseIP: fmt.Sprintf("127.0.0.%d", i+1),
 			attributes:  fmt.Sprintf("region:r%d", i),
@@ -153,7 +173,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			dnsWG.Add(1)
 			go func() {
 				defer dnsWG.Done()
-				if err := serveLB(ctx, nf, *o.lb, log.With("component", "lb")); err != nil {
+				if err := serveLB(ctx, sidecarNF, *o.lb, log.With("component", "lb")); err != nil {
 					errs <- fmt.Errorf("lb: %w", err)
 				}
 			}()
@@ -165,7 +185,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		}
 	}
 	if o.dns != nil {
-		sidecar, err = startDevSidecar(ctx, nf, *o.dns, o.dnsHTTP, &dnsWG, errs, log.With("component", "dns"))
+		sidecar, err = startDevSidecar(ctx, sidecarNF, *o.dns, o.dnsHTTP, &dnsWG, errs, log.With("component", "dns"))
 		if err != nil {
 			stopAll()
 			return err
@@ -203,7 +223,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 // startDevSidecar starts the DNS sidecar on the embedded NATS; its error,
 // if it fails, goes to errs.
 func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, wg *sync.WaitGroup, errs chan<- error, log *slog.Logger) (*dnsserver.Sidecar, error) {
-	nc, err := nf.connect("atoll-dns", log)
+	nc, err := nf.connect("atoll-dns", natsauth.RoleSidecar, log)
 	if err != nil {
 		return nil, err
 	}

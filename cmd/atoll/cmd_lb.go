@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/lbsync"
 )
 
@@ -132,11 +133,11 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 
 	var nc *nats.Conn
 	if o.sse == "" || o.reportNATS {
-		if nc, err = nf.connect("atoll-lb", log); err != nil {
+		if nc, err = nf.connect("atoll-lb", natsauth.RoleSidecar, log); err != nil {
 			return err
 		}
 		defer nc.Close()
-		syncer.SetReporter(natsReporter(nc, nf.subjects(), o.node, log))
+		syncer.SetReporter(natsReporter(nc, nf.subjects(), nf.identity.Name, log))
 	}
 	if o.sse != "" {
 		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path, "reports-on-nats", nc != nil)
@@ -153,7 +154,7 @@ func natsReporter(nc *nats.Conn, subj events.Subjects, node string, log *slog.Lo
 	return func(e lbsync.AppError) {
 		data, err := json.Marshal(events.LBReport{Node: node, AppID: e.AppID, PortIndex: e.PortIndex, Error: e.Err, Time: time.Now().UTC()})
 		if err == nil {
-			err = nc.Publish(subj.LBReport(), data)
+			err = nc.Publish(subj.LBReport(node), data)
 		}
 		if err != nil {
 			log.Warn("lb report not published", "err", err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/master"
 )
 
@@ -78,7 +79,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		defer store.Close()
 		cfg.Store = store
 	}
-	nc, err := o.nats.connect("atoll-master", log)
+	nc, err := o.nats.connect("atoll-master", natsauth.RoleMaster, log)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/atollhq/atoll/dnsserver"
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // runSidecar runs what every node runs beside its agent: the DNS server
@@ -124,7 +125,7 @@ func (o *sidecarOptions) run(ctx context.Context, name string, stderr io.Writer)
 
 // serveSidecar connects to NATS and runs the DNS sidecar until ctx ends.
 func serveSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, log *slog.Logger) error {
-	nc, err := nf.connect("atoll-dns", log)
+	nc, err := nf.connect("atoll-dns", natsauth.RoleSidecar, log)
 	if err != nil {
 		return err
 	}

@@ -13,25 +13,60 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // natsFlags are the connection flags every NATS client command shares.
 type natsFlags struct {
-	url, creds, ca, prefix string
+	url, creds, prefix string
+	tls                natsauth.TLSFiles
+	// identity is the credential's, once read (connect, or readIdentity).
+	identity *natsauth.Identity
 }
 
 func (f *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "nats", envOr("ATOLL_NATS", "nats://127.0.0.1:4222"), "NATS server URL(s), comma separated (env ATOLL_NATS)")
-	fs.StringVar(&f.creds, "nats-creds", "", "NATS credentials file")
-	fs.StringVar(&f.ca, "nats-tls-ca", "", "CA file to verify the NATS server's TLS certificate")
+	fs.StringVar(&f.creds, "nats-creds", os.Getenv("ATOLL_NATS_CREDS"), "NATS credentials file of this node and role, from `atoll creds` (env ATOLL_NATS_CREDS); required")
+	fs.StringVar(&f.tls.CA, "nats-tls-ca", os.Getenv("ATOLL_NATS_TLS_CA"), "CA file to verify the NATS server's TLS certificate (env ATOLL_NATS_TLS_CA)")
+	fs.StringVar(&f.tls.Cert, "nats-tls-cert", "", "client certificate for NATS servers that require one (mTLS)")
+	fs.StringVar(&f.tls.Key, "nats-tls-key", "", "key of --nats-tls-cert")
 	fs.StringVar(&f.prefix, "subject-prefix", events.DefaultPrefix, "NATS subject prefix")
 }
 
 func (f *natsFlags) subjects() events.Subjects { return events.Subjects{Prefix: f.prefix} }
 
-// connect dials NATS and keeps reconnecting for as long as the process
-// lives: a NATS restart must not end a master or an agent.
-func (f *natsFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
+// readIdentity reads the credential and checks that it is for role and
+// this subject prefix: NATS would refuse the wrong one's every message,
+// so refuse it up front with a clear error.
+func (f *natsFlags) readIdentity(role natsauth.Role) (natsauth.Identity, error) {
+	if f.identity != nil {
+		return *f.identity, nil
+	}
+	if f.creds == "" {
+		return natsauth.Identity{}, fmt.Errorf("no NATS credentials: NATS authentication is always on; give --nats-creds FILE (`atoll creds %s --name NAME` writes one)", role)
+	}
+	id, err := natsauth.ReadCreds(f.creds)
+	if err != nil {
+		return natsauth.Identity{}, err
+	}
+	if id.Role != role {
+		return natsauth.Identity{}, fmt.Errorf("nats credentials %s are for a %s (%s), not a %s", f.creds, id.Role, id.Name, role)
+	}
+	if id.Prefix != f.prefix {
+		return natsauth.Identity{}, fmt.Errorf("nats credentials %s are for subject prefix %q, not %q", f.creds, id.Prefix, f.prefix)
+	}
+	f.identity = &id
+	return id, nil
+}
+
+// connect dials NATS as the credential of role and keeps reconnecting for
+// as long as the process lives: a NATS restart must not end a master or an
+// agent.
+func (f *natsFlags) connect(name string, role natsauth.Role, log *slog.Logger) (*nats.Conn, error) {
+	id, err := f.readIdentity(role)
+	if err != nil {
+		return nil, err
+	}
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -43,12 +78,28 @@ func (f *natsFlags) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		// The server's refusals (a permission violation, a revoked or
+		// expired credential) arrive asynchronously: say them.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("nats refused", "as", string(id.Role)+" "+id.Name, "subject", subject, "err", err)
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				log.Error("nats connection closed", "as", string(id.Role)+" "+id.Name, "err", err)
+			}
+		}),
 	}
-	if f.creds != "" {
-		opts = append(opts, nats.UserCredentials(f.creds))
+	opts = append(opts, id.Options()...)
+	tlsCfg, err := f.tls.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("nats: %w", err)
 	}
-	if f.ca != "" {
-		opts = append(opts, nats.RootCAs(f.ca))
+	if tlsCfg != nil {
+		opts = append(opts, nats.Secure(tlsCfg))
 	}
 	nc, err := nats.Connect(f.url, opts...)
 	if err != nil {

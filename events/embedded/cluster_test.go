@@ -8,7 +8,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/freeport"
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // TestClusterRoutesMessages starts two servers that route to each other
@@ -18,8 +20,21 @@ func TestClusterRoutesMessages(t *testing.T) {
 	route1 := freeport.Addr(t)
 	route2 := freeport.Addr(t)
 	routes := []string{"nats://" + route1, "nats://" + route2}
+	auth, err := natsauth.NewAuthority("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := auth.Issue(events.Subjects{}, natsauth.RoleMaster, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := natsauth.ParseCreds(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := func(name, route string) *server.Server {
-		srv, err := StartConfig(Config{Listen: "127.0.0.1:0", Name: name, ClusterListen: route, Routes: routes})
+		trust := auth.Trust()
+		srv, err := StartConfig(Config{Listen: "127.0.0.1:0", Name: name, ClusterListen: route, Routes: routes, Trust: &trust})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +50,7 @@ func TestClusterRoutesMessages(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		nc, err := nats.Connect(srv.ClientURL())
+		nc, err := nats.Connect(srv.ClientURL(), id.Options()...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +60,8 @@ func TestClusterRoutesMessages(t *testing.T) {
 	srv1, srv2 := start("n1", route1), start("n2", route2)
 	nc1, nc2 := connect(srv1), connect(srv2)
 
-	sub, err := nc2.SubscribeSync("atoll.test")
+	subject := events.Subjects{}.Event(events.Sync)
+	sub, err := nc2.SubscribeSync(subject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +71,7 @@ func TestClusterRoutesMessages(t *testing.T) {
 	// Interest crosses the route asynchronously: publish until it arrives.
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
-		if err := nc1.Publish("atoll.test", fmt.Appendf(nil, "hello %d", i)); err != nil {
+		if err := nc1.Publish(subject, fmt.Appendf(nil, "hello %d", i)); err != nil {
 			t.Fatal(err)
 		}
 		msg, err := sub.NextMsg(100 * time.Millisecond)
@@ -70,7 +86,10 @@ func TestClusterRoutesMessages(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	trust, _ := natsauth.LoadServerTrust(t.TempDir()) // nothing there: an error
 	for _, c := range []Config{
+		{Listen: "127.0.0.1:0"}, // no trust: authentication is always on
+		{Listen: "127.0.0.1:0", Trust: &trust},
 		{Listen: "nohostport"},
 		{Listen: "127.0.0.1:0", Routes: []string{"nats://127.0.0.1:6222"}},
 		{Listen: "127.0.0.1:0", ClusterListen: "127.0.0.1:x"},

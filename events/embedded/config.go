@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // DefaultClusterName is the cluster name when routes are set and no name
@@ -30,6 +34,15 @@ type Config struct {
 	ClusterListen string
 	// Routes are the peers' route URLs, "nats://host:6222".
 	Routes []string
+	// Trust is the operator and accounts whose credentials the server
+	// accepts. It is required: atoll's NATS never runs without
+	// authentication.
+	Trust *natsauth.ServerTrust
+	// TLS, if set, is the clients' TLS; with ClientCAs set, clients need
+	// a certificate of that CA (mTLS) and so do routes between the
+	// servers of a cluster, so a host that reaches the route port cannot
+	// join the cluster without one.
+	TLS *tls.Config
 }
 
 // ParseRoutes splits a comma-separated route list ("nats://a:6222,nats://b:6222").
@@ -58,6 +71,18 @@ func (c Config) options() (*server.Options, error) {
 		// A cluster snapshot can be large; events are small.
 		MaxPayload: 8 << 20,
 	}
+	if c.Trust == nil {
+		return nil, errors.New("nats: no trust configured (operator and account JWTs): authentication is always on")
+	}
+	if err := c.Trust.Apply(opts); err != nil {
+		return nil, err
+	}
+	if c.TLS != nil {
+		opts.TLSConfig = c.TLS
+		opts.TLS = true
+		opts.TLSVerify = c.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		opts.TLSTimeout = 5
+	}
 	if c.ClusterListen == "" {
 		if len(c.Routes) > 0 {
 			return nil, fmt.Errorf("nats routes %v need a cluster listen address", c.Routes)
@@ -73,6 +98,14 @@ func (c Config) options() (*server.Options, error) {
 		name = DefaultClusterName
 	}
 	opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: cport}
+	if c.TLS != nil && c.TLS.ClientCAs != nil {
+		// Routes verify each other against the same CA, both ways.
+		rt := c.TLS.Clone()
+		rt.ClientAuth = tls.RequireAndVerifyClientCert
+		rt.RootCAs = c.TLS.ClientCAs
+		opts.Cluster.TLSConfig = rt
+		opts.Cluster.TLSTimeout = 5
+	}
 	for _, r := range c.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "nats-route") {

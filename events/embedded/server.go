@@ -9,12 +9,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Start runs a standalone NATS server on addr ("127.0.0.1:4222"; port 0
-// picks one) and waits until it accepts clients. Shutdown is the caller's.
-func Start(addr string) (*server.Server, error) {
-	return StartConfig(Config{Listen: addr})
-}
-
 // StartConfig runs a NATS server as cfg says (standalone, or one node of a
 // cluster) and waits until it accepts clients. Shutdown is the caller's.
 func StartConfig(cfg Config) (*server.Server, error) {

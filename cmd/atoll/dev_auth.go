@@ -1,0 +1,69 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/natsauth"
+)
+
+// devAuth is atoll dev's trust: an authority, a CA and one credential per
+// part, made in <data-dir>/auth on the first run and reused after, so that
+// the dev cluster runs with authentication and TLS on like any other,
+// without the user typing anything.
+type devAuth struct {
+	dir   string
+	trust natsauth.ServerTrust
+	tls   *tls.Config // the NATS server's
+	ca    string      // the CA file clients verify the server with
+}
+
+// devSidecarNode is the node name of atoll dev's DNS and LB sidecar.
+const devSidecarNode = "dev"
+
+func setupDevAuth(dataDir string) (*devAuth, error) {
+	dir := filepath.Join(dataDir, "auth")
+	auth, err := natsauth.OpenOrCreateAuthority(dir, "atoll-dev")
+	if err != nil {
+		return nil, fmt.Errorf("dev authority: %w", err)
+	}
+	ca, err := natsauth.OpenOrCreateCA(dir, "atoll-dev")
+	if err != nil {
+		return nil, fmt.Errorf("dev CA: %w", err)
+	}
+	cert, key := filepath.Join(dir, "tls", "nats.pem"), filepath.Join(dir, "tls", "nats-key.pem")
+	if _, err := os.Stat(key); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+			return nil, fmt.Errorf("dev TLS: %w", err)
+		}
+		if err := ca.IssueFiles("nats", []string{"127.0.0.1", "localhost", "::1"}, cert, key); err != nil {
+			return nil, fmt.Errorf("dev TLS: %w", err)
+		}
+	}
+	d := &devAuth{dir: dir, trust: auth.Trust(), ca: filepath.Join(dir, natsauth.CACertFile)}
+	d.trust.ResolverDir = filepath.Join(dir, "resolver")
+	if d.tls, err = (natsauth.TLSFiles{Cert: cert, Key: key}).ServerConfig(); err != nil {
+		return nil, fmt.Errorf("dev TLS: %w", err)
+	}
+	return d, nil
+}
+
+// flags are the NATS client flags of the dev part with role and name: its
+// credential (issued on first use) and the dev CA.
+func (d *devAuth) flags(url string, role natsauth.Role, name string) (natsFlags, error) {
+	path := credsPath(d.dir, role, name)
+	if _, err := natsauth.ReadCreds(path); err != nil {
+		auth, err := natsauth.OpenAuthority(d.dir)
+		if err != nil {
+			return natsFlags{}, err
+		}
+		if err := issueCredsFile(auth, events.Subjects{}, role, name, path); err != nil {
+			return natsFlags{}, fmt.Errorf("dev credential %s %s: %w", role, name, err)
+		}
+	}
+	return natsFlags{url: url, prefix: events.DefaultPrefix, creds: path, tls: natsauth.TLSFiles{CA: d.ca}}, nil
+}
