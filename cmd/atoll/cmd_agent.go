@@ -99,7 +99,7 @@ func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.
 	if err != nil {
 		return err
 	}
-	nc, err := o.nats.connect("atoll-agent-"+cfg.Hostname, natsauth.RoleAgent, log)
+	ctx, nc, err := o.nats.dial(ctx, "atoll-agent-"+cfg.Hostname, natsauth.RoleAgent, log)
 	if err != nil {
 		return err
 	}
@@ -110,5 +110,5 @@ func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.
 		return err
 	}
 	log.Info("agent starting", "hostname", cfg.Hostname, "advertise-ip", cfg.AdvertiseIP, "work-dir", cfg.WorkDir)
-	return a.Run(ctx)
+	return natsCause(ctx, a.Run(ctx))
 }

@@ -223,7 +223,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 // startDevSidecar starts the DNS sidecar on the embedded NATS; its error,
 // if it fails, goes to errs.
 func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, wg *sync.WaitGroup, errs chan<- error, log *slog.Logger) (*dnsserver.Sidecar, error) {
-	nc, err := nf.connect("atoll-dns", natsauth.RoleSidecar, log)
+	ctx, nc, err := nf.dial(ctx, "atoll-dns", natsauth.RoleSidecar, log)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, ht
 	go func() {
 		defer wg.Done()
 		defer nc.Close()
-		if err := sc.Run(ctx); err != nil {
+		if err := natsCause(ctx, sc.Run(ctx)); err != nil {
 			errs <- err
 		}
 	}()

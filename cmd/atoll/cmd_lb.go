@@ -132,8 +132,9 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 	}
 
 	var nc *nats.Conn
+	runCtx := ctx
 	if o.sse == "" || o.reportNATS {
-		if nc, err = nf.connect("atoll-lb", natsauth.RoleSidecar, log); err != nil {
+		if runCtx, nc, err = nf.dial(ctx, "atoll-lb", natsauth.RoleSidecar, log); err != nil {
 			return err
 		}
 		defer nc.Close()
@@ -141,11 +142,11 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 	}
 	if o.sse != "" {
 		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path, "reports-on-nats", nc != nil)
-		return (&lbsync.MarathonSource{URL: o.sse, Log: log}).Run(ctx, syncer.Update)
+		return natsCause(runCtx, (&lbsync.MarathonSource{URL: o.sse, Log: log}).Run(runCtx, syncer.Update))
 	}
 	log.Info("lb following the cluster over NATS", "nats", redact(nf.url), "haproxy-config", path)
 	f := &events.Follower{Source: &events.NATSSource{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}
-	return f.Run(ctx)
+	return natsCause(runCtx, f.Run(runCtx))
 }
 
 // natsReporter publishes each problem the syncer reports as an

@@ -79,7 +79,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		defer store.Close()
 		cfg.Store = store
 	}
-	nc, err := o.nats.connect("atoll-master", natsauth.RoleMaster, log)
+	ctx, nc, err := o.nats.dial(ctx, "atoll-master", natsauth.RoleMaster, log)
 	if err != nil {
 		return err
 	}
@@ -90,5 +90,5 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		return err
 	}
 	log.Info("master starting", append([]any{"http", o.httpAddr, "nats", redact(o.nats.url)}, where...)...)
-	return m.Run(ctx)
+	return natsCause(ctx, m.Run(ctx))
 }

@@ -125,7 +125,7 @@ func (o *sidecarOptions) run(ctx context.Context, name string, stderr io.Writer)
 
 // serveSidecar connects to NATS and runs the DNS sidecar until ctx ends.
 func serveSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, log *slog.Logger) error {
-	nc, err := nf.connect("atoll-dns", natsauth.RoleSidecar, log)
+	ctx, nc, err := nf.dial(ctx, "atoll-dns", natsauth.RoleSidecar, log)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func serveSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpA
 	}
 	log.Info("dns sidecar starting", "dns", cfg.Addr, "http", httpAddr, "domain", cfg.Domain,
 		"resolvers", cfg.Resolvers, "nats", redact(nf.url))
-	return sc.Run(ctx)
+	return natsCause(ctx, sc.Run(ctx))
 }
 
 // newSidecar builds the sidecar on an open NATS connection.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,10 +61,38 @@ func (f *natsFlags) readIdentity(role natsauth.Role) (natsauth.Identity, error) 
 	return id, nil
 }
 
+// dial is connect for a part that runs under ctx: the returned context
+// ends, with the reason as its cause (natsCause), when NATS closes the
+// connection for good — a credential refused, revoked or expired, after
+// which nats.go stops reconnecting. A part must not run on as if
+// connected.
+func (f *natsFlags) dial(ctx context.Context, name string, role natsauth.Role, log *slog.Logger) (context.Context, *nats.Conn, error) {
+	ctx, fail := context.WithCancelCause(ctx)
+	nc, err := f.connect(name, role, log, nats.ClosedHandler(func(nc *nats.Conn) {
+		if err := nc.LastError(); err != nil {
+			log.Error("nats connection closed", "as", string(role)+" "+f.identity.Name, "err", err)
+			fail(fmt.Errorf("nats closed the connection of %s %s: %w", role, f.identity.Name, err))
+		}
+	}))
+	if err != nil {
+		fail(err)
+		return ctx, nil, err
+	}
+	return ctx, nc, nil
+}
+
+// natsCause is err, or the reason dial's context ended if it ended for one.
+func natsCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
 // connect dials NATS as the credential of role and keeps reconnecting for
 // as long as the process lives: a NATS restart must not end a master or an
 // agent.
-func (f *natsFlags) connect(name string, role natsauth.Role, log *slog.Logger) (*nats.Conn, error) {
+func (f *natsFlags) connect(name string, role natsauth.Role, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	id, err := f.readIdentity(role)
 	if err != nil {
 		return nil, err
@@ -87,12 +117,8 @@ func (f *natsFlags) connect(name string, role natsauth.Role, log *slog.Logger) (
 			}
 			log.Error("nats refused", "as", string(id.Role)+" "+id.Name, "subject", subject, "err", err)
 		}),
-		nats.ClosedHandler(func(nc *nats.Conn) {
-			if err := nc.LastError(); err != nil {
-				log.Error("nats connection closed", "as", string(id.Role)+" "+id.Name, "err", err)
-			}
-		}),
 	}
+	opts = append(opts, extra...)
 	opts = append(opts, id.Options()...)
 	tlsCfg, err := f.tls.ClientConfig()
 	if err != nil {

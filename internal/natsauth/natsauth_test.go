@@ -297,3 +297,58 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMutualTLS: a server with a CA for clients refuses a client without a
+// certificate of that CA, even with a valid credential, and takes one
+// with both.
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	auth, err := natsauth.NewAuthority("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := natsauth.OpenOrCreateCA(dir, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := dir + "/" + natsauth.CACertFile
+	file := func(n string) string { return dir + "/" + n }
+	if err := ca.IssueFiles("nats", []string{"127.0.0.1"}, file("srv.pem"), file("srv-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.IssueFiles("agent-1", []string{"agent-1"}, file("cli.pem"), file("cli-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := natsauth.TLSFiles{Cert: file("srv.pem"), Key: file("srv-key.pem"), CA: caFile}.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := auth.Trust()
+	srv, err := embedded.StartConfig(embedded.Config{Listen: "127.0.0.1:0", Trust: &trust, TLS: serverTLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	creds, _ := auth.Issue(events.Subjects{}, natsauth.RoleAgent, "agent-1")
+	id, _ := natsauth.ParseCreds(creds)
+
+	noCert, _ := natsauth.TLSFiles{CA: caFile}.ClientConfig()
+	if nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.Secure(noCert), nats.NoReconnect())...); err == nil {
+		nc.Close()
+		t.Fatal("connected without a client certificate")
+	}
+	withCert, err := natsauth.TLSFiles{CA: caFile, Cert: file("cli.pem"), Key: file("cli-key.pem")}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.Secure(withCert), nats.NoReconnect())...)
+	if err != nil {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	nc.Close()
+	// Without TLS at all, the server refuses before any credential.
+	if nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.NoReconnect())...); err == nil {
+		nc.Close()
+		t.Fatal("connected without TLS")
+	}
+}
