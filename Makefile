@@ -64,6 +64,7 @@ bench: bench-deps build
 	$(GO) run ./bench/dns --atoll $(BIN)
 	$(GO) run ./bench/lb --atoll $(BIN)
 	$(GO) run ./bench/deploy --atoll $(BIN)
+	$(GO) run ./bench/natscost
 
 lab-deps:
 	$(call install-deps,$(LAB_DEPS),lab)
