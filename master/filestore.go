@@ -217,12 +217,14 @@ func (f *FileStore) AppendAll(es []events.Event) error {
 
 // write puts lines at the end of the log and syncs them.
 func (f *FileStore) write(lines []byte) error {
+	// On an error, part of lines may be on disk whatever n says
+	// (os.File.WriteAt does not count a short write's last piece).
 	n, err := f.log.WriteAt(lines, f.size)
 	if err == nil && n < len(lines) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("wrote %d of %d bytes: %w", n, len(lines), err)
+		return fmt.Errorf("write %d bytes at offset %d: %w", len(lines), f.size, err)
 	}
 	if err := f.log.Sync(); err != nil {
 		return fmt.Errorf("sync: %w", err)
