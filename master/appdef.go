@@ -73,6 +73,12 @@ const (
 	msgSingleInst    = "Single instance app may only have one instance"
 	msgSecretEnv     = "secret references are not supported"
 	msgIDMismatch    = "must match the app id in the URL"
+	msgEnvNameEmpty  = "must not be empty"
+	msgEnvNameEquals = "must not contain '=': a variable's name ends at the first '='"
+	msgNUL           = "must not contain the NUL character: no process can be given it"
+	fmtIDTooLong     = "is %d characters long, expected at most %d: a task's id is the app id plus %d characters, " +
+		"agents name the task's sandbox folder after it, and a folder name holds at most %d bytes"
+	fmtTooMany       = "got %d, expected %d or less (the master's --max-instances-per-app)"
 	fmtIDSegment     = "must fully match regular expression '%s'"
 	errExpString     = "error.expected.jsstring"
 	errExpNumber     = "error.expected.jsnumber"
@@ -91,6 +97,32 @@ var idSegment = regexp.MustCompile(`^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*
 
 // idSegmentMessage quotes the pattern as Marathon does in its 422.
 var idSegmentMessage = fmt.Sprintf(fmtIDSegment, `^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])|(\.|\.\.)$`)
+
+// App ids are bounded by what agents can run. A task's id is the app id
+// without its leading '/', plus '.' and a 36-character UUID (taskID), and
+// each agent names the task's sandbox folder after it (agent.taskDir); a
+// folder name holds at most 255 bytes (NAME_MAX of Linux file systems).
+// Ids are ASCII (idSegment), so characters are bytes. Marathon's PathId
+// rules (PathIdValidation, stringTypes.raml) set no length limit: there
+// such an app is accepted and then fails at the Mesos agent, whose
+// sandbox path holds the task id as one folder name too.
+const (
+	maxFileNameBytes = 255
+	taskIDExtraLen   = len(".") + 36 - len("/")
+	maxAppIDLen      = maxFileNameBytes - taskIDExtraLen
+)
+
+// DefaultMaxInstancesPerApp is Config.MaxInstancesPerApp's default: far
+// above any app a cluster of this size runs, low enough that a typo
+// (instances: 100000) cannot flood the state, the agents and the load
+// balancers with tasks. Marathon has no such flag (its
+// --max_instances_per_offer bounds launches per offer, not an app).
+const DefaultMaxInstancesPerApp = 1000
+
+// appLimits are the operator's bounds on app definitions (Config).
+type appLimits struct {
+	maxInstances int
+}
 
 // healthProtocols are Marathon's AppHealthCheckProtocol values.
 var healthProtocols = []string{"HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
@@ -122,7 +154,7 @@ type appPatch struct {
 
 // appForCreate turns a POST /v2/apps body into the complete app to create:
 // Marathon's defaults for whatever the body leaves out.
-func appForCreate(body []byte) (events.App, error) {
+func appForCreate(body []byte, lim appLimits) (events.App, error) {
 	p, err := decodeAppPatch(body)
 	if err != nil {
 		return events.App{}, err
@@ -135,14 +167,14 @@ func appForCreate(body []byte) (events.App, error) {
 	id, idErrs := normalizeAppID(*p.ID)
 	errs.add("/id", idErrs...)
 	app := p.applyTo(defaultApp(id))
-	return finish(app, p, errs)
+	return finish(app, p, errs, lim)
 }
 
 // appForUpdate turns a PUT /v2/apps/{id} body into the complete app that
 // replaces existing (nil when the app is new). With partial, what the body
 // leaves out keeps its existing value (Marathon's default for PUT);
 // without, it takes the default, as for a new app.
-func appForUpdate(urlID string, existing *events.App, body []byte, partial bool) (events.App, error) {
+func appForUpdate(urlID string, existing *events.App, body []byte, partial bool, lim appLimits) (events.App, error) {
 	p, err := decodeAppPatch(body)
 	if err != nil {
 		return events.App{}, err
@@ -164,16 +196,16 @@ func appForUpdate(urlID string, existing *events.App, body []byte, partial bool)
 		base = cloneApp(*existing)
 	}
 	app := p.applyTo(base)
-	return finish(app, p, errs)
+	return finish(app, p, errs, lim)
 }
 
 // finish validates the merged app and returns it, or the 422.
-func finish(app events.App, p *appPatch, errs fieldErrs) (events.App, error) {
+func finish(app events.App, p *appPatch, errs fieldErrs, lim appLimits) (events.App, error) {
 	errs.merge(p.invalid)
 	if p.Ports != nil && p.PortDefinitions != nil && !slices.Equal(*p.Ports, portNumbers(*p.PortDefinitions)) {
 		errs.add("/", msgPortsAndDefs)
 	}
-	errs.merge(validateApp(app))
+	errs.merge(validateApp(app, lim))
 	if len(errs) > 0 {
 		return events.App{}, &ValidationError{Details: errs}
 	}
@@ -232,6 +264,9 @@ func normalizeAppID(raw string) (string, []string) {
 	switch segs[len(segs)-1] {
 	case "restart", "tasks", "versions":
 		errs = append(errs, msgReservedID)
+	}
+	if len(id) > maxAppIDLen {
+		errs = append(errs, fmt.Sprintf(fmtIDTooLong, len(id), maxAppIDLen, taskIDExtraLen, maxFileNameBytes))
 	}
 	return id, errs
 }

@@ -111,7 +111,7 @@ func TestAppForCreateDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := appForCreate([]byte(tt.body))
+			got, err := appForCreate([]byte(tt.body), testLimits)
 			if err != nil {
 				t.Fatalf("appForCreate: %v", err)
 			}
@@ -188,7 +188,7 @@ func TestAppForCreateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := appForCreate([]byte(tt.body))
+			_, err := appForCreate([]byte(tt.body), testLimits)
 			wantDetail(t, err, tt.status, tt.path, tt.msg)
 		})
 	}
@@ -196,7 +196,7 @@ func TestAppForCreateErrors(t *testing.T) {
 
 // All failures are reported at once, each under its own path.
 func TestAppForCreateReportsEverything(t *testing.T) {
-	_, err := appForCreate([]byte(`{"id":"/Bad","instances":-2,"constraints":[["a","B"]]}`))
+	_, err := appForCreate([]byte(`{"id":"/Bad","instances":-2,"constraints":[["a","B"]]}`), testLimits)
 	var invalid *ValidationError
 	if !errors.As(err, &invalid) {
 		t.Fatalf("err = %v", err)
@@ -267,7 +267,7 @@ func TestAppForUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := cloneApp(existing)
-			got, err := appForUpdate("web/", tt.existing, []byte(tt.body), tt.partial)
+			got, err := appForUpdate("web/", tt.existing, []byte(tt.body), tt.partial, testLimits)
 			if err != nil {
 				t.Fatalf("appForUpdate: %v", err)
 			}
@@ -288,14 +288,14 @@ func TestAppForUpdate(t *testing.T) {
 func TestAppForUpdateScalingOnly(t *testing.T) {
 	existing := eventstest.App("/web", 2)
 	existing.Labels = nil // stored apps need not be normalized
-	got, err := appForUpdate("/web", &existing, []byte(`{"instances":3}`), true)
+	got, err := appForUpdate("/web", &existing, []byte(`{"instances":3}`), true, testLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !scalingOnly(existing, got) {
 		t.Fatalf("scaling looks like a config change: %+v", got)
 	}
-	got, err = appForUpdate("/web", &existing, []byte(`{"instances":3,"cmd":"sleep 2"}`), true)
+	got, err = appForUpdate("/web", &existing, []byte(`{"instances":3,"cmd":"sleep 2"}`), true, testLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestAppForUpdateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := appForUpdate(tt.id, &existing, []byte(tt.body), true)
+			_, err := appForUpdate(tt.id, &existing, []byte(tt.body), true, testLimits)
 			wantDetail(t, err, tt.status, tt.path, tt.msg)
 		})
 	}

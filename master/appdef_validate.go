@@ -10,10 +10,11 @@ import (
 	"github.com/atollhq/atoll/master/scheduler"
 )
 
-// validateApp checks a complete app by Marathon's rules and returns the
-// failures per JSON path; none means the app may be committed. The id is
-// checked by normalizeAppID, where it is read.
-func validateApp(a events.App) []FieldErrors {
+// validateApp checks a complete app by Marathon's rules, the operator's
+// limits and what an agent can run, and returns the failures per JSON
+// path; none means the app may be committed. The id is checked by
+// normalizeAppID, where it is read.
+func validateApp(a events.App, lim appLimits) []FieldErrors {
 	var errs fieldErrs
 	if (a.Cmd != "") == (len(a.Args) > 0) {
 		errs.add("/", msgCmdOrArgs)
@@ -21,6 +22,10 @@ func validateApp(a events.App) []FieldErrors {
 	if a.Instances < 0 {
 		errs.add("/instances", fmt.Sprintf("got %d, expected 0 or more", a.Instances))
 	}
+	if lim.maxInstances > 0 && a.Instances > lim.maxInstances {
+		errs.add("/instances", fmt.Sprintf(fmtTooMany, a.Instances, lim.maxInstances))
+	}
+	validateExecStrings(&errs, a)
 	if a.Labels[singleInstanceLabel] == "true" && a.Instances > 1 {
 		errs.add("/", msgSingleInst)
 	}
@@ -51,6 +56,50 @@ func validateApp(a events.App) []FieldErrors {
 		}
 	}
 	return errs
+}
+
+// validateExecStrings refuses what an agent cannot hand to a process: the
+// command, its args and its environment (env, and labels, which tasks get
+// as MARATHON_APP_LABEL_*) go to execve as C strings, which end at a NUL;
+// Go refuses to start a process with one, so the task would fail on every
+// launch. An env name must also be a name: with '=' in it, "A=B=c"
+// would set A, not what the app says.
+//
+// Marathon checks env names only for being non-empty for apps (its
+// LegacyEnvVars; EnvVarValidation's strict ^[a-zA-Z_][a-zA-Z0-9_]*$ is for
+// pods), so names such as "my-var" stay accepted, as they run. Its paths
+// for a name count keys by position ("/env(0)", later "/env/keys(0)"),
+// which an object's keys do not have; atoll names the key: "/env(NAME)".
+func validateExecStrings(errs *fieldErrs, a events.App) {
+	if strings.ContainsRune(a.Cmd, 0) {
+		errs.add("/cmd", msgNUL)
+	}
+	for i, arg := range a.Args {
+		if strings.ContainsRune(arg, 0) {
+			errs.add(fmt.Sprintf("/args(%d)", i), msgNUL)
+		}
+	}
+	for _, k := range sortedKeys(a.Env) {
+		path := "/env(" + k + ")"
+		switch {
+		case k == "":
+			errs.add(path, msgEnvNameEmpty)
+		case strings.ContainsRune(k, '='):
+			errs.add(path, msgEnvNameEquals)
+		}
+		if strings.ContainsRune(k, 0) {
+			errs.add(path, msgNUL)
+		}
+		if strings.ContainsRune(a.Env[k], 0) {
+			errs.add("/env/"+k, msgNUL)
+		}
+	}
+	for _, k := range sortedKeys(a.Labels) {
+		// Keys too: MARATHON_APP_LABELS lists them.
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(a.Labels[k], 0) {
+			errs.add("/labels/"+k, msgNUL)
+		}
+	}
 }
 
 // atLeast is accord's "should be >= min".

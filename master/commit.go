@@ -13,39 +13,74 @@ var ErrNotLeader = errors.New("not the leader")
 
 // commitLocked makes changes part of the state, in order: stamp, store,
 // apply, publish. m.mu must be held for writing, which also keeps events on
-// NATS in seq order. It stops at the first error; events stored before it
-// stay.
+// NATS in seq order. The changes of one call are one store write when the
+// store can make them durable together (FileStore): all of them or none,
+// so a request that fails leaves nothing behind. Otherwise it stops at the
+// first error; events stored before it stay.
 func (m *Master) commitLocked(changes ...events.Change) error {
 	if !m.actingLocked() {
 		return ErrNotLeader
 	}
-	for _, c := range changes {
-		start := time.Now()
+	start := time.Now()
+	evs := make([]events.Event, len(changes))
+	for i, c := range changes {
 		e := c.Stamp(m.state, m.epoch, m.cfg.Now().UTC())
+		e.Seq += uint64(i) // each follows the one before it
 		// Apply fails only on a malformed event; check that before the
 		// store sees it, so the log never holds what the state refused.
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
-		if err := m.cfg.Store.Append(e); err != nil {
-			// Without a durable write we must not act: anything we
-			// published could vanish on restart.
-			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
-		}
+		evs[i] = e
+	}
+	// Without a durable write we must not act: anything we published
+	// could vanish on restart.
+	stored, storeErr := m.storeLocked(evs)
+	for _, e := range evs[:stored] {
 		frames := sseFrames(m.state, e) // before Apply: compares with the old records
 		if err := m.state.Apply(e); err != nil {
 			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 		}
 		m.sse.publish(e.Epoch, e.Seq, frames)
-		m.cfg.Store.Applied(m.state)
 		if err := m.pub.Publish(e); err != nil {
 			// Followers notice the gap at the next event or sync tick.
 			m.log.Warn("publish event", "seq", e.Seq, "err", err)
 		}
 		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
-		m.metrics.commit.Observe(time.Since(start).Seconds())
 	}
-	return nil
+	if stored > 0 {
+		// Once per call: a store that compacts must not snapshot a
+		// state that lacks events it has already logged.
+		m.cfg.Store.Applied(m.state)
+		perEvent := time.Since(start).Seconds() / float64(stored)
+		for range stored {
+			m.metrics.commit.Observe(perEvent)
+		}
+	}
+	return storeErr
+}
+
+// allAppender is a Store that makes several events durable together, all
+// of them or none.
+type allAppender interface {
+	AppendAll(es []events.Event) error
+}
+
+// storeLocked makes evs durable and returns how many of them are.
+func (m *Master) storeLocked(evs []events.Event) (int, error) {
+	if all, ok := m.cfg.Store.(allAppender); ok {
+		if err := all.AppendAll(evs); err != nil {
+			e := evs[0]
+			return 0, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
+		}
+		return len(evs), nil
+	}
+	for i, e := range evs {
+		if err := m.cfg.Store.Append(e); err != nil {
+			return i, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
+		}
+	}
+	return len(evs), nil
 }
 
 // commit is commitLocked for callers that do not hold the lock.

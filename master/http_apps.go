@@ -173,6 +173,11 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	}{views})
 }
 
+// appLimits are the bounds the API holds app definitions to.
+func (m *Master) appLimits() appLimits {
+	return appLimits{maxInstances: m.cfg.MaxInstancesPerApp}
+}
+
 // postApp is POST /v2/apps: 201 with the new app, which names the
 // deployment that starts it.
 func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +186,7 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 		m.writeError(w, r, err)
 		return
 	}
-	app, err := appForCreate(body)
+	app, err := appForCreate(body, m.appLimits())
 	if err != nil {
 		m.writeError(w, r, err)
 		return
@@ -295,7 +300,7 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 	}
 	partial := boolParam(r, "partialUpdate", true)
 	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
-		return appForUpdate(rawID, existing, body, partial)
+		return appForUpdate(rawID, existing, body, partial, m.appLimits())
 	}, force)
 	if err != nil {
 		m.writeError(w, r, err)

@@ -249,6 +249,21 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"bad update constraint", "PUT", "/v2/apps/web?force=true", `{"constraints":[["rack","MAX_PER","x"]]}`, 422, "/constraints(0)"},
 		{"update of another id", "PUT", "/v2/apps/web?force=true", `{"id":"/other","instances":1}`, 422, "/id"},
 		{"bad new app", "PUT", "/v2/apps/fresh", `{"instances":1}`, 422, "/"},
+		// Bounds: what agents cannot run, what the operator allows.
+		{"id too long for a sandbox folder", "POST", "/v2/apps", `{"id":"/` + strings.Repeat("a", maxAppIDLen) + `","cmd":"a b"}`, 422, "/id"},
+		{"id too long, by PUT", "PUT", "/v2/apps/g/" + strings.Repeat("a", maxAppIDLen), `{"cmd":"a b"}`, 422, "/id"},
+		{"too many instances", "POST", "/v2/apps", `{"id":"x","cmd":"a b","instances":1001}`, 422, "/instances"},
+		{"scale above the limit", "PUT", "/v2/apps/web?force=true", `{"instances":1001}`, 422, "/instances"},
+		{"replace above the limit", "PUT", "/v2/apps/web?force=true&partialUpdate=false", `{"cmd":"a b","instances":5000}`, 422, "/instances"},
+		{"new app above the limit, by PUT", "PUT", "/v2/apps/fresh", `{"cmd":"a b","instances":1001}`, 422, "/instances"},
+		{"env name with =", "POST", "/v2/apps", `{"id":"x","cmd":"a b","env":{"PATH=/tmp:":"x"}}`, 422, "/env(PATH=/tmp:)"},
+		{"env name empty", "POST", "/v2/apps", `{"id":"x","cmd":"a b","env":{"":"x"}}`, 422, "/env()"},
+		{"env name with NUL", "POST", "/v2/apps", `{"id":"x","cmd":"a b","env":{"A\u0000B":"x"}}`, 422, "/env(A\x00B)"},
+		{"env name by PUT", "PUT", "/v2/apps/web?force=true", `{"env":{"A=B":"c"}}`, 422, "/env(A=B)"},
+		{"env value with NUL", "POST", "/v2/apps", `{"id":"x","cmd":"a b","env":{"A":"x\u0000y"}}`, 422, "/env/A"},
+		{"cmd with NUL", "POST", "/v2/apps", `{"id":"x","cmd":"a\u0000b"}`, 422, "/cmd"},
+		{"arg with NUL", "POST", "/v2/apps", `{"id":"x","args":["a","b\u0000"]}`, 422, "/args(1)"},
+		{"label with NUL", "POST", "/v2/apps", `{"id":"x","cmd":"a b","labels":{"L":"\u0000"}}`, 422, "/labels/L"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

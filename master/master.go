@@ -44,6 +44,9 @@ type Config struct {
 	// that is shutting down. Zero means DefaultKillDrainDelay; negative
 	// means no delay.
 	KillDrainDelay time.Duration
+	// MaxInstancesPerApp bounds an app's instances at the API (a 422 for
+	// more). Zero means DefaultMaxInstancesPerApp.
+	MaxInstancesPerApp int
 	// HTTPCredentials ("user:password") guards mutating API calls.
 	HTTPCredentials string
 	ID              string
@@ -101,6 +104,12 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.KillDrainDelay == 0 {
 		cfg.KillDrainDelay = DefaultKillDrainDelay
+	}
+	switch {
+	case cfg.MaxInstancesPerApp == 0:
+		cfg.MaxInstancesPerApp = DefaultMaxInstancesPerApp
+	case cfg.MaxInstancesPerApp < 0:
+		return nil, fmt.Errorf("master: max instances per app is %d, must be 1 or more", cfg.MaxInstancesPerApp)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

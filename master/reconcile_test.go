@@ -79,7 +79,7 @@ func addAgent(t *testing.T, m *Master, host, ip string, tasks ...events.TaskRepo
 
 func createApp(t *testing.T, m *Master, body string) events.App {
 	t.Helper()
-	app, err := appForCreate([]byte(body))
+	app, err := appForCreate([]byte(body), testLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -345,7 +345,7 @@ func TestSlowClientDoesNotBlockCommits(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 50; i++ {
-			app, err := appForCreate([]byte(fmt.Sprintf(`{"id": "/app%d", "cmd": "sleep 1", "instances": 0}`, i)))
+			app, err := appForCreate([]byte(fmt.Sprintf(`{"id": "/app%d", "cmd": "sleep 1", "instances": 0}`, i)), testLimits)
 			if err == nil {
 				_, err = m.CreateApp(app)
 			}
@@ -444,7 +444,7 @@ func TestEventJSONMatchesMarathon(t *testing.T) {
 	keep(s.until(t, "health_status_changed_event")...)
 	m.reconcileOnce()
 	keep(s.until(t, "deployment_success")...)
-	other, err := appForCreate([]byte(`{"id": "/other", "cmd": "sleep 1000", "instances": 1}`))
+	other, err := appForCreate([]byte(`{"id": "/other", "cmd": "sleep 1000", "instances": 1}`), testLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/atollhq/atoll/deploy"
 	"github.com/atollhq/atoll/dnsserver"
 	"github.com/atollhq/atoll/events/embedded"
+	"github.com/atollhq/atoll/internal/fsperm"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -71,6 +72,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// devDataDirMode is the mode of atoll dev's --data-dir.
+const devDataDirMode = 0o711
+
 type devOptions struct {
 	natsAddr, httpAddr, dataDir string
 	agents                      int
@@ -85,6 +89,14 @@ type devOptions struct {
 // until ctx ends, then stops them in reverse order: agents kill their tasks
 // first.
 func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) error {
+	// Made here, before the parts that make their folders in it: no other
+	// user may list it. Traversable (--x), so a task that runs as another
+	// user can reach its own sandbox under an agent's work dir; each part
+	// keeps its own folder as private as it needs (the master's store and
+	// the authority: 0700).
+	if err := fsperm.Dir(o.dataDir, devDataDirMode, log); err != nil {
+		return err
+	}
 	da, err := setupDevAuth(o.dataDir)
 	if err != nil {
 		return err

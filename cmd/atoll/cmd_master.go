@@ -22,17 +22,23 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	zkSession := fs.Duration("zk-session-timeout", master.DefaultZKSessionTimeout, "ZooKeeper session timeout: how long a leader ZooKeeper stops hearing from keeps its place")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	drain := fs.Duration("kill-drain-delay", master.DefaultKillDrainDelay, "how long a serving task stays TASK_KILLING (out of load balancers and DNS) before it gets SIGTERM; negative: no delay")
+	maxInstances := fs.Int("max-instances-per-app", master.DefaultMaxInstancesPerApp,
+		"most instances one app may have: the API refuses more with a 422 (Marathon has no such flag)")
 	creds := fs.String("http-credentials", "", "user:password required for mutating API calls")
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
+	if *maxInstances < 1 {
+		fmt.Fprintf(stderr, "atoll master: --max-instances-per-app is %d, must be 1 or more\n", *maxInstances)
+		return 2
+	}
 	log := newLogger(stderr, *logLevel).With("component", "master")
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
 		killDrainDelay: *drain, credentials: *creds, hostname: *hostname,
-		zkURL: *zkURL, zkSessionTimeout: *zkSession,
+		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
 		return 1
@@ -53,6 +59,9 @@ type masterOptions struct {
 	// there instead of in dataDir.
 	zkURL            string
 	zkSessionTimeout time.Duration
+	// maxInstancesPerApp is master.Config.MaxInstancesPerApp (0: the
+	// default).
+	maxInstancesPerApp int
 }
 
 // serveMaster runs one master until ctx ends.
@@ -61,6 +70,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		Subjects: o.nats.subjects(),
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
 		KillDrainDelay: o.killDrainDelay, HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
+		MaxInstancesPerApp: o.maxInstancesPerApp,
 	}
 	where := []any{"data-dir", o.dataDir}
 	if o.zkURL != "" {
