@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,7 +40,13 @@ func (a *Agent) register(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		a.log.Debug("registration failed, retrying", "err", err, "retry", backoff)
+		if errors.Is(err, errRefused) {
+			// Not a lost message: the master said no (a hostname that is
+			// not this agent's credential, say). Say it where it shows.
+			a.log.Warn("master refused registration, retrying", "err", err, "retry", backoff)
+		} else {
+			a.log.Debug("registration failed, retrying", "err", err, "retry", backoff)
+		}
 		select {
 		case <-ctx.Done():
 			return false
@@ -73,13 +80,16 @@ func (a *Agent) registerOnce(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if reply.Error != "" {
-		return "", errors.New("master refused registration: " + reply.Error)
+		return "", fmt.Errorf("%w: %s", errRefused, reply.Error)
 	}
 	if reply.AgentID == "" {
 		return "", errors.New("registration reply without agent id")
 	}
 	return reply.AgentID, nil
 }
+
+// errRefused is a registration the master answered with a refusal.
+var errRefused = errors.New("master refused registration")
 
 // registered records a successful registration under id: persisted and
 // served before the agent counts as registered.
