@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,32 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// prepareDevDataDir makes the data dir passable (o+x), so that tasks,
+// which run as nobody, reach their sandboxes in the agents' work dirs
+// below it, and the master's folder private (0700).
+func prepareDevDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid); mode&0o011 != 0o011 {
+		if err := os.Chmod(dir, mode|0o011); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+	}
+	master := filepath.Join(dir, "master")
+	if err := os.MkdirAll(master, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(master, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return nil
+}
+
 type devOptions struct {
 	natsAddr, httpAddr, dataDir string
 	agents                      int
@@ -85,6 +112,9 @@ type devOptions struct {
 // until ctx ends, then stops them in reverse order: agents kill their tasks
 // first.
 func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) error {
+	if err := prepareDevDataDir(o.dataDir); err != nil {
+		return err
+	}
 	srv, err := embedded.Start(o.natsAddr)
 	if err != nil {
 		return err
