@@ -35,7 +35,7 @@ func startHACluster(t *testing.T, o haOptions) (*cluster, *zktest.Ensemble) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, dir: t.TempDir(), nats: srv, agentTimeout: o.agentTimeout}
+	c := &cluster{t: t, dir: passableTempDir(t), nats: srv, agentTimeout: o.agentTimeout}
 	t.Cleanup(c.stop)
 	zkURL := "zk://" + zk.Connect + "/atoll-" + strings.ToLower(t.Name())
 	for i := 1; i <= o.masters; i++ {
