@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -126,7 +127,7 @@ func TestRecycledPidNotAdopted(t *testing.T) {
 	cfg := env.config()
 	pid := startAndLeave(t, env, cfg, "recycled.1")
 	// Pretend the pid was recycled: same pid, another start time.
-	dir := cfg.WorkDir + "/tasks/recycled.1"
+	dir := filepath.Dir(checkpointPath(cfg, "recycled.1"))
 	cp := checkpointOf(t, cfg, "recycled.1")
 	cp.StartTime++
 	if err := writeCheckpoint(dir, cp); err != nil {

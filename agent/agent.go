@@ -2,9 +2,10 @@
 // dials out: it registers, heartbeats and reports task status over NATS, and
 // answers launch and kill requests on its own subjects (DESIGN.md §2, §4).
 //
-// Tasks are plain processes, each in its own session, checkpointed under
-// WorkDir so that a restarted agent process re-adopts them: an agent restart
-// kills nothing.
+// Tasks are plain processes, each in its own session, run as their app's
+// user (or the agent's default user) in a sandbox of that user's, and
+// checkpointed in a folder of the agent's alone, so that a restarted agent
+// process re-adopts them: an agent restart kills nothing.
 package agent
 
 import (
@@ -36,8 +37,17 @@ type Config struct {
 	// statfs of WorkDir in MB); ports default to [31000-32000].
 	Resources  events.Resources
 	Attributes map[string]string
-	// WorkDir holds the agent id file, task checkpoints and sandboxes.
+	// WorkDir holds the agent id file, task checkpoints and sandboxes
+	// (workdir.go). Tasks must be able to pass through the folders above
+	// it: a task that cannot reach its sandbox fails.
 	WorkDir string
+	// DefaultUser is who a task runs as when its app names no user:
+	// empty is "nobody" for an agent running as root, else the agent's
+	// own user. An agent not running as root runs tasks only as itself.
+	DefaultUser string
+	// AllowRootTasks lets an agent running as root run tasks as root
+	// (uid 0); without it such a task fails.
+	AllowRootTasks bool
 	// HeartbeatInterval defaults to 1s.
 	HeartbeatInterval time.Duration
 	// BinDir goes first on every task's PATH (the atoll binary's folder);
@@ -52,8 +62,9 @@ type Config struct {
 
 // Agent is one node's agent. Create it with New and start it with Run.
 type Agent struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	users userPolicy
 
 	// Tunables; tests shorten them.
 	statusTimeout   time.Duration // one status request
@@ -80,9 +91,6 @@ type Agent struct {
 }
 
 const (
-	agentIDFile         = "agent-id"
-	lockFile            = "agent.lock"
-	tasksDir            = "tasks"
 	defaultKillGrace    = 3 * time.Second
 	defaultHeartbeatInt = time.Second
 )
@@ -101,7 +109,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: work dir: %w", err)
 	}
 	cfg.WorkDir = wd
-	if err := os.MkdirAll(filepath.Join(wd, tasksDir), 0o750); err != nil {
+	if err := prepareWorkDir(wd); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.Log == nil {
@@ -127,9 +135,24 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	users := userPolicy{host: cfg.Hostname, self: selfIdentity(), allowRoot: cfg.AllowRootTasks}
+	if cfg.DefaultUser == "" {
+		cfg.DefaultUser = users.self.Name
+		if users.self.UID == 0 {
+			cfg.DefaultUser = "nobody"
+		}
+	}
+	defUser, err := lookupUser(cfg.DefaultUser, cfg.Hostname)
+	if err == nil {
+		err = users.check(defUser)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: default user: %w", err)
+	}
 	a := &Agent{
 		cfg:             cfg,
 		log:             cfg.Log,
+		users:           users,
 		statusTimeout:   2 * time.Second,
 		registerTimeout: 2 * time.Second,
 		adoptedPoll:     250 * time.Millisecond,
@@ -139,8 +162,31 @@ func New(cfg Config) (*Agent, error) {
 		tasks:           map[string]*task{},
 		regReady:        make(chan struct{}),
 	}
+	a.checkReach(defUser)
 	return a, nil
 }
+
+// checkReach warns when tasks of the default user could not reach their
+// sandboxes or the atoll binary: they would fail, each with that message.
+func (a *Agent) checkReach(def identity) {
+	var who *identity
+	if a.users.switches(&def) {
+		who = &def
+	}
+	dirs := []string{filepath.Join(a.cfg.WorkDir, tasksDir)}
+	if a.cfg.BinDir != "" {
+		dirs = append(dirs, a.cfg.BinDir)
+	}
+	for _, d := range dirs {
+		if err := canEnter(d, who); err != nil {
+			a.log.Warn("tasks of the default user will fail: make the folders traversable (chmod o+x)",
+				"user", def.Name, "err", err)
+		}
+	}
+}
+
+// DefaultUser is who tasks of apps without a user run as.
+func (a *Agent) DefaultUser() string { return a.cfg.DefaultUser }
 
 // ID is the agent id: the one the master gave, or the one persisted from an
 // earlier run, or "" before the first registration.
@@ -161,6 +207,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer unlock()
+	if err := moveOldAgentID(a.cfg.WorkDir); err != nil {
+		a.log.Error("cannot move the agent id file out of the old place", "err", err)
+	}
 
 	// Task watchers and the status sender outlive ctx a little: they see
 	// the tasks killed at stop and report them.

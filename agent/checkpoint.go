@@ -16,13 +16,17 @@ import (
 const checkpointFile = "checkpoint.json"
 
 // checkpoint is what a restarted agent needs to find a task again:
-// sandbox/checkpoint.json. Pid alone could be recycled; pid plus its start
-// time (and the boot) names one process.
+// WORK_DIR/state/tasks/TASK_ID/checkpoint.json, where no task can read it
+// (it holds the task's env). Pid alone could be recycled; pid plus its
+// start time (and the boot) names one process.
 type checkpoint struct {
-	Launch    events.LaunchRequest `json:"launch"`
-	Pid       int                  `json:"pid"`
-	StartTime uint64               `json:"startTime"` // /proc/<pid>/stat field 22
-	BootID    string               `json:"bootId,omitempty"`
+	Launch events.LaunchRequest `json:"launch"`
+	// RunAs is who the task runs as; nil for a task started before tasks
+	// ran as users (it runs as the agent).
+	RunAs     *identity `json:"runAs,omitempty"`
+	Pid       int       `json:"pid"`
+	StartTime uint64    `json:"startTime"` // /proc/<pid>/stat field 22
+	BootID    string    `json:"bootId,omitempty"`
 	// StartedAt is when the task started: a re-adopted task's health
 	// checks count their grace period from it, not from the adoption.
 	StartedAt time.Time `json:"startedAt,omitzero"`
@@ -30,11 +34,15 @@ type checkpoint struct {
 	Final *events.StatusUpdate `json:"final,omitempty"`
 }
 
-// writeCheckpoint stores cp; the file is private, as env may hold secrets.
+// writeCheckpoint stores cp in dir; file and folder are private, as env
+// may hold secrets.
 func writeCheckpoint(dir string, cp checkpoint) error {
 	data, err := json.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, checkpointFile), data, 0o600); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
@@ -54,12 +62,55 @@ func readCheckpoint(dir string) (checkpoint, error) {
 	return cp, nil
 }
 
+// removeCheckpoint removes a checkpoint and its folder.
 func removeCheckpoint(dir string) error {
-	err := os.Remove(filepath.Join(dir, checkpointFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	return os.RemoveAll(dir)
+}
+
+// checkpointDir is where a task's checkpoint lives.
+func (a *Agent) checkpointDir(id string) string {
+	return filepath.Join(a.cfg.WorkDir, stateDir, tasksDir, id)
+}
+
+// moveOldCheckpoints moves the checkpoints an agent of the old layout left
+// in the sandboxes (readable by the tasks, once they run as users) to the
+// agent's private state folder. Where both exist the new one wins.
+func (a *Agent) moveOldCheckpoints() {
+	root := filepath.Join(a.cfg.WorkDir, tasksDir)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		a.log.Error("cannot read sandboxes", "dir", root, "err", err)
+		return
 	}
-	return err
+	for _, e := range entries {
+		old := filepath.Join(root, e.Name(), checkpointFile)
+		if !e.IsDir() || checkTaskID(e.Name()) != nil {
+			continue
+		}
+		data, err := os.ReadFile(old)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			a.log.Error("cannot read old checkpoint", "file", old, "err", err)
+			continue
+		}
+		dir := a.checkpointDir(e.Name())
+		if _, err := os.Stat(filepath.Join(dir, checkpointFile)); errors.Is(err, fs.ErrNotExist) {
+			err = os.MkdirAll(dir, 0o700)
+			if err == nil {
+				err = writeFileAtomic(filepath.Join(dir, checkpointFile), data, 0o600)
+			}
+			if err != nil {
+				a.log.Error("cannot move old checkpoint", "file", old, "err", err)
+				continue
+			}
+			a.log.Info("moved checkpoint out of the sandbox", "task", e.Name(), "to", dir)
+		}
+		if err := os.Remove(old); err != nil {
+			a.log.Error("cannot remove old checkpoint", "file", old, "err", err)
+		}
+	}
 }
 
 // recoverTasks reads the checkpoints an earlier agent process left: live
@@ -67,7 +118,8 @@ func removeCheckpoint(dir string) error {
 // tasks whose process went away while no agent watched are reported
 // failed.
 func (a *Agent) recoverTasks() {
-	root := filepath.Join(a.cfg.WorkDir, tasksDir)
+	a.moveOldCheckpoints()
+	root := filepath.Join(a.cfg.WorkDir, stateDir, tasksDir)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		a.log.Error("cannot read task checkpoints", "dir", root, "err", err)
@@ -84,7 +136,8 @@ func (a *Agent) recoverTasks() {
 		dir := filepath.Join(root, e.Name())
 		cp, err := readCheckpoint(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // a sandbox kept for its logs
+			_ = os.Remove(dir) // left by a crash before its checkpoint
+			continue
 		}
 		if err != nil {
 			a.log.Error("ignoring unreadable checkpoint", "dir", dir, "err", err)
@@ -96,7 +149,7 @@ func (a *Agent) recoverTasks() {
 			continue
 		}
 		t := &task{
-			id: id, launch: cp.Launch, pid: cp.Pid, startTime: cp.StartTime, startedAt: cp.StartedAt,
+			id: id, launch: cp.Launch, runAs: cp.RunAs, pid: cp.Pid, startTime: cp.StartTime, startedAt: cp.StartedAt,
 			adopted: true, done: make(chan struct{}),
 		}
 		if t.startedAt.IsZero() {

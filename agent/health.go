@@ -23,10 +23,11 @@ func (a *Agent) startHealthLocked(t *task) {
 		Target: health.Target{
 			// The advertised IP is the task's HOST: where it serves
 			// the ports DNS and HAProxy send traffic to.
-			Host:  a.cfg.AdvertiseIP,
-			Ports: t.launch.Task.Ports,
-			Env:   env,
-			Dir:   dir,
+			Host:       a.cfg.AdvertiseIP,
+			Ports:      t.launch.Task.Ports,
+			Env:        env,
+			Dir:        dir,
+			Credential: a.users.credential(t.runAs),
 		},
 		Started: t.startedAt,
 		Report:  func(rep health.Report) { a.reportHealth(t, rep) },

@@ -68,7 +68,7 @@ func (e *testEnv) config() Config {
 		AdvertiseIP:       "127.0.0.2",
 		Resources:         events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
 		Attributes:        map[string]string{"region": "oslo"},
-		WorkDir:           e.t.TempDir(),
+		WorkDir:           passableTempDir(e.t),
 		HeartbeatInterval: 50 * time.Millisecond,
 		KillTasksOnStop:   true,
 		Log:               testLogger(e.t).With("agent", "a"),
@@ -315,9 +315,15 @@ func sandboxFile(cfg Config, taskID, name string) string {
 	return string(data)
 }
 
+// checkpointPath is where the agent keeps a task's checkpoint: in its own
+// state folder, outside the sandbox.
+func checkpointPath(cfg Config, taskID string) string {
+	return filepath.Join(cfg.WorkDir, "state", "tasks", taskID, checkpointFile)
+}
+
 func checkpointOf(t *testing.T, cfg Config, taskID string) checkpoint {
 	t.Helper()
-	cp, err := readCheckpoint(filepath.Join(cfg.WorkDir, "tasks", taskID))
+	cp, err := readCheckpoint(filepath.Dir(checkpointPath(cfg, taskID)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +331,22 @@ func checkpointOf(t *testing.T, cfg Config, taskID string) checkpoint {
 }
 
 func checkpointExists(cfg Config, taskID string) bool {
-	_, err := os.Stat(filepath.Join(cfg.WorkDir, "tasks", taskID, checkpointFile))
+	_, err := os.Stat(checkpointPath(cfg, taskID))
 	return !errors.Is(err, os.ErrNotExist)
+}
+
+// passableTempDir is t.TempDir() with search permission for everyone on it
+// and on the folder Go made above it (0700): tasks run as nobody and must
+// reach their sandboxes, and the scripts of binDir, inside.
+func passableTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // sessionMembers lists the live (non-zombie) processes of session sid.

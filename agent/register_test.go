@@ -31,7 +31,7 @@ func TestRegisterPersistsID(t *testing.T) {
 	if len(reg.Resources.Ports) != 1 || reg.Resources.Ports[0] != (events.PortRange{Begin: 31000, End: 32000}) {
 		t.Errorf("ports = %v, want default 31000-32000", reg.Resources.Ports)
 	}
-	data, err := os.ReadFile(filepath.Join(cfg.WorkDir, "agent-id"))
+	data, err := os.ReadFile(filepath.Join(cfg.WorkDir, "state", "agent-id"))
 	if err != nil || strings.TrimSpace(string(data)) != "agent-1" {
 		t.Fatalf("agent-id file = %q, %v", data, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 type task struct {
 	id        string
 	launch    events.LaunchRequest
+	runAs     *identity // nil for a task adopted from before users
 	pid       int       // 0 while starting
 	startTime uint64    // of pid, from /proc
 	startedAt time.Time // wall clock at start: health check grace counts from it
@@ -78,7 +80,7 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	a.tasks[id] = t
 	a.mu.Unlock()
 
-	pid, startTime, startedAt, err := a.start(req)
+	st, err := a.start(req)
 	if err != nil {
 		a.mu.Lock()
 		delete(a.tasks, id)
@@ -91,71 +93,112 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	}
 
 	a.mu.Lock()
-	t.pid, t.startTime, t.startedAt, t.state = pid, startTime, startedAt, events.TaskRunning
+	t.pid, t.startTime, t.startedAt, t.runAs, t.state = st.pid, st.startTime, st.at, &st.runAs, events.TaskRunning
 	a.sendUpdate(id, events.TaskRunning, "", nil)
 	killing := t.killing
 	if !killing {
 		a.startHealthLocked(t)
 	}
 	a.mu.Unlock()
-	a.log.Info("task started", "task", id, "app", req.Task.AppID, "pid", pid)
+	a.log.Info("task started", "task", id, "app", req.Task.AppID, "pid", st.pid, "user", st.runAs.Name)
 	if killing { // a kill came while we were starting
 		a.signal(t, syscall.SIGTERM)
 	}
 	return nil
 }
 
-// start runs the task's process in its sandbox and checkpoints it.
-func (a *Agent) start(req events.LaunchRequest) (pid int, startTime uint64, startedAt time.Time, err error) {
+// started is a task's process, just started.
+type started struct {
+	pid       int
+	startTime uint64    // of pid, from /proc
+	at        time.Time // wall clock
+	runAs     identity
+}
+
+// start runs the task's process in its sandbox, as the task's user, and
+// checkpoints it.
+func (a *Agent) start(req events.LaunchRequest) (started, error) {
+	runAs, err := a.resolveUser(req.User)
+	if err != nil {
+		return started{}, err
+	}
+	var owner *identity // nil: the task runs as the agent
+	if a.users.switches(&runAs) {
+		owner = &runAs
+	}
 	dir := a.taskDir(req.Task.ID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, 0, startedAt, err
+	if err := makeSandbox(dir, owner); err != nil {
+		return started{}, err
 	}
 	env, path := a.taskEnv(req, dir)
 	prog, argv, err := command(req, path, dir)
 	if err != nil {
-		return 0, 0, startedAt, err
+		return started{}, err
 	}
-	files, err := openStdio(dir)
+	files, err := openStdio(dir, owner)
 	if err != nil {
-		return 0, 0, startedAt, err
+		return started{}, err
 	}
-	startedAt = time.Now().UTC()
+	at := time.Now().UTC()
 	p, err := os.StartProcess(prog, argv, &os.ProcAttr{
 		Dir:   dir,
 		Env:   env,
 		Files: files,
 		// Own session and process group, no parent-death signal: the
 		// task outlives the agent process.
-		Sys: &syscall.SysProcAttr{Setsid: true},
+		Sys: &syscall.SysProcAttr{Setsid: true, Credential: a.users.credential(owner)},
 	})
 	for _, f := range files {
 		_ = f.Close()
 	}
-	if err != nil {
-		return 0, 0, startedAt, err
+	if errors.Is(err, syscall.EACCES) {
+		return started{}, fmt.Errorf("user %s may not run %s: %w", runAs.Name, prog, err)
 	}
-	pid = p.Pid
+	if err != nil {
+		return started{}, err
+	}
+	pid := p.Pid
 	_ = p.Release() // we wait for it ourselves (watch.go)
 
 	// Until we reap it, the child's /proc entry stays, even as a zombie.
 	info, err := readProc(pid)
 	if err == nil {
-		err = writeCheckpoint(dir, checkpoint{
-			Launch: req, Pid: pid, StartTime: info.StartTime, BootID: bootID(), StartedAt: startedAt,
+		err = writeCheckpoint(a.checkpointDir(req.Task.ID), checkpoint{
+			Launch: req, RunAs: &runAs, Pid: pid, StartTime: info.StartTime, BootID: bootID(), StartedAt: at,
 		})
 	}
 	if err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		var ws syscall.WaitStatus
 		_, _ = syscall.Wait4(pid, &ws, 0, nil)
-		return 0, 0, startedAt, err
+		return started{}, err
 	}
-	return pid, info.StartTime, startedAt, nil
+	return started{pid: pid, startTime: info.StartTime, at: at, runAs: runAs}, nil
 }
 
-// openStdio opens /dev/null, sandbox/stdout and sandbox/stderr.
-func openStdio(dir string) ([]*os.File, error) {
+// makeSandbox makes a task's sandbox, mode 0700, owned by the task's user
+// (owner; nil leaves it the agent's), and checks that user can enter it.
+func makeSandbox(dir string, owner *identity) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	if owner != nil {
+		if err := os.Lchown(dir, int(owner.UID), int(owner.GID)); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	if err := canEnter(dir, owner); err != nil {
+		return fmt.Errorf("sandbox %w", err)
+	}
+	return nil
+}
+
+// openStdio opens /dev/null, sandbox/stdout and sandbox/stderr; the two
+// files belong to owner (nil: to the agent).
+func openStdio(dir string, owner *identity) ([]*os.File, error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -168,7 +211,12 @@ func openStdio(dir string) ([]*os.File, error) {
 	}
 	files = append(files, null)
 	for _, name := range []string{"stdout", "stderr"} {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+		if err == nil && owner != nil {
+			if err = f.Chown(int(owner.UID), int(owner.GID)); err != nil {
+				_ = f.Close()
+			}
+		}
 		if err != nil {
 			closeAll()
 			return nil, err

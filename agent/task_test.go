@@ -13,7 +13,7 @@ import (
 
 // binDir holds a script the tasks can call by name.
 func binDir(t *testing.T) string {
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	script := "#!/bin/sh\necho \"hello from bindir $*\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "atoll-hello"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)

@@ -139,8 +139,8 @@ func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
 	t.exited, t.state, t.message = true, state, msg
 	t.stopHealthLocked()
 	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
-	dir := a.taskDir(t.id)
-	cp := checkpoint{Launch: t.launch, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}
+	dir := a.checkpointDir(t.id)
+	cp := checkpoint{Launch: t.launch, RunAs: t.runAs, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}
 	if err := writeCheckpoint(dir, cp); err != nil {
 		a.log.Error("cannot checkpoint final status", "task", t.id, "err", err)
 	}
@@ -155,7 +155,7 @@ func (a *Agent) forget(t *task) {
 		delete(a.tasks, t.id)
 	}
 	a.mu.Unlock()
-	if err := removeCheckpoint(a.taskDir(t.id)); err != nil {
+	if err := removeCheckpoint(a.checkpointDir(t.id)); err != nil {
 		a.log.Error("cannot remove checkpoint", "task", t.id, "err", err)
 	}
 }

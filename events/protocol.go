@@ -120,6 +120,9 @@ type LaunchRequest struct {
 	Cmd  string            `json:"cmd,omitempty"`
 	Args []string          `json:"args,omitempty"`
 	Env  map[string]string `json:"env"`
+	// User is the app's user: the task runs as that user on the agent;
+	// empty runs it as the agent's --default-user.
+	User string `json:"user,omitempty"`
 	// KillGracePeriod is how long a kill waits between SIGTERM and SIGKILL.
 	KillGracePeriod time.Duration `json:"killGracePeriod"`
 	// HealthChecks are the app's checks, defaults filled in; the agent

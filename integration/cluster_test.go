@@ -39,10 +39,11 @@ func TestUniqueHostnameSpreadsAndFourthWaits(t *testing.T) {
 	agents := map[string]bool{}
 	for _, task := range ts {
 		agents[task.SlaveID] = true
-		id, err := echoTask(task)
-		if err != nil || id != task.ID {
-			t.Fatalf("task %s on %v answered %q, %v", task.ID, task.Ports, id, err)
-		}
+		// Running is not yet listening: the task has just exec'd.
+		c.waitFor(10*time.Second, "task "+task.ID+" to answer", func() (bool, string) {
+			id, err := echoTask(task)
+			return err == nil && id == task.ID, fmt.Sprintf("on %v answered %q, %v", task.Ports, id, err)
+		})
 	}
 	if len(agents) != 3 {
 		t.Fatalf("3 UNIQUE tasks on %d agents, want 3", len(agents))

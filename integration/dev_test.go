@@ -17,7 +17,7 @@ import (
 // TestDevRunsTheDemoAndCtrlCStopsEverything is `make run` as a user sees
 // it: the demo app runs one task per agent, and Ctrl-C leaves nothing.
 func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	httpAddr := freeAddr(t)
 	natsAddr := freeAddr(t)
 	out, err := os.Create(filepath.Join(dir, "dev.log"))
@@ -61,6 +61,23 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
 		if !hosts[ip] {
 			t.Fatalf("no demo task on %s: %v", ip, hosts)
+		}
+	}
+	// The demo's tasks run as nobody; the data dir lets them pass to
+	// their sandboxes, the master's folder stays private.
+	if pid := taskPIDs(dir, "/demo/echo")[0]; procUID(t, pid) != "65534" {
+		t.Errorf("demo task %d runs as uid %s, want nobody", pid, procUID(t, pid))
+	}
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Join(dir, "data"), 0o711}, {filepath.Join(dir, "data", "master"), 0o700}, {filepath.Join(dir, "data", "agent-1", "state"), 0o700}} {
+		fi, err := os.Stat(d.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != d.mode {
+			t.Errorf("%s: mode %v, want %v", d.path, fi.Mode().Perm(), d.mode)
 		}
 	}
 	var agents struct {

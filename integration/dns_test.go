@@ -322,7 +322,7 @@ type devDNS struct {
 // waits until the demo app's tasks are in DNS.
 func startDevDNS(t *testing.T, extra ...string) *devDNS {
 	t.Helper()
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	httpAddr, dnsAddr, dnsHTTP := freeAddr(t), freeDNSAddr(t), freeAddr(t)
 	exited := runDev(t, dir, append([]string{"--demo", "--http", httpAddr, "--nats", freeAddr(t), "--dns", dnsAddr,
 		"--dns-http", dnsHTTP, "--lb=false"}, extra...)...)

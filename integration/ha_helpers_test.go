@@ -31,7 +31,7 @@ func startHACluster(t *testing.T, o haOptions) (*cluster, *zktest.Ensemble) {
 		o.agentTimeout = 15 * time.Second
 	}
 	zk := zktest.Start(t, 3)
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), agentTimeout: o.agentTimeout}
 	t.Cleanup(c.stop)
 	zkURL := "zk://" + zk.Connect + "/atoll-" + strings.ToLower(t.Name())

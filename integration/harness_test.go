@@ -28,6 +28,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Tasks run as nobody and exec atoll (atoll echo): its folder must
+	// be theirs to enter (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	atollBin = filepath.Join(dir, "atoll")
 	build := exec.Command("go", "build", "-o", atollBin, "../cmd/atoll")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -75,7 +81,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.agentTimeout == 0 {
 		o.agentTimeout = 15 * time.Second
 	}
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout}
 	c.api = "http://" + c.httpAddr
 	t.Cleanup(c.stop)
@@ -186,6 +192,21 @@ func (c *cluster) stop() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	c.nats.Shutdown()
+}
+
+// passableTempDir is t.TempDir() with search permission for everyone on it
+// and on the folder Go made above it (both 0700): the agents' work dirs go
+// inside, and their tasks, which run as nobody, must reach their
+// sandboxes.
+func passableTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func tail(b []byte, n int) []byte {

@@ -17,7 +17,7 @@ const uiWait = 30 * time.Second
 // waits for its three agents; the cluster value is only its API client.
 func startDevForUI(t *testing.T) *cluster {
 	t.Helper()
-	dir := t.TempDir()
+	dir := passableTempDir(t)
 	httpAddr := freeAddr(t)
 	runDev(t, dir, "--lb=false", "--http", httpAddr, "--nats", freeAddr(t), "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
 	c := &cluster{t: t, dir: dir, api: "http://" + httpAddr}

@@ -294,6 +294,7 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func
 		Task:            t,
 		Cmd:             app.Cmd,
 		Args:            app.Args,
+		User:            app.User,
 		Env:             taskEnv(app, t, m.state.Agents[t.AgentID]),
 		KillGracePeriod: m.killGraceLocked(app.ID),
 		HealthChecks:    app.HealthChecks,

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/atollhq/atoll/events"
@@ -26,10 +27,11 @@ type Target struct {
 	Host string
 	// Ports are the task's host ports, in order: portIndex picks one.
 	Ports []int
-	// Env and Dir are the task's environment and sandbox: a COMMAND check
-	// runs as the task would.
-	Env []string
-	Dir string
+	// Env, Dir and Credential are the task's environment, sandbox and
+	// user (nil: the agent's own): a COMMAND check runs as the task would.
+	Env        []string
+	Dir        string
+	Credential *syscall.Credential
 }
 
 // ErrIgnored is the outcome of a result Marathon discards: a 1xx answer to

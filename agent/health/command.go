@@ -12,7 +12,7 @@ import (
 )
 
 // probeCommand runs `/bin/sh -c value` in the task's sandbox with the
-// task's environment: exit status 0 is healthy. The command gets its own
+// task's environment, as the task's user: exit status 0 is healthy. The command gets its own
 // process group, and the whole group is killed when the check ends (on
 // time, on timeout, or because the task's checks stop), so a check never
 // leaves processes behind. Output goes to /dev/null.
@@ -26,7 +26,7 @@ func probeCommand(ctx context.Context, value string, tg Target, timeout time.Dur
 		Dir:   tg.Dir,
 		Env:   tg.Env,
 		Files: []*os.File{null, null, null},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: tg.Credential},
 	})
 	if err != nil {
 		return fmt.Errorf("command check: start: %w", err)

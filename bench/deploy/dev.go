@@ -53,6 +53,12 @@ func startDev(ctx context.Context, bin string, agents int) (*devCluster, error) 
 	if err != nil {
 		return nil, err
 	}
+	// The agents' tasks run as nobody and must reach their sandboxes
+	// inside (MkdirTemp makes it 0700).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	addrs, err := freeAddrs(7)
 	if err != nil {
 		os.RemoveAll(dir)

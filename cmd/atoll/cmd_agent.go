@@ -26,6 +26,8 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	disk := fs.Float64("disk", 0, "disk in MB to offer (default: detected)")
 	ports := fs.String("ports", "31000-32000", "host port ranges, e.g. 31000-32000,33000-33100")
 	workDir := fs.String("work-dir", "./.atoll/agent", "folder for the agent id, task checkpoints and sandboxes")
+	defaultUser := fs.String("default-user", "", `user a task runs as when its app has no "user" (default: nobody when the agent runs as root, else the agent's own user)`)
+	allowRoot := fs.Bool("allow-root-tasks", false, `let tasks run as root (an app with "user":"root", or --default-user root)`)
 	heartbeat := fs.Duration("heartbeat", time.Second, "heartbeat interval")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
@@ -35,6 +37,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	o := agentOptions{
 		nats: nf, hostname: *hostname, advertiseIP: *advertise, attributes: *attrs,
 		cpus: *cpus, mem: *mem, disk: *disk, ports: *ports, workDir: *workDir, heartbeat: *heartbeat,
+		defaultUser: *defaultUser, allowRootTasks: *allowRoot,
 	}
 	if err := serveAgent(ctx, o, false, log); err != nil {
 		fmt.Fprintln(stderr, "atoll agent:", err)
@@ -49,6 +52,8 @@ type agentOptions struct {
 	attributes, ports, workDir string
 	cpus, mem, disk            float64
 	heartbeat                  time.Duration
+	defaultUser                string
+	allowRootTasks             bool
 }
 
 // agentConfig turns options into an agent config (without the connection).
@@ -74,6 +79,8 @@ func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Confi
 		Resources:         events.Resources{Cpus: o.cpus, Mem: o.mem, Disk: o.disk, Ports: ranges},
 		Attributes:        attrs,
 		WorkDir:           o.workDir,
+		DefaultUser:       o.defaultUser,
+		AllowRootTasks:    o.allowRootTasks,
 		HeartbeatInterval: o.heartbeat,
 		BinDir:            binDir(),
 		KillTasksOnStop:   killOnStop,
@@ -109,6 +116,7 @@ func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "hostname", cfg.Hostname, "advertise-ip", cfg.AdvertiseIP, "work-dir", cfg.WorkDir)
+	log.Info("agent starting", "hostname", cfg.Hostname, "advertise-ip", cfg.AdvertiseIP, "work-dir", cfg.WorkDir,
+		"default-user", a.DefaultUser())
 	return natsCause(ctx, a.Run(ctx))
 }
