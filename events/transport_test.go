@@ -48,7 +48,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 
 	leaderNC := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(leaderNC, subj, func() (*events.State, error) { return want.Clone(), nil })
+	sub, err := events.ServeSnapshots(leaderNC, subj, func() (events.Snapshot, error) {
+		return events.Snapshot{State: want.Clone()}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if err := eventstest.Equal(got, want); err != nil {
+	if err := eventstest.Equal(got.State, want); err != nil {
 		t.Errorf("snapshot differs from the leader's state (got, want): %v", err)
 	}
 }
@@ -71,8 +73,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 func TestSnapshotRefused(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (*events.State, error) {
-		return nil, errors.New("not the leader")
+	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+		return events.Snapshot{}, errors.New("not the leader")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +133,14 @@ func TestSnapshotBadReplies(t *testing.T) {
 			}
 			defer sub.Unsubscribe()
 
-			st, err := src.Snapshot(ctxTimeout(t))
+			snap, err := src.Snapshot(ctxTimeout(t))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Errorf("Snapshot = %v, %v; want an error containing %q", st, err, tc.wantErr)
+					t.Errorf("Snapshot = %v, %v; want an error containing %q", snap.State, err, tc.wantErr)
 				}
 				return
 			}
+			st := snap.State
 			if err != nil {
 				t.Fatalf("Snapshot: %v", err)
 			}
@@ -172,7 +175,7 @@ func TestPublishSubscribe(t *testing.T) {
 	got := make(chan events.Event, 10)
 	bad := make(chan error, 10)
 	src := &events.NATSSource{NC: eventstest.Connect(t, srv), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
-	stop, err := src.Subscribe(func(e events.Event) { got <- e })
+	stop, err := src.Subscribe(func(e events.Event, _ []byte) { got <- e })
 	if err != nil {
 		t.Fatal(err)
 	}
