@@ -70,6 +70,39 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
+// A snapshot carries the digest it was served with, and no env.
+func TestSnapshotDigestAndRedaction(t *testing.T) {
+	srv := eventstest.StartNATS(t)
+	nc := eventstest.Connect(t, srv)
+	l := eventstest.NewLeader()
+	l.Commit(events.PutApp(secretApp("/web")))
+	var enc events.Encoder
+	d, _ := enc.Event(events.DeleteApp("/x").Stamp(events.NewState(), 1, eventstest.T0))
+	var want events.Chain
+	want.Add(1, 1, d)
+	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+		return events.Snapshot{State: l.State(), Digest: want.At(1, 1)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	snap, err := (&events.NATSSource{NC: nc}).Snapshot(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Digest != want.At(1, 1) || snap.Digest.IsZero() {
+		t.Errorf("snapshot digest %s, want %s", snap.Digest, want.At(1, 1))
+	}
+	if env := snap.State.Apps["/web"].Env; len(env) != 0 {
+		t.Errorf("snapshot app env %v", env)
+	}
+	if l.State().Apps["/web"].Env["DB_PASSWORD"] != "hunter2" {
+		t.Errorf("serving a snapshot changed the leader's state")
+	}
+}
+
 func TestSnapshotRefused(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
@@ -123,6 +156,7 @@ func TestSnapshotBadReplies(t *testing.T) {
 		{"truncated gzip", gz(t, `{"state":{"epoch":1}}`)[:20], "decompress"},
 		{"not JSON", gz(t, `{"state":`), "decode"},
 		{"no state", gz(t, `{}`), "without state"},
+		{"bad digest", gz(t, `{"state":{"epoch":3,"seq":7},"digest":"zz"}`), "digest"},
 		{"state without maps", gz(t, `{"state":{"epoch":3,"seq":7}}`), ""},
 	}
 	for _, tc := range tests {
