@@ -91,6 +91,7 @@ func BenchmarkFollowerEvent(b *testing.B) {
 func BenchmarkLeaderEncode(b *testing.B) {
 	_, t := benchState(b)
 	e := events.PutTask(t).Stamp(events.NewState(), 1, time.Unix(0, 0))
+	b.ResetTimer()
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
@@ -121,6 +122,7 @@ func BenchmarkChainAdd(b *testing.B) {
 	var c events.Chain
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.Add(1, uint64(i+1), data)
 	}
