@@ -29,7 +29,7 @@ func BenchmarkApplyTaskUpdate(b *testing.B) {
 	}
 }
 
-// taskEvent is a typical task event on a state of 10,000 tasks.
+// benchState is a state of 10,000 tasks and a typical task to update in it.
 func benchState(b *testing.B) (*events.State, events.Task) {
 	s := events.NewState()
 	for i := 0; i < 10000; i++ {
