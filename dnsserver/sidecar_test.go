@@ -140,6 +140,36 @@ func TestSidecarCountsResyncs(t *testing.T) {
 	})
 }
 
+// The attack of issue 11: a client that may publish on the event subjects
+// sends the next seq with a task address of its choosing; the leader's
+// real event with that seq is then a duplicate. The next sync tick's
+// digest shows the sidecar's state is not the leader's: it resyncs, answers
+// the real addresses again, and counts the resync.
+func TestSidecarUndoesForgedEvent(t *testing.T) {
+	l := httpTestLeader()
+	sc := runTestSidecar(t, l)
+
+	evil := l.State().Tasks["web_nginx.1"]
+	evil.IPAddresses = []events.IPAddress{{IPAddress: "203.0.113.66", Protocol: "IPv4"}}
+	l.Inject(events.PutTask(evil).Stamp(l.State(), l.Epoch(), eventstest.T0))
+	l.Commit(events.PutApp(eventstest.App("/other", 1)))
+
+	eventstest.WaitFor(t, 5*time.Second, func() error {
+		_, metrics := sidecarGet(t, sc, "/metrics")
+		if !strings.Contains(metrics, "atoll_dns_resyncs_total 1") {
+			return errNotYet("atoll_dns_resyncs_total 1")
+		}
+		ips, err := sidecarA(t, sc, "nginx.web.marathon.mesos.")
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(ips, []string{"10.1.0.1", "10.1.0.2"}) {
+			return errNotYet("the real addresses, not " + strings.Join(ips, ","))
+		}
+		return nil
+	})
+}
+
 func TestSidecarHTTPPortTaken(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

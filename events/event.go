@@ -21,7 +21,9 @@ const (
 	LeaderChanged     Type = "leader_changed"
 	// Sync is not a state change: the leader publishes its current
 	// (epoch, seq) every second on the event subject so that a follower
-	// which missed the last event of a quiet period notices.
+	// which missed the last event of a quiet period notices, with the
+	// digest of its chain at that seq (see Chain) so that a follower
+	// which applied anything else notices too.
 	Sync Type = "sync"
 )
 
@@ -43,6 +45,9 @@ type Event struct {
 	Task       *Task       `json:"task,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
 	Leader     *Leader     `json:"leader,omitempty"`
+	// Digest is the leader's chain at (Epoch, Seq), on sync ticks only;
+	// zero (absent) when the leader does not know it.
+	Digest Digest `json:"digest,omitzero"`
 }
 
 // Change is an unstamped event: what the leader wants to happen. The leader
@@ -114,6 +119,9 @@ func (e *Event) Validate() error {
 	case Sync:
 	default:
 		return fmt.Errorf("event %d-%d: unknown type %q", e.Epoch, e.Seq, e.Type)
+	}
+	if e.Type != Sync && !e.Digest.IsZero() {
+		return fmt.Errorf("event %d-%d %s: a digest belongs on sync ticks only", e.Epoch, e.Seq, e.Type)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -34,6 +35,14 @@ type IdleHandler interface {
 // the buffered events that are newer, then stream. Anything out of order
 // (a gap in seq, an epoch change, a sync tick ahead of us, a missed sync
 // tick, a dropped event) triggers a new snapshot, never a guess.
+//
+// It also checks that it holds what the leader holds, not only as many
+// events: it keeps the leader's digest chain (see Chain) from the
+// snapshot's digest over the bytes of every event it applies, and a sync
+// tick at its own seq whose digest differs, or a tick behind events it
+// applied since its snapshot (it holds an event the leader never
+// published), means its state diverged: a forged event, a bug. That too is
+// a resync, logged as a warning with both digests.
 type Follower struct {
 	Source  Source
 	Handler Handler
@@ -80,11 +89,11 @@ func (f *Follower) Run(ctx context.Context) error {
 	if buffer <= 0 {
 		buffer = defaultFollowerBuffer
 	}
-	ch := make(chan *Event, buffer)
+	ch := make(chan *received, buffer)
 	var overflow atomic.Bool
-	stop, err := f.Source.Subscribe(func(e Event) {
+	stop, err := f.Source.Subscribe(func(e Event, data []byte) {
 		select {
-		case ch <- &e:
+		case ch <- &received{e, data}:
 		default:
 			overflow.Store(true)
 		}
@@ -101,38 +110,79 @@ func (f *Follower) Run(ctx context.Context) error {
 		// Clear the flag before asking: an event dropped while the
 		// snapshot is on its way may be newer than the snapshot.
 		overflow.Store(false)
-		st, err := f.snapshot(ctx, log)
+		snap, err := f.snapshot(ctx, log)
 		if err != nil {
 			return err // only ctx errors come back
 		}
 		if !first {
 			f.resyncs.Add(1)
 		}
-		reason := f.stream(ctx, st, ch, &overflow, check.C, syncTimeout)
+		st := snap.State
+		r := f.stream(ctx, newFollowed(snap), ch, &overflow, check.C, syncTimeout)
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Info("follower resync", "reason", reason, "epoch", st.Epoch, "seq", st.Seq)
+		if r.diverged {
+			log.Warn("follower state diverged from the leader's: resync", "reason", r.why, "epoch", st.Epoch, "seq", st.Seq)
+		} else {
+			log.Info("follower resync", "reason", r.why, "epoch", st.Epoch, "seq", st.Seq)
+		}
 	}
 }
 
+// received is one delivery from the Source: the event and its bytes.
+type received struct {
+	e    Event
+	data []byte
+}
+
+// followed is the state a follower keeps, with what it knows of the
+// leader's digest chain at it.
+type followed struct {
+	*State
+	chain Chain
+	// from is the seq of the snapshot: a sync tick from before it may
+	// still be in the buffer, one from after it cannot be behind us.
+	from uint64
+}
+
+func newFollowed(s Snapshot) *followed {
+	return &followed{State: s.State, chain: ChainAt(s.State.Epoch, s.State.Seq, s.Digest), from: s.State.Seq}
+}
+
+// resync says why the follower must take a new snapshot; the zero value
+// says it need not.
+type resync struct {
+	why string
+	// diverged: the follower's state differs from the leader's, which
+	// no lost message explains.
+	diverged bool
+}
+
+func (r resync) needed() bool { return r.why != "" }
+
+func resyncf(format string, args ...any) resync { return resync{why: fmt.Sprintf(format, args...)} }
+
 // snapshot fetches a snapshot, retrying with backoff until ctx ends.
-func (f *Follower) snapshot(ctx context.Context, log *slog.Logger) (*State, error) {
+func (f *Follower) snapshot(ctx context.Context, log *slog.Logger) (Snapshot, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := f.Source.Snapshot(sctx)
+		snap, err := f.Source.Snapshot(sctx)
 		cancel()
+		if err == nil && snap.State == nil {
+			err = errors.New("snapshot without state")
+		}
 		if err == nil {
-			return st, nil
+			return snap, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return Snapshot{}, ctx.Err()
 		}
 		log.Debug("follower snapshot failed", "err", err, "retry", backoff)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Snapshot{}, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 2*time.Second)
@@ -141,11 +191,11 @@ func (f *Follower) snapshot(ctx context.Context, log *slog.Logger) (*State, erro
 
 // stream applies events on top of st until something calls for a resync,
 // and returns why.
-func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, overflow *atomic.Bool, tick <-chan time.Time, syncTimeout time.Duration) string {
+func (f *Follower) stream(ctx context.Context, st *followed, ch <-chan *received, overflow *atomic.Bool, tick <-chan time.Time, syncTimeout time.Duration) resync {
 	delivered := false
 	deliver := func() {
 		if !delivered {
-			f.Handler.Reset(st)
+			f.Handler.Reset(st.State)
 			f.synced.Store(true)
 			delivered = true
 		}
@@ -154,7 +204,7 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, over
 	idleSeq, idled := uint64(0), false
 	idle := func() {
 		if idler != nil && (!idled || st.Seq != idleSeq) {
-			idler.Idle(st)
+			idler.Idle(st.State)
 			idleSeq, idled = st.Seq, true
 		}
 	}
@@ -165,14 +215,14 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, over
 	for {
 		// A dropped event shows as a gap too; say what really happened.
 		if overflow.Load() {
-			return "event buffer overflow"
+			return resync{why: "event buffer overflow"}
 		}
 		select {
-		case e := <-ch:
-			if why := f.handle(st, *e, delivered); why != "" {
+		case r := <-ch:
+			if why := f.handle(st, r, delivered); why.needed() {
 				return why
 			}
-			if e.Type == Sync {
+			if r.e.Type == Sync {
 				lastSync = time.Now()
 			}
 			continue
@@ -182,45 +232,64 @@ func (f *Follower) stream(ctx context.Context, st *State, ch <-chan *Event, over
 		idle()
 		select {
 		case <-ctx.Done():
-			return "stopped"
-		case e := <-ch:
-			if why := f.handle(st, *e, delivered); why != "" {
+			return resync{why: "stopped"}
+		case r := <-ch:
+			if why := f.handle(st, r, delivered); why.needed() {
 				return why
 			}
-			if e.Type == Sync {
+			if r.e.Type == Sync {
 				lastSync = time.Now()
 			}
 		case now := <-tick:
 			if now.Sub(lastSync) > syncTimeout {
-				return "missed sync tick"
+				return resync{why: "missed sync tick"}
 			}
 		}
 	}
 }
 
 // handle applies one event, or says why it cannot.
-func (f *Follower) handle(st *State, e Event, notify bool) string {
+func (f *Follower) handle(st *followed, r *received, notify bool) resync {
+	e := r.e
 	switch {
 	case e.Epoch < st.Epoch:
-		return "" // a deposed leader's event: ignore
+		return resync{} // a deposed leader's event: ignore
 	case e.Epoch > st.Epoch:
-		return fmt.Sprintf("epoch %d -> %d", st.Epoch, e.Epoch)
+		return resyncf("epoch %d -> %d", st.Epoch, e.Epoch)
 	case e.Type == Sync:
-		if e.Seq > st.Seq {
-			return fmt.Sprintf("sync tick at seq %d, have %d", e.Seq, st.Seq)
-		}
-		return ""
+		return st.check(e)
 	case e.Seq <= st.Seq:
-		return "" // already in the snapshot
+		return resync{} // already in the snapshot
 	case e.Seq > st.Seq+1:
-		return fmt.Sprintf("gap: seq %d after %d", e.Seq, st.Seq)
+		return resyncf("gap: seq %d after %d", e.Seq, st.Seq)
 	}
 	if err := st.Apply(e); err != nil {
-		return fmt.Sprintf("apply: %v", err)
+		return resyncf("apply: %v", err)
 	}
+	st.chain.Add(e.Epoch, e.Seq, r.data)
 	f.applied.Add(1)
 	if notify {
-		f.Handler.Applied(st, e)
+		f.Handler.Applied(st.State, e)
 	}
-	return ""
+	return resync{}
+}
+
+// check compares a sync tick of the follower's epoch with its state.
+func (st *followed) check(tick Event) resync {
+	switch {
+	case tick.Seq > st.Seq:
+		return resyncf("sync tick at seq %d, have %d", tick.Seq, st.Seq)
+	case tick.Seq < st.from:
+		return resync{} // sent before our snapshot, buffered since
+	case tick.Seq < st.Seq:
+		// The leader ticks in between its events, on the same
+		// connection: a tick after our snapshot is behind events we
+		// applied only if the leader never published them.
+		return resync{why: fmt.Sprintf("sync tick at seq %d after we applied up to %d: events the leader never published", tick.Seq, st.Seq), diverged: true}
+	}
+	ours := st.chain.At(st.Epoch, st.Seq)
+	if tick.Digest.IsZero() || ours.IsZero() || tick.Digest == ours {
+		return resync{}
+	}
+	return resync{why: fmt.Sprintf("digest at seq %d: leader %s, ours %s", tick.Seq, tick.Digest, ours), diverged: true}
 }

@@ -339,10 +339,10 @@ type hookedSource struct {
 	hook func()
 }
 
-func (s *hookedSource) Snapshot(ctx context.Context) (*events.State, error) {
-	st, err := s.Leader.Snapshot(ctx)
+func (s *hookedSource) Snapshot(ctx context.Context) (events.Snapshot, error) {
+	snap, err := s.Leader.Snapshot(ctx)
 	s.once.Do(s.hook)
-	return st, err
+	return snap, err
 }
 
 // Events dropped while the snapshot is on its way are newer than it: the

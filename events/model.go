@@ -75,7 +75,9 @@ type UpgradeStrategy struct {
 }
 
 // App is a Marathon app definition. The master fills every default before an
-// App enters the state, so consumers never guess.
+// App enters the state, so consumers never guess. Env holds secrets: on
+// NATS (events, snapshots) it is always empty (see Redacted); only launch
+// requests and the HTTP API carry it.
 type App struct {
 	ID                         string            `json:"id"`
 	Cmd                        string            `json:"cmd,omitempty"`

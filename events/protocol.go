@@ -136,10 +136,12 @@ type KillRequest struct {
 	KillGracePeriod time.Duration `json:"killGracePeriod,omitempty"`
 }
 
-// SnapshotReply answers a snapshot request.
+// SnapshotReply answers a snapshot request: the leader's state (redacted)
+// and its digest chain at the state's (epoch, seq).
 type SnapshotReply struct {
-	State *State `json:"state,omitempty"`
-	Error string `json:"error,omitempty"`
+	State  *State `json:"state,omitempty"`
+	Digest Digest `json:"digest,omitzero"`
+	Error  string `json:"error,omitempty"`
 }
 
 // LBReport is what a load-balancer sidecar publishes on Subjects.LBReport

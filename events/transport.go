@@ -12,43 +12,70 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Publisher sends the leader's events on NATS.
+// Publisher sends the leader's events on NATS, redacted, and keeps the
+// digest chain over what it sends (see Encoder).
 type Publisher struct {
 	NC       *nats.Conn
 	Subjects Subjects
+	enc      Encoder
 }
 
-// Publish sends one stored event.
+// Publish sends one stored event (or a sync tick made elsewhere, as is).
 func (p *Publisher) Publish(e Event) error {
-	data, err := json.Marshal(e)
+	data, err := p.enc.Event(e)
 	if err != nil {
-		return fmt.Errorf("encode event %s: %w", e.SSEID(), err)
+		return err
 	}
+	return p.send(e, data)
+}
+
+// PublishSync sends the periodic (epoch, seq) tick with the digest at that
+// point.
+func (p *Publisher) PublishSync(epoch, seq uint64, now time.Time) error {
+	e, data, err := p.enc.Sync(epoch, seq, now)
+	if err != nil {
+		return err
+	}
+	return p.send(e, data)
+}
+
+// Digest is the digest at (epoch, seq) of the events published so far,
+// zero if the last one published is not (epoch, seq). Read it with the
+// state it goes with, under the same lock, for a snapshot.
+func (p *Publisher) Digest(epoch, seq uint64) Digest { return p.enc.Digest(epoch, seq) }
+
+func (p *Publisher) send(e Event, data []byte) error {
 	if err := p.NC.Publish(p.Subjects.Event(e.Type), data); err != nil {
 		return fmt.Errorf("publish event %s: %w", e.SSEID(), err)
 	}
 	return nil
 }
 
-// PublishSync sends the periodic (epoch, seq) tick.
-func (p *Publisher) PublishSync(epoch, seq uint64, now time.Time) error {
-	return p.Publish(Event{Epoch: epoch, Seq: seq, Type: Sync, Time: now})
+// Snapshot is a leader's state with the digest of its chain at the
+// state's (epoch, seq); a zero Digest is unknown.
+type Snapshot struct {
+	State  *State
+	Digest Digest
 }
 
-// ServeSnapshots answers snapshot requests with whatever snap returns, until
-// the returned subscription is drained. snap must return a state that is not
-// mutated afterwards (a clone) or already-encoded consistent bytes.
-func ServeSnapshots(nc *nats.Conn, subj Subjects, snap func() (*State, error)) (*nats.Subscription, error) {
+// ServeSnapshots answers snapshot requests with whatever snap returns,
+// redacted, until the returned subscription is drained. snap must return
+// a state that is not mutated afterwards (a clone), with the digest read
+// under the same lock.
+func ServeSnapshots(nc *nats.Conn, subj Subjects, snap func() (Snapshot, error)) (*nats.Subscription, error) {
 	sub, err := nc.Subscribe(subj.Snapshot(), func(m *nats.Msg) {
 		if !IsInbox(m.Reply) {
 			return // see IsInbox: answer nowhere but an inbox
 		}
 		var reply SnapshotReply
-		st, err := snap()
-		if err != nil {
+		s, err := snap()
+		switch {
+		case err != nil:
 			reply.Error = err.Error()
-		} else {
-			reply.State = st
+		case s.State == nil:
+			reply.Error = "no state"
+		default:
+			reply.State, reply.Digest = s.State.Redacted(), s.Digest
 		}
 		data, err := encodeSnapshot(reply)
 		if err != nil {
@@ -76,35 +103,37 @@ func encodeSnapshot(r SnapshotReply) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func decodeSnapshot(data []byte) (*State, error) {
+func decodeSnapshot(data []byte) (Snapshot, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("decompress snapshot: %w", err)
+		return Snapshot{}, fmt.Errorf("decompress snapshot: %w", err)
 	}
 	raw, err := io.ReadAll(zr)
 	if err != nil {
-		return nil, fmt.Errorf("decompress snapshot: %w", err)
+		return Snapshot{}, fmt.Errorf("decompress snapshot: %w", err)
 	}
 	var r SnapshotReply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("decode snapshot: %w", err)
+		return Snapshot{}, fmt.Errorf("decode snapshot: %w", err)
 	}
 	if r.Error != "" {
-		return nil, fmt.Errorf("snapshot refused by leader: %s", r.Error)
+		return Snapshot{}, fmt.Errorf("snapshot refused by leader: %s", r.Error)
 	}
 	if r.State == nil {
-		return nil, fmt.Errorf("snapshot reply without state")
+		return Snapshot{}, fmt.Errorf("snapshot reply without state")
 	}
-	return r.State.Normalize(), nil
+	return Snapshot{State: r.State.Normalize(), Digest: r.Digest}, nil
 }
 
 // Source is what a follower reads: a stream of events (sync ticks included)
 // in publish order, and snapshots on demand.
 type Source interface {
-	// Subscribe calls deliver for every event until stop is called.
-	// deliver must not block.
-	Subscribe(deliver func(Event)) (stop func(), err error)
-	Snapshot(ctx context.Context) (*State, error)
+	// Subscribe calls deliver for every event until stop is called,
+	// with the bytes the event arrived as: what the leader's digest
+	// chain hashed. deliver must not block.
+	Subscribe(deliver func(e Event, data []byte)) (stop func(), err error)
+	// Snapshot asks the leader for its state and the digest at it.
+	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
 // NATSSource is the Source over a NATS connection.
@@ -116,7 +145,7 @@ type NATSSource struct {
 }
 
 // Subscribe implements Source.
-func (s *NATSSource) Subscribe(deliver func(Event)) (func(), error) {
+func (s *NATSSource) Subscribe(deliver func(Event, []byte)) (func(), error) {
 	sub, err := s.NC.Subscribe(s.Subjects.AllEvents(), func(m *nats.Msg) {
 		e, err := DecodeEvent(m.Data)
 		if err != nil {
@@ -125,7 +154,7 @@ func (s *NATSSource) Subscribe(deliver func(Event)) (func(), error) {
 			}
 			return
 		}
-		deliver(e)
+		deliver(e, m.Data)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", s.Subjects.AllEvents(), err)
@@ -143,10 +172,10 @@ func (s *NATSSource) Subscribe(deliver func(Event)) (func(), error) {
 }
 
 // Snapshot implements Source.
-func (s *NATSSource) Snapshot(ctx context.Context) (*State, error) {
+func (s *NATSSource) Snapshot(ctx context.Context) (Snapshot, error) {
 	m, err := s.NC.RequestWithContext(ctx, s.Subjects.Snapshot(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("request snapshot: %w", err)
+		return Snapshot{}, fmt.Errorf("request snapshot: %w", err)
 	}
 	return decodeSnapshot(m.Data)
 }

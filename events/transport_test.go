@@ -49,7 +49,9 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 
 	leaderNC := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(leaderNC, subj, func() (*events.State, error) { return want.Clone(), nil })
+	sub, err := events.ServeSnapshots(leaderNC, subj, func() (events.Snapshot, error) {
+		return events.Snapshot{State: want.Clone()}, nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,16 +66,49 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
-	if err := eventstest.Equal(got, want); err != nil {
+	if err := eventstest.Equal(got.State, want); err != nil {
 		t.Errorf("snapshot differs from the leader's state (got, want): %v", err)
+	}
+}
+
+// A snapshot carries the digest it was served with, and no env.
+func TestSnapshotDigestAndRedaction(t *testing.T) {
+	srv := eventstest.StartNATS(t)
+	nc := eventstest.Connect(t, srv)
+	l := eventstest.NewLeader()
+	l.Commit(events.PutApp(secretApp("/web")))
+	var enc events.Encoder
+	d, _ := enc.Event(events.DeleteApp("/x").Stamp(events.NewState(), 1, eventstest.T0))
+	var want events.Chain
+	want.Add(1, 1, d)
+	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+		return events.Snapshot{State: l.State(), Digest: want.At(1, 1)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	snap, err := (&events.NATSSource{NC: nc}).Snapshot(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Digest != want.At(1, 1) || snap.Digest.IsZero() {
+		t.Errorf("snapshot digest %s, want %s", snap.Digest, want.At(1, 1))
+	}
+	if env := snap.State.Apps["/web"].Env; len(env) != 0 {
+		t.Errorf("snapshot app env %v", env)
+	}
+	if l.State().Apps["/web"].Env["DB_PASSWORD"] != "hunter2" {
+		t.Errorf("serving a snapshot changed the leader's state")
 	}
 }
 
 func TestSnapshotRefused(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (*events.State, error) {
-		return nil, errors.New("not the leader")
+	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+		return events.Snapshot{}, errors.New("not the leader")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +157,7 @@ func TestSnapshotBadReplies(t *testing.T) {
 		{"truncated gzip", gz(t, `{"state":{"epoch":1}}`)[:20], "decompress"},
 		{"not JSON", gz(t, `{"state":`), "decode"},
 		{"no state", gz(t, `{}`), "without state"},
+		{"bad digest", gz(t, `{"state":{"epoch":3,"seq":7},"digest":"zz"}`), "digest"},
 		{"state without maps", gz(t, `{"state":{"epoch":3,"seq":7}}`), ""},
 	}
 	for _, tc := range tests {
@@ -132,13 +168,14 @@ func TestSnapshotBadReplies(t *testing.T) {
 			}
 			defer sub.Unsubscribe()
 
-			st, err := src.Snapshot(ctxTimeout(t))
+			snap, err := src.Snapshot(ctxTimeout(t))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Errorf("Snapshot = %v, %v; want an error containing %q", st, err, tc.wantErr)
+					t.Errorf("Snapshot = %v, %v; want an error containing %q", snap.State, err, tc.wantErr)
 				}
 				return
 			}
+			st := snap.State
 			if err != nil {
 				t.Fatalf("Snapshot: %v", err)
 			}
@@ -173,7 +210,7 @@ func TestPublishSubscribe(t *testing.T) {
 	got := make(chan events.Event, 10)
 	bad := make(chan error, 10)
 	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
-	stop, err := src.Subscribe(func(e events.Event) { got <- e })
+	stop, err := src.Subscribe(func(e events.Event, _ []byte) { got <- e })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,10 +165,10 @@ func TestMasterRestartKeepsEverything(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		if err := mirror.Matches(snap); err != nil {
+		if err := mirror.Matches(snap.State); err != nil {
 			return false, err.Error()
 		}
-		return snap.Epoch == 2, fmt.Sprintf("epoch %d", snap.Epoch)
+		return snap.State.Epoch == 2, fmt.Sprintf("epoch %d", snap.State.Epoch)
 	})
 	if follower.Resyncs() < 1 {
 		t.Fatalf("follower resyncs %d across a leader restart, want at least 1", follower.Resyncs())

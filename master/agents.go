@@ -47,13 +47,14 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 	return subs, m.cfg.NC.Flush()
 }
 
-func (m *Master) snapshot() (*events.State, error) {
+// snapshot is the state with the digest at it, read under one lock.
+func (m *Master) snapshot() (events.Snapshot, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.actingLocked() {
-		return nil, ErrNotLeader
+		return events.Snapshot{}, ErrNotLeader
 	}
-	return m.state.Clone(), nil
+	return events.Snapshot{State: m.state.Clone(), Digest: m.pub.Digest(m.state.Epoch, m.state.Seq)}, nil
 }
 
 // respond answers a request. Only an inbox gets an answer: a reply

@@ -44,6 +44,8 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 		m.sse.publish(e.Epoch, e.Seq, frames)
 		if err := m.pub.Publish(e); err != nil {
 			// Followers notice the gap at the next event or sync tick.
+			// The digest chain has advanced over the event all the
+			// same: it stays the chain of m.state.
 			m.log.Warn("publish event", "seq", e.Seq, "err", err)
 		}
 		m.metrics.events.WithLabelValues(string(e.Type)).Inc()

@@ -84,7 +84,7 @@ func TestEqual(t *testing.T) {
 func TestLeader(t *testing.T) {
 	l := NewLeader()
 	var got []events.Event
-	stop, _ := l.Subscribe(func(e events.Event) { got = append(got, e) })
+	stop, _ := l.Subscribe(func(e events.Event, _ []byte) { got = append(got, e) })
 
 	l.Commit(events.PutAgent(Agent("a1")))
 	l.DropNext()
@@ -112,7 +112,7 @@ func TestLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	delete(snap.Agents, "a2")
+	delete(snap.State.Agents, "a2")
 	if len(l.State().Agents) != 1 {
 		t.Errorf("changing a snapshot changed the leader")
 	}

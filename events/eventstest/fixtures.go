@@ -72,8 +72,10 @@ func Deployment(id, appID string) events.Deployment {
 	}
 }
 
-// Churn commits n changes that touch every kind of record: agents, apps,
-// tasks that start and end, deployments that come and go.
+// Churn commits n changes that touch every kind of record: agents, apps
+// (half of them with a secret in their env: ChurnSecret), tasks that
+// start and end, deployments that come and go (some to roll back to an
+// app with a secret).
 func Churn(l *Leader, n int) {
 	for i := range n {
 		app := fmt.Sprintf("/churn/app%d", i%7)
@@ -83,13 +85,23 @@ func Churn(l *Leader, n int) {
 		case 0:
 			l.Commit(events.PutAgent(Agent(agent)))
 		case 1:
-			l.Commit(events.PutApp(App(app, i%4)))
+			a := App(app, i%4)
+			if i%16 == 1 {
+				a.Env = map[string]string{"DB_PASSWORD": ChurnSecret}
+			}
+			l.Commit(events.PutApp(a))
 		case 2:
 			l.Commit(events.PutTask(Task(task, app, agent, events.TaskStaging)))
 		case 3:
 			l.Commit(events.PutTask(Task(task, app, agent, events.TaskRunning)))
 		case 4:
-			l.Commit(events.PutDeployment(Deployment(fmt.Sprintf("dep-%d", i%3), app)))
+			d := Deployment(fmt.Sprintf("dep-%d", i%3), app)
+			if i%24 == 4 {
+				old := App(app, 1)
+				old.Env = map[string]string{"DB_PASSWORD": ChurnSecret}
+				d.Original = &old
+			}
+			l.Commit(events.PutDeployment(d))
 		case 5:
 			l.Commit(events.PutTask(Task(fmt.Sprintf("churn_app%d.%d", i%7, (i+5)%13), app, agent, events.TaskFinished)))
 		case 6:
@@ -99,3 +111,6 @@ func Churn(l *Leader, n int) {
 		}
 	}
 }
+
+// ChurnSecret is the env value Churn gives some apps: no follower may see it.
+const ChurnSecret = "churn-s3cret"

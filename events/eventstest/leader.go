@@ -18,8 +18,11 @@ var T0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // Leader is an in-memory stand-in for the master's state and event stream:
 // it stamps and applies changes and delivers the events to its subscribers,
 // and it implements events.Source so a Follower can read it with no network.
-// Tests make it misbehave on purpose: drop deliveries, change epoch, inject
-// stale events, refuse snapshots. It is safe for concurrent use.
+// Like the master, it delivers events as events.Encoder encodes them
+// (redacted, with the digest chain over those bytes on its ticks and
+// snapshots). Tests make it misbehave on purpose: drop deliveries, change
+// epoch, inject stale or forged events, refuse snapshots. It is safe for
+// concurrent use.
 //
 // Deliveries happen with the leader's lock held, in commit order, and a
 // snapshot is taken under the same lock, so a subscriber has received every
@@ -28,8 +31,9 @@ var T0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 type Leader struct {
 	mu        sync.Mutex
 	state     *events.State
+	enc       events.Encoder
 	epoch     uint64
-	subs      map[int]func(events.Event)
+	subs      map[int]func(events.Event, []byte)
 	nextSub   int
 	drop      int
 	snapErr   error
@@ -39,7 +43,7 @@ type Leader struct {
 // NewLeader returns a leader in epoch 1 whose first event (seq 1) records
 // itself as the leader.
 func NewLeader() *Leader {
-	l := &Leader{state: events.NewState(), subs: map[int]func(events.Event){}}
+	l := &Leader{state: events.NewState(), subs: map[int]func(events.Event, []byte){}}
 	l.NewEpoch()
 	return l
 }
@@ -57,7 +61,11 @@ func (l *Leader) commitLocked(c events.Change) events.Event {
 	if err := l.state.Apply(e); err != nil {
 		panic(fmt.Sprintf("eventstest.Leader: commit %s %s: %v", c.Type, c.ID, err))
 	}
-	l.deliverLocked(e)
+	data, err := l.enc.Event(e)
+	if err != nil {
+		panic(fmt.Sprintf("eventstest.Leader: %v", err))
+	}
+	l.deliverLocked(e, data)
 	return e
 }
 
@@ -76,12 +84,16 @@ func (l *Leader) NewEpoch() events.Event {
 	}))
 }
 
-// Tick delivers a sync tick with the current (epoch, seq) and returns it.
+// Tick delivers a sync tick with the current (epoch, seq) and the digest
+// there, and returns it.
 func (l *Leader) Tick() events.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := events.Event{Epoch: l.epoch, Seq: l.state.Seq, Type: events.Sync, Time: T0.Add(time.Duration(l.state.Seq) * time.Second)}
-	l.deliverLocked(e)
+	e, data, err := l.enc.Sync(l.epoch, l.state.Seq, T0.Add(time.Duration(l.state.Seq)*time.Second))
+	if err != nil {
+		panic(fmt.Sprintf("eventstest.Leader: %v", err))
+	}
+	l.deliverLocked(e, data)
 	return e
 }
 
@@ -109,12 +121,18 @@ func (l *Leader) Ticking(every time.Duration) (stop func()) {
 	}
 }
 
-// Inject delivers e to the subscribers as it is, without applying it: for
-// stale, duplicate or otherwise bogus events. DropNext applies to it too.
+// Inject delivers e to the subscribers as it is, encoded as the leader
+// encodes its events but without applying it or hashing it into the
+// leader's chain: for stale, duplicate, forged or otherwise bogus events.
+// DropNext applies to it too.
 func (l *Leader) Inject(e events.Event) {
+	data, err := events.EncodeEvent(e)
+	if err != nil {
+		panic(fmt.Sprintf("eventstest.Leader: inject: %v", err))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.deliverLocked(e)
+	l.deliverLocked(e, data)
 }
 
 // DropNext makes the next delivery (event, tick or injection) reach no
@@ -125,13 +143,15 @@ func (l *Leader) DropNext() {
 	l.drop++
 }
 
-func (l *Leader) deliverLocked(e events.Event) {
+// deliverLocked hands e to the subscribers as its bytes decode: redacted.
+func (l *Leader) deliverLocked(e events.Event, data []byte) {
 	if l.drop > 0 {
 		l.drop--
 		return
 	}
+	e = e.Redacted()
 	for _, deliver := range l.subs {
-		deliver(e)
+		deliver(e, data)
 	}
 }
 
@@ -149,7 +169,8 @@ func (l *Leader) Snapshots() int {
 	return l.snapshots
 }
 
-// State returns a copy of the leader's state.
+// State returns a copy of the leader's state, secrets included: what a
+// follower holds is its Redacted form.
 func (l *Leader) State() *events.State {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -164,7 +185,7 @@ func (l *Leader) Epoch() uint64 {
 }
 
 // Subscribe implements events.Source.
-func (l *Leader) Subscribe(deliver func(events.Event)) (stop func(), err error) {
+func (l *Leader) Subscribe(deliver func(events.Event, []byte)) (stop func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id := l.nextSub
@@ -177,33 +198,36 @@ func (l *Leader) Subscribe(deliver func(events.Event)) (stop func(), err error) 
 	}, nil
 }
 
-// Snapshot implements events.Source: it returns a clone of the state.
-func (l *Leader) Snapshot(ctx context.Context) (*events.State, error) {
+// Snapshot implements events.Source: it returns a redacted clone of the
+// state, as events.ServeSnapshots sends it, with the digest at it.
+func (l *Leader) Snapshot(ctx context.Context) (events.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return events.Snapshot{}, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.snapshots++
 	if l.snapErr != nil {
-		return nil, l.snapErr
+		return events.Snapshot{}, l.snapErr
 	}
-	return l.state.Clone(), nil
+	return events.Snapshot{
+		State:  l.state.Redacted().Clone(),
+		Digest: l.enc.Digest(l.state.Epoch, l.state.Seq),
+	}, nil
 }
 
 // Serve puts the leader on NATS as the master does: every delivery is
-// published with an events.Publisher on nc, and snapshot requests are
-// answered with events.ServeSnapshots, ready when Serve returns. Both stop
-// when the test ends.
+// published on its event subject on nc, as the bytes subscribers get in
+// memory, and snapshot requests are answered with events.ServeSnapshots,
+// ready when Serve returns. Both stop when the test ends.
 func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 	t.Helper()
-	pub := &events.Publisher{NC: nc, Subjects: subj}
-	stop, _ := l.Subscribe(func(e events.Event) {
-		if err := pub.Publish(e); err != nil {
-			t.Errorf("eventstest.Leader: %v", err)
+	stop, _ := l.Subscribe(func(e events.Event, data []byte) {
+		if err := nc.Publish(subj.Event(e.Type), data); err != nil {
+			t.Errorf("eventstest.Leader: publish %s: %v", e.SSEID(), err)
 		}
 	})
-	sub, err := events.ServeSnapshots(nc, subj, func() (*events.State, error) {
+	sub, err := events.ServeSnapshots(nc, subj, func() (events.Snapshot, error) {
 		return l.Snapshot(context.Background())
 	})
 	if err == nil {

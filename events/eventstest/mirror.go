@@ -92,10 +92,11 @@ func (m *Mirror) Matches(want *events.State) error {
 	return Equal(got, want)
 }
 
-// WaitEqual waits until the mirror holds the leader's current state.
+// WaitEqual waits until the mirror holds the leader's current state, as
+// followers see it (redacted).
 func (m *Mirror) WaitEqual(t testing.TB, l *Leader) {
 	t.Helper()
-	WaitFor(t, DefaultWait, func() error { return m.Matches(l.State()) })
+	WaitFor(t, DefaultWait, func() error { return m.Matches(l.State().Redacted()) })
 }
 
 // DefaultWait is how long WaitEqual waits: generous, since polling ends as

@@ -27,10 +27,10 @@ type Leader struct {
 // New starts answering snapshot requests on nc and commits the leader record.
 func New(nc *nats.Conn) (*Leader, error) {
 	l := &Leader{state: events.NewState(), pub: &events.Publisher{NC: nc}}
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (*events.State, error) {
+	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.state.Clone(), nil
+		return events.Snapshot{State: l.state.Clone(), Digest: l.pub.Digest(l.state.Epoch, l.state.Seq)}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bench leader: %w", err)
