@@ -119,8 +119,10 @@ func (c *cluster) startMaster() {
 		"--http", c.httpAddr,
 		"--data-dir", filepath.Join(c.dir, "master"),
 		"--agent-timeout", c.agentTimeout.String(), "--hostname", "master-1")...)...)
-	c.waitFor(15*time.Second, "master answers /ping", func() (bool, string) {
-		code, _ := c.do("GET", "/ping", nil)
+	// /ping answers as soon as the API listens; /v2/leader only once the
+	// master has loaded its state and leads.
+	c.waitFor(15*time.Second, "master leads (/v2/leader)", func() (bool, string) {
+		code, _ := c.do("GET", "/v2/leader", nil)
 		return code == 200, fmt.Sprintf("status %d", code)
 	})
 }
