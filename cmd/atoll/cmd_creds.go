@@ -52,9 +52,9 @@ const credsUsage = `usage:
   atoll creds master|agent|sidecar|observer --name NAME [--out FILE]
                                                        issue a NATS credential (for agents and sidecars
                                                        NAME is the node's hostname)
-  atoll creds revoke --name NAME [--role ROLE] [--nats URL]
-                                                       revoke a node's credentials and push the account
-                                                       to the NATS servers
+  atoll creds revoke --name NAME [--role ROLE] | --key KEY  [--nats URL]
+                                                       revoke a node's credentials (or the one with KEY,
+                                                       to rotate) and push the account to the NATS servers
   atoll creds list                                     the credentials issued
   atoll creds tls --name NAME --hosts H1,IP1 [--out-cert F --out-key F]
                                                        a TLS certificate signed by the cluster's CA
@@ -134,7 +134,8 @@ func issueCredsFile(auth *natsauth.Authority, subj events.Subjects, role natsaut
 func credsRevoke(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll creds revoke", flag.ContinueOnError)
 	dir := authDirFlag(fs)
-	name := fs.String("name", "", "the name whose credentials to revoke")
+	name := fs.String("name", "", "the name whose credentials to revoke (every one issued for it)")
+	key := fs.String("key", "", "revoke only the credential with this public key (from `atoll creds list`): rotation, after the node has its new one")
 	roleFlag := fs.String("role", "", "only this role's (default: every role of that name)")
 	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the updated account to (every server of a cluster learns it)")
 	var tlsFiles natsauth.TLSFiles
@@ -142,6 +143,10 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
 	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
 	if !parseFlags(fs, args, stderr) {
+		return 2
+	}
+	if (*name == "") == (*key == "") || (*key != "" && *roleFlag != "") {
+		fmt.Fprintln(stderr, "atoll creds revoke: give either --name (with --role if you like) or --key")
 		return 2
 	}
 	var role natsauth.Role
@@ -158,12 +163,21 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll creds revoke:", err)
 		return 1
 	}
-	n, err := auth.Revoke(role, *name)
-	if err != nil {
-		fmt.Fprintln(stderr, "atoll creds revoke:", err)
-		return 1
+	if *key != "" {
+		is, err := auth.RevokeKey(*key)
+		if err != nil {
+			fmt.Fprintln(stderr, "atoll creds revoke:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked the %s credential of %s issued %s; account re-signed in %s\n", is.Role, is.Name, is.IssuedAt.Format(time.RFC3339), *dir)
+	} else {
+		n, err := auth.Revoke(role, *name)
+		if err != nil {
+			fmt.Fprintln(stderr, "atoll creds revoke:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked %d credential(s) of %s; account re-signed in %s\n", n, *name, *dir)
 	}
-	fmt.Fprintf(stdout, "revoked %d credential(s) of %s; account re-signed in %s\n", n, *name, *dir)
 	if *url == "" {
 		fmt.Fprintln(stdout, "not pushed: give --nats URL (or restart every atoll nats with the new account.jwt)")
 		return 0

@@ -60,7 +60,14 @@ func (l *Lab) command(p Proc) (argv, env []string, err error) {
 	// connected across regions would sit on a dead TCP connection for
 	// minutes (NATS pings every 2 min) when that other region goes dark.
 	// Regions reach each other through the NATS cluster's routes.
-	nats := "--nats=" + natsURL(r)
+	nats := []string{"--nats=" + natsURL(r)}
+	if natsRole(p) != "" {
+		auth, err := l.clientAuthArgs(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		nats = append(nats, auth...)
+	}
 	switch p.Role {
 	case "zk":
 		cfg, err := writeZooKeeperConfig(work, r)
@@ -73,13 +80,18 @@ func (l *Lab) command(p Proc) (argv, env []string, err error) {
 			"JVMFLAGS=-Xmx128m -Xms32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
 		}, nil
 	case "nats":
-		return []string{l.Bin, "nats", "--listen", fmt.Sprintf("%s:%d", ip, natsPort),
+		auth, err := l.serverAuthArgs(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return append([]string{l.Bin, "nats", "--listen", fmt.Sprintf("%s:%d", ip, natsPort),
 			"--name", p.Host.Name(), "--cluster-listen", fmt.Sprintf("%s:%d", ip, routePort),
-			"--routes", natsRoutes()}, nil, nil
+			"--routes", natsRoutes()}, auth...), nil, nil
 	case "master":
-		argv := []string{l.Bin, "master", nats, "--http", fmt.Sprintf("%s:%d", ip, masterPort),
+		argv := append([]string{l.Bin, "master"}, nats...)
+		argv = append(argv, "--http", fmt.Sprintf("%s:%d", ip, masterPort),
 			"--hostname", p.Host.Name(), "--data-dir", filepath.Join(work, "data"),
-			"--agent-timeout", l.AgentTimeout.String()}
+			"--agent-timeout", l.AgentTimeout.String())
 		if l.MasterZK {
 			argv = append(argv, "--zk", zkConnect())
 			if l.MasterZKTimeout {
@@ -88,16 +100,21 @@ func (l *Lab) command(p Proc) (argv, env []string, err error) {
 		}
 		return argv, nil, nil
 	case "agent":
-		return []string{l.Bin, "agent", nats, "--advertise-ip", ip, "--hostname", p.Host.Name(),
+		// The hostname is the credential's name (the master takes an
+		// agent's identity from its credential).
+		argv := append([]string{l.Bin, "agent"}, nats...)
+		return append(argv, "--advertise-ip", ip, "--hostname", p.Host.Name(),
 			"--attributes", fmt.Sprintf("region:%s;zone:%s-%s", r.Name, r.Name, p.Host.Short),
 			"--cpus", "2", "--mem", "2048", "--disk", "4096", "--ports", "31000-31999",
-			"--work-dir", filepath.Join(work, "work")}, nil, nil
+			"--work-dir", filepath.Join(work, "work")), nil, nil
 	case "sidecar":
-		return []string{l.Bin, "sidecar", nats, "--dns", ip + ":53", "--node", p.Host.Name(),
+		// --node is the credential's name too: LB reports go out under it.
+		argv := append([]string{l.Bin, "sidecar"}, nats...)
+		return append(argv, "--dns", ip+":53", "--node", p.Host.Name(),
 			"--haproxy-config", filepath.Join(work, "haproxy", "haproxy.cfg"),
 			// Names outside the cluster are nobody's business in the lab: no
 			// query may leave 198.18.0.0/15, so forward for no client.
-			"--recursion-cidrs", "", "--resolvers", "127.0.0.1:1"}, nil, nil
+			"--recursion-cidrs", "", "--resolvers", "127.0.0.1:1"), nil, nil
 	}
 	return nil, nil, fmt.Errorf("process %s: unknown role %q", p.Name, p.Role)
 }

@@ -62,6 +62,7 @@ func (l *Lab) status(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "region %d %-9s 198.18.%d.0/24  router link %s\n", r.N, r.Name, r.N, state)
 	}
+	fmt.Fprintf(w, "NATS: credentials and mTLS always on; authority, CA, certificates and credentials in %s\n", l.authDir())
 	c := clientHost.NS()
 	m1, s1 := host(regions[0], "m").IP(), host(regions[0], "s").IP()
 	fmt.Fprintf(w, `

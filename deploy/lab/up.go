@@ -30,7 +30,12 @@ func (l *Lab) up() error {
 		fmt.Printf("lab up: %s ...", what)
 		return func() { fmt.Printf(" %.1fs\n", time.Since(t0).Seconds()) }
 	}
-	done := step("network: router, 3 region switches, 16 hosts")
+	done := step("NATS authority and CA, a certificate per host, a credential per process")
+	if err := l.makeAuth(); err != nil {
+		return err
+	}
+	done()
+	done = step("network: router, 3 region switches, 16 hosts")
 	if err := buildNetwork(); err != nil {
 		return err
 	}

@@ -182,10 +182,42 @@ func (a *Authority) Issued() []Issued { return append([]Issued(nil), a.issued...
 // revoked; none is an error. The new AccountJWT must reach the NATS servers
 // (Push) before they refuse the revoked credentials.
 func (a *Authority) Revoke(role Role, name string) (int, error) {
+	n, err := a.revoke(func(is Issued) bool { return is.Name == name && (role == "" || is.Role == role) })
+	if err == nil && n == 0 {
+		err = fmt.Errorf("no unrevoked credential issued for %s %q", roleOrAny(role), name)
+	}
+	return n, err
+}
+
+// RevokeKey revokes the one credential whose public key is pub (as
+// `atoll creds list` shows it). Rotating a node's credential is: issue a
+// new one, deploy it, then revoke the old one by its key (Revoke by name
+// would revoke the new one too).
+func (a *Authority) RevokeKey(pub string) (Issued, error) {
+	var found Issued
+	n, err := a.revoke(func(is Issued) bool {
+		if is.PublicKey != pub {
+			return false
+		}
+		found = is
+		return true
+	})
+	if err != nil {
+		return Issued{}, err
+	}
+	if n == 0 {
+		return Issued{}, fmt.Errorf("no unrevoked credential with key %s", pub)
+	}
+	return found, nil
+}
+
+// revoke revokes every unrevoked credential that match picks, re-signs the
+// account and saves it; none picked changes nothing.
+func (a *Authority) revoke(match func(Issued) bool) (int, error) {
 	now := time.Now().UTC()
 	n := 0
 	for i, is := range a.issued {
-		if is.Name != name || (role != "" && is.Role != role) || !is.RevokedAt.IsZero() {
+		if !is.RevokedAt.IsZero() || !match(is) {
 			continue
 		}
 		a.Account.RevokeAt(is.PublicKey, now)
@@ -193,7 +225,7 @@ func (a *Authority) Revoke(role Role, name string) (int, error) {
 		n++
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("no unrevoked credential issued for %s %q", roleOrAny(role), name)
+		return 0, nil
 	}
 	if err := a.signAccount(); err != nil {
 		return 0, err
