@@ -38,6 +38,8 @@ func runCreds(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return credsRevoke(rest, stdout, stderr)
 	case "tls":
 		return credsTLS(rest, stdout, stderr)
+	case "push":
+		return credsPush(rest, stdout, stderr)
 	}
 	role, err := natsauth.ParseRole(sub)
 	if err != nil {
@@ -55,6 +57,8 @@ const credsUsage = `usage:
   atoll creds revoke --name NAME [--role ROLE] | --key KEY  [--nats URL]
                                                        revoke a node's credentials (or the one with KEY,
                                                        to rotate) and push the account to the NATS servers
+  atoll creds push --nats URL                          push the account (its revocations) to the NATS
+                                                       servers again, e.g. after a failed push
   atoll creds list                                     the credentials issued
   atoll creds tls --name NAME --hosts H1,IP1 [--out-cert F --out-key F]
                                                        a TLS certificate signed by the cluster's CA
@@ -179,23 +183,52 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "revoked %d credential(s) of %s; account re-signed in %s\n", n, *name, *dir)
 	}
 	if *url == "" {
-		fmt.Fprintln(stdout, "not pushed: give --nats URL (or restart every atoll nats with the new account.jwt)")
+		fmt.Fprintln(stdout, "not pushed: run `atoll creds push --nats URL` (or restart every atoll nats with the new account.jwt)")
 		return 0
 	}
+	return pushAccount(auth, *url, tlsFiles, "atoll creds revoke", stdout, stderr)
+}
+
+// credsPush sends the account as it is in the folder to the NATS servers:
+// the retry of a revocation whose push failed.
+func credsPush(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("atoll creds push", flag.ContinueOnError)
+	dir := authDirFlag(fs)
+	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the account to (every server of a cluster learns it)")
+	var tlsFiles natsauth.TLSFiles
+	fs.StringVar(&tlsFiles.CA, "nats-tls-ca", "", "CA of the NATS server's certificate")
+	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
+	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
+	if !parseFlags(fs, args, stderr) {
+		return 2
+	}
+	if *url == "" {
+		fmt.Fprintln(stderr, "atoll creds push: --nats is required")
+		return 2
+	}
+	auth, err := natsauth.OpenAuthority(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "atoll creds push:", err)
+		return 1
+	}
+	return pushAccount(auth, *url, tlsFiles, "atoll creds push", stdout, stderr)
+}
+
+func pushAccount(auth *natsauth.Authority, url string, tlsFiles natsauth.TLSFiles, cmd string, stdout, stderr io.Writer) int {
 	var opts []nats.Option
 	tlsCfg, err := tlsFiles.ClientConfig()
 	if err != nil {
-		fmt.Fprintln(stderr, "atoll creds revoke:", err)
+		fmt.Fprintln(stderr, cmd+":", err)
 		return 2
 	}
 	if tlsCfg != nil {
 		opts = append(opts, nats.Secure(tlsCfg))
 	}
-	if err := auth.Push(*url, opts...); err != nil {
-		fmt.Fprintln(stderr, "atoll creds revoke:", err)
+	if err := auth.Push(url, opts...); err != nil {
+		fmt.Fprintln(stderr, cmd+":", err, "(the revocation is saved: retry with `atoll creds push`)")
 		return 1
 	}
-	fmt.Fprintf(stdout, "pushed to %s: connections with the revoked credentials are closed\n", redact(*url))
+	fmt.Fprintf(stdout, "pushed to %s: connections with revoked credentials are closed\n", redact(url))
 	return 0
 }
 

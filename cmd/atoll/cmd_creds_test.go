@@ -7,7 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/events/embedded"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -54,6 +58,24 @@ func TestCredsCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A NATS server that trusts this authority, and the agent connected.
+	trust, err := natsauth.LoadServerTrust(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust.ResolverDir = filepath.Join(t.TempDir(), "resolver")
+	srv, err := embedded.StartConfig(embedded.Config{Listen: "127.0.0.1:0", Trust: &trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	closed := make(chan struct{})
+	nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) { close(closed) }))...)
+	if err != nil {
+		t.Fatalf("agent credential refused: %v", err)
+	}
+	defer nc.Close()
+
 	list := run(0, "list")
 	if strings.Count(list, "h1.example.com") != 2 || !strings.Contains(list, "m1") {
 		t.Fatalf("list:\n%s", list)
@@ -63,6 +85,19 @@ func TestCredsCommands(t *testing.T) {
 		t.Fatalf("revoke: %s", out)
 	}
 	run(1, "revoke", "--name", "h1.example.com", "--role", "agent") // nothing left to revoke
+	select {
+	case <-closed:
+		t.Fatal("the connection closed before the revocation was pushed")
+	default:
+	}
+	if out := run(0, "push", "--nats", srv.ClientURL()); !strings.Contains(out, "pushed") {
+		t.Fatalf("push: %s", out)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked agent's connection is still open 5s after the push")
+	}
 	auth, err := natsauth.OpenAuthority(dir)
 	if err != nil {
 		t.Fatal(err)
