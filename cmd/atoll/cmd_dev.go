@@ -101,7 +101,8 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	srv, err := embedded.StartConfig(embedded.Config{Listen: o.natsAddr, Trust: &da.trust, TLS: da.tls})
+	srv, err := embedded.StartConfig(embedded.Config{Listen: o.natsAddr, Trust: &da.trust, TLS: da.tls,
+		Log: natsLog(log)})
 	if err != nil {
 		return err
 	}
@@ -357,4 +358,21 @@ func devDNSBanner(o devOptions, sc *dnsserver.Sidecar) (line, try string) {
 		try += fmt.Sprintf("  curl -s http://%s/v1/services/_echo.demo._tcp.%s.%s | jq\n", a, c.Framework, c.Domain)
 	}
 	return line, try
+}
+
+// natsLog is the dev NATS server's log: its warnings and errors only (a
+// refused client, a permission violation); its notices would crowd the
+// parts' own lines.
+func natsLog(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{log.With("component", "nats").Handler(), slog.LevelWarn})
+}
+
+// minLevel drops records below its level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
 }

@@ -24,6 +24,7 @@ func runNATS(ctx context.Context, args []string, _, stderr io.Writer) int {
 	routes := fs.String("routes", "", "the nodes' route URLs, comma separated, e.g. nats://a:6222,nats://b:6222 (this node may be listed)")
 	authDir := fs.String("auth-dir", envOr("ATOLL_AUTH_DIR", defaultAuthDir), "folder with operator.jwt, system.jwt and account.jwt from `atoll creds init` (only these public files are needed)")
 	resolverDir := fs.String("resolver-dir", "", "folder where the server keeps account JWTs and pushed revocations (default: <auth-dir>/resolver)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (the server's notices, warnings and errors, refused clients among them)")
 	var tlsFiles natsauth.TLSFiles
 	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "server certificate: clients must use TLS")
 	fs.StringVar(&tlsFiles.Key, "tls-key", "", "key of --tls-cert")
@@ -41,6 +42,7 @@ func runNATS(ctx context.Context, args []string, _, stderr io.Writer) int {
 		trust.ResolverDir = filepath.Join(*authDir, "resolver")
 	}
 	cfg := embedded.Config{
+		Log:    newLogger(stderr, *logLevel).With("component", "nats"),
 		Listen: *listen, Name: *name, ClusterName: *clusterName,
 		ClusterListen: *clusterListen, Routes: embedded.ParseRoutes(*routes), Trust: &trust,
 	}

@@ -1,7 +1,11 @@
 package embedded
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,4 +106,57 @@ func TestConfigErrors(t *testing.T) {
 	if got := ParseRoutes(" nats://a:1, ,nats://b:2 "); len(got) != 2 || got[1] != "nats://b:2" {
 		t.Errorf("ParseRoutes = %q", got)
 	}
+}
+
+// TestRefusalsAreLogged: the server says, in its log, whom it refused and
+// for what.
+func TestRefusalsAreLogged(t *testing.T) {
+	auth, err := natsauth.NewAuthority("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	trust := auth.Trust()
+	srv, err := StartConfig(Config{Listen: "127.0.0.1:0", Trust: &trust, Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	creds, _ := auth.Issue(events.Subjects{}, natsauth.RoleSidecar, "h1")
+	id, _ := natsauth.ParseCreds(creds)
+	nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.Publish(events.Subjects{}.Event(events.AppUpdated), []byte("{}"))
+	_ = nc.Flush()
+	if nc2, err := nats.Connect(srv.ClientURL(), nats.NoReconnect()); err == nil {
+		nc2.Close()
+		t.Fatal("connected without credentials")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "Publish Violation") || !strings.Contains(buf.String(), "authentication error") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server log after 5s:\n%s", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -43,6 +44,9 @@ type Config struct {
 	// servers of a cluster, so a host that reaches the route port cannot
 	// join the cluster without one.
 	TLS *tls.Config
+	// Log, if set, gets the server's notices, warnings and errors (a
+	// refused connection, a permission violation).
+	Log *slog.Logger
 }
 
 // ParseRoutes splits a comma-separated route list ("nats://a:6222,nats://b:6222").

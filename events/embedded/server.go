@@ -20,6 +20,9 @@ func StartConfig(cfg Config) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start nats server: %w", err)
 	}
+	if cfg.Log != nil {
+		srv.SetLogger(slogger{cfg.Log}, false, false)
+	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
