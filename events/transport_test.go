@@ -62,7 +62,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := (&events.NATSSource{NC: nc, Subjects: subj}).Snapshot(ctxTimeout(t))
+	// 30,000 tasks to encode, gzip and decode under -race on a busy
+	// machine: the deadline is for arrival, not speed.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	got, err := (&events.NATSSource{NC: nc, Subjects: subj}).Snapshot(ctx)
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
