@@ -24,6 +24,8 @@ type metrics struct {
 	lbReports  prometheus.Counter
 	// unhealthyKills counts tasks killed for failing their health checks.
 	unhealthyKills prometheus.Counter
+	// httpRefused counts API calls the door refused (http_guard.go).
+	httpRefused *prometheus.CounterVec
 }
 
 func newMetrics(m *Master) *metrics {
@@ -58,9 +60,12 @@ func newMetrics(m *Master) *metrics {
 		unhealthyKills: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_unhealthy_kills_total", Help: "Tasks killed because a health check failed maxConsecutiveFailures times in a row.",
 		}),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_master_http_refused_total", Help: "API calls refused: unauthorized, cross_origin or media_type.",
+		}, []string{"reason"}),
 	}
 	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
-		&stateCollector{m: m},
+		mt.httpRefused, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }
