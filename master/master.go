@@ -59,9 +59,9 @@ type Config struct {
 	TLS *tls.Config
 	// PeerTLS verifies the leader when a standby forwards a call to it
 	// over HTTPS (its RootCAs: the cluster's CA). Nil: the system's roots.
-	PeerTLS *tls.Config
-	ID              string
-	Hostname        string
+	PeerTLS  *tls.Config
+	ID       string
+	Hostname string
 	// Version is what the API reports as the build version.
 	Version string
 	Log     *slog.Logger
@@ -92,7 +92,7 @@ type Master struct {
 	runtime        *runtime // in-memory, leader-only bookkeeping
 	metrics        *metrics
 	guard          *httpGuard // the API's door (http_guard.go)
-	sse            *sseHub // /v2/events streams
+	sse            *sseHub    // /v2/events streams
 	kick           chan struct{}
 	httpURL        string
 }
