@@ -16,11 +16,13 @@ import (
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/testca"
+	mclient "github.com/atollhq/atoll/master/client"
 )
 
 // runTLSMaster runs a master (Run, as `atoll master` does) serving HTTPS
-// with a certificate of ca, and waits for its /ping.
-func runTLSMaster(t *testing.T, ca *testca.CA, creds string) *Master {
+// with a certificate of ca, and waits for its /ping. It returns the
+// master and its URL.
+func runTLSMaster(t *testing.T, ca *testca.CA, creds string) (*Master, string) {
 	t.Helper()
 	ns := eventstest.StartNATS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,17 +47,18 @@ func runTLSMaster(t *testing.T, ca *testca.CA, creds string) *Master {
 		}
 	})
 	client := tlsClient(ca)
+	url := "https://" + ln.Addr().String()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get(m.URL() + "/ping")
+		resp, err := client.Get(url + "/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 && m.Leading() {
-				return m
+				return m, url
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s/ping not answering: %v", m.URL(), err)
+			t.Fatalf("%s/ping not answering: %v", url, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -76,16 +79,15 @@ func tlsClient(ca *testca.CA) *http.Client {
 // X-Marathon-Leader and redirects.
 func TestHTTPSLeaderAndStandby(t *testing.T) {
 	ca := testca.New(t)
-	leader := runTLSMaster(t, ca, "admin:s3cret")
-	if !strings.HasPrefix(leader.URL(), "https://127.0.0.1:") {
-		t.Fatalf("URL %q", leader.URL())
-	}
+	leader, leaderURL := runTLSMaster(t, ca, "admin:s3cret")
 	client := tlsClient(ca)
 	auth := basicAuth("admin", "s3cret")
-	leaderURL := "https://" + leader.selfInfo().HostPort()
+	if res, err := sendVia(client, "GET", leaderURL+"/ping", ""); err != nil || res.header.Get(headerLeader) != leaderURL {
+		t.Fatalf("the leader names itself: %v %v", err, res.header)
+	}
 
 	// Plain HTTP on the HTTPS port gets nowhere.
-	plain := strings.Replace(leader.URL(), "https:", "http:", 1)
+	plain := strings.Replace(leaderURL, "https:", "http:", 1)
 	if resp, err := http.Get(plain + "/v2/apps"); err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -94,13 +96,15 @@ func TestHTTPSLeaderAndStandby(t *testing.T) {
 		}
 	}
 	// A client that does not trust the CA stops at the handshake.
-	if _, err := http.Get(leader.URL() + "/ping"); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := http.Get(leaderURL + "/ping"); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a client without the CA: %v", err)
 	}
 
 	ns := eventstest.StartNATS(t)
-	standby := serveMasterWith(t, ns, Config{ID: "standby", HTTPCredentials: "admin:s3cret",
-		TLS: ca.ServerConfig(t, "127.0.0.1"), PeerTLS: ca.ClientConfig()}, false)
+	// On another address, as on another machine: net/http then drops
+	// the credentials on a redirect to the leader.
+	standby := serveMasterWith(t, ns, Config{ID: "standby", HTTPCredentials: "admin:s3cret", HTTPAddr: "127.0.0.2:0",
+		TLS: ca.ServerConfig(t, "127.0.0.2"), PeerTLS: ca.ClientConfig()}, false)
 	follow(standby.m, leader.selfInfo())
 
 	res, err := sendVia(client, "POST", standby.url+"/v2/apps", secretApp, "Authorization", auth)
@@ -123,6 +127,26 @@ func TestHTTPSLeaderAndStandby(t *testing.T) {
 		t.Errorf("/master/state names the framework's UI: %v %s", err, res.body)
 	}
 
+	// A client that follows the redirect to the leader: Go drops the
+	// credentials on the way unless client.FollowLeader puts them back.
+	for _, c := range []struct {
+		name   string
+		check  func(*http.Request, []*http.Request) error
+		status int
+	}{{"net/http's default", nil, http.StatusUnauthorized}, {"client.FollowLeader", mclient.FollowLeader, http.StatusOK}} {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientConfig()}, CheckRedirect: c.check}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, "GET", standby.url+"/v2/events", nil)
+		req.SetBasicAuth("admin", "s3cret")
+		resp, err := hc.Do(req)
+		if err != nil || resp.StatusCode != c.status || resp.Request.URL.String() != leaderURL+"/v2/events" {
+			t.Errorf("events through the standby with %s: %v %v", c.name, err, resp)
+		} else {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+
 	// A standby that does not know the cluster's CA will not talk to
 	// the leader.
 	blind := serveMasterWith(t, ns, Config{ID: "blind", HTTPCredentials: "admin:s3cret",
@@ -139,10 +163,10 @@ func TestHTTPSLeaderAndStandby(t *testing.T) {
 // credentials, and is refused without them.
 func TestMarathonClientWithCredentialsOverHTTPS(t *testing.T) {
 	ca := testca.New(t)
-	m := runTLSMaster(t, ca, "admin:s3cret")
+	m, url := runTLSMaster(t, ca, "admin:s3cret")
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: ca.ClientConfig()}}
 
-	c, err := marathon.NewClient(marathon.Config{URL: m.URL(), HTTPClient: hc,
+	c, err := marathon.NewClient(marathon.Config{URL: url, HTTPClient: hc,
 		HTTPBasicAuthUser: "admin", HTTPBasicPassword: "s3cret"})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +185,7 @@ func TestMarathonClientWithCredentialsOverHTTPS(t *testing.T) {
 		t.Fatalf("apps: %+v", apps.Apps)
 	}
 
-	anon, err := marathon.NewClient(marathon.Config{URL: m.URL(), HTTPClient: hc})
+	anon, err := marathon.NewClient(marathon.Config{URL: url, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,9 @@ func (m *Master) Run(ctx context.Context) error {
 
 	if ln != nil {
 		m.httpURL = m.scheme() + "://" + ln.Addr().String()
-		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			// TLS handshake failures and the like, into the master's log.
+			ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelInfo)}
 		if m.cfg.TLS != nil {
 			srv.TLSConfig = m.cfg.TLS.Clone()
 			if srv.TLSConfig.MinVersion == 0 {

@@ -108,10 +108,14 @@ func serveMaster(t *testing.T, ns *server.Server, id, creds string, lead bool) s
 }
 
 // serveMasterWith is serveMaster with more of the config: NC, Store,
-// Listener, Hostname and Log are filled in. With cfg.TLS it serves HTTPS.
+// Listener, Hostname and Log are filled in; it listens on cfg.HTTPAddr
+// (default 127.0.0.1:0). With cfg.TLS it serves HTTPS.
 func serveMasterWith(t *testing.T, ns *server.Server, cfg Config, lead bool) servedMaster {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
