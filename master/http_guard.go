@@ -18,8 +18,9 @@ import (
 //
 //   - credentials, when configured, on every path but the liveness checks
 //     (/ping, /master/health), reads included: the apps' env holds secrets.
-//     Marathon's --http_credentials guards "/*", /ping too; liveness says
-//     nothing and health checkers should not need the secret.
+//     Marathon's --http_credentials guards "/*", /ping too; Mesos never
+//     authenticates /master/health. Liveness says nothing, and health
+//     checkers should not need the secret.
 //   - mutating calls (POST, PUT, PATCH, DELETE) come from the API's own
 //     origin or a listed one, never from a foreign web page in the
 //     operator's browser, and their bodies are JSON (a foreign page can
@@ -27,7 +28,9 @@ import (
 //     anything but application/json). This holds with or without
 //     credentials.
 //   - CORS headers only for the origins listed (Marathon's
-//     --access_control_allow_origin), and none otherwise.
+//     --access_control_allow_origin), and none otherwise. Unlike Marathon,
+//     which allows only GET, HEAD and OPTIONS cross-origin, a listed
+//     origin may make changes too, and "*" is refused.
 
 // realm is Marathon's default --http_credentials_realm. One realm for every
 // path: a browser that was asked once for /ui/ answers the challenge of
