@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 )
 
@@ -19,8 +20,9 @@ type browser struct {
 	t   *testing.T
 	ctx context.Context // the tab; its first Run started the browser
 
-	mu     sync.Mutex
-	errors []string // uncaught exceptions and console errors of the page
+	mu      sync.Mutex
+	errors  []string // uncaught exceptions and console errors of the page
+	prompts []string // URLs whose auth challenge the browser asked about (answerAuth)
 }
 
 // chromiumPath finds Debian's Chromium (make deps installs it): a missing
@@ -151,3 +153,45 @@ func (b *browser) screenshot(name string) {
 
 // tid is the CSS selector of a data-testid.
 func tid(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
+
+// answerAuth makes the page's browser answer HTTP basic auth challenges
+// with user and pass, as a person typing them into the browser's prompt
+// would; authPrompts counts how often it was asked. Every request of the
+// tab passes through the DevTools Fetch domain, unchanged.
+func (b *browser) answerAuth(user, pass string) {
+	b.t.Helper()
+	paused := chromedp.Events(b.ctx, fetch.RequestPaused)
+	asked := chromedp.Events(b.ctx, fetch.AuthRequired)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	go func() {
+		for ev, err := range asked {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.prompts = append(b.prompts, ev.Request.URL)
+			b.mu.Unlock()
+			_, _ = chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID,
+				AuthChallengeResponse: &fetch.AuthChallengeResponse{
+					Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: pass}})
+		}
+	}()
+	handle := true
+	if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: &handle}); err != nil {
+		b.t.Fatalf("enable the Fetch domain: %v", err)
+	}
+}
+
+// authPrompts lists the URLs whose challenge the browser asked about.
+func (b *browser) authPrompts() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.prompts...)
+}

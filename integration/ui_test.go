@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,19 +16,29 @@ import (
 // but the machine may be busy.
 const uiWait = 30 * time.Second
 
-// startDevForUI runs `atoll dev` (no demo, no HAProxy) on free ports and
-// waits for its three agents; the cluster value is only its API client.
-func startDevForUI(t *testing.T) *cluster {
+// uiUser and uiPass are the API credentials of the UI tests' atoll dev.
+const uiUser, uiPass = "ui", "ui-s3cret"
+
+// startDevForUI runs `atoll dev` (no demo, no HAProxy) on free ports with
+// API credentials from a file, and waits for its three agents; the cluster
+// value is only its API client (with the credentials in its URL). ui is
+// the API's address for the browser, without them.
+func startDevForUI(t *testing.T) (c *cluster, ui string) {
 	t.Helper()
 	dir := passableTempDir(t)
 	httpAddr := freeAddr(t)
-	runDev(t, dir, "--lb=false", "--http", httpAddr, "--nats", freeAddr(t), "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t))
-	c := &cluster{t: t, dir: dir, api: "http://" + httpAddr}
+	creds := filepath.Join(dir, "api-credentials")
+	if err := os.WriteFile(creds, []byte(uiUser+":"+uiPass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runDev(t, dir, "--lb=false", "--http", httpAddr, "--nats", freeAddr(t), "--dns", freeDNSAddr(t), "--dns-http", freeAddr(t),
+		"--http-credentials-file", creds)
+	c = &cluster{t: t, dir: dir, api: "http://" + uiUser + ":" + uiPass + "@" + httpAddr}
 	c.waitFor(30*time.Second, "atoll dev with 3 active agents", func() (bool, string) {
 		n := c.activeAgents()
 		return n == 3, fmt.Sprintf("%d active", n)
 	})
-	return c
+	return c, "http://" + httpAddr
 }
 
 // rowsJS lists the data-* value of a table's body rows.
@@ -49,19 +62,29 @@ func runningTasksJS(n int) string {
 	return fmt.Sprintf(`(() => { const s = %s; return s.length === %d && s.every(x => x === 'TASK_RUNNING'); })()`, rowsJS("tasks-table", "state"), n)
 }
 
-// TestUI drives the web UI in Chromium against a real `atoll dev`: one
-// cluster and one page for the whole story, in order. The page is never
-// reloaded: everything it shows after the first load comes from the event
-// stream.
+// TestUI drives the web UI in Chromium against a real `atoll dev` with API
+// credentials: one cluster and one page for the whole story, in order. The
+// browser asks for the credentials once, when the UI is opened (the test
+// answers the prompt as a person would), and sends them on every fetch and
+// on the event stream from then on. The page is never reloaded: everything
+// it shows after the first load comes from the event stream.
 func TestUI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts atoll dev and Chromium")
 	}
 	b := newBrowser(t)
-	c := startDevForUI(t)
+	c, ui := startDevForUI(t)
+	b.answerAuth(uiUser, uiPass)
 
-	b.do(uiWait, "open the UI", chromedp.Navigate(c.api+"/ui"))
+	b.do(uiWait, "open the UI", chromedp.Navigate(ui+"/ui"))
 	b.waitJS(uiWait, "the event stream to be live", `document.querySelector('[data-testid=stream-status]').textContent === 'live'`)
+	askedOnce := func() {
+		t.Helper()
+		if p := b.authPrompts(); len(p) != 1 || p[0] != ui+"/ui" {
+			t.Errorf("the browser asked for credentials for %q; want once, for %s/ui", p, ui)
+		}
+	}
+	askedOnce()
 	// A marker that a reload would wipe out.
 	eval[bool](b, `window.__sameDocument = true`)
 	stillSameDocument := func() {
@@ -240,7 +263,7 @@ func TestUI(t *testing.T) {
 	})
 
 	step("Suspend", func(t *testing.T) {
-		b.do(uiWait, "open /ui/spread", chromedp.Navigate(c.api+"/ui/#/app/ui/spread"))
+		b.do(uiWait, "open /ui/spread", chromedp.Navigate(ui+"/ui/#/app/ui/spread"))
 		b.waitJS(uiWait, "its 3 tasks", runningTasksJS(3))
 		b.waitJS(uiWait, "its deployment to end", `document.querySelector('[data-testid=app-deployments]').textContent === 'none'`)
 		b.do(uiWait, "suspend", chromedp.Click(tid("suspend")))
@@ -248,6 +271,27 @@ func TestUI(t *testing.T) {
 			document.querySelector('[data-testid=app-counts]').textContent.endsWith('0 wanted')`)
 	})
 
+	step("NoDataWithoutCredentials", func(t *testing.T) {
+		// The same UI in a browser profile that was never given them.
+		ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+		defer cancel()
+		tctx, tcancel := context.WithTimeout(ctx, uiWait)
+		defer tcancel()
+		// Headless Chromium has no prompt to show: it gives up on the
+		// challenge and shows its error page.
+		if err := chromedp.Do(tctx, chromedp.Navigate(ui+"/ui/#/apps")); err == nil || !strings.Contains(err.Error(), "ERR_INVALID_AUTH_CREDENTIALS") {
+			t.Errorf("opening the UI without credentials: %v, want ERR_INVALID_AUTH_CREDENTIALS", err)
+		}
+		text, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.documentElement ? document.documentElement.innerText : ''`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, "/ui/spread") || strings.Contains(text, "agent-1") {
+			t.Errorf("the UI without credentials shows: %.300s", text)
+		}
+	})
+
+	askedOnce()
 	if errs := b.pageErrors(); len(errs) > 0 {
 		t.Errorf("the page logged errors: %v", errs)
 	}

@@ -2,6 +2,7 @@ package lbsync
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/r3labs/sse/v2"
+	"gopkg.in/cenkalti/backoff.v1"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/master/client"
 )
 
 // MarathonSource follows any Marathon-compatible event stream (`--sse`): a
@@ -23,10 +26,15 @@ import (
 // events arrive (marathon-lb refetches on every event). A reconnect
 // refetches too: events may have been missed while disconnected.
 type MarathonSource struct {
-	// URL is the base URL of Marathon or the atoll master.
+	// URL is the base URL of Marathon or the atoll master, http:// or
+	// https://; user:password@ in it is sent as basic auth, to the leader
+	// too when an atoll standby redirects the stream there.
 	URL string
+	// TLS verifies an https:// URL (its RootCAs: the cluster's CA). Nil:
+	// the system's roots.
+	TLS *tls.Config
 	// HTTP is the client for the snapshot requests; the stream uses its
-	// own connection. Default: 10 s timeout.
+	// own connection. Default: 10 s timeout, with TLS.
 	HTTP *http.Client
 	// MinInterval bounds how often the state is refetched. Default 200 ms.
 	MinInterval time.Duration
@@ -54,9 +62,12 @@ func (m *MarathonSource) Run(ctx context.Context, onState func(*events.State)) e
 	if log == nil {
 		log = slog.Default()
 	}
+	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: m.TLS.Clone(),
+		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 90 * time.Second}
+	defer transport.CloseIdleConnections()
 	hc := m.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{Timeout: 10 * time.Second, Transport: transport, CheckRedirect: client.FollowLeader}
 	}
 	interval := m.MinInterval
 	if interval <= 0 {
@@ -70,11 +81,19 @@ func (m *MarathonSource) Run(ctx context.Context, onState func(*events.State)) e
 		default:
 		}
 	}
-	client := sse.NewClient(base.String() + "/v2/events")
-	client.OnConnect(func(*sse.Client) { mark() })
+	stream := sse.NewClient(base.String() + "/v2/events")
+	stream.Connection = &http.Client{Transport: transport, CheckRedirect: client.FollowLeader}
+	stream.OnConnect(func(*sse.Client) { mark() })
+	// r3labs retries a failed stream for up to 15 minutes: stop with ctx,
+	// and say why it failed (a 401, an unknown CA) instead of waiting
+	// silently.
+	stream.ReconnectStrategy = backoff.WithContext(backoff.NewExponentialBackOff(), ctx)
+	stream.ReconnectNotify = func(err error, next time.Duration) {
+		log.Warn("sse source: event stream failed, retrying", "in", next.Round(time.Millisecond), "err", err)
+	}
 	streamDone := make(chan error, 1)
 	go func() {
-		streamDone <- client.SubscribeRawWithContext(ctx, func(ev *sse.Event) {
+		streamDone <- stream.SubscribeRawWithContext(ctx, func(ev *sse.Event) {
 			if refetchEvents[string(ev.Event)] {
 				mark()
 			}

@@ -1,7 +1,6 @@
 package master
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,8 +17,9 @@ import (
 // maxBody bounds request bodies: an app definition is a few KB.
 const maxBody = 1 << 20
 
-// Handler serves the API. Mutating calls need the configured credentials.
-// On a standby most calls go to the leader instead (see standby.go).
+// Handler serves the API behind its door (http_guard.go): credentials when
+// configured, same-origin JSON for changes. On a standby most calls go to
+// the leader instead (see standby.go), which checks them again.
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/apps", methods{"GET": m.listApps, "POST": m.postApp})
@@ -45,8 +45,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "URI not found: "+r.URL.Path)
 	})
-	// Authentication is the leader's to check on what a standby forwards.
-	return m.withStandby(m.requireAuth(mux))
+	return m.guard.wrap(m.withStandby(mux))
 }
 
 // methods dispatches on the request method and answers others with
@@ -69,32 +68,6 @@ func (ms methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h(w, r)
-}
-
-// requireAuth asks for HTTP basic auth on mutating calls when credentials
-// are configured (Marathon's --http_credentials). Reads stay open so that
-// load balancers and DNS can follow the cluster without a secret.
-func (m *Master) requireAuth(next http.Handler) http.Handler {
-	if m.cfg.HTTPCredentials == "" {
-		return next
-	}
-	user, pass, _ := strings.Cut(m.cfg.HTTPCredentials, ":")
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-		default:
-			u, p, ok := r.BasicAuth()
-			// Compare both halves every time: no early exit to time.
-			okUser := subtle.ConstantTimeCompare([]byte(u), []byte(user))
-			okPass := subtle.ConstantTimeCompare([]byte(p), []byte(pass))
-			if !ok || okUser&okPass != 1 {
-				w.Header().Set("WWW-Authenticate", `Basic realm="Mesosphere"`)
-				writeMessage(w, http.StatusUnauthorized, "Invalid username or password.")
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 func ping(w http.ResponseWriter, _ *http.Request) {

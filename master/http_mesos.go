@@ -199,7 +199,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 
 	fw := mesosFramework{
 		ID: frameworkID, Name: frameworkName, Hostname: fwHost,
-		PID: "scheduler-" + frameworkID + "@" + fwAddr, WebUIURL: "http://" + fwAddr,
+		PID: "scheduler-" + frameworkID + "@" + fwAddr, WebUIURL: m.scheme() + "://" + fwAddr,
 		User: "root", Role: "*", Active: true, Connected: true,
 		Tasks: []mesosTask{}, CompletedTasks: []mesosTask{},
 	}

@@ -81,6 +81,9 @@ func call(t *testing.T, h http.Handler, method, target, body string, auth ...str
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, target, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // as every client sends
+	}
 	if len(auth) == 2 {
 		req.SetBasicAuth(auth[0], auth[1])
 	}
@@ -342,6 +345,10 @@ func TestErrorsAndRouting(t *testing.T) {
 	}
 }
 
+// TestBasicAuth: with credentials configured, every call needs them,
+// reads included (the apps' env holds secrets), as Marathon's
+// --http_credentials; liveness stays open. http_guard_test.go goes
+// through every path.
 func TestBasicAuth(t *testing.T) {
 	m, h := newAPI(t, "admin:s3cret")
 	tests := []struct {
@@ -349,7 +356,9 @@ func TestBasicAuth(t *testing.T) {
 		auth         []string
 		status       int
 	}{
-		{"read needs nothing", "GET", nil, 200},
+		{"read without auth", "GET", nil, 401},
+		{"read with the wrong password", "GET", []string{"admin", "nope"}, 401},
+		{"read", "GET", []string{"admin", "s3cret"}, 200},
 		{"write without auth", "POST", nil, 401},
 		{"wrong password", "POST", []string{"admin", "nope"}, 401},
 		{"wrong user", "POST", []string{"root", "s3cret"}, 401},
@@ -367,7 +376,7 @@ func TestBasicAuth(t *testing.T) {
 				t.Fatalf("status %d, want %d", res.status, tt.status)
 			}
 			if tt.status == 401 {
-				if !strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Basic ") || seq(m) != s0 {
+				if res.header.Get("WWW-Authenticate") != `Basic realm="Mesosphere"` || seq(m) != s0 {
 					t.Fatalf("401 without challenge, or state changed: %v", res.header)
 				}
 				if strings.Contains(string(res.body), "s3cret") {
@@ -376,9 +385,12 @@ func TestBasicAuth(t *testing.T) {
 			}
 		})
 	}
-	info := call(t, h, "GET", "/v2/info", "")
-	if strings.Contains(string(info.body), "s3cret") {
-		t.Fatal("/v2/info shows the secret")
+	info := call(t, h, "GET", "/v2/info", "", "admin", "s3cret")
+	if info.status != 200 || strings.Contains(string(info.body), "s3cret") {
+		t.Fatalf("/v2/info: %d, or it shows the secret: %s", info.status, info.body)
+	}
+	if ping := call(t, h, "GET", "/ping", ""); ping.status != 200 {
+		t.Fatalf("/ping without credentials: %d", ping.status)
 	}
 }
 

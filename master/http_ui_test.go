@@ -90,12 +90,21 @@ func TestUIAgentsLastHeartbeat(t *testing.T) {
 	}
 }
 
-// The master's API handler serves the UI, without credentials even when
-// they are configured (reads are open).
+// The master's API handler serves the UI; with credentials configured the
+// UI asks for them first (in the API's realm, so that the browser answers
+// the API's challenges from its cache), since all it shows comes from
+// reads that need them.
 func TestUIOnTheMasterHandler(t *testing.T) {
 	_, h := newAPI(t, "admin:secret")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/", nil))
+	if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") != `Basic realm="Mesosphere"` {
+		t.Fatalf("GET /ui/ without credentials: %d %v", rec.Code, rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/ui/", nil)
+	req.SetBasicAuth("admin", "secret")
+	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<script type="module" src="app.js">`) {
 		t.Fatalf("GET /ui/: %d %.200s", rec.Code, rec.Body.String())
 	}

@@ -5,6 +5,7 @@ package master
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,10 +48,23 @@ type Config struct {
 	// MaxInstancesPerApp bounds an app's instances at the API (a 422 for
 	// more). Zero means DefaultMaxInstancesPerApp.
 	MaxInstancesPerApp int
-	// HTTPCredentials ("user:password") guards mutating API calls.
+	// HTTPCredentials ("user:password"), if set, guards every API call
+	// but the liveness checks, reads included (see http_guard.go).
 	HTTPCredentials string
-	ID              string
-	Hostname        string
+	// HTTPCORSOrigins are the foreign origins ("https://ui.example.com")
+	// whose web pages may call the API: they get CORS headers and may
+	// make changes. Others get no CORS headers and their changes are
+	// refused.
+	HTTPCORSOrigins []string
+	// TLS, if set, serves the API over HTTPS on HTTPAddr (or Listener)
+	// with its certificates; every master of a cluster must then serve
+	// HTTPS, since standbys forward and redirect to the leader with it.
+	TLS *tls.Config
+	// PeerTLS verifies the leader when a standby forwards a call to it
+	// over HTTPS (its RootCAs: the cluster's CA). Nil: the system's roots.
+	PeerTLS  *tls.Config
+	ID       string
+	Hostname string
 	// Version is what the API reports as the build version.
 	Version string
 	Log     *slog.Logger
@@ -80,7 +94,8 @@ type Master struct {
 	candidateInfos atomic.Pointer[[]MasterInfo]
 	runtime        *runtime // in-memory, leader-only bookkeeping
 	metrics        *metrics
-	sse            *sseHub // /v2/events streams
+	guard          *httpGuard // the API's door (http_guard.go)
+	sse            *sseHub    // /v2/events streams
 	kick           chan struct{}
 	httpURL        string
 }
@@ -98,6 +113,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.ZK != nil && (len(cfg.ZK.Servers) == 0 || cfg.ZK.Path == "") {
 		return nil, errors.New("master: ZooKeeper config needs servers and a path")
+	}
+	if t := cfg.TLS; t != nil && len(t.Certificates) == 0 && t.GetCertificate == nil && t.GetConfigForClient == nil {
+		return nil, errors.New("master: TLS config has no certificate")
 	}
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 15 * time.Second
@@ -147,6 +165,11 @@ func New(cfg Config) (*Master, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
+	guard, err := newHTTPGuard(cfg, cfg.Log, m.metrics.httpRefused)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	m.guard = guard
 	m.sse = newSSEHub(cfg.Now)
 	return m, nil
 }
@@ -169,8 +192,17 @@ func (m *Master) Run(ctx context.Context) error {
 	defer cancel()
 
 	if ln != nil {
-		m.httpURL = "http://" + ln.Addr().String()
-		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		m.httpURL = m.scheme() + "://" + ln.Addr().String()
+		srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			// TLS handshake failures and the like, into the master's log.
+			ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelInfo)}
+		if m.cfg.TLS != nil {
+			srv.TLSConfig = m.cfg.TLS.Clone()
+			if srv.TLSConfig.MinVersion == 0 {
+				srv.TLSConfig.MinVersion = tls.VersionTLS12
+			}
+			ln = tls.NewListener(ln, srv.TLSConfig)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -196,6 +228,14 @@ func (m *Master) Run(ctx context.Context) error {
 
 // URL is the API's base URL once Run listens.
 func (m *Master) URL() string { return m.httpURL }
+
+// scheme is the API's URL scheme, the same on every master of a cluster.
+func (m *Master) scheme() string {
+	if m.cfg.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // lead is all leader-only work: it returns when ctx ends, and everything it
 // started has stopped by then.

@@ -27,6 +27,8 @@ type metrics struct {
 	// refused counts messages refused because their sender may not say
 	// them (another node's agent, a reply subject that is no inbox).
 	refused *prometheus.CounterVec
+	// httpRefused counts API calls the door refused (http_guard.go).
+	httpRefused *prometheus.CounterVec
 }
 
 func newMetrics(m *Master) *metrics {
@@ -64,9 +66,12 @@ func newMetrics(m *Master) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atoll_master_refused_total", Help: "Messages refused because their sender may not say them, by reason.",
 		}, []string{"reason"}),
+		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_master_http_refused_total", Help: "API calls refused: unauthorized, cross_origin or media_type.",
+		}, []string{"reason"}),
 	}
-	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills, mt.refused,
-		&stateCollector{m: m},
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
+		mt.refused, mt.httpRefused, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }

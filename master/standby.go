@@ -116,6 +116,8 @@ func (m *Master) withStandby(local http.Handler) *standby {
 		local: local,
 		transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     m.cfg.PeerTLS.Clone(), // nil stays nil: the system's roots
+			TLSHandshakeTimeout: 5 * time.Second,
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     30 * time.Second,
 		},
@@ -129,13 +131,13 @@ func (s *standby) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No Leading() here: it takes the state lock, and /ping and
 		// /master/health must answer even while a long pass holds it.
 		if l, ok := s.m.LeaderInfo(); ok {
-			w.Header().Set(headerLeader, "http://"+l.HostPort())
+			w.Header().Set(headerLeader, s.m.scheme()+"://"+l.HostPort())
 		}
 		s.local.ServeHTTP(w, r)
 		return
 	}
 	if s.m.Leading() {
-		w.Header().Set(headerLeader, "http://"+s.m.selfInfo().HostPort())
+		w.Header().Set(headerLeader, s.m.scheme()+"://"+s.m.selfInfo().HostPort())
 		s.local.ServeHTTP(w, r)
 		return
 	}
@@ -159,25 +161,28 @@ func (s *standby) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rt == routeTemporary {
 			code = http.StatusTemporaryRedirect
 		}
-		w.Header().Set(headerLeader, "http://"+addr)
-		http.Redirect(w, r, "http://"+addr+r.URL.RequestURI(), code)
+		w.Header().Set(headerLeader, s.m.scheme()+"://"+addr)
+		http.Redirect(w, r, s.m.scheme()+"://"+addr+r.URL.RequestURI(), code)
 	default:
 		s.forward(w, r, addr, self)
 	}
 }
 
 // forward proxies r to the leader at addr and streams its answer back
-// unchanged, X-Marathon-Leader included.
+// unchanged, X-Marathon-Leader included. The call keeps the Host it was
+// sent to, so that the leader's door judges its Origin as this master's
+// did (a page served by this master posts to this master).
 func (s *standby) forward(w http.ResponseWriter, r *http.Request, addr, self string) {
 	if viaNames(r.Header.Values(headerVia), self) {
 		writeMessage(w, http.StatusBadGateway, msgLoop)
 		return
 	}
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: s.m.scheme(), Host: addr}
 	hop := "1.1 " + self
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
 			// Keep the client chain: Rewrite drops inbound X-Forwarded-*.
 			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			pr.SetXForwarded()

@@ -102,26 +102,41 @@ func (s servedMaster) hostPort() string { return s.m.selfInfo().HostPort() }
 // leader until follow tells it one.
 func serveMaster(t *testing.T, ns *eventstest.NATS, id, creds string, lead bool) servedMaster {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveMasterWith(t, ns, Config{ID: id, HTTPCredentials: creds}, lead)
+}
+
+// serveMasterWith is serveMaster with more of the config: NC, Store,
+// Listener, Hostname and Log are filled in; it listens on cfg.HTTPAddr
+// (default 127.0.0.1:0). With cfg.TLS it serves HTTPS.
+func serveMasterWith(t *testing.T, ns *eventstest.NATS, cfg Config, lead bool) servedMaster {
+	t.Helper()
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{
-		NC: eventstest.Connect(t, ns), Store: &MemStore{}, Listener: ln,
-		HTTPCredentials: creds, ID: id, Hostname: id + ".test",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg.NC, cfg.Store, cfg.Listener = eventstest.Connect(t, ns), &MemStore{}, ln
+	cfg.Hostname = cfg.ID + ".test"
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lead {
 		if err := m.establish(); err != nil {
-			t.Fatalf("establish %s: %v", id, err)
+			t.Fatalf("establish %s: %v", cfg.ID, err)
 		}
 	}
 	calls := &callLog{}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: calls.wrap(m.Handler())}}
-	srv.Start()
+	if cfg.TLS != nil {
+		srv.TLS = cfg.TLS
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return servedMaster{m: m, url: srv.URL, calls: calls}
 }
@@ -209,6 +224,16 @@ func do(t *testing.T, method, url, body string, header ...string) response {
 }
 
 func send(method, url, body string, header ...string) (response, error) {
+	// Redirects are shown, not followed: they are part of what is tested.
+	client := &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return sendVia(client, method, url, body, header...)
+}
+
+// sendVia is send with a client of the caller's (for HTTPS).
+func sendVia(client *http.Client, method, url, body string, header ...string) (response, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -217,13 +242,14 @@ func send(method, url, body string, header ...string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Add(header[i], header[i+1])
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // as every client sends
 	}
-	// Redirects are shown, not followed: they are part of what is tested.
-	client := &http.Client{
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	for i := 0; i+1 < len(header); i += 2 {
+		if http.CanonicalHeaderKey(header[i]) == "Content-Type" {
+			req.Header.Del("Content-Type")
+		}
+		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -286,8 +312,11 @@ func TestStandbyForwardsToLeader(t *testing.T) {
 		}
 	})
 
-	// A read, its query included.
-	res = do(t, "GET", standby.url+"/v2/apps?embed=apps.tasks&id=web", "")
+	// A read, its query included: the leader wants credentials for it too.
+	if res := do(t, "GET", standby.url+"/v2/apps", ""); res.status != http.StatusUnauthorized {
+		t.Fatalf("read without credentials through the standby: %d %s", res.status, res.body)
+	}
+	res = do(t, "GET", standby.url+"/v2/apps?embed=apps.tasks&id=web", "", "Authorization", auth)
 	if res.status != http.StatusOK || res.header.Get(headerLeader) != leaderURL {
 		t.Fatalf("list through the standby: %d %v %s", res.status, res.header, res.body)
 	}

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 	"github.com/atollhq/atoll/master/client"
 )
 
@@ -51,6 +53,7 @@ var (
 // cliFlags are the flags every user command takes.
 type cliFlags struct {
 	master string
+	caCert string
 }
 
 // newFlagSet returns a FlagSet that reports to stderr and carries --master.
@@ -60,7 +63,8 @@ func newFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *cliFlags)
 	cf := &cliFlags{}
 	// The default is resolved at use, so that -h never prints credentials
 	// that ATOLL_MASTER may carry.
-	fs.StringVar(&cf.master, "master", "", "master API `URL`; user:pass@ in it is sent as basic auth (default $ATOLL_MASTER, else "+cliDefaultMaster+")")
+	fs.StringVar(&cf.master, "master", "", "master API `URL`, http:// or https://; user:pass@ in it is sent as basic auth, else $"+envHTTPCredentials+" (default $ATOLL_MASTER, else "+cliDefaultMaster+")")
+	fs.StringVar(&cf.caCert, "ca-cert", "", "PEM CA `file` that verifies an https:// master (default $ATOLL_CA_CERT, else the system's roots)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", usage)
 		fs.PrintDefaults()
@@ -123,9 +127,49 @@ func (cf *cliFlags) masterURL() string {
 	return cliDefaultMaster
 }
 
+// newClient is a client of the master with the CA and credentials the
+// flags and environment give.
 func newClient(cf *cliFlags) *client.Client {
-	return client.New(cf.masterURL(), &http.Client{Timeout: 30 * time.Second})
+	raw := cf.masterURL()
+	c := client.New(raw, cf.httpClient(30*time.Second))
+	if _, user, pass, err := splitMasterURL(raw); err == nil && user == "" && pass == "" {
+		if user, pass, ok := envCredentials(); ok {
+			c.UseCredentials(user, pass)
+		}
+	}
+	return c
 }
+
+// envCredentials is $ATOLL_HTTP_CREDENTIALS split at its first colon.
+func envCredentials() (user, pass string, ok bool) {
+	return strings.Cut(os.Getenv(envHTTPCredentials), ":")
+}
+
+// httpClient is an HTTP client that verifies https:// masters with
+// --ca-cert (or $ATOLL_CA_CERT); timeout 0 means none. A CA file that
+// cannot be read fails every request with the reason.
+func (cf *cliFlags) httpClient(timeout time.Duration) *http.Client {
+	hc := &http.Client{Timeout: timeout, CheckRedirect: client.FollowLeader}
+	file, flag := cf.caCert, "--ca-cert"
+	if file == "" {
+		file, flag = os.Getenv("ATOLL_CA_CERT"), "$ATOLL_CA_CERT"
+	}
+	if file == "" {
+		return hc
+	}
+	cfg, err := tlsfiles.Client(file)
+	if err != nil {
+		hc.Transport = failingTransport{fmt.Errorf("%s: %w", flag, err)}
+		return hc
+	}
+	hc.Transport = &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg}
+	return hc
+}
+
+// failingTransport fails every request with err.
+type failingTransport struct{ err error }
+
+func (t failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, t.err }
 
 // fail prints err for command name and returns exitError. API errors print
 // their message, then every 422 detail as "  <path>: <error>".
@@ -133,8 +177,12 @@ func cliFail(stderr io.Writer, name string, err error) int {
 	var ae *client.APIError
 	if !errors.As(err, &ae) {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		var unknownCA x509.UnknownAuthorityError
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
 			fmt.Fprintf(stderr, "  is a master running there? point --master or ATOLL_MASTER at one\n")
+		case errors.As(err, &unknownCA):
+			fmt.Fprintf(stderr, "  the master's certificate is not signed by a CA this machine trusts: give the cluster's CA with --ca-cert or ATOLL_CA_CERT\n")
 		}
 		return cliExitError
 	}
@@ -162,8 +210,8 @@ func cliFail(stderr io.Writer, name string, err error) int {
 		} else {
 			fmt.Fprintf(stderr, "  add --force to override the running deployment\n")
 		}
-	case http.StatusUnauthorized, http.StatusForbidden:
-		fmt.Fprintf(stderr, "  give credentials in the master URL: --master http://user:pass@host:8080\n")
+	case http.StatusUnauthorized:
+		fmt.Fprintf(stderr, "  give credentials in $%s=user:pass or in the master URL: --master http://user:pass@host:8080\n", envHTTPCredentials)
 	}
 	return cliExitError
 }

@@ -101,10 +101,13 @@ func (f *streamFollower) run(ctx context.Context, onConnect func(), onEvent func
 	// The stream has no overall timeout; the master's heartbeats every 15s
 	// keep it alive.
 	c := sse.NewClient(u, sse.ClientMaxBufferSize(4<<20))
-	c.Connection = &http.Client{}
+	c.Connection = f.flags.httpClient(0)
 	// One attempt per Subscribe: the loop below retries, so that ctx
 	// ends the wait and the next attempt keeps c.LastEventID.
 	c.ReconnectStrategy = &backoff.StopBackOff{}
+	if user == "" && pass == "" {
+		user, pass, _ = envCredentials()
+	}
 	if user != "" || pass != "" {
 		req, _ := http.NewRequest(http.MethodGet, base, nil)
 		req.SetBasicAuth(user, pass)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lbHTTPPort := fs.Int("lb-http-port", 8081, "port of HAProxy's vhost frontend (service ports bind on 127.0.0.1)")
 	lbStats := fs.String("lb-stats", "127.0.0.1:9090", "address of HAProxy's stats page")
 	lbMetrics := fs.String("lb-metrics", "127.0.0.1:9091", `address of the load balancer's /metrics ("" disables)`)
+	var sec apiSecurityFlags
+	sec.register(fs, false)
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -45,9 +48,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll dev: --agents must be between 1 and 200")
 		return 2
 	}
+	log := newLogger(stderr, *logLevel)
+	security, err := sec.resolve(os.Getenv, log.With("component", "master"))
+	if err != nil {
+		fmt.Fprintln(stderr, "atoll dev:", err)
+		return 2
+	}
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
-		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr,
+		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr, security: security,
+		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA,
 	}
 	if *lb {
 		o.lb = &lbOptions{
@@ -64,7 +74,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		o.dns = &cfg
 	}
-	log := newLogger(stderr, *logLevel)
 	if err := dev(ctx, o, stdout, log); err != nil {
 		fmt.Fprintln(stderr, "atoll dev:", err)
 		return 1
@@ -83,6 +92,8 @@ type devOptions struct {
 	dns                         *dnsserver.Config // nil: no DNS sidecar
 	dnsHTTP                     string
 	lb                          *lbOptions // nil: no HAProxy
+	security                    apiSecurity
+	credentialsFile, caFile     string // for the banner
 }
 
 // dev runs NATS, a master, the agents and the DNS sidecar in this process
@@ -136,7 +147,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		defer wg.Done()
 		err := serveMaster(masterCtx, masterOptions{
 			nats: masterNF, httpAddr: o.httpAddr, dataDir: filepath.Join(o.dataDir, "master"),
-			agentTimeout: o.agentTimeout,
+			agentTimeout: o.agentTimeout, security: o.security,
 		}, log.With("component", "master"))
 		if err != nil {
 			errs <- fmt.Errorf("master: %w", err)
@@ -206,7 +217,12 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	}
 
 	api := "http://" + o.httpAddr
-	if err := waitHTTP(ctx, api+"/ping", 10*time.Second); err != nil {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if o.security.tls != nil {
+		api = "https://" + o.httpAddr
+		hc.Transport = &http.Transport{TLSClientConfig: o.security.peerTLS}
+	}
+	if err := waitHTTP(ctx, hc, api+"/ping", 10*time.Second); err != nil {
 		stopAll()
 		return err
 	}
@@ -217,7 +233,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		}
 	}
 	if o.demo {
-		if err := deployDemo(ctx, api); err != nil {
+		if err := deployDemo(ctx, hc, api, o.security.credentials); err != nil {
 			log.Warn("demo app not deployed", "err", err)
 		}
 	}
@@ -271,11 +287,11 @@ func waitReady(ctx context.Context, sc *dnsserver.Sidecar, errs <-chan error, ti
 	}
 }
 
-func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+func waitHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := hc.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -294,10 +310,13 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 }
 
 // deployDemo posts the demo app; an app left from an earlier run is fine.
-func deployDemo(ctx context.Context, api string) error {
+func deployDemo(ctx context.Context, hc *http.Client, api, credentials string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v2/apps", bytes.NewReader(deploy.EchoApp))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	if user, pass, ok := strings.Cut(credentials, ":"); ok {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -315,6 +334,7 @@ func deployDemo(ctx context.Context, api string) error {
 func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string, sc *dnsserver.Sidecar, lbLine string) {
 	dnsLine, dnsTry := devDNSBanner(o, sc)
 	dnsLine += lbLine
+	setup, curl := devAPIBanner(o, api)
 	fmt.Fprintf(w, `
 atoll dev is running (Ctrl-C stops everything, tasks included)
 
@@ -325,7 +345,7 @@ atoll dev is running (Ctrl-C stops everything, tasks included)
 %[7]s  data           %[6]s
 
 Try:
-  curl -s %[1]s/v2/apps | jq
+%[9]s  curl -s%[10]s %[1]s/v2/apps | jq
   ./bin/atoll app list
   ./bin/atoll task list
   ./bin/atoll agents
@@ -334,7 +354,28 @@ Try:
   ./bin/atoll app scale /demo/echo 2
   ./bin/atoll app deploy -f deploy/examples/echo.json
   curl -s http://127.0.0.2:31000/      (a demo task answers with its task id)
-%[8]s`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir, dnsLine, dnsTry)
+%[8]s`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir, dnsLine, dnsTry, setup, curl)
+}
+
+// devAPIBanner is what a user types before the CLI reaches a master with
+// credentials or HTTPS, and what curl needs for it. No secret is printed.
+func devAPIBanner(o devOptions, api string) (setup, curlFlags string) {
+	if o.security.tls != nil || o.security.credentials != "" {
+		setup += fmt.Sprintf("  export ATOLL_MASTER=%s\n", api)
+	}
+	if o.security.credentials != "" {
+		switch {
+		case o.credentialsFile != "":
+			setup += fmt.Sprintf("  export %s=\"$(head -1 %s)\"\n", envHTTPCredentials, o.credentialsFile)
+		default: // it came from the environment: it is there already
+		}
+		curlFlags += ` -u "$` + envHTTPCredentials + `"`
+	}
+	if o.security.tls != nil && o.caFile != "" {
+		setup += fmt.Sprintf("  export ATOLL_CA_CERT=%s\n", o.caFile)
+		curlFlags += ` --cacert "$ATOLL_CA_CERT"`
+	}
+	return setup, curlFlags
 }
 
 // devDNSBanner is the DNS part of the banner: its line among the parts

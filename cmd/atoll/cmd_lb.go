@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 	"github.com/atollhq/atoll/lbsync"
 )
 
@@ -50,16 +52,17 @@ func runLB(ctx context.Context, args []string, _, stderr io.Writer) int {
 // lbOptions are the HAProxy sidecar's flags, shared by `atoll lb` and
 // (later) `atoll sidecar` and `atoll dev`.
 type lbOptions struct {
-	sse, configPath, bin, templatesDir, group, bindAddr, statsBind string
-	httpPort, httpsPort                                            int
-	minReload, reconcile                                           time.Duration
-	node, metricsAddr                                              string
+	sse, sseCA, configPath, bin, templatesDir, group, bindAddr, statsBind string
+	httpPort, httpsPort                                                   int
+	minReload, reconcile                                                  time.Duration
+	node, metricsAddr                                                     string
 	// reportNATS: with --sse, connect to NATS anyway to publish reports.
 	reportNATS bool
 }
 
 func (o *lbOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.sse, "sse", "", "follow this Marathon-compatible base URL's /v2/events instead of NATS (a real Marathon works)")
+	fs.StringVar(&o.sse, "sse", "", "follow this Marathon-compatible base URL's /v2/events instead of NATS (a real Marathon works); http:// or https://, user:pass@ in it is sent as basic auth")
+	fs.StringVar(&o.sseCA, "sse-ca-cert", "", "PEM CA file that verifies an https:// --sse master (default: the system's roots)")
 	fs.StringVar(&o.configPath, "haproxy-config", "./.atoll/haproxy/haproxy.cfg", "the live HAProxy config; maps, sockets and the last 5 configs go beside it")
 	fs.StringVar(&o.bin, "haproxy-bin", "haproxy", "the haproxy binary")
 	fs.StringVar(&o.templatesDir, "templates-dir", "", "folder whose files replace the embedded templates of the same name")
@@ -77,6 +80,13 @@ func (o *lbOptions) register(fs *flag.FlagSet) {
 
 // serveLB runs HAProxy and keeps it in line until ctx ends, then stops it.
 func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) error {
+	var sseTLS *tls.Config // nil: the system's roots
+	if o.sseCA != "" {
+		var err error
+		if sseTLS, err = tlsfiles.Client(o.sseCA); err != nil {
+			return fmt.Errorf("--sse-ca-cert: %w", err)
+		}
+	}
 	tw := &lbsync.TemplateWatcher{Dir: o.templatesDir}
 	set, err := tw.Load()
 	if err != nil {
@@ -141,8 +151,9 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 		syncer.SetReporter(natsReporter(nc, nf.subjects(), nf.identity.Name, log))
 	}
 	if o.sse != "" {
+		src := &lbsync.MarathonSource{URL: o.sse, TLS: sseTLS, Log: log}
 		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path, "reports-on-nats", nc != nil)
-		return natsCause(runCtx, (&lbsync.MarathonSource{URL: o.sse, Log: log}).Run(runCtx, syncer.Update))
+		return natsCause(runCtx, src.Run(runCtx, syncer.Update))
 	}
 	log.Info("lb following the cluster over NATS", "nats", redact(nf.url), "haproxy-config", path)
 	f := &events.Follower{Source: &events.NATSSource{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}

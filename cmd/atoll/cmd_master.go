@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/atollhq/atoll/internal/natsauth"
@@ -24,7 +26,8 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	drain := fs.Duration("kill-drain-delay", master.DefaultKillDrainDelay, "how long a serving task stays TASK_KILLING (out of load balancers and DNS) before it gets SIGTERM; negative: no delay")
 	maxInstances := fs.Int("max-instances-per-app", master.DefaultMaxInstancesPerApp,
 		"most instances one app may have: the API refuses more with a 422 (Marathon has no such flag)")
-	creds := fs.String("http-credentials", "", "user:password required for mutating API calls")
+	var sec apiSecurityFlags
+	sec.register(fs, true)
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
@@ -35,9 +38,14 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stderr, *logLevel).With("component", "master")
+	security, err := sec.resolve(os.Getenv, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "atoll master:", err)
+		return 2
+	}
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
-		killDrainDelay: *drain, credentials: *creds, hostname: *hostname,
+		killDrainDelay: *drain, security: security, hostname: *hostname,
 		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
@@ -53,7 +61,7 @@ type masterOptions struct {
 	agentTimeout time.Duration
 	// killDrainDelay is master.Config.KillDrainDelay (0: the default).
 	killDrainDelay time.Duration
-	credentials    string
+	security       apiSecurity
 	hostname       string
 	// zkURL, if set, elects the leader in ZooKeeper and keeps the state
 	// there instead of in dataDir.
@@ -69,8 +77,10 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 	cfg := master.Config{
 		Subjects: o.nats.subjects(),
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
-		KillDrainDelay: o.killDrainDelay, HTTPCredentials: o.credentials, Hostname: o.hostname, Log: log, Version: version,
+		KillDrainDelay: o.killDrainDelay, Hostname: o.hostname, Log: log, Version: version,
 		MaxInstancesPerApp: o.maxInstancesPerApp,
+		HTTPCredentials:    o.security.credentials, HTTPCORSOrigins: o.security.corsOrigins,
+		TLS: o.security.tls, PeerTLS: o.security.peerTLS,
 	}
 	where := []any{"data-dir", o.dataDir}
 	if o.zkURL != "" {
@@ -99,6 +109,24 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("master starting", append([]any{"http", o.httpAddr, "nats", redact(o.nats.url)}, where...)...)
+	scheme := "http"
+	if o.security.tls != nil {
+		scheme = "https"
+	}
+	where = append(where, "http-credentials", orNone(o.security.source))
+	if o.security.credentials == "" {
+		log.Warn("the HTTP API has no credentials: whoever reaches it reads every app's env and changes the cluster; give --http-credentials-file or " + envHTTPCredentials)
+	}
+	if len(o.security.corsOrigins) > 0 {
+		where = append(where, "cors-origins", strings.Join(o.security.corsOrigins, ","))
+	}
+	log.Info("master starting", append([]any{"http", scheme + "://" + o.httpAddr, "nats", redact(o.nats.url)}, where...)...)
 	return natsCause(ctx, m.Run(ctx))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

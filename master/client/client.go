@@ -74,6 +74,12 @@ func New(baseURL string, httpClient *http.Client) *Client {
 	return c
 }
 
+// UseCredentials sends user and pass as basic auth from now on, in place
+// of any the base URL carried.
+func (c *Client) UseCredentials(user, pass string) {
+	c.user, c.pass, c.auth = user, pass, true
+}
+
 // BaseURL is the API's base URL without credentials.
 func (c *Client) BaseURL() string {
 	if c.base == nil {
