@@ -46,7 +46,7 @@ func TestDevRunsTheDemoAndCtrlCStopsEverything(t *testing.T) {
 		}
 	}()
 
-	c := &cluster{t: t, dir: dir, api: "http://" + httpAddr}
+	c := &cluster{t: t, dir: dir, api: devAPI(t, filepath.Join(dir, "data"), httpAddr)}
 	var hosts map[string]bool
 	c.waitFor(30*time.Second, "the demo app's 3 tasks answering on 3 agents", func() (bool, string) {
 		ts := c.tasks("/demo/echo")

@@ -329,7 +329,7 @@ func startDevDNS(t *testing.T, extra ...string) *devDNS {
 	host, port, _ := net.SplitHostPort(dnsAddr)
 	_, apiPort, _ := net.SplitHostPort(httpAddr)
 	d := &devDNS{
-		cluster: &cluster{t: t, dir: dir, api: "http://" + httpAddr},
+		cluster: &cluster{t: t, dir: dir, api: devAPI(t, filepath.Join(dir, "data"), httpAddr)},
 		dig:     digger{t: t, host: host, port: port}, dnsHTTP: dnsHTTP, apiPort: apiPort,
 	}
 	d.waitFor(30*time.Second, "the demo app's 3 tasks in DNS", func() (bool, string) {

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -46,4 +49,23 @@ func (e *natsEnv) connect(role natsauth.Role, name string, opts ...nats.Option) 
 	}
 	e.t.Cleanup(nc.Close)
 	return nc
+}
+
+// devAPI is the API URL of an `atoll dev` whose data dir is dataDir, with
+// the credentials it made there on its first run (user:pass@ in the URL,
+// as the CLI takes them too).
+func devAPI(t *testing.T, dataDir, httpAddr string) string {
+	t.Helper()
+	path := filepath.Join(dataDir, "auth", "api-credentials")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, err := os.ReadFile(path)
+		if line, _, _ := strings.Cut(string(data), "\n"); err == nil && strings.Contains(line, ":") {
+			return "http://" + line + "@" + httpAddr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("atoll dev made no API credentials in %s after 20s: %v", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

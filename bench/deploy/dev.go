@@ -66,15 +66,24 @@ func startDev(ctx context.Context, bin string, agents int) (*devCluster, error) 
 	}
 	httpAddr, natsAddr, dnsAddr, dnsHTTP, stats, metrics := addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	_, lbHTTPPort, _ := net.SplitHostPort(addrs[6])
+	// The API's credentials, as an operator gives them: in a file of
+	// mode 0600; the benchmark's client sends them as user:pass@.
+	credsFile := filepath.Join(dir, "api-credentials")
+	if err := os.WriteFile(credsFile, []byte("bench:"+strconv.FormatInt(time.Now().UnixNano(), 36)+"\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	creds, _ := os.ReadFile(credsFile)
 	d := &devCluster{dir: dir, logPath: filepath.Join(dir, "atoll-dev.log"), done: make(chan struct{}),
-		api: newAPI("http://" + httpAddr), socket: filepath.Join(dir, "data", "haproxy", "master.sock")}
+		api:    newAPI("http://" + strings.TrimSpace(string(creds)) + "@" + httpAddr),
+		socket: filepath.Join(dir, "data", "haproxy", "master.sock")}
 	if d.log, err = os.Create(d.logPath); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	d.cmd = exec.Command(bin, "dev", "--http", httpAddr, "--nats", natsAddr, "--dns", dnsAddr, "--dns-http", dnsHTTP,
 		"--resolvers", "127.0.0.1:9", "--lb-http-port", lbHTTPPort, "--lb-stats", stats, "--lb-metrics", metrics,
-		"--data-dir", filepath.Join(dir, "data"), "--agents", strconv.Itoa(agents))
+		"--data-dir", filepath.Join(dir, "data"), "--agents", strconv.Itoa(agents), "--http-credentials-file", credsFile)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	// Its own process group: a Ctrl-C of the benchmark reaches it once,
 	// from stop.

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,9 +141,19 @@ func newClient(cf *cliFlags) *client.Client {
 	return c
 }
 
-// envCredentials is $ATOLL_HTTP_CREDENTIALS split at its first colon.
+// envCredentials is $ATOLL_HTTP_CREDENTIALS split at its first colon;
+// without it, the credentials of an `atoll dev` run from this folder with
+// its default data dir (.atoll/auth/api-credentials), so that the CLI works
+// with `make run` with nothing to type.
 func envCredentials() (user, pass string, ok bool) {
-	return strings.Cut(os.Getenv(envHTTPCredentials), ":")
+	if env := os.Getenv(envHTTPCredentials); env != "" {
+		return strings.Cut(env, ":")
+	}
+	creds, _, err := readCredentialsFile(filepath.Join(defaultDevDataDir, devAPICredentialsFile))
+	if err != nil {
+		return "", "", false
+	}
+	return strings.Cut(creds, ":")
 }
 
 // httpClient is an HTTP client that verifies https:// masters with

@@ -29,7 +29,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	natsAddr := fs.String("nats", "127.0.0.1:4222", "address of the embedded NATS server")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the master's API")
 	agents := fs.Int("agents", 3, "number of agents (agent-N advertises 127.0.0.N+1)")
-	dataDir := fs.String("data-dir", "./.atoll", "folder for the master's store and the agents' work dirs")
+	dataDir := fs.String("data-dir", defaultDevDataDir, "folder for the master's store and the agents' work dirs")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	demo := fs.Bool("demo", false, "deploy the demo app (deploy/examples/echo.json)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -53,6 +53,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "atoll dev:", err)
 		return 2
+	}
+	if security.credentials == "" {
+		// Secure by default: the dev API has credentials too, made on
+		// the first run; the CLI run here finds them by itself.
+		if err := fsperm.Dir(*dataDir, devDataDirMode, log); err != nil {
+			fmt.Fprintln(stderr, "atoll dev:", err)
+			return 1
+		}
+		security.credentials, security.source, err = devAPICredentials(*dataDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "atoll dev:", err)
+			return 1
+		}
+		sec.credentialsFile = security.source
 	}
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
@@ -335,11 +349,19 @@ func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []str
 	dnsLine, dnsTry := devDNSBanner(o, sc)
 	dnsLine += lbLine
 	setup, curl := devAPIBanner(o, api)
+	signIn := ""
+	switch {
+	case o.security.credentials == "":
+	case o.credentialsFile != "":
+		signIn = "   (sign in with the user:password in " + o.credentialsFile + ")"
+	default:
+		signIn = "   (sign in with $" + envHTTPCredentials + ")"
+	}
 	fmt.Fprintf(w, `
 atoll dev is running (Ctrl-C stops everything, tasks included)
 
   Marathon API   %[1]s        (/v2/apps, /v2/tasks, /v2/deployments, /master/state)
-  web UI         %[1]s/ui/
+  web UI         %[1]s/ui/%[11]s
   NATS           %[2]s
   agents         %[3]d: %[4]v on 127.0.0.2..127.0.0.%[5]d, regions r1..r%[3]d
 %[7]s  data           %[6]s
@@ -354,22 +376,27 @@ Try:
   ./bin/atoll app scale /demo/echo 2
   ./bin/atoll app deploy -f deploy/examples/echo.json
   curl -s http://127.0.0.2:31000/      (a demo task answers with its task id)
-%[8]s`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir, dnsLine, dnsTry, setup, curl)
+%[8]s`, api, natsURL, o.agents, agents, o.agents+1, o.dataDir, dnsLine, dnsTry, setup, curl, signIn)
 }
 
 // devAPIBanner is what a user types before the CLI reaches a master with
 // credentials or HTTPS, and what curl needs for it. No secret is printed.
+// The CLI finds the default dev cluster (its address, its credentials in
+// .atoll/auth/api-credentials) by itself: nothing to type then.
 func devAPIBanner(o devOptions, api string) (setup, curlFlags string) {
-	if o.security.tls != nil || o.security.credentials != "" {
+	if (o.security.tls != nil || o.security.credentials != "") && api != cliDefaultMaster {
 		setup += fmt.Sprintf("  export ATOLL_MASTER=%s\n", api)
 	}
 	if o.security.credentials != "" {
 		switch {
+		case o.credentialsFile == filepath.Join(defaultDevDataDir, devAPICredentialsFile):
+			curlFlags += ` -u "$(head -1 ` + o.credentialsFile + `)"`
 		case o.credentialsFile != "":
 			setup += fmt.Sprintf("  export %s=\"$(head -1 %s)\"\n", envHTTPCredentials, o.credentialsFile)
+			curlFlags += ` -u "$` + envHTTPCredentials + `"`
 		default: // it came from the environment: it is there already
+			curlFlags += ` -u "$` + envHTTPCredentials + `"`
 		}
-		curlFlags += ` -u "$` + envHTTPCredentials + `"`
 	}
 	if o.security.tls != nil && o.caFile != "" {
 		setup += fmt.Sprintf("  export ATOLL_CA_CERT=%s\n", o.caFile)

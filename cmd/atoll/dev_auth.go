@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -66,4 +68,36 @@ func (d *devAuth) flags(url string, role natsauth.Role, name string) (natsFlags,
 		}
 	}
 	return natsFlags{url: url, prefix: events.DefaultPrefix, creds: path, tls: natsauth.TLSFiles{CA: d.ca}}, nil
+}
+
+// defaultDevDataDir is atoll dev's --data-dir by default.
+const defaultDevDataDir = ".atoll"
+
+// devAPICredentialsFile is where atoll dev keeps the API's credentials when
+// none are given, relative to its data dir; the CLI, run where `make run`
+// runs (the default data dir), finds them there by itself.
+const devAPICredentialsFile = "auth/api-credentials"
+
+// devAPICredentials are the dev API's credentials: read from
+// <data-dir>/auth/api-credentials, made there (user atoll, a random
+// password, mode 0600) on the first run.
+func devAPICredentials(dataDir string) (creds, path string, err error) {
+	path = filepath.Join(dataDir, devAPICredentialsFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		secret := make([]byte, 18)
+		if _, err := rand.Read(secret); err != nil {
+			return "", "", fmt.Errorf("dev API credentials: %w", err)
+		}
+		if err := natsauth.WriteCreds(path, []byte("atoll:"+base64.RawURLEncoding.EncodeToString(secret)+"\n")); err != nil {
+			return "", "", fmt.Errorf("dev API credentials: %w", err)
+		}
+	}
+	creds, warn, err := readCredentialsFile(path)
+	if err != nil {
+		return "", "", err
+	}
+	if warn != "" {
+		return "", "", fmt.Errorf("%s: %s", path, warn)
+	}
+	return creds, path, nil
 }
