@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/fsperm"
 )
 
 const checkpointFile = "checkpoint.json"
@@ -44,7 +45,7 @@ func writeCheckpoint(dir string, cp checkpoint) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, checkpointFile), data, 0o600); err != nil {
+	if err := fsperm.WriteAtomic(filepath.Join(dir, checkpointFile), data, 0o600); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	return nil
@@ -99,7 +100,7 @@ func (a *Agent) moveOldCheckpoints() {
 		if _, err := os.Stat(filepath.Join(dir, checkpointFile)); errors.Is(err, fs.ErrNotExist) {
 			err = os.MkdirAll(dir, 0o700)
 			if err == nil {
-				err = writeFileAtomic(filepath.Join(dir, checkpointFile), data, 0o600)
+				err = fsperm.WriteAtomic(filepath.Join(dir, checkpointFile), data, 0o600)
 			}
 			if err != nil {
 				a.log.Error("cannot move old checkpoint", "file", old, "err", err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/atollhq/atoll/internal/fsperm"
 )
 
 // Work dir layout:
@@ -99,7 +101,7 @@ func readAgentID(workDir string) (string, error) {
 // writeAgentID persists id in workDir, and drops an id file from the old
 // place.
 func writeAgentID(workDir, id string) error {
-	if err := writeFileAtomic(filepath.Join(workDir, stateDir, agentIDFile), []byte(id+"\n"), 0o600); err != nil {
+	if err := fsperm.WriteAtomic(filepath.Join(workDir, stateDir, agentIDFile), []byte(id+"\n"), 0o600); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(workDir, agentIDFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -122,30 +124,6 @@ func moveOldAgentID(workDir string) error {
 		return os.Remove(filepath.Join(workDir, agentIDFile))
 	}
 	return writeAgentID(workDir, strings.TrimSpace(string(data)))
-}
-
-// writeFileAtomic replaces path with data: a reader, or a crash, sees the
-// old content or the new one, never a mix.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-	}
-	return err
 }
 
 // lockWorkDir makes sure only one agent uses workDir at a time. The lock

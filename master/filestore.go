@@ -110,7 +110,7 @@ func (f *FileStore) Load() (*events.State, error) {
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
 		// A new file's name must be durable before its first event is.
-		if err := syncDir(f.dir); err != nil {
+		if err := fsperm.SyncDir(f.dir); err != nil {
 			lf.Close()
 			return nil, err
 		}
@@ -266,7 +266,7 @@ func (f *FileStore) compact(s *events.State) error {
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(f.dir, snapshotFile), data); err != nil {
+	if err := fsperm.WriteAtomic(filepath.Join(f.dir, snapshotFile), data, 0o600); err != nil {
 		return err
 	}
 	size := f.size
@@ -290,46 +290,4 @@ func (f *FileStore) Close() error {
 	err := f.log.Close()
 	f.log = nil
 	return err
-}
-
-// writeFileAtomic replaces path with data, private to this user: a crash
-// leaves the old file or the new one, and the new one is durable
-// (file and folder synced) when it returns nil.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*") // mode 0600
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes the folder's entries (a new or renamed file) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/pki"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // defaultAuthDir is where `atoll dev` keeps its authority, so that `atoll
@@ -80,7 +82,7 @@ func credsInit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll creds init:", err)
 		return 1
 	}
-	if _, err := natsauth.OpenOrCreateCA(*dir, *name); err != nil {
+	if _, err := pki.OpenOrCreateCA(*dir, *name); err != nil {
 		fmt.Fprintln(stderr, "atoll creds init:", err)
 		return 1
 	}
@@ -142,7 +144,7 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 	key := fs.String("key", "", "revoke only the credential with this public key (from `atoll creds list`): rotation, after the node has its new one")
 	roleFlag := fs.String("role", "", "only this role's (default: every role of that name)")
 	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the updated account to (every server of a cluster learns it)")
-	var tlsFiles natsauth.TLSFiles
+	var tlsFiles tlsfiles.Files
 	fs.StringVar(&tlsFiles.CA, "nats-tls-ca", "", "CA of the NATS server's certificate")
 	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
 	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
@@ -195,7 +197,7 @@ func credsPush(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll creds push", flag.ContinueOnError)
 	dir := authDirFlag(fs)
 	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the account to (every server of a cluster learns it)")
-	var tlsFiles natsauth.TLSFiles
+	var tlsFiles tlsfiles.Files
 	fs.StringVar(&tlsFiles.CA, "nats-tls-ca", "", "CA of the NATS server's certificate")
 	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
 	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
@@ -214,7 +216,7 @@ func credsPush(args []string, stdout, stderr io.Writer) int {
 	return pushAccount(auth, *url, tlsFiles, "atoll creds push", stdout, stderr)
 }
 
-func pushAccount(auth *natsauth.Authority, url string, tlsFiles natsauth.TLSFiles, cmd string, stdout, stderr io.Writer) int {
+func pushAccount(auth *natsauth.Authority, url string, tlsFiles tlsfiles.Files, cmd string, stdout, stderr io.Writer) int {
 	var opts []nats.Option
 	tlsCfg, err := tlsFiles.ClientConfig()
 	if err != nil {
@@ -270,7 +272,7 @@ func credsTLS(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll creds tls: --name and --hosts are required")
 		return 2
 	}
-	ca, err := natsauth.OpenOrCreateCA(*dir, "atoll")
+	ca, err := pki.OpenOrCreateCA(*dir, "atoll")
 	if err != nil {
 		fmt.Fprintln(stderr, "atoll creds tls:", err)
 		return 1
@@ -297,6 +299,6 @@ func credsTLS(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll creds tls:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "certificate %s and key %s (CA %s)\n", *certOut, *keyOut, filepath.Join(*dir, natsauth.CACertFile))
+	fmt.Fprintf(stdout, "certificate %s and key %s (CA %s)\n", *certOut, *keyOut, filepath.Join(*dir, pki.CACertFile))
 	return 0
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/atollhq/atoll/events/embedded"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // runNATS runs the embedded NATS server: standalone, or one node of a
@@ -25,7 +26,7 @@ func runNATS(ctx context.Context, args []string, _, stderr io.Writer) int {
 	authDir := fs.String("auth-dir", envOr("ATOLL_AUTH_DIR", defaultAuthDir), "folder with operator.jwt, system.jwt and account.jwt from `atoll creds init` (only these public files are needed)")
 	resolverDir := fs.String("resolver-dir", "", "folder where the server keeps account JWTs and pushed revocations (default: <auth-dir>/resolver)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (the server's notices, warnings and errors, refused clients among them)")
-	var tlsFiles natsauth.TLSFiles
+	var tlsFiles tlsfiles.Files
 	fs.StringVar(&tlsFiles.Cert, "tls-cert", "", "server certificate: clients must use TLS")
 	fs.StringVar(&tlsFiles.Key, "tls-key", "", "key of --tls-cert")
 	fs.StringVar(&tlsFiles.CA, "tls-ca", "", "CA that clients' and routes' certificates must be signed by (mTLS); with --cluster-listen, routes verify each other with it")

@@ -16,12 +16,13 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // natsFlags are the connection flags every NATS client command shares.
 type natsFlags struct {
 	url, creds, prefix string
-	tls                natsauth.TLSFiles
+	tls                tlsfiles.Files
 	// identity is the credential's, once read (connect, or readIdentity).
 	identity *natsauth.Identity
 }

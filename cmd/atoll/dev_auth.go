@@ -11,6 +11,8 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/pki"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // devAuth is atoll dev's trust: an authority, a CA and one credential per
@@ -33,7 +35,7 @@ func setupDevAuth(dataDir string) (*devAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev authority: %w", err)
 	}
-	ca, err := natsauth.OpenOrCreateCA(dir, "atoll-dev")
+	ca, err := pki.OpenOrCreateCA(dir, "atoll-dev")
 	if err != nil {
 		return nil, fmt.Errorf("dev CA: %w", err)
 	}
@@ -46,9 +48,9 @@ func setupDevAuth(dataDir string) (*devAuth, error) {
 			return nil, fmt.Errorf("dev TLS: %w", err)
 		}
 	}
-	d := &devAuth{dir: dir, trust: auth.Trust(), ca: filepath.Join(dir, natsauth.CACertFile)}
+	d := &devAuth{dir: dir, trust: auth.Trust(), ca: filepath.Join(dir, pki.CACertFile)}
 	d.trust.ResolverDir = filepath.Join(dir, "resolver")
-	if d.tls, err = (natsauth.TLSFiles{Cert: cert, Key: key}).ServerConfig(); err != nil {
+	if d.tls, err = (tlsfiles.Files{Cert: cert, Key: key}).ServerConfig(); err != nil {
 		return nil, fmt.Errorf("dev TLS: %w", err)
 	}
 	return d, nil
@@ -67,7 +69,7 @@ func (d *devAuth) flags(url string, role natsauth.Role, name string) (natsFlags,
 			return natsFlags{}, fmt.Errorf("dev credential %s %s: %w", role, name, err)
 		}
 	}
-	return natsFlags{url: url, prefix: events.DefaultPrefix, creds: path, tls: natsauth.TLSFiles{CA: d.ca}}, nil
+	return natsFlags{url: url, prefix: events.DefaultPrefix, creds: path, tls: tlsfiles.Files{CA: d.ca}}, nil
 }
 
 // defaultDevDataDir is atoll dev's --data-dir by default.

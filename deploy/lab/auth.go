@@ -8,6 +8,8 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/pki"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // The lab's NATS trust, made at up the way deploy/README.md enrols a real
@@ -27,12 +29,12 @@ func (l *Lab) credsFile(p Proc) string {
 }
 
 // tlsFiles are h's certificate and key, and the CA.
-func (l *Lab) tlsFiles(h Host) natsauth.TLSFiles {
+func (l *Lab) tlsFiles(h Host) tlsfiles.Files {
 	dir := filepath.Join(l.authDir(), "tls")
-	return natsauth.TLSFiles{
+	return tlsfiles.Files{
 		Cert: filepath.Join(dir, h.Name()+".pem"),
 		Key:  filepath.Join(dir, h.Name()+"-key.pem"),
-		CA:   filepath.Join(l.authDir(), natsauth.CACertFile),
+		CA:   filepath.Join(l.authDir(), pki.CACertFile),
 	}
 }
 
@@ -60,7 +62,7 @@ func (l *Lab) makeAuth() error {
 	if err != nil {
 		return fmt.Errorf("lab authority: %w", err)
 	}
-	ca, err := natsauth.OpenOrCreateCA(l.authDir(), "atoll-lab")
+	ca, err := pki.OpenOrCreateCA(l.authDir(), "atoll-lab")
 	if err != nil {
 		return fmt.Errorf("lab CA: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/fsperm"
 )
 
 // Authority holds the keys that make and revoke a cluster's credentials.
@@ -370,31 +371,6 @@ func readSeed(path string) (nkeys.KeyPair, error) {
 	return kp, nil
 }
 
-// writeSecret writes data to path, readable by its owner only, replacing
-// any earlier file atomically.
-func writeSecret(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
 // WriteCreds writes a creds file (0600, its folder made 0700 if new).
 func WriteCreds(path string, creds []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -402,3 +378,7 @@ func WriteCreds(path string, creds []byte) error {
 	}
 	return writeSecret(path, creds)
 }
+
+// writeSecret writes data to path, readable by its owner only, replacing
+// any earlier file atomically.
+func writeSecret(path string, data []byte) error { return fsperm.WriteAtomic(path, data, 0o600) }

@@ -13,6 +13,8 @@ import (
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/embedded"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/pki"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // start runs a real NATS server that trusts auth (with a resolver dir, as
@@ -307,11 +309,11 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := natsauth.OpenOrCreateCA(dir, "test")
+	ca, err := pki.OpenOrCreateCA(dir, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	caFile := dir + "/" + natsauth.CACertFile
+	caFile := dir + "/" + pki.CACertFile
 	file := func(n string) string { return dir + "/" + n }
 	if err := ca.IssueFiles("nats", []string{"127.0.0.1"}, file("srv.pem"), file("srv-key.pem")); err != nil {
 		t.Fatal(err)
@@ -319,7 +321,7 @@ func TestMutualTLS(t *testing.T) {
 	if err := ca.IssueFiles("agent-1", []string{"agent-1"}, file("cli.pem"), file("cli-key.pem")); err != nil {
 		t.Fatal(err)
 	}
-	serverTLS, err := natsauth.TLSFiles{Cert: file("srv.pem"), Key: file("srv-key.pem"), CA: caFile}.ServerConfig()
+	serverTLS, err := tlsfiles.Files{Cert: file("srv.pem"), Key: file("srv-key.pem"), CA: caFile}.ServerConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,12 +334,12 @@ func TestMutualTLS(t *testing.T) {
 	creds, _ := auth.Issue(events.Subjects{}, natsauth.RoleAgent, "agent-1")
 	id, _ := natsauth.ParseCreds(creds)
 
-	noCert, _ := natsauth.TLSFiles{CA: caFile}.ClientConfig()
+	noCert, _ := tlsfiles.Files{CA: caFile}.ClientConfig()
 	if nc, err := nats.Connect(srv.ClientURL(), append(id.Options(), nats.Secure(noCert), nats.NoReconnect())...); err == nil {
 		nc.Close()
 		t.Fatal("connected without a client certificate")
 	}
-	withCert, err := natsauth.TLSFiles{CA: caFile, Cert: file("cli.pem"), Key: file("cli-key.pem")}.ClientConfig()
+	withCert, err := tlsfiles.Files{CA: caFile, Cert: file("cli.pem"), Key: file("cli-key.pem")}.ClientConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

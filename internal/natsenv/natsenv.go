@@ -14,6 +14,8 @@ import (
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/embedded"
 	"github.com/atollhq/atoll/internal/natsauth"
+	"github.com/atollhq/atoll/internal/pki"
+	"github.com/atollhq/atoll/internal/tlsfiles"
 )
 
 // Env is a running NATS server and the authority it trusts.
@@ -38,16 +40,16 @@ func Start(dir string, useTLS bool) (*Env, error) {
 	trust.ResolverDir = filepath.Join(dir, "resolver")
 	cfg := embedded.Config{Listen: "127.0.0.1:0", Trust: &trust}
 	if useTLS {
-		ca, err := natsauth.OpenOrCreateCA(dir, "atoll-test")
+		ca, err := pki.OpenOrCreateCA(dir, "atoll-test")
 		if err != nil {
 			return nil, err
 		}
-		e.CA = filepath.Join(dir, natsauth.CACertFile)
+		e.CA = filepath.Join(dir, pki.CACertFile)
 		cert, key := filepath.Join(dir, "nats.pem"), filepath.Join(dir, "nats-key.pem")
 		if err := ca.IssueFiles("nats", []string{"127.0.0.1"}, cert, key); err != nil {
 			return nil, err
 		}
-		if cfg.TLS, err = (natsauth.TLSFiles{Cert: cert, Key: key}).ServerConfig(); err != nil {
+		if cfg.TLS, err = (tlsfiles.Files{Cert: cert, Key: key}).ServerConfig(); err != nil {
 			return nil, err
 		}
 	}

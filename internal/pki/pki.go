@@ -1,4 +1,8 @@
-package natsauth
+// Package pki is a cluster's certificate authority: it makes one (in a
+// folder, key 0600) and issues certificates for servers and clients — NATS
+// servers and their clients (mTLS), the API. atoll dev makes one in its
+// data dir; production may bring its own CA and use only the file flags.
+package pki
 
 import (
 	"crypto/ecdsa"
@@ -15,11 +19,11 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/atollhq/atoll/internal/fsperm"
 )
 
-// A cluster CA for TLS on NATS (and, where users want it, the API): atoll
-// dev makes one in its data dir; production may bring its own and use only
-// the file flags.
+// Files in a CA's folder.
 const (
 	CACertFile = "ca.pem"
 	caKeyFile  = "ca-key.pem"
@@ -61,9 +65,31 @@ func OpenOrCreateCA(dir, name string) (*CA, error) {
 }
 
 func createCA(dir, name string) (*CA, error) {
+	ca, err := NewCA(name)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := keyToPEM(ca.key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create CA: %w", err)
+	}
+	if err := fsperm.WriteAtomic(filepath.Join(dir, caKeyFile), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := fsperm.WriteAtomic(filepath.Join(dir, CACertFile), ca.CertPEM, 0o644); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// NewCA makes a CA in memory, valid for ten years.
+func NewCA(name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("create CA: %w", err)
+		return nil, fmt.Errorf("create CA %s: %w", name, err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
@@ -79,21 +105,7 @@ func createCA(dir, name string) (*CA, error) {
 		return nil, fmt.Errorf("create CA: %w", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	ca := &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}
-	keyPEM, err := keyToPEM(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create CA: %w", err)
-	}
-	if err := writeSecret(filepath.Join(dir, caKeyFile), keyPEM); err != nil {
-		return nil, err
-	}
-	if err := writeSecret(filepath.Join(dir, CACertFile), ca.CertPEM); err != nil {
-		return nil, err
-	}
-	return ca, nil
+	return &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: key}, nil
 }
 
 // Issue signs a certificate for name, valid for the given DNS names and
@@ -136,13 +148,10 @@ func (ca *CA) IssueFiles(name string, hosts []string, certPath, keyPath string) 
 	if err != nil {
 		return err
 	}
-	if err := writeSecret(keyPath, keyPEM); err != nil {
+	if err := fsperm.WriteAtomic(keyPath, keyPEM, 0o600); err != nil {
 		return err
 	}
-	if err := writeSecret(certPath, certPEM); err != nil {
-		return err
-	}
-	return os.Chmod(certPath, 0o644)
+	return fsperm.WriteAtomic(certPath, certPEM, 0o644)
 }
 
 func keyToPEM(key *ecdsa.PrivateKey) ([]byte, error) {
@@ -156,73 +165,4 @@ func keyToPEM(key *ecdsa.PrivateKey) ([]byte, error) {
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
-}
-
-// TLSFiles name the PEM files of one side of a TLS connection. A server
-// with CA set asks every client for a certificate signed by it (mTLS); a
-// client with CA set verifies the server against it, and with Cert and Key
-// set presents them.
-type TLSFiles struct{ Cert, Key, CA string }
-
-// Empty reports whether no TLS file is set.
-func (f TLSFiles) Empty() bool { return f.Cert == "" && f.Key == "" && f.CA == "" }
-
-// ServerConfig is the tls.Config of a server with these files.
-func (f TLSFiles) ServerConfig() (*tls.Config, error) {
-	if f.Cert == "" || f.Key == "" {
-		return nil, fmt.Errorf("tls: a server needs both a certificate and a key file")
-	}
-	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	if f.CA != "" {
-		pool, err := loadPool(f.CA)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return cfg, nil
-}
-
-// ClientConfig is the tls.Config of a client with these files, or nil
-// when none is set.
-func (f TLSFiles) ClientConfig() (*tls.Config, error) {
-	if f.Empty() {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if f.CA != "" {
-		pool, err := loadPool(f.CA)
-		if err != nil {
-			return nil, err
-		}
-		cfg.RootCAs = pool
-	}
-	if (f.Cert == "") != (f.Key == "") {
-		return nil, fmt.Errorf("tls: a client certificate needs both the certificate and the key file")
-	}
-	if f.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
-}
-
-func loadPool(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tls: CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("tls: CA %s: no PEM certificate in it", path)
-	}
-	return pool, nil
 }
