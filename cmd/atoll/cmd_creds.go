@@ -143,11 +143,7 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "the name whose credentials to revoke (every one issued for it)")
 	key := fs.String("key", "", "revoke only the credential with this public key (from `atoll creds list`): rotation, after the node has its new one")
 	roleFlag := fs.String("role", "", "only this role's (default: every role of that name)")
-	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the updated account to (every server of a cluster learns it)")
-	var tlsFiles tlsfiles.Files
-	fs.StringVar(&tlsFiles.CA, "nats-tls-ca", "", "CA of the NATS server's certificate")
-	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
-	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
+	url, tlsFiles := pushFlags(fs)
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -188,7 +184,7 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "not pushed: run `atoll creds push --nats URL` (or restart every atoll nats with the new account.jwt)")
 		return 0
 	}
-	return pushAccount(auth, *url, tlsFiles, "atoll creds revoke", stdout, stderr)
+	return pushAccount(auth, *url, *tlsFiles, "atoll creds revoke", stdout, stderr)
 }
 
 // credsPush sends the account as it is in the folder to the NATS servers:
@@ -196,11 +192,7 @@ func credsRevoke(args []string, stdout, stderr io.Writer) int {
 func credsPush(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll creds push", flag.ContinueOnError)
 	dir := authDirFlag(fs)
-	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the account to (every server of a cluster learns it)")
-	var tlsFiles tlsfiles.Files
-	fs.StringVar(&tlsFiles.CA, "nats-tls-ca", "", "CA of the NATS server's certificate")
-	fs.StringVar(&tlsFiles.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
-	fs.StringVar(&tlsFiles.Key, "nats-tls-key", "", "key of --nats-tls-cert")
+	url, tlsFiles := pushFlags(fs)
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -213,7 +205,18 @@ func credsPush(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "atoll creds push:", err)
 		return 1
 	}
-	return pushAccount(auth, *url, tlsFiles, "atoll creds push", stdout, stderr)
+	return pushAccount(auth, *url, *tlsFiles, "atoll creds push", stdout, stderr)
+}
+
+// pushFlags are where and how `atoll creds revoke|push` reach a NATS
+// server: its URL and the client's TLS files.
+func pushFlags(fs *flag.FlagSet) (*string, *tlsfiles.Files) {
+	url := fs.String("nats", envOr("ATOLL_NATS", ""), "NATS server to push the account to (every server of a cluster learns it)")
+	var f tlsfiles.Files
+	fs.StringVar(&f.CA, "nats-tls-ca", os.Getenv("ATOLL_NATS_TLS_CA"), "CA of the NATS server's certificate")
+	fs.StringVar(&f.Cert, "nats-tls-cert", "", "client certificate (mTLS)")
+	fs.StringVar(&f.Key, "nats-tls-key", "", "key of --nats-tls-cert")
+	return url, &f
 }
 
 func pushAccount(auth *natsauth.Authority, url string, tlsFiles tlsfiles.Files, cmd string, stdout, stderr io.Writer) int {
