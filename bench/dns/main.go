@@ -36,8 +36,9 @@ func main() {
 	heapTasks := flag.Int("heap-tasks", 50000, "tasks for the heap measurement")
 	serverCore := flag.String("server-core", "1", "core the DNS servers are pinned to")
 	loadCore := flag.String("load-core", "0", "core dnsperf is pinned to")
+	natsTLS := flag.Bool("nats-tls", true, "TLS on NATS (authentication is always on)")
 	flag.Parse()
-	if err := run(*atoll, *apps, *perApp, *duration, *changes, *heapTasks, *serverCore, *loadCore); err != nil {
+	if err := run(*atoll, *apps, *perApp, *duration, *changes, *heapTasks, *serverCore, *loadCore, *natsTLS); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/dns:", err)
 		os.Exit(1)
 	}
@@ -52,14 +53,14 @@ func freePort() int {
 	return p
 }
 
-func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTasks int, serverCore, loadCore string) error {
+func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTasks int, serverCore, loadCore string, natsTLS bool) error {
 	dir, err := os.MkdirTemp("", "atoll-bench-dns")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 
-	env, err := natsenv.Start(filepath.Join(dir, "auth"), true)
+	env, err := natsenv.Start(filepath.Join(dir, "auth"), natsTLS)
 	if err != nil {
 		return err
 	}
