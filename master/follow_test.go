@@ -23,11 +23,16 @@ import (
 // ticks and snapshot server, until the test ends.
 func runMaster(t *testing.T) (*Master, *eventstest.NATS) {
 	t.Helper()
+	return runMasterWith(t, Config{ID: "master-1", Hostname: "m1.test"})
+}
+
+// runMasterWith is runMaster with more of the config: NC, Store and Log
+// are filled in.
+func runMasterWith(t *testing.T, cfg Config) (*Master, *eventstest.NATS) {
+	t.Helper()
 	srv := eventstest.StartNATS(t)
-	m, err := New(Config{
-		NC: eventstest.Connect(t, srv), Store: &MemStore{}, ID: "master-1", Hostname: "m1.test",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	cfg.NC, cfg.Store, cfg.Log = eventstest.Connect(t, srv), &MemStore{}, slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -24,28 +23,12 @@ import (
 // master and its URL.
 func runTLSMaster(t *testing.T, ca *testca.CA, creds string) (*Master, string) {
 	t.Helper()
-	ns := eventstest.StartNATS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{
-		NC: eventstest.Connect(t, ns), Store: &MemStore{}, Listener: ln, TLS: ca.ServerConfig(t, "127.0.0.1"),
-		HTTPCredentials: creds, ID: "leader", Hostname: "leader.test",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	m, _ := runMasterWith(t, Config{Listener: ln, TLS: ca.ServerConfig(t, "127.0.0.1"),
+		HTTPCredentials: creds, ID: "leader", Hostname: "leader.test"})
 	client := tlsClient(ca)
 	url := "https://" + ln.Addr().String()
 	deadline := time.Now().Add(10 * time.Second)
