@@ -73,8 +73,7 @@ func (o *lbOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.httpsPort, "https-port", 443, "port of the HTTPS vhost frontend (rendered when an app has a certificate)")
 	fs.DurationVar(&o.minReload, "min-reload-interval", time.Second, "reloads come no more often than this; membership changes are applied at once")
 	fs.DurationVar(&o.reconcile, "reconcile-interval", 30*time.Second, "how often HAProxy's servers are compared with the wanted state and repaired (0 never)")
-	host, _ := os.Hostname()
-	fs.StringVar(&o.node, "node", host, "this node's name in the problems it reports")
+	fs.StringVar(&o.node, "node", "", "this node's name in the problems it reports: the name of its --nats-creds credential, which the master takes them under (default: that name)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9091", `address of the load balancer's /metrics ("" disables)`)
 }
 
@@ -144,6 +143,16 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 	var nc *nats.Conn
 	runCtx := ctx
 	if o.sse == "" || o.reportNATS {
+		// Reports go out under the credential's name (the master takes
+		// the node from the subject): a --node that says otherwise would
+		// be ignored, so it is refused.
+		id, err := nf.readIdentity(natsauth.RoleSidecar)
+		if err != nil {
+			return err
+		}
+		if o.node != "" && events.NodeToken(o.node) != events.NodeToken(id.Name) {
+			return fmt.Errorf("--node %q is not the name of the sidecar's credential (%q): its reports are taken under the credential's name", o.node, id.Name)
+		}
 		if runCtx, nc, err = nf.dial(ctx, "atoll-lb", natsauth.RoleSidecar, log); err != nil {
 			return err
 		}
