@@ -64,42 +64,6 @@ type mesosFramework struct {
 	CompletedTasks   []mesosTask    `json:"completed_tasks"`
 }
 
-type mesosTask struct {
-	ID          string         `json:"id"`
-	Name        string         `json:"name"`
-	FrameworkID string         `json:"framework_id"`
-	ExecutorID  string         `json:"executor_id"`
-	SlaveID     string         `json:"slave_id"`
-	State       string         `json:"state"`
-	Resources   mesosResources `json:"resources"`
-	Statuses    []mesosStatus  `json:"statuses"`
-	Labels      []mesosLabel   `json:"labels,omitempty"`
-}
-
-type mesosStatus struct {
-	State           string               `json:"state"`
-	Timestamp       float64              `json:"timestamp"`
-	ContainerStatus mesosContainerStatus `json:"container_status"`
-}
-
-type mesosContainerStatus struct {
-	NetworkInfos []mesosNetworkInfo `json:"network_infos"`
-}
-
-type mesosNetworkInfo struct {
-	IPAddresses []mesosIPAddress `json:"ip_addresses"`
-}
-
-type mesosIPAddress struct {
-	Protocol  string `json:"protocol,omitempty"`
-	IPAddress string `json:"ip_address"`
-}
-
-type mesosLabel struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
-
 type mesosLeaderInfo struct {
 	ID       string       `json:"id"`
 	PID      string       `json:"pid"`
@@ -217,47 +181,6 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 	fw.Resources = fw.UsedResources
 	st.Frameworks = []mesosFramework{fw}
 	return st
-}
-
-func mesosTaskOf(t events.Task, app events.App) mesosTask {
-	mt := mesosTask{
-		ID: t.ID, Name: taskName(t.AppID), FrameworkID: frameworkID, SlaveID: t.AgentID,
-		State:     string(t.State),
-		Resources: addResources(mesosResources{}, t),
-		Statuses:  []mesosStatus{},
-	}
-	// Mesos keeps every status update; atoll keeps the task's present one,
-	// stamped when the task started (or was staged). Staging tasks have
-	// had no update yet.
-	if t.State != events.TaskStaging {
-		at := t.StagedAt
-		if t.StartedAt != nil {
-			at = *t.StartedAt
-		}
-		var ips []mesosIPAddress
-		for _, a := range t.IPAddresses {
-			ips = append(ips, mesosIPAddress{Protocol: a.Protocol, IPAddress: a.IPAddress})
-		}
-		status := mesosStatus{State: string(t.State), Timestamp: unixSeconds(at)}
-		if len(ips) > 0 {
-			status.ContainerStatus.NetworkInfos = []mesosNetworkInfo{{IPAddresses: ips}}
-		}
-		mt.Statuses = append(mt.Statuses, status)
-	}
-	for _, k := range sortedKeys(app.Labels) {
-		mt.Labels = append(mt.Labels, mesosLabel{Key: k, Value: app.Labels[k]})
-	}
-	return mt
-}
-
-// taskName is the Mesos task name Marathon gives an app's tasks, which
-// Mesos-DNS turns into a DNS name: "/group/app01" -> "app01.group".
-func taskName(appID string) string {
-	segs := strings.Split(strings.Trim(appID, "/"), "/")
-	for i, j := 0, len(segs)-1; i < j; i, j = i+1, j-1 {
-		segs[i], segs[j] = segs[j], segs[i]
-	}
-	return strings.Join(segs, ".")
 }
 
 func sumResources(tasks []events.Task) mesosResources {
