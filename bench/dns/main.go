@@ -136,6 +136,10 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	if err != nil {
 		return err
 	}
+	zoneRecs, err := zoneRecords(httpAddr)
+	if err != nil {
+		return err
+	}
 
 	moreApps := (heapTasks+perApp-1)/perApp - apps
 	if moreApps > 0 {
@@ -147,6 +151,10 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 		}
 	}
 	heap, err := heapAfterGC(httpAddr)
+	if err != nil {
+		return err
+	}
+	heapRecords, err := zoneRecords(httpAddr)
 	if err != nil {
 		return err
 	}
@@ -164,8 +172,34 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 	fmt.Printf("\natoll / knotd qps ratio: %.2f\n", atollPerf.qps/knotPerf.qps)
 	fmt.Printf("propagation (event published -> answer changed) over %d changes at %d tasks: p50 %s, p99 %s, max %s\n",
 		len(lat), apps*perApp, lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
-	fmt.Printf("sidecar heap after GC at %d tasks: %.1f MB\n", (apps+max(moreApps, 0))*perApp, float64(heap)/(1<<20))
+	fmt.Printf("records atoll dns serves at %d tasks: %d (all name families)\n", apps*perApp, zoneRecs)
+	fmt.Printf("sidecar heap after GC at %d tasks (%d records): %.1f MB\n", (apps+max(moreApps, 0))*perApp, heapRecords, float64(heap)/(1<<20))
 	return nil
+}
+
+var reZoneRecords = regexp.MustCompile(`(?m)^atoll_dns_zone_records (\S+)$`)
+
+// zoneRecords reads how many records the sidecar's zone holds, from its
+// /metrics.
+func zoneRecords(httpAddr string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("zone records: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("zone records: %w", err)
+	}
+	m := reZoneRecords.FindSubmatch(body)
+	if m == nil {
+		return 0, fmt.Errorf("zone records: no atoll_dns_zone_records in /metrics (status %s)", resp.Status)
+	}
+	f, err := strconv.ParseFloat(string(m[1]), 64)
+	return int(f), err
 }
 
 var reHeapAlloc = regexp.MustCompile(`# HeapAlloc = (\d+)`)
