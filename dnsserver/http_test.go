@@ -257,7 +257,10 @@ func TestHTTPEnumerate(t *testing.T) {
 		"A nginx.web.marathon.mesos. 10.1.0.1",
 		"A nginx.web.marathon.mesos. 10.1.0.2",
 		"A nginx.web.marathon.slave.mesos. 10.1.0.1",
-		"SRV _nginx.web._tcp.marathon.mesos. agent-b.test.slave.mesos.:31011",
+		"A nginx-web.marathon.mesos. 10.1.0.2",
+		"A nginx-web-kixni-b.marathon.mesos. 10.1.0.2",
+		"SRV _nginx.web._tcp.marathon.mesos. nginx.web-kixni-b.marathon.mesos.:31011",
+		"SRV _nginx-web._tcp.marathon.slave.mesos. nginx-web-myxei-a.marathon.slave.mesos.:31000",
 	} {
 		if !slices.Contains(recs, want) {
 			t.Errorf("enumerate lacks %q: %v", want, recs)
@@ -276,7 +279,7 @@ func TestHTTPAXFRJSON(t *testing.T) {
 	if a := got.Records.As["nginx.web.marathon.mesos."]; !slices.Equal(a, []string{"10.1.0.1", "10.1.0.2"}) {
 		t.Errorf("As[nginx.web.marathon.mesos.] = %v", a)
 	}
-	if srv := got.Records.SRVs["_nginx.web._tcp.marathon.mesos."]; len(srv) != 4 || !slices.Contains(srv, "agent-a.test.slave.mesos.:31000") {
+	if srv := got.Records.SRVs["_nginx.web._tcp.marathon.mesos."]; len(srv) != 4 || !slices.Contains(srv, "nginx.web-myxei-a.marathon.mesos.:31000") {
 		t.Errorf("SRVs[_nginx.web._tcp.marathon.mesos.] = %v", srv)
 	}
 	if ptr := got.Records.PTRs["1.0.1.10.in-addr.arpa."]; !slices.Equal(ptr, []string{"agent-a.test.slave.mesos."}) {
