@@ -88,9 +88,17 @@ func leaderRecords(c *zoneConfig, l *events.Leader) []nameRecs {
 		srv := targetRec(dns.TypeSRV, uint16(l.Port), leader, []netip.Addr{ip})
 		rs.add("_leader._tcp."+c.origin, srv)
 		rs.add("_leader._udp."+c.origin, srv)
+		// Mesos-DNS's frameworkRecords: the scheduler's pid, which atoll's
+		// /master/state gives as the leader's API address.
+		rs.add("_framework._tcp."+c.fwOrigin, targetRec(dns.TypeSRV, uint16(l.Port), c.fwOrigin, []netip.Addr{ip}))
 	}
 	return rs.sorted()
 }
+
+// mesosAgentPort is the port of the agents' pids in atoll's /master/state
+// (master/http_mesos.go, agentPort), which Mesos-DNS puts in _slave._tcp.
+// atoll agents listen on no port; see MESOS_DNS_NAMES.md.
+const mesosAgentPort = 5051
 
 // agentName is an agent's own name, <hostname>.slave.<domain>, and what
 // its address's PTR record points to.
@@ -132,6 +140,11 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 	rs := recSet{}
 	name := names.get(a)
 	rs.add("slave."+c.origin, addrRec(ip))
+	// Mesos-DNS's slaveRecords: slave.<domain> at the port of the agent's
+	// pid. Every agent adds the same record, so the set holds one, as
+	// Mesos-DNS's; without an address for ADDITIONAL, since the agents'
+	// differ (slave.<domain> is a query away).
+	rs.add("_slave._tcp."+c.origin, rec{typ: dns.TypeSRV, port: mesosAgentPort, target: "slave." + c.origin})
 	rs.add(name, addrRec(ip))
 	if validName(name) {
 		rs.add(reverseName(ip), rec{typ: dns.TypePTR, target: name})

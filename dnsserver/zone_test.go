@@ -51,8 +51,10 @@ func TestZoneRecords(t *testing.T) {
 		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.slave.mesos.",
 		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01.group-meigs-s2.marathon.slave.mesos.",
 		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.slave.mesos.",
+		"_framework._tcp.marathon.mesos. 5 IN SRV 0 1 8080 marathon.mesos.",
 		"_leader._tcp.mesos. 5 IN SRV 0 1 8080 leader.mesos.",
 		"_leader._udp.mesos. 5 IN SRV 0 1 8080 leader.mesos.",
+		"_slave._tcp.mesos. 5 IN SRV 0 1 5051 slave.mesos.",
 		"_own._tcp.marathon.slave.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.slave.mesos.",
 		"_own._udp.marathon.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.mesos.",
 		"_own._udp.marathon.slave.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.slave.mesos.",
@@ -129,6 +131,9 @@ func TestZoneLookup(t *testing.T) {
 			[]string{"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01-group-zn545-s1.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01-group-meigs-s2.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.slave.mesos."},
 			[]string{"app01-group-meigs-s2.marathon.slave.mesos. 5 IN A 10.0.0.2", "app01-group-zn545-s1.marathon.slave.mesos. 5 IN A 10.0.0.1"}},
 		{"_leader._tcp.mesos.", dns.TypeSRV, true, []string{"_leader._tcp.mesos. 5 IN SRV 0 1 8080 leader.mesos."}, []string{"leader.mesos. 5 IN A 10.0.0.100"}},
+		{"_framework._tcp.marathon.mesos.", dns.TypeSRV, true, []string{"_framework._tcp.marathon.mesos. 5 IN SRV 0 1 8080 marathon.mesos."}, []string{"marathon.mesos. 5 IN A 10.0.0.100"}},
+		// One record however many agents, as Mesos-DNS's.
+		{"_slave._tcp.mesos.", dns.TypeSRV, true, []string{"_slave._tcp.mesos. 5 IN SRV 0 1 5051 slave.mesos."}, nil},
 		{"mesos.", dns.TypeNS, true, []string{"mesos. 5 IN NS ns1.mesos."}, []string{"ns1.mesos. 5 IN A 127.0.0.1"}},
 		{"2.0.0.10.in-addr.arpa.", dns.TypePTR, true, []string{"2.0.0.10.in-addr.arpa. 5 IN PTR agent-2.slave.mesos."}, nil},
 		// Empty non-terminals exist: NODATA, not NXDOMAIN.

@@ -169,6 +169,17 @@ func TestDNS(t *testing.T) {
 		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != d.apiPort {
 			t.Errorf("_leader._tcp.mesos SRV: %v, want one with port %s\n%s", srv, d.apiPort, r.Raw)
 		}
+		// Mesos-DNS's framework and agent SRV records: the framework at the
+		// leader's API port, the agents at their pids' port in
+		// /master/state, one record for all five.
+		r = d.dig.query("_framework._tcp.marathon.mesos", "SRV")
+		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != d.apiPort || srv[0].Data[3] != "marathon.mesos." {
+			t.Errorf("_framework._tcp.marathon.mesos SRV: %v, want marathon.mesos. at port %s\n%s", srv, d.apiPort, r.Raw)
+		}
+		r = d.dig.query("_slave._tcp.mesos", "SRV")
+		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != "5051" || srv[0].Data[3] != "slave.mesos." {
+			t.Errorf("_slave._tcp.mesos SRV: %v, want one, slave.mesos. at port 5051\n%s", srv, r.Raw)
+		}
 		r = d.dig.query("ns1.mesos", "A")
 		if len(records(r.Answer, "A")) == 0 {
 			t.Errorf("ns1.mesos has no A record\n%s", r.Raw)
