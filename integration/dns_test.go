@@ -255,6 +255,48 @@ func TestDNS(t *testing.T) {
 		}
 	})
 
+	t.Run("every name /v1/enumerate lists answers exactly its records", func(t *testing.T) {
+		var enum struct {
+			Frameworks []struct {
+				Tasks []struct {
+					Name, ID string
+					Records  []struct{ Name, Host, Rtype string }
+				}
+			}
+		}
+		d.getDNSHTTP(t, "/v1/enumerate", 200, &enum)
+		want := map[[2]string][]string{} // name, type -> values
+		tasks := 0
+		for _, fw := range enum.Frameworks {
+			for _, task := range fw.Tasks {
+				tasks++
+				for _, r := range task.Records {
+					k := [2]string{r.Name, r.Rtype}
+					want[k] = append(want[k], r.Host)
+				}
+			}
+		}
+		if tasks < 6 || len(want) < 40 {
+			t.Fatalf("/v1/enumerate: %d tasks, %d names and types; want the demo's and /it/dns's: %+v", tasks, len(want), enum)
+		}
+		for k, hosts := range want {
+			r := d.dig.query(k[0], k[1], "+tcp")
+			var got []string
+			for _, rr := range records(r.Answer, k[1]) {
+				if k[1] == "SRV" {
+					got = append(got, net.JoinHostPort(rr.Data[3], rr.Data[2]))
+				} else {
+					got = append(got, rr.Data[0])
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(hosts)
+			if !slices.Equal(got, hosts) {
+				t.Errorf("%s %s: dig %v, /v1/enumerate %v", k[0], k[1], got, hosts)
+			}
+		}
+	})
+
 	t.Run("scaling with the CLI: DNS is ahead of the API", func(t *testing.T) {
 		out, err := exec.Command(atollBin, "app", "scale", "/it/dns", "5", "--master", d.api, "--timeout", "60s").CombinedOutput()
 		if err != nil {
