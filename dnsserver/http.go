@@ -143,10 +143,13 @@ func (a *httpAPI) getHosts(w http.ResponseWriter, r *http.Request, z *Zone) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getServices answers the SRV records of a name, each with its target's
-// address (IPv4 first) from the answer's additional records or the zone.
+// getServices answers the SRV records of a name as Mesos-DNS's
+// RestService: the service as the request gave it, and per record a row for
+// the first A and one for the first AAAA record of its target (a target
+// without one gives no row).
 func (a *httpAPI) getServices(w http.ResponseWriter, r *http.Request, z *Zone) {
-	name, ok := a.zoneName(w, z, r.PathValue("service"))
+	raw := r.PathValue("service")
+	name, ok := a.zoneName(w, z, raw)
 	if !ok {
 		return
 	}
@@ -157,10 +160,9 @@ func (a *httpAPI) getServices(w http.ResponseWriter, r *http.Request, z *Zone) {
 		if !ok {
 			continue
 		}
-		out = append(out, serviceRecord{
-			Service: name, Host: srv.Target, Port: strconv.Itoa(int(srv.Port)),
-			IP: targetAddress(z, srv.Target, res.Extra),
-		})
+		for _, ip := range targetAddresses(z, srv.Target) {
+			out = append(out, serviceRecord{Service: raw, Host: srv.Target, IP: ip, Port: strconv.Itoa(int(srv.Port))})
+		}
 	}
 	if len(out) == 0 {
 		notFound(w, name, res.Exists, "SRV")
@@ -169,26 +171,20 @@ func (a *httpAPI) getServices(w http.ResponseWriter, r *http.Request, z *Zone) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// targetAddress finds an address of an SRV target: in extra (what a DNS
-// client would get), else by looking the target up. IPv4 first, as
-// Mesos-DNS's clients expect one dotted quad.
-func targetAddress(z *Zone, target string, extra []dns.RR) string {
-	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		for _, rr := range extra {
-			if rr.Header().Rrtype == qtype && strings.EqualFold(rr.Header().Name, target) {
-				return addressOf(rr)
-			}
-		}
-	}
+// targetAddresses is the first A and the first AAAA record of an SRV
+// target, those it has.
+func targetAddresses(z *Zone, target string) []string {
+	var out []string
 	lower := strings.ToLower(target)
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		for _, rr := range z.Lookup(lower, qtype).Answer {
 			if ip := addressOf(rr); ip != "" {
-				return ip
+				out = append(out, ip)
+				break
 			}
 		}
 	}
-	return ""
+	return out
 }
 
 // addressOf is the address of an A or AAAA record, "" for other types.

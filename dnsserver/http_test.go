@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,8 +190,10 @@ func TestHTTPServices(t *testing.T) {
 	f.getJSON(t, "/v1/services/_NGINX.web._tcp.marathon.mesos", 200, &got)
 	var pairs []string
 	for _, s := range got {
-		if s.Service != "_nginx.web._tcp.marathon.mesos." || s.Host == "" {
-			t.Errorf("row %+v: want service _nginx.web._tcp.marathon.mesos. and a host", s)
+		// As Mesos-DNS: the service as asked, the target as a canonical
+		// task name.
+		if s.Service != "_NGINX.web._tcp.marathon.mesos" || !strings.HasPrefix(s.Host, "nginx.web-") || !strings.HasSuffix(s.Host, ".marathon.mesos.") {
+			t.Errorf("row %+v: want service _NGINX.web._tcp.marathon.mesos and a canonical task name as host", s)
 		}
 		pairs = append(pairs, s.IP+":"+s.Port)
 	}
@@ -242,25 +245,44 @@ func TestHTTPEnumerate(t *testing.T) {
 	f := newHTTPFixture(t, httpTestZone())
 	var got enumData
 	f.getJSON(t, "/v1/enumerate", 200, &got)
-	if len(got.Frameworks) != 1 || got.Frameworks[0].Name != "marathon" || len(got.Frameworks[0].Tasks) != 1 {
-		t.Fatalf("enumerate: %+v, want framework marathon with one app", got)
+	// One entry per serving task, as Mesos-DNS: the staging task has none.
+	if len(got.Frameworks) != 1 || got.Frameworks[0].Name != "marathon" || len(got.Frameworks[0].Tasks) != 2 {
+		t.Fatalf("enumerate: %+v, want framework marathon with two tasks", got)
 	}
-	task := got.Frameworks[0].Tasks[0]
-	if task.ID != "/web/nginx" || task.Name != "nginx.web" {
-		t.Errorf("entry %s %s, want /web/nginx nginx.web", task.ID, task.Name)
-	}
-	var recs []string
-	for _, r := range task.Records {
-		recs = append(recs, r.Rtype+" "+r.Name+" "+r.Host)
-	}
-	for _, want := range []string{
-		"A nginx.web.marathon.mesos. 10.1.0.1",
-		"A nginx.web.marathon.mesos. 10.1.0.2",
-		"A nginx.web.marathon.slave.mesos. 10.1.0.1",
-		"SRV _nginx.web._tcp.marathon.mesos. agent-b.test.slave.mesos.:31011",
-	} {
-		if !slices.Contains(recs, want) {
-			t.Errorf("enumerate lacks %q: %v", want, recs)
+	seen := map[string]string{} // record -> task
+	for i, task := range got.Frameworks[0].Tasks {
+		id, ip := []string{"web_nginx.1", "web_nginx.2"}[i], []string{"10.1.0.1", "10.1.0.2"}[i]
+		canon := []string{"-myxei-a", "-kixni-b"}[i]
+		if task.ID != id || task.Name != "nginx.web" {
+			t.Errorf("entry %d: %s %s, want %s nginx.web", i, task.ID, task.Name, id)
+		}
+		var recs []string
+		for _, r := range task.Records {
+			rec := r.Rtype + " " + r.Name + " " + r.Host
+			if other, dup := seen[rec]; dup {
+				t.Errorf("%s listed under %s and %s", rec, other, id)
+			}
+			seen[rec] = id
+			recs = append(recs, rec)
+		}
+		// Per name (nginx.web and nginx-web): 4 A records (the name and
+		// the canonical one, in both families) and 6 SRV (2 ports in the
+		// framework's _tcp, 2 x 2 in the slave family's _tcp and _udp).
+		if len(recs) != 20 {
+			t.Errorf("%s: %d records, want 20: %v", id, len(recs), recs)
+		}
+		for _, want := range []string{
+			"A nginx.web.marathon.mesos. " + ip,
+			"A nginx-web.marathon.mesos. " + ip,
+			"A nginx-web.marathon.slave.mesos. " + ip,
+			"A nginx-web" + canon + ".marathon.mesos. " + ip,
+			"A nginx.web" + canon + ".marathon.slave.mesos. " + ip,
+			"SRV _nginx.web._tcp.marathon.mesos. nginx.web" + canon + ".marathon.mesos.:" + strconv.Itoa(31001+10*i),
+			"SRV _nginx-web._udp.marathon.slave.mesos. nginx-web" + canon + ".marathon.slave.mesos.:" + strconv.Itoa(31000+10*i),
+		} {
+			if !slices.Contains(recs, want) {
+				t.Errorf("%s lacks %q: %v", id, want, recs)
+			}
 		}
 	}
 }
@@ -276,7 +298,7 @@ func TestHTTPAXFRJSON(t *testing.T) {
 	if a := got.Records.As["nginx.web.marathon.mesos."]; !slices.Equal(a, []string{"10.1.0.1", "10.1.0.2"}) {
 		t.Errorf("As[nginx.web.marathon.mesos.] = %v", a)
 	}
-	if srv := got.Records.SRVs["_nginx.web._tcp.marathon.mesos."]; len(srv) != 4 || !slices.Contains(srv, "agent-a.test.slave.mesos.:31000") {
+	if srv := got.Records.SRVs["_nginx.web._tcp.marathon.mesos."]; len(srv) != 4 || !slices.Contains(srv, "nginx.web-myxei-a.marathon.mesos.:31000") {
 		t.Errorf("SRVs[_nginx.web._tcp.marathon.mesos.] = %v", srv)
 	}
 	if ptr := got.Records.PTRs["1.0.1.10.in-addr.arpa."]; !slices.Equal(ptr, []string{"agent-a.test.slave.mesos."}) {

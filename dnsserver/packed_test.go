@@ -195,9 +195,11 @@ func TestAnswersMovable(t *testing.T) {
 	}
 }
 
-// Through the server: every rotation of 100 SRV records and their targets'
-// addresses is the zone's answer, whole over TCP and EDNS 4096; and 11 or
-// 12 records in 512 bytes, ADDITIONAL whole or left out.
+// Through the server: every rotation of SRV records and their targets'
+// addresses is the zone's answer: 100 whole over TCP, 85 over EDNS 4096
+// with what fits of ADDITIONAL; and 9 or 10 records in 512 bytes, with
+// some of ADDITIONAL or none. (Each SRV record is 47 bytes: its target,
+// the task's canonical name, is never compressed.)
 func TestServeRotatesWithAdditional(t *testing.T) {
 	for _, tc := range []struct {
 		tasks int
@@ -205,10 +207,10 @@ func TestServeRotatesWithAdditional(t *testing.T) {
 		tcp   bool
 		extra int // ADDITIONAL records that fit
 	}{
-		{100, 0, true, 2},
-		{100, 4096, false, 2},
-		{11, 0, false, 2}, // 504 bytes
-		{12, 0, false, 0}, // 511 bytes without ADDITIONAL
+		{100, 0, true, 100},
+		{85, 4096, false, 3}, // 42 + 85*47 + 3*16 + 11 (OPT) = 4096 bytes
+		{9, 0, false, 2},     // 42 + 9*47 + 2*16 = 497 bytes
+		{10, 0, false, 0},    // 512 bytes without ADDITIONAL
 	} {
 		t.Run(fmt.Sprintf("%d/edns%d/tcp=%v", tc.tasks, tc.edns, tc.tcp), func(t *testing.T) {
 			s := fixture(t)

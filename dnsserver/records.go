@@ -115,6 +115,11 @@ func hashRecs(recs []rec) uint64 {
 	return h.Sum64()
 }
 
+// srvWeight is the weight of every SRV record, as Mesos-DNS's
+// resolver.formatSRV gives all its SRV answers its SRVRecordDefaultWeight
+// (1: what real Mesos-DNS answered in issue 12's side-by-side run).
+const srvWeight = 1
+
 // rr makes the dns.RR of r at owner. soa is the zone's SOA, used for the
 // SOA marker record.
 func (r rec) rr(owner string, ttl uint32, soa *dns.SOA) dns.RR {
@@ -125,7 +130,7 @@ func (r rec) rr(owner string, ttl uint32, soa *dns.SOA) dns.RR {
 	case dns.TypeAAAA:
 		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(r.addr().AsSlice())}
 	case dns.TypeSRV:
-		return &dns.SRV{Hdr: hdr, Port: r.port, Target: r.target}
+		return &dns.SRV{Hdr: hdr, Weight: srvWeight, Port: r.port, Target: r.target}
 	case dns.TypePTR:
 		return &dns.PTR{Hdr: hdr, Ptr: r.target}
 	case dns.TypeNS:

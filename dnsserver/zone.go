@@ -61,6 +61,7 @@ type zoneConfig struct {
 	fw          string     // "marathon"
 	fwOrigin    string     // "marathon.mesos."
 	slaveOrigin string     // "slave.mesos."
+	fwSlave     string     // "marathon.slave.mesos."
 	ns1         string     // "ns1.mesos."
 	ns1Addr     netip.Addr // the address ns1 resolves to
 }
@@ -78,6 +79,7 @@ func newZoneConfig(cfg Config) *zoneConfig {
 		fw:          fw,
 		fwOrigin:    fw + "." + domain + ".",
 		slaveOrigin: "slave." + domain + ".",
+		fwSlave:     fw + ".slave." + domain + ".",
 		ns1:         "ns1." + domain + ".",
 		ns1Addr:     ns1Addr(cfg.Addr),
 	}

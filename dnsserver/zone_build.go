@@ -191,7 +191,7 @@ func (b *zoneEdit) app(appID string, ids []string) {
 	if e, ok := b.apps.get(appID); ok {
 		old = e.names
 	}
-	names := b.setOwner(owner{kind: ownerApp, id: appID}, old, appRecords(b.cfg, &b.agentNames, b.s, appID, ids))
+	names := b.setOwner(owner{kind: ownerApp, id: appID}, old, appRecords(b.cfg, b.s, appID, ids))
 	if len(ids) == 0 && len(names) == 0 {
 		b.apps.del(appID)
 		return

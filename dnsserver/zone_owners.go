@@ -88,21 +88,27 @@ func leaderRecords(c *zoneConfig, l *events.Leader) []nameRecs {
 		srv := targetRec(dns.TypeSRV, uint16(l.Port), leader, []netip.Addr{ip})
 		rs.add("_leader._tcp."+c.origin, srv)
 		rs.add("_leader._udp."+c.origin, srv)
+		// Mesos-DNS's frameworkRecords: the scheduler's pid, which atoll's
+		// /master/state gives as the leader's API address.
+		rs.add("_framework._tcp."+c.fwOrigin, targetRec(dns.TypeSRV, uint16(l.Port), c.fwOrigin, []netip.Addr{ip}))
 	}
 	return rs.sorted()
 }
 
-// agentName is an agent's own name, <hostname>.slave.<domain>: the target
-// of the SRV records of tasks that use the agent's address, and what its
-// address's PTR record points to.
+// mesosAgentPort is the port of the agents' pids in atoll's /master/state
+// (master/http_mesos.go, agentPort), which Mesos-DNS puts in _slave._tcp.
+// atoll agents listen on no port; see MESOS_DNS_NAMES.md.
+const mesosAgentPort = 5051
+
+// agentName is an agent's own name, <hostname>.slave.<domain>, and what
+// its address's PTR record points to.
 func agentName(c *zoneConfig, a *events.Agent) string {
 	return agentLabel(a.Hostname, a.ID) + "." + c.slaveOrigin
 }
 
 // agentNames memoizes agent names during one edit of the zone (the state
 // does not change meanwhile), and hands out the string the zone already
-// holds for a name, so that the SRV records of 50,000 tasks on 100 agents
-// share 100 strings instead of holding one each.
+// holds for a name, so that an agent's records share one copy.
 type agentNames struct {
 	c      *zoneConfig
 	agents *cowEdit[*agentEntry] // the zone's agents, for their names
@@ -134,6 +140,11 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 	rs := recSet{}
 	name := names.get(a)
 	rs.add("slave."+c.origin, addrRec(ip))
+	// Mesos-DNS's slaveRecords: slave.<domain> at the port of the agent's
+	// pid. Every agent adds the same record, so the set holds one, as
+	// Mesos-DNS's; without an address for ADDITIONAL, since the agents'
+	// differ (slave.<domain> is a query away).
+	rs.add("_slave._tcp."+c.origin, rec{typ: dns.TypeSRV, port: mesosAgentPort, target: "slave." + c.origin})
 	rs.add(name, addrRec(ip))
 	if validName(name) {
 		rs.add(reverseName(ip), rec{typ: dns.TypePTR, target: name})
@@ -145,22 +156,27 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 // app's tasks in the state; those that are not running on an active agent,
 // or not healthy when the app has health checks, are left out. A task of an
 // app that is no longer in the state is being killed and is left out too.
-func appRecords(c *zoneConfig, names *agentNames, s *events.State, appID string, taskIDs []string) []nameRecs {
+//
+// Mesos-DNS reads a Marathon task twice (records/generator.go, taskRecord):
+// under its discovery name as Marathon sets it, the app id's segments
+// reversed ("/shop/web" -> "web.shop"), and under that name made one RFC 1123
+// label ("web-shop"). An app at the root has one name. See MESOS_DNS_NAMES.md.
+func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) []nameRecs {
 	app, ok := s.Apps[appID]
 	if !ok {
 		return nil
 	}
-	task := taskName(appID)
-	if task == "" {
+	dotted := taskName(appID)
+	if dotted == "" {
 		return nil
 	}
+	names := []string{sanitizeLabel(dotted)}
+	if dotted != names[0] {
+		names = append(names, dotted)
+	}
 	var (
-		rs       = recSet{}
-		hostName = task + "." + c.fwOrigin
-		slave    = task + "." + c.fw + "." + c.slaveOrigin
-		tcp      = "_" + task + "._tcp." + c.fwOrigin
-		udp      = "_" + task + "._udp." + c.fwOrigin
-		checked  = len(app.HealthChecks) > 0
+		rs      = recSet{}
+		checked = len(app.HealthChecks) > 0
 	)
 	for _, id := range taskIDs {
 		t, ok := s.Tasks[id]
@@ -179,47 +195,86 @@ func appRecords(c *zoneConfig, names *agentNames, s *events.State, appID string,
 		if len(addrs) == 0 {
 			continue // nowhere to send anyone
 		}
-		for _, a := range addrs {
-			rs.add(hostName, addrRec(a))
-		}
+		var agentAddrs []netip.Addr
 		if agentOK {
-			rs.add(slave, addrRec(agentIP))
+			agentAddrs = []netip.Addr{agentIP}
 		}
-
-		// The SRV target is a name that resolves to exactly the task's
-		// addresses: the agent's own name when the task uses the agent's
-		// address (every host-network task), else a name of the task's own.
-		// Short agent names keep 100 SRV records inside a 4096-byte answer.
-		target := names.get(&agent)
-		if !(len(addrs) == 1 && agentOK && addrs[0] == agentIP) {
-			target = canonicalLabel(task, t.ID, agent.ID) + "." + c.fwOrigin
-			for _, a := range addrs {
-				rs.add(target, addrRec(a))
-				// The agent's address points back to the agent, not to
-				// the hundreds of tasks that may share it.
-				if !agentOK || a != agentIP {
-					rs.add(reverseName(a), rec{typ: dns.TypePTR, target: hostName})
-				}
-			}
+		for _, name := range names {
+			taskRecords(c, rs, &app, &t, name, addrs, agentAddrs)
 		}
-		if !validName(target) {
-			continue
-		}
-		for i, port := range t.Ports {
-			if port <= 0 || port > 0xffff {
-				continue
-			}
-			srv := targetRec(dns.TypeSRV, uint16(port), target, addrs)
-			tcpOK, udpOK := portProtocols(app.PortDefinitions, i)
-			if tcpOK {
-				rs.add(tcp, srv)
-			}
-			if udpOK {
-				rs.add(udp, srv)
+		// The task's own addresses point back to its name; the agent's
+		// address points back to the agent, not to the hundreds of tasks
+		// that may share it.
+		for _, a := range addrs {
+			if !agentOK || a != agentIP {
+				rs.add(reverseName(a), rec{typ: dns.TypePTR, target: names[0] + "." + c.fwOrigin})
 			}
 		}
 	}
 	return rs.sorted()
+}
+
+// taskRecords adds the records of one task under one of its names, as
+// Mesos-DNS's taskContextRecord for a task with discovery info (Marathon
+// gives every task one; its ports are the app's port definitions):
+//
+//	<task>.<fw>.<domain>, <canonical>.<fw>.<domain>              A: addrs
+//	<task>.<fw>.slave.<domain>, <canonical>.<fw>.slave.<domain>  A: the agent's
+//	_<task>._tcp.<fw>.slave.<domain> and _udp                    SRV -> <canonical>.<fw>.slave.<domain>, every port
+//	_<task>._<proto>.<fw>.<domain>                               SRV -> <canonical>.<fw>.<domain>, per port and protocol
+//	_<port name>._<task>._<proto>.<fw>.<domain>                  the same, for named ports
+//
+// where <canonical> is <task>-<hash of the task id>-<agent id tail>.
+// agentAddrs is the agent's address, or none when it has no usable one.
+func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, addrs, agentAddrs []netip.Addr) {
+	canonical := canonicalLabel(task, t.ID, t.AgentID)
+	var (
+		host       = task + "." + c.fwOrigin
+		canon      = canonical + "." + c.fwOrigin
+		slave      = task + "." + c.fwSlave
+		canonSlave = canonical + "." + c.fwSlave
+	)
+	for _, a := range addrs {
+		rs.add(host, addrRec(a))
+		rs.add(canon, addrRec(a))
+	}
+	for _, a := range agentAddrs {
+		rs.add(slave, addrRec(a))
+		rs.add(canonSlave, addrRec(a))
+	}
+	canonOK, canonSlaveOK := validName(canon), len(agentAddrs) > 0 && validName(canonSlave)
+	for i, port := range t.Ports {
+		if port <= 0 || port > 0xffff {
+			continue
+		}
+		if canonSlaveOK {
+			srv := targetRec(dns.TypeSRV, uint16(port), canonSlave, agentAddrs)
+			rs.add("_"+task+"._tcp."+c.fwSlave, srv)
+			rs.add("_"+task+"._udp."+c.fwSlave, srv)
+		}
+		if !canonOK {
+			continue
+		}
+		srv := targetRec(dns.TypeSRV, uint16(port), canon, addrs)
+		tcp, udp := portProtocols(app.PortDefinitions, i)
+		portName := ""
+		if i < len(app.PortDefinitions) {
+			portName = sanitizeLabel(app.PortDefinitions[i].Name)
+		}
+		for _, proto := range [...]struct {
+			on    bool
+			label string
+		}{{tcp, "._tcp."}, {udp, "._udp."}} {
+			if !proto.on {
+				continue
+			}
+			name := "_" + task + proto.label + c.fwOrigin
+			rs.add(name, srv)
+			if portName != "" {
+				rs.add("_"+portName+"."+name, srv)
+			}
+		}
+	}
 }
 
 // taskAddrs picks the first IPv4 and the first IPv6 address of a task, as

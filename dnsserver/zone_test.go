@@ -16,23 +16,65 @@ import (
 func TestZoneRecords(t *testing.T) {
 	s := fixture(t)
 	z := BuildZone(s, testConfig)
-	own := "own-" + taskHash("own.1") + "-s1.marathon.mesos."
+	// Hashes: z-base-32 of SHA-1 of the task ids, checked with an independent
+	// implementation: group_app01.1 zn545, group_app01.2 meigs, own.1 xkhje,
+	// web.1 e844k.
 	want := []string{
 		"1.0.0.10.in-addr.arpa. 5 IN PTR agent-1.slave.mesos.",
 		"2.0.0.10.in-addr.arpa. 5 IN PTR agent-2.slave.mesos.",
 		"5.5.168.192.in-addr.arpa. 5 IN PTR own.marathon.mesos.",
-		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 0 31000 agent-1.slave.mesos.",
-		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 0 31001 agent-1.slave.mesos.",
-		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 0 31002 agent-2.slave.mesos.",
-		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 0 31003 agent-2.slave.mesos.",
-		"_app01.group._udp.marathon.mesos. 5 IN SRV 0 0 31001 agent-1.slave.mesos.",
-		"_app01.group._udp.marathon.mesos. 5 IN SRV 0 0 31003 agent-2.slave.mesos.",
-		"_leader._tcp.mesos. 5 IN SRV 0 0 8080 leader.mesos.",
-		"_leader._udp.mesos. 5 IN SRV 0 0 8080 leader.mesos.",
-		"_own._udp.marathon.mesos. 5 IN SRV 0 0 8053 " + own,
-		"_web._tcp.marathon.mesos. 5 IN SRV 0 0 31010 agent-1.slave.mesos.",
+		"_app01-group._tcp.marathon.mesos. 5 IN SRV 0 1 31000 app01-group-zn545-s1.marathon.mesos.",
+		"_app01-group._tcp.marathon.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.mesos.",
+		"_app01-group._tcp.marathon.mesos. 5 IN SRV 0 1 31002 app01-group-meigs-s2.marathon.mesos.",
+		"_app01-group._tcp.marathon.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.mesos.",
+		"_app01-group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01-group-zn545-s1.marathon.slave.mesos.",
+		"_app01-group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.slave.mesos.",
+		"_app01-group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01-group-meigs-s2.marathon.slave.mesos.",
+		"_app01-group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.slave.mesos.",
+		"_app01-group._udp.marathon.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.mesos.",
+		"_app01-group._udp.marathon.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.mesos.",
+		"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01-group-zn545-s1.marathon.slave.mesos.",
+		"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.slave.mesos.",
+		"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01-group-meigs-s2.marathon.slave.mesos.",
+		"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.slave.mesos.",
+		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 1 31000 app01.group-zn545-s1.marathon.mesos.",
+		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.mesos.",
+		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 1 31002 app01.group-meigs-s2.marathon.mesos.",
+		"_app01.group._tcp.marathon.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.mesos.",
+		"_app01.group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01.group-zn545-s1.marathon.slave.mesos.",
+		"_app01.group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.slave.mesos.",
+		"_app01.group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01.group-meigs-s2.marathon.slave.mesos.",
+		"_app01.group._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.slave.mesos.",
+		"_app01.group._udp.marathon.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.mesos.",
+		"_app01.group._udp.marathon.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.mesos.",
+		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01.group-zn545-s1.marathon.slave.mesos.",
+		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.slave.mesos.",
+		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01.group-meigs-s2.marathon.slave.mesos.",
+		"_app01.group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.slave.mesos.",
+		"_framework._tcp.marathon.mesos. 5 IN SRV 0 1 8080 marathon.mesos.",
+		"_leader._tcp.mesos. 5 IN SRV 0 1 8080 leader.mesos.",
+		"_leader._udp.mesos. 5 IN SRV 0 1 8080 leader.mesos.",
+		"_slave._tcp.mesos. 5 IN SRV 0 1 5051 slave.mesos.",
+		"_own._tcp.marathon.slave.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.slave.mesos.",
+		"_own._udp.marathon.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.mesos.",
+		"_own._udp.marathon.slave.mesos. 5 IN SRV 0 1 8053 own-xkhje-s1.marathon.slave.mesos.",
+		"_web._tcp.marathon.mesos. 5 IN SRV 0 1 31010 web-e844k-s1.marathon.mesos.",
+		"_web._tcp.marathon.slave.mesos. 5 IN SRV 0 1 31010 web-e844k-s1.marathon.slave.mesos.",
+		"_web._udp.marathon.slave.mesos. 5 IN SRV 0 1 31010 web-e844k-s1.marathon.slave.mesos.",
 		"agent-1.slave.mesos. 5 IN A 10.0.0.1",
 		"agent-2.slave.mesos. 5 IN A 10.0.0.2",
+		"app01-group-meigs-s2.marathon.mesos. 5 IN A 10.0.0.2",
+		"app01-group-meigs-s2.marathon.slave.mesos. 5 IN A 10.0.0.2",
+		"app01-group-zn545-s1.marathon.mesos. 5 IN A 10.0.0.1",
+		"app01-group-zn545-s1.marathon.slave.mesos. 5 IN A 10.0.0.1",
+		"app01-group.marathon.mesos. 5 IN A 10.0.0.1",
+		"app01-group.marathon.mesos. 5 IN A 10.0.0.2",
+		"app01-group.marathon.slave.mesos. 5 IN A 10.0.0.1",
+		"app01-group.marathon.slave.mesos. 5 IN A 10.0.0.2",
+		"app01.group-meigs-s2.marathon.mesos. 5 IN A 10.0.0.2",
+		"app01.group-meigs-s2.marathon.slave.mesos. 5 IN A 10.0.0.2",
+		"app01.group-zn545-s1.marathon.mesos. 5 IN A 10.0.0.1",
+		"app01.group-zn545-s1.marathon.slave.mesos. 5 IN A 10.0.0.1",
 		"app01.group.marathon.mesos. 5 IN A 10.0.0.1",
 		"app01.group.marathon.mesos. 5 IN A 10.0.0.2",
 		"app01.group.marathon.slave.mesos. 5 IN A 10.0.0.1",
@@ -44,11 +86,14 @@ func TestZoneRecords(t *testing.T) {
 		"mesos. 5 IN NS ns1.mesos.",
 		fmt.Sprintf("mesos. 5 IN SOA ns1.mesos. root.ns1.mesos. %d 60 600 86400 5", s.Seq),
 		"ns1.mesos. 5 IN A 127.0.0.1",
-		own + " 5 IN A 192.168.5.5",
+		"own-xkhje-s1.marathon.mesos. 5 IN A 192.168.5.5",
+		"own-xkhje-s1.marathon.slave.mesos. 5 IN A 10.0.0.1",
 		"own.marathon.mesos. 5 IN A 192.168.5.5",
 		"own.marathon.slave.mesos. 5 IN A 10.0.0.1",
 		"slave.mesos. 5 IN A 10.0.0.1",
 		"slave.mesos. 5 IN A 10.0.0.2",
+		"web-e844k-s1.marathon.mesos. 5 IN A 10.0.0.1",
+		"web-e844k-s1.marathon.slave.mesos. 5 IN A 10.0.0.1",
 		"web.marathon.mesos. 5 IN A 10.0.0.1",
 		"web.marathon.slave.mesos. 5 IN A 10.0.0.1",
 	}
@@ -80,9 +125,15 @@ func TestZoneLookup(t *testing.T) {
 		{"app01.group.marathon.mesos.", dns.TypeA, true, []string{"app01.group.marathon.mesos. 5 IN A 10.0.0.1", "app01.group.marathon.mesos. 5 IN A 10.0.0.2"}, nil},
 		{"app01.group.marathon.mesos.", dns.TypeAAAA, true, nil, nil},
 		{"_app01.group._udp.marathon.mesos.", dns.TypeSRV, true,
-			[]string{"_app01.group._udp.marathon.mesos. 5 IN SRV 0 0 31001 agent-1.slave.mesos.", "_app01.group._udp.marathon.mesos. 5 IN SRV 0 0 31003 agent-2.slave.mesos."},
-			[]string{"agent-1.slave.mesos. 5 IN A 10.0.0.1", "agent-2.slave.mesos. 5 IN A 10.0.0.2"}},
-		{"_leader._tcp.mesos.", dns.TypeSRV, true, []string{"_leader._tcp.mesos. 5 IN SRV 0 0 8080 leader.mesos."}, []string{"leader.mesos. 5 IN A 10.0.0.100"}},
+			[]string{"_app01.group._udp.marathon.mesos. 5 IN SRV 0 1 31001 app01.group-zn545-s1.marathon.mesos.", "_app01.group._udp.marathon.mesos. 5 IN SRV 0 1 31003 app01.group-meigs-s2.marathon.mesos."},
+			[]string{"app01.group-meigs-s2.marathon.mesos. 5 IN A 10.0.0.2", "app01.group-zn545-s1.marathon.mesos. 5 IN A 10.0.0.1"}},
+		{"_app01-group._udp.marathon.slave.mesos.", dns.TypeSRV, true,
+			[]string{"_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31000 app01-group-zn545-s1.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31001 app01-group-zn545-s1.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31002 app01-group-meigs-s2.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos. 5 IN SRV 0 1 31003 app01-group-meigs-s2.marathon.slave.mesos."},
+			[]string{"app01-group-meigs-s2.marathon.slave.mesos. 5 IN A 10.0.0.2", "app01-group-zn545-s1.marathon.slave.mesos. 5 IN A 10.0.0.1"}},
+		{"_leader._tcp.mesos.", dns.TypeSRV, true, []string{"_leader._tcp.mesos. 5 IN SRV 0 1 8080 leader.mesos."}, []string{"leader.mesos. 5 IN A 10.0.0.100"}},
+		{"_framework._tcp.marathon.mesos.", dns.TypeSRV, true, []string{"_framework._tcp.marathon.mesos. 5 IN SRV 0 1 8080 marathon.mesos."}, []string{"marathon.mesos. 5 IN A 10.0.0.100"}},
+		// One record however many agents, as Mesos-DNS's.
+		{"_slave._tcp.mesos.", dns.TypeSRV, true, []string{"_slave._tcp.mesos. 5 IN SRV 0 1 5051 slave.mesos."}, nil},
 		{"mesos.", dns.TypeNS, true, []string{"mesos. 5 IN NS ns1.mesos."}, []string{"ns1.mesos. 5 IN A 127.0.0.1"}},
 		{"2.0.0.10.in-addr.arpa.", dns.TypePTR, true, []string{"2.0.0.10.in-addr.arpa. 5 IN PTR agent-2.slave.mesos."}, nil},
 		// Empty non-terminals exist: NODATA, not NXDOMAIN.
@@ -328,9 +379,11 @@ func TestZoneSharesMemory(t *testing.T) {
 		}
 	}
 	a, _ := z.agents.get("a1-S1")
-	for _, r := range recsOf("_db._tcp.marathon.mesos.") {
-		if r.target == a.view.name && unsafe.StringData(r.target) != unsafe.StringData(a.view.name) {
-			t.Errorf("SRV target %s is a copy of the agent's name", r.target)
-		}
+	ptr, ok := z.names.get("1.0.0.10.in-addr.arpa.")
+	if !ok || ptr.data == nil || len(ptr.data.recs) != 1 {
+		t.Fatal("1.0.0.10.in-addr.arpa.: no PTR record")
+	}
+	if r := ptr.data.recs[0]; r.target != a.view.name || unsafe.StringData(r.target) != unsafe.StringData(a.view.name) {
+		t.Errorf("PTR target %s is not the agent's name %s, or a copy of it", r.target, a.view.name)
 	}
 }

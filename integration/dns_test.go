@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,6 +93,51 @@ func TestDNS(t *testing.T) {
 		}
 	})
 
+	t.Run("Mesos-DNS's names: dashed, canonical, named-port, udp and slave SRV", func(t *testing.T) {
+		// Mesos-DNS makes the task name one label ("dns.it" -> "dns-it")
+		// and serves the same families under it.
+		for _, name := range []string{"dns-it.marathon.mesos", "dns-it.marathon.slave.mesos"} {
+			r := d.dig.query(name, "A")
+			if got, want := data(records(r.Answer, "A")), taskIPs(ts); !slices.Equal(got, want) {
+				t.Errorf("%s A: %v, want %v\n%s", name, got, want, r.Raw)
+			}
+		}
+		for _, name := range []string{
+			"_dns-it._tcp.marathon.mesos",
+			"_http._dns.it._tcp.marathon.mesos", "_http._dns-it._tcp.marathon.mesos",
+			"_admin._dns.it._tcp.marathon.mesos",
+			"_dns.it._tcp.marathon.slave.mesos", "_dns-it._udp.marathon.slave.mesos",
+		} {
+			want := ts
+			if strings.HasPrefix(name, "_http.") || strings.HasPrefix(name, "_admin.") {
+				// One port each: the task's first or second.
+				i := 0
+				if strings.HasPrefix(name, "_admin.") {
+					i = 1
+				}
+				want = nil
+				for _, task := range ts {
+					task.Ports = task.Ports[i : i+1]
+					want = append(want, task)
+				}
+			}
+			d.checkSRV(t, name, want)
+		}
+		// A tcp app has no _udp SRV in the framework's own family.
+		if r := d.dig.query("_dns.it._udp.marathon.mesos", "SRV"); r.Status != "NXDOMAIN" {
+			t.Errorf("_dns.it._udp.marathon.mesos: %s, want NXDOMAIN\n%s", r.Status, r.Raw)
+		}
+		// The canonical names answer on their own, in both families.
+		r := d.dig.query("_dns-it._tcp.marathon.mesos", "SRV")
+		for _, rr := range records(r.Answer, "SRV") {
+			for _, name := range []string{rr.Data[3], strings.TrimSuffix(rr.Data[3], "marathon.mesos.") + "marathon.slave.mesos."} {
+				if a := d.dig.query(name, "A"); len(records(a.Answer, "A")) != 1 {
+					t.Errorf("%s A: %v, want the task's address\n%s", name, a.Answer, a.Raw)
+				}
+			}
+		}
+	})
+
 	t.Run("PTR of a task address", func(t *testing.T) {
 		// Tasks here use their agent's address, which points back to the
 		// agent's own name (<hostname>.slave.mesos), and that name to the
@@ -122,6 +168,17 @@ func TestDNS(t *testing.T) {
 		r := d.dig.query("_leader._tcp.mesos", "SRV")
 		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != d.apiPort {
 			t.Errorf("_leader._tcp.mesos SRV: %v, want one with port %s\n%s", srv, d.apiPort, r.Raw)
+		}
+		// Mesos-DNS's framework and agent SRV records: the framework at the
+		// leader's API port, the agents at their pids' port in
+		// /master/state, one record for all five.
+		r = d.dig.query("_framework._tcp.marathon.mesos", "SRV")
+		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != d.apiPort || srv[0].Data[3] != "marathon.mesos." {
+			t.Errorf("_framework._tcp.marathon.mesos SRV: %v, want marathon.mesos. at port %s\n%s", srv, d.apiPort, r.Raw)
+		}
+		r = d.dig.query("_slave._tcp.mesos", "SRV")
+		if srv := records(r.Answer, "SRV"); len(srv) != 1 || srv[0].Data[2] != "5051" || srv[0].Data[3] != "slave.mesos." {
+			t.Errorf("_slave._tcp.mesos SRV: %v, want one, slave.mesos. at port 5051\n%s", srv, r.Raw)
 		}
 		r = d.dig.query("ns1.mesos", "A")
 		if len(records(r.Answer, "A")) == 0 {
@@ -198,6 +255,48 @@ func TestDNS(t *testing.T) {
 		}
 	})
 
+	t.Run("every name /v1/enumerate lists answers exactly its records", func(t *testing.T) {
+		var enum struct {
+			Frameworks []struct {
+				Tasks []struct {
+					Name, ID string
+					Records  []struct{ Name, Host, Rtype string }
+				}
+			}
+		}
+		d.getDNSHTTP(t, "/v1/enumerate", 200, &enum)
+		want := map[[2]string][]string{} // name, type -> values
+		tasks := 0
+		for _, fw := range enum.Frameworks {
+			for _, task := range fw.Tasks {
+				tasks++
+				for _, r := range task.Records {
+					k := [2]string{r.Name, r.Rtype}
+					want[k] = append(want[k], r.Host)
+				}
+			}
+		}
+		if tasks < 6 || len(want) < 40 {
+			t.Fatalf("/v1/enumerate: %d tasks, %d names and types; want the demo's and /it/dns's: %+v", tasks, len(want), enum)
+		}
+		for k, hosts := range want {
+			r := d.dig.query(k[0], k[1], "+tcp")
+			var got []string
+			for _, rr := range records(r.Answer, k[1]) {
+				if k[1] == "SRV" {
+					got = append(got, net.JoinHostPort(rr.Data[3], rr.Data[2]))
+				} else {
+					got = append(got, rr.Data[0])
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(hosts)
+			if !slices.Equal(got, hosts) {
+				t.Errorf("%s %s: dig %v, /v1/enumerate %v", k[0], k[1], got, hosts)
+			}
+		}
+	})
+
 	t.Run("scaling with the CLI: DNS is ahead of the API", func(t *testing.T) {
 		out, err := exec.Command(atollBin, "app", "scale", "/it/dns", "5", "--master", d.api, "--timeout", "60s").CombinedOutput()
 		if err != nil {
@@ -244,31 +343,34 @@ func TestDNS(t *testing.T) {
 		})
 	})
 
-	t.Run("100 SRV records: whole over UDP with EDNS0, TC without, whole over TCP", func(t *testing.T) {
+	// Each SRV record is 48 bytes here: its target, the task's canonical
+	// name (b.it-<hash>-s<N>.marathon.mesos.), is never compressed
+	// (RFC 2782), so 80 fit in 4096 bytes and 100 would not.
+	t.Run("80 SRV records: whole over UDP with EDNS0, TC without, whole over TCP", func(t *testing.T) {
 		d.mustDo("POST", "/v2/apps", map[string]any{
-			"id": "/it/b", "cmd": "sleep 3600", "instances": 50, "cpus": 0.01, "mem": 4,
+			"id": "/it/b", "cmd": "sleep 3600", "instances": 40, "cpus": 0.01, "mem": 4,
 			"portDefinitions": []map[string]any{{"port": 0}, {"port": 0}},
 		}, 201, nil)
-		d.waitRunning("/it/b", 50, 90*time.Second)
+		d.waitRunning("/it/b", 40, 90*time.Second)
 		const name = "_b.it._tcp.marathon.mesos"
-		d.waitFor(10*time.Second, "100 SRV records", func() (bool, string) {
+		d.waitFor(10*time.Second, "80 SRV records", func() (bool, string) {
 			r, err := d.dig.try(name, "SRV", "+tcp")
 			if err != nil {
 				return false, err.Error()
 			}
-			return len(r.Answer) == 100, fmt.Sprintf("%d records", len(r.Answer))
+			return len(r.Answer) == 80, fmt.Sprintf("%d records", len(r.Answer))
 		})
 		r := d.dig.query(name, "SRV", "+bufsize=4096", "+stats", "+ignore")
-		if len(records(r.Answer, "SRV")) != 100 || r.flag("tc") || !r.EDNS || r.Size > 4096 {
-			t.Errorf("UDP, bufsize 4096: %d SRV, flags %v, EDNS %v, %d bytes; want 100, no tc, an OPT, <= 4096", len(records(r.Answer, "SRV")), r.Flags, r.EDNS, r.Size)
+		if len(records(r.Answer, "SRV")) != 80 || r.flag("tc") || !r.EDNS || r.Size > 4096 {
+			t.Errorf("UDP, bufsize 4096: %d SRV, flags %v, EDNS %v, %d bytes; want 80, no tc, an OPT, <= 4096", len(records(r.Answer, "SRV")), r.Flags, r.EDNS, r.Size)
 		}
 		r = d.dig.query(name, "SRV", "+noedns", "+stats", "+ignore")
 		if !r.flag("tc") || r.Size > 512 || r.EDNS {
 			t.Errorf("UDP without EDNS0: flags %v, %d bytes, EDNS %v; want tc, <= 512, no OPT", r.Flags, r.Size, r.EDNS)
 		}
 		r = d.dig.query(name, "SRV", "+tcp")
-		if len(records(r.Answer, "SRV")) != 100 || r.flag("tc") {
-			t.Errorf("TCP: %d SRV, flags %v; want 100, no tc", len(records(r.Answer, "SRV")), r.Flags)
+		if len(records(r.Answer, "SRV")) != 80 || r.flag("tc") {
+			t.Errorf("TCP: %d SRV, flags %v; want 80, no tc", len(records(r.Answer, "SRV")), r.Flags)
 		}
 	})
 }
@@ -347,8 +449,14 @@ func startDevDNS(t *testing.T, extra ...string) *devDNS {
 	return d
 }
 
-// checkSRV checks that name has one SRV record per task port, each with a
-// target whose address in ADDITIONAL is that task's.
+// canonicalTarget is Mesos-DNS's SRV target: the task's canonical name,
+// <task>-<5 z-base-32 characters>-s<N> in the framework's family or its
+// .slave. one.
+var canonicalTarget = regexp.MustCompile(`^[a-z0-9.-]+-[ybndrfg8ejkmcpqxot1uwisza345h769]{5}-s[0-9]+\.marathon\.(slave\.)?mesos\.$`)
+
+// checkSRV checks that name has one SRV record per task port, each of
+// weight 1 with a canonical task name as its target, whose address in
+// ADDITIONAL is that task's.
 func (d *devDNS) checkSRV(t *testing.T, name string, ts []apiTask) {
 	t.Helper()
 	r := d.dig.query(name, "SRV")
@@ -359,6 +467,9 @@ func (d *devDNS) checkSRV(t *testing.T, name string, ts []apiTask) {
 	var got, want []string
 	for _, rr := range records(r.Answer, "SRV") {
 		target := rr.Data[3]
+		if rr.Data[0] != "0" || rr.Data[1] != "1" || !canonicalTarget.MatchString(target) {
+			t.Errorf("%s: SRV %v: want priority 0, weight 1, a canonical task name as target", name, rr.Data)
+		}
 		if len(addrs[target]) != 1 {
 			t.Errorf("SRV target %s has addresses %v in ADDITIONAL, want one", target, addrs[target])
 		}
