@@ -51,8 +51,11 @@ func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics)
 		if err := m.exited(); err != nil {
 			return batchResult{}, err
 		}
+		// A master too busy to answer still must not hang the run.
+		pctx, cancel := context.WithDeadline(ctx, deadline.Add(30*time.Second))
 		var err error
-		mt, err = m.api.metrics(ctx)
+		mt, err = m.api.metrics(pctx)
+		cancel()
 		if err == nil && int(mt.tasks[string(events.TaskRunning)]) >= target {
 			break
 		}
@@ -60,10 +63,12 @@ func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics)
 			if err != nil {
 				return batchResult{}, fmt.Errorf("%w: %d tasks wanted after %s; metrics: %v", errBatchTimeout, target, o.batchTimeout, err)
 			}
-			return batchResult{row: fmt.Sprintf("| %d | %s / %s | **not all running after %s**: %s; %v deployments | | | | |",
-					target, ms(pct(posts, 50)), ms(pct(posts, 99)), o.batchTimeout, states(mt), mt.deployments),
+			rss, _ := rssMB(m.cmd.Process.Pid)
+			return batchResult{row: fmt.Sprintf("| %d | %s / %s | **not all running after %s**: %s; %v deployments; in the batch the master staged %.0f launches, sent %.0f kills, counted %.0f failures | | | %.0f MB | %.0f |",
+					target, ms(pct(posts, 50)), ms(pct(posts, 99)), o.batchTimeout, states(mt, target), mt.deployments,
+					mt.launches-prev.launches, mt.kills-prev.kills, mt.failures-prev.failures, rss, mt.reconcileCount-prev.reconcileCount),
 					metrics: mt},
-				fmt.Errorf("%w: %d tasks wanted, %s, after %s", errBatchTimeout, target, states(mt), o.batchTimeout)
+				fmt.Errorf("%w: %d tasks wanted, %s, after %s", errBatchTimeout, target, states(mt, target), o.batchTimeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -120,8 +125,9 @@ func size(n int) string {
 	return fmt.Sprintf("%.0f kB", float64(n)/1024)
 }
 
-// states lists the master's tasks by state, most first.
-func states(mt metrics) string {
+// states lists the master's tasks by state, most first, and how many of
+// the wanted tasks it holds none for.
+func states(mt metrics, wanted int) string {
 	type kv struct {
 		k string
 		v float64
@@ -136,6 +142,13 @@ func states(mt metrics) string {
 	parts := []string{}
 	for _, e := range all {
 		parts = append(parts, fmt.Sprintf("%s %.0f", e.k, e.v))
+	}
+	held := 0.0
+	for _, e := range all {
+		held += e.v
+	}
+	if missing := float64(wanted) - held; missing > 0 {
+		parts = append(parts, fmt.Sprintf("%.0f wanted without a task (backoff or not yet placed)", missing))
 	}
 	if len(parts) == 0 {
 		return "no tasks"

@@ -144,6 +144,11 @@ func run(o options) error {
 		if err != nil {
 			fmt.Println()
 			fmt.Println(c.String())
+			if errors.Is(err, errBatchTimeout) {
+				// A finding, not a failure of the benchmark.
+				fmt.Println("stopped:", err)
+				return nil
+			}
 			return err
 		}
 		prev = r.metrics
