@@ -24,8 +24,13 @@ type batchResult struct {
 // every wanted task runs and measures the reads. A batch that does not get
 // there within o.batchTimeout returns errBatchTimeout with the tasks'
 // states.
-func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics) (batchResult, error) {
+func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics, c *counters) (batchResult, error) {
 	start := time.Now()
+	before := c.snapshot()
+	fleet := func() string {
+		now := c.snapshot()
+		return fmt.Sprintf("%d, %d", now.heartbeatFails-before.heartbeatFails, now.killUnknown-before.killUnknown)
+	}
 	var posts []time.Duration
 	for i := 0; i < o.appsPerBatch && *app*o.instances < o.maxTasks; i++ {
 		id := fmt.Sprintf("/sim/app-%05d", *app)
@@ -64,9 +69,9 @@ func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics)
 				return batchResult{}, fmt.Errorf("%w: %d tasks wanted after %s; metrics: %v", errBatchTimeout, target, o.batchTimeout, err)
 			}
 			rss, _ := rssMB(m.cmd.Process.Pid)
-			return batchResult{row: fmt.Sprintf("| %d | %s / %s | **not all running after %s**: %s; %v deployments; in the batch the master staged %.0f launches, sent %.0f kills, counted %.0f failures | | | %.0f MB | %.0f |",
+			return batchResult{row: fmt.Sprintf("| %d | %s / %s | **not all running after %s**: %s; %v deployments; in the batch the master staged %.0f launches, sent %.0f kills, counted %.0f failures | | | %.0f MB | %.0f | %s |",
 					target, ms(pct(posts, 50)), ms(pct(posts, 99)), o.batchTimeout, states(mt, target), mt.deployments,
-					mt.launches-prev.launches, mt.kills-prev.kills, mt.failures-prev.failures, rss, mt.reconcileCount-prev.reconcileCount),
+					mt.launches-prev.launches, mt.kills-prev.kills, mt.failures-prev.failures, rss, mt.reconcileCount-prev.reconcileCount, fleet()),
 					metrics: mt},
 				fmt.Errorf("%w: %d tasks wanted, %s, after %s", errBatchTimeout, target, states(mt, target), o.batchTimeout)
 		}
@@ -92,10 +97,10 @@ func runBatch(ctx context.Context, m *master, o options, app *int, prev metrics)
 		mean = ms(time.Duration((mt.reconcileSum - prev.reconcileSum) / passes * float64(time.Second)))
 	}
 	return batchResult{
-		row: fmt.Sprintf("| %d | %s / %s | %s (%.0f tasks/s) | %s (%s) | %s (%s) | %.0f MB | %.0f (%s) |",
+		row: fmt.Sprintf("| %d | %s / %s | %s (%.0f tasks/s) | %s (%s) | %s (%s) | %.0f MB | %.0f (%s) | %s |",
 			target, ms(pct(posts, 50)), ms(pct(posts, 99)),
 			allRunning.Round(100*time.Millisecond), float64(added)/allRunning.Seconds(),
-			ms(appsTook), size(appsSize), ms(stateTook), size(stateSize), rss, passes, mean),
+			ms(appsTook), size(appsSize), ms(stateTook), size(stateSize), rss, passes, mean, fleet()),
 		metrics: mt,
 	}, nil
 }

@@ -128,8 +128,8 @@ func run(o options) error {
 	}
 	fmt.Printf("bench/master: %d simulated agents registered in %s; apps of %d instances (cpus 0.01, mem 1, one port), %d apps per batch, up to %d tasks; NATS TLS %v\n\n",
 		o.agents, time.Since(start).Round(time.Millisecond), o.instances, o.appsPerBatch, o.maxTasks, o.natsTLS)
-	fmt.Println("| tasks | POST /v2/apps p50 / p99 | batch → all running | GET /v2/apps?embed=apps.tasks | GET /master/state | master RSS | reconcile passes (mean) |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("| tasks | POST /v2/apps p50 / p99 | batch → all running | GET /v2/apps?embed=apps.tasks | GET /master/state | master RSS | reconcile passes (mean) | agents: heartbeats unanswered, kills of unknown tasks |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 
 	app := 0
 	prev, err := m.api.metrics(ctx)
@@ -137,7 +137,7 @@ func run(o options) error {
 		return err
 	}
 	for app*o.instances < o.maxTasks {
-		r, err := runBatch(ctx, m, o, &app, prev)
+		r, err := runBatch(ctx, m, o, &app, prev, c)
 		if r.row != "" {
 			fmt.Println(r.row)
 		}
@@ -156,6 +156,13 @@ func run(o options) error {
 	fmt.Println()
 	fmt.Println(c.String())
 	return nil
+}
+
+// fleetCounts are a moment's values of the counters the rows show.
+type fleetCounts struct{ heartbeatFails, killUnknown int64 }
+
+func (c *counters) snapshot() fleetCounts {
+	return fleetCounts{heartbeatFails: c.heartbeatFails.Load(), killUnknown: c.killUnknown.Load()}
 }
 
 func (c *counters) String() string {
