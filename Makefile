@@ -65,6 +65,7 @@ bench: bench-deps build
 	$(GO) run ./bench/lb --atoll $(BIN)
 	$(GO) run ./bench/deploy --atoll $(BIN)
 	$(GO) run ./bench/natscost
+	$(GO) run ./bench/master --atoll $(BIN) --max-tasks 4000 --batch-timeout 3m
 
 lab-deps:
 	$(call install-deps,$(LAB_DEPS),lab)
