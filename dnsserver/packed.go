@@ -83,6 +83,10 @@ type packedAnswer struct {
 	an, ar uint16
 	qtype  uint16 // the type asked for
 	rotate bool   // the answers can be served in any rotation
+	// anyName: the records point at the question's start only (A and
+	// AAAA), so they serve a question for any name, of any length: names
+	// with the same addresses share one packing (see nodeData).
+	anyName bool
 }
 
 // off is entry i of the table.
@@ -234,18 +238,25 @@ func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *answerCache 
 	if !ok {
 		return nil
 	}
+	anyName := len(extra) == 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA)
+	recordPointers(msg, qEnd, len(msg), func(at int) {
+		if pointerAt(msg, at) != headerLen {
+			anyName = false
+		}
+	})
 	b := make([]byte, 0, 2*len(table)+len(msg)-qEnd)
 	for _, v := range table {
 		b = binary.BigEndian.AppendUint16(b, v)
 	}
 	return &answerCache{packedAnswer: packedAnswer{
-		qtype:  qtype,
-		b:      append(b, msg[qEnd:]...),
-		recs:   uint16(2 * len(table)),
-		qEnd:   uint16(qEnd),
-		an:     uint16(len(answer)),
-		ar:     uint16(len(extra)),
-		rotate: rotate && len(answer) > 1,
+		qtype:   qtype,
+		b:       append(b, msg[qEnd:]...),
+		recs:    uint16(2 * len(table)),
+		qEnd:    uint16(qEnd),
+		an:      uint16(len(answer)),
+		ar:      uint16(len(extra)),
+		rotate:  rotate && len(answer) > 1,
+		anyName: anyName,
 	}}
 }
 
@@ -363,8 +374,12 @@ func optLen(q *query) int {
 // limit bytes. ADDITIONAL records that do not fit are left out (they are
 // optional, RFC 2181 §9); if the answers themselves do not fit, the reply is
 // the header and question with TC set, and the client retries over TCP.
-// q's question must end where p's does (the same name).
+// q's question must end where p's does (the same name), unless p.anyName.
 func composeAnswer(out, pkt []byte, q *query, p *packedAnswer, k int, flags uint16, limit int) []byte {
+	// p's offsets are where its records stand after its own question;
+	// shift moves them behind q's (zero unless p.anyName).
+	shift := q.qEnd - int(p.qEnd)
+	limit -= shift
 	opt := optLen(q)
 	end, ar := p.end(), int(p.ar)
 	for ar > 0 && end+opt > limit {
@@ -400,7 +415,7 @@ func composeAnswer(out, pkt []byte, q *query, p *packedAnswer, k int, flags uint
 		} else {
 			target += ansEnd - split
 		}
-		binary.BigEndian.PutUint16(out[at:], 0xC000|uint16(target))
+		binary.BigEndian.PutUint16(out[at+shift:], 0xC000|uint16(target+shift))
 	}
 	return appendOPT(out, q)
 }

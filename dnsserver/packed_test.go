@@ -243,3 +243,34 @@ func TestServeRotatesWithAdditional(t *testing.T) {
 		})
 	}
 }
+
+// Names with the same addresses share one packed answer, which must serve
+// questions of any length: <task>.<fw> and <task>.<fw>.slave of tasks that
+// use their agents' addresses, each asked first in turn, in both cases and
+// with and without EDNS, answer their own name on the fast path.
+func TestServeSharedAddressAnswers(t *testing.T) {
+	for _, names := range [][]string{
+		{"app01.group.marathon.mesos.", "APP01.group.marathon.SLAVE.mesos."},
+		{"app01.group.marathon.slave.mesos.", "App01.Group.marathon.mesos."},
+	} {
+		srv, _ := testServer(t, fixture(t))
+		w := newPacketWorker(srv)
+		for _, edns := range []uint16{0, 1232} {
+			for _, name := range names {
+				pkt := packQuery(t, name, dns.TypeA, edns)
+				m, _ := exchange(t, srv, w, pkt, loopback, false)
+				want := rrStrings(srv.Zone().Lookup(strings.ToLower(name), dns.TypeA).Answer)
+				for _, rr := range m.Answer {
+					rr.Header().Name = strings.ToLower(rr.Header().Name)
+				}
+				if got := rrStrings(m.Answer); len(want) != 2 || !slices.Equal(got, want) || m.Question[0].Name != name {
+					t.Errorf("%s (EDNS %d): got %q for %q, want %q", name, edns, got, m.Question[0].Name, want)
+				}
+				out := make([]byte, 0, maxUDPSize)
+				if n := testing.AllocsPerRun(10, func() { w.serve(pkt, out, loopback, false) }); n != 0 {
+					t.Errorf("%s: %v allocations per query: not the fast path", name, n)
+				}
+			}
+		}
+	}
+}

@@ -103,12 +103,26 @@ func (b *zoneEdit) done() *Zone {
 // has now. It returns the names it has now.
 func (b *zoneEdit) setOwner(o owner, old []string, fresh []nameRecs) []string {
 	names := make([]string, 0, len(fresh))
+	// The data of o's names by their records (recSet.sorted gives equal
+	// sets one slice), for names with the same addresses to share.
+	var shared map[*rec]*nodeData
 	for _, nr := range fresh {
-		names = append(names, b.setPart(nr.name, o, nr.recs))
+		var share *nodeData
+		if len(nr.recs) > 0 {
+			share = shared[&nr.recs[0]]
+		}
+		name, d := b.setPart(nr.name, o, nr.recs, share)
+		names = append(names, name)
+		if share == nil && d != nil && len(nr.recs) > 0 && d.addrOnly() {
+			if shared == nil {
+				shared = map[*rec]*nodeData{}
+			}
+			shared[&nr.recs[0]] = d
+		}
 	}
 	for _, name := range old {
 		if _, still := slices.BinarySearch(names, name); !still {
-			b.setPart(name, o, nil)
+			b.setPart(name, o, nil, nil)
 		}
 	}
 	if len(names) == 0 {

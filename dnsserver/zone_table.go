@@ -56,6 +56,10 @@ type node struct {
 // nodeData is a name's records. It is immutable apart from the cache, which
 // only ever goes from empty to the packed form of these same records; nodes
 // that differ only in below share it, and so share their packed answers.
+// Names of one owner with the same addresses and nothing else share it too
+// (addrOnly: an A or AAAA answer does not depend on the name it is for), as
+// a task's <canonical>.<fw> and <canonical>.<fw>.slave do when the task
+// uses its agent's address.
 type nodeData struct {
 	parts []part // by owner
 	recs  []rec  // the union of the parts, normalized
@@ -102,6 +106,11 @@ func typeBit(t uint16) typeSet {
 	return 0
 }
 
+// addrOnly reports whether the name holds A and AAAA records only.
+func (d *nodeData) addrOnly() bool {
+	return d.types&^(1<<slotA|1<<slotAAAA) == 0
+}
+
 // has reports whether the name holds records of qtype (any, for TypeANY).
 func (d *nodeData) has(qtype uint16) bool {
 	if d == nil {
@@ -123,8 +132,11 @@ type tableEdit struct {
 
 // setPart makes recs (normalized; empty to remove) o's records at name.
 // It returns the zone's copy of name when it has one, so that callers keep
-// that string rather than another copy of it.
-func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
+// that string rather than another copy of it, and the name's data. share
+// is the data of another name o set in this edit, or nil: when name ends up
+// with the same records, from o alone, and they are addresses only, name
+// takes share rather than data of its own.
+func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (string, *nodeData) {
 	n, ok := t.names.get(name)
 	if ok {
 		name = n.name
@@ -136,9 +148,9 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 	i, found := slices.BinarySearchFunc(parts, o, func(p part, o owner) int { return compareOwner(p.owner, o) })
 	switch {
 	case found && slices.Equal(parts[i].recs, recs):
-		return name // unchanged: keep the node and its packed answers
+		return name, n.data // unchanged: keep the node and its packed answers
 	case !found && len(recs) == 0:
-		return name
+		return name, n.data
 	}
 	size := len(parts) // the zone keeps it: no spare capacity
 	switch {
@@ -165,8 +177,14 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 		n = node{name: name}
 	}
 	n.data = nil
-	if len(next) > 0 {
+	switch {
+	case len(next) == 1 && share != nil && share.addrOnly() && len(share.parts) == 1 &&
+		share.parts[0].owner == o && slices.Equal(share.recs, recs):
+		n.data = share
+	case len(next) > 0:
 		n.data = newNodeData(next)
+	}
+	if n.data != nil {
 		t.count += len(n.data.recs)
 	}
 	t.put(n)
@@ -177,7 +195,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 		}
 		t.adjustAncestors(name, d)
 	}
-	return name
+	return name, n.data
 }
 
 // put stores n, or drops it when it is no longer needed.
