@@ -465,3 +465,50 @@ func composeNoAnswer(out, pkt []byte, q *query, z *Zone, flags uint16, apexOff i
 	}
 	return appendOPT(out, q)
 }
+
+// packsAlike reports whether the answers to questions for names a and b
+// (lowercase FQDNs) from the same records recs pack to the same bytes, so
+// that the two names can share their packed answers. Records without names
+// in their data (A, AAAA) point at the question's start only: any two names
+// (packedAnswer.anyName). Otherwise the names must be as long, and the
+// targets compress against the same part of both: no target may share more
+// of its end with either name than the names share with each other.
+func packsAlike(a, b string, recs []rec) bool {
+	addrOnly := true
+	for _, r := range recs {
+		switch r.typ {
+		case dns.TypeA, dns.TypeAAAA:
+		case dns.TypeSRV, dns.TypePTR, dns.TypeNS:
+			addrOnly = false
+		default:
+			return false
+		}
+	}
+	if addrOnly {
+		return true
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	common := labelSuffix(a, b)
+	for _, r := range recs {
+		if r.target != "" && (labelSuffix(r.target, a) > common || labelSuffix(r.target, b) > common) {
+			return false
+		}
+	}
+	return true
+}
+
+// labelSuffix is the length of the longest run of whole labels that a and
+// b both end in.
+func labelSuffix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[len(a)-1-n] == b[len(b)-1-n] {
+		n++
+	}
+	boundary := func(s string, i int) bool { return i == 0 || s[i-1] == '.' }
+	for n > 0 && !(boundary(a, len(a)-n) && boundary(b, len(b)-n)) {
+		n--
+	}
+	return n
+}

@@ -274,3 +274,45 @@ func TestServeSharedAddressAnswers(t *testing.T) {
 		}
 	}
 }
+
+// _<task>._tcp.<fw>.slave and _udp share their packed SRV answer: each
+// answers its own name, ADDITIONAL included, on the fast path.
+func TestServeSharedSRVAnswers(t *testing.T) {
+	srv, _ := testServer(t, fixture(t))
+	w := newPacketWorker(srv)
+	for _, name := range []string{"_app01.group._udp.marathon.slave.mesos.", "_app01.group._tcp.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos."} {
+		pkt := packQuery(t, name, dns.TypeSRV, 1232)
+		m, _ := exchange(t, srv, w, pkt, loopback, false)
+		res := srv.Zone().Lookup(name, dns.TypeSRV)
+		got, want := rrStrings(append(m.Answer, m.Extra...)), rrStrings(append(res.Answer, res.Extra...))
+		got = slices.DeleteFunc(got, func(s string) bool { return strings.Contains(s, "OPT") })
+		if len(res.Answer) == 0 || !slices.Equal(got, want) || m.Question[0].Name != name {
+			t.Errorf("%s: got %q for %q, want %q", name, got, m.Question[0].Name, want)
+		}
+		out := make([]byte, 0, maxUDPSize)
+		if n := testing.AllocsPerRun(10, func() { w.serve(pkt, out, loopback, false) }); n != 0 {
+			t.Errorf("%s: %v allocations per query: not the fast path", name, n)
+		}
+	}
+}
+
+func TestPacksAlike(t *testing.T) {
+	srv := func(target string) []rec { return []rec{srvRec(80, target, "10.0.0.1")} }
+	a := []rec{addrRec(netip.MustParseAddr("10.0.0.1"))}
+	for _, tc := range []struct {
+		a, b string
+		recs []rec
+		want bool
+	}{
+		{"web.marathon.mesos.", "web.marathon.slave.mesos.", a, true},
+		{"_web._tcp.marathon.slave.mesos.", "_web._udp.marathon.slave.mesos.", srv("web-x-s1.marathon.slave.mesos."), true},
+		// The target ends in _tcp.<fw>.slave.<domain>: it would point
+		// further into the first name than the second has in common.
+		{"_web._tcp.marathon.slave.mesos.", "_web._udp.marathon.slave.mesos.", srv("x._tcp.marathon.slave.mesos."), false},
+		{"_web._tcp.marathon.mesos.", "_web._tcp.marathon.slave.mesos.", srv("web-x-s1.marathon.mesos."), false},
+	} {
+		if got := packsAlike(tc.a, tc.b, tc.recs); got != tc.want {
+			t.Errorf("packsAlike(%s, %s, %v) = %v, want %v", tc.a, tc.b, tc.recs, got, tc.want)
+		}
+	}
+}

@@ -56,10 +56,11 @@ type node struct {
 // nodeData is a name's records. It is immutable apart from the cache, which
 // only ever goes from empty to the packed form of these same records; nodes
 // that differ only in below share it, and so share their packed answers.
-// Names of one owner with the same addresses and nothing else share it too
-// (addrOnly: an A or AAAA answer does not depend on the name it is for), as
-// a task's <canonical>.<fw> and <canonical>.<fw>.slave do when the task
-// uses its agent's address.
+// Names of one owner with the same records share it too when their answers
+// pack to the same bytes (packsAlike): a task's <canonical>.<fw> and
+// <canonical>.<fw>.slave when the task uses its agent's address (an A or
+// AAAA answer does not depend on the name it is for), an app's
+// _<task>._tcp.<fw>.slave and _<task>._udp.<fw>.slave.
 type nodeData struct {
 	parts []part // by owner
 	recs  []rec  // the union of the parts, normalized
@@ -106,11 +107,6 @@ func typeBit(t uint16) typeSet {
 	return 0
 }
 
-// addrOnly reports whether the name holds A and AAAA records only.
-func (d *nodeData) addrOnly() bool {
-	return d.types&^(1<<slotA|1<<slotAAAA) == 0
-}
-
 // has reports whether the name holds records of qtype (any, for TypeANY).
 func (d *nodeData) has(qtype uint16) bool {
 	if d == nil {
@@ -133,9 +129,9 @@ type tableEdit struct {
 // setPart makes recs (normalized; empty to remove) o's records at name.
 // It returns the zone's copy of name when it has one, so that callers keep
 // that string rather than another copy of it, and the name's data. share
-// is the data of another name o set in this edit, or nil: when name ends up
-// with the same records, from o alone, and they are addresses only, name
-// takes share rather than data of its own.
+// is the data of another name o set in this edit whose answers pack alike,
+// or nil: when name ends up with the same records, from o alone, it takes
+// share rather than data of its own.
 func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (string, *nodeData) {
 	n, ok := t.names.get(name)
 	if ok {
@@ -178,7 +174,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	}
 	n.data = nil
 	switch {
-	case len(next) == 1 && share != nil && share.addrOnly() && len(share.parts) == 1 &&
+	case len(next) == 1 && share != nil && len(share.parts) == 1 &&
 		share.parts[0].owner == o && slices.Equal(share.recs, recs):
 		n.data = share
 	case len(next) > 0:
