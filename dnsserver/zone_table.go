@@ -62,17 +62,19 @@ type node struct {
 // AAAA answer does not depend on the name it is for), an app's
 // _<task>._tcp.<fw>.slave and _<task>._udp.<fw>.slave.
 type nodeData struct {
-	parts []part // by owner
 	recs  []rec  // the union of the parts, normalized
-	types typeSet
+	more  []part // by owner, when there are two or more; else nil
+	owner owner  // the one owner when more is nil: no slice of one part
 	cache atomic.Pointer[answerCache]
+	types typeSet
 }
 
 func newNodeData(parts []part) *nodeData {
-	d := &nodeData{parts: parts}
+	d := &nodeData{}
 	if len(parts) == 1 {
-		d.recs = parts[0].recs
+		d.owner, d.recs = parts[0].owner, parts[0].recs
 	} else {
+		d.more = parts
 		var all []rec
 		for _, p := range parts {
 			all = append(all, p.recs...)
@@ -83,6 +85,14 @@ func newNodeData(parts []part) *nodeData {
 		d.types |= typeBit(r.typ)
 	}
 	return d
+}
+
+// parts is the name's records by owner.
+func (d *nodeData) parts() []part {
+	if d.more != nil {
+		return d.more
+	}
+	return []part{{owner: d.owner, recs: d.recs}}
 }
 
 // typeSet is the set of record types at a name, so that the hot path knows
@@ -139,7 +149,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	}
 	var parts []part
 	if n.data != nil {
-		parts = n.data.parts
+		parts = n.data.parts()
 	}
 	i, found := slices.BinarySearchFunc(parts, o, func(p part, o owner) int { return compareOwner(p.owner, o) })
 	switch {
@@ -174,8 +184,8 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	}
 	n.data = nil
 	switch {
-	case len(next) == 1 && share != nil && len(share.parts) == 1 &&
-		share.parts[0].owner == o && slices.Equal(share.recs, recs):
+	case len(next) == 1 && share != nil && share.more == nil &&
+		share.owner == o && slices.Equal(share.recs, recs):
 		n.data = share
 	case len(next) > 0:
 		n.data = newNodeData(next)
