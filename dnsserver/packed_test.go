@@ -316,3 +316,35 @@ func TestPacksAlike(t *testing.T) {
 		}
 	}
 }
+
+// Every name of a cluster, asked its A and SRV records over the fast path
+// (which serves answers packed once and shared between names), answers
+// what the zone's Lookup says: the answers and their targets' addresses.
+func TestServeEveryNameAsLookup(t *testing.T) {
+	s := bigState(t, 500)
+	srv, _ := testServer(t, s)
+	w := newPacketWorker(srv)
+	z := srv.Zone()
+	var names []string
+	z.names.each(func(name string, _ node) { names = append(names, name) })
+	slices.Sort(names)
+	out := make([]byte, 0, maxUDPSize)
+	for _, name := range names {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+			res := z.Lookup(name, qtype)
+			if len(res.Answer) == 0 {
+				continue
+			}
+			reply, _ := w.serve(packQuery(t, name, qtype, 4096), out, loopback, false)
+			m := new(dns.Msg)
+			if err := m.Unpack(reply); err != nil {
+				t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+			}
+			m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
+			got, want := rrStrings(append(m.Answer, m.Extra...)), rrStrings(append(res.Answer, res.Extra...))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %s: got %q, want %q", name, dns.TypeToString[qtype], got, want)
+			}
+		}
+	}
+}
