@@ -62,10 +62,11 @@ func slotOf(qtype uint16) int {
 
 // answerCache is a name's packed answers, a list with one element per type
 // asked for, built on first use, that only grows: a name rarely holds more
-// than one of the cached types.
+// than one of the cached types. Its type is packedAnswer.qtype, which sits
+// in that struct's padding: the element is 48 bytes, not 64 (a zone of
+// 50,000 tasks holds some 300,000 of them once every name was asked for).
 type answerCache struct {
-	next  *answerCache
-	qtype uint16
+	next *answerCache
 	packedAnswer
 }
 
@@ -80,7 +81,12 @@ type packedAnswer struct {
 	recs   uint16
 	qEnd   uint16
 	an, ar uint16
-	rotate bool // the answers can be served in any rotation
+	qtype  uint16 // the type asked for
+	rotate bool   // the answers can be served in any rotation
+	// anyName: the records point at the question's start only (A and
+	// AAAA), so they serve a question for any name, of any length: names
+	// with the same addresses share one packing (see nodeData).
+	anyName bool
 }
 
 // off is entry i of the table.
@@ -232,17 +238,25 @@ func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *answerCache 
 	if !ok {
 		return nil
 	}
+	anyName := len(extra) == 0 && (qtype == dns.TypeA || qtype == dns.TypeAAAA)
+	recordPointers(msg, qEnd, len(msg), func(at int) {
+		if pointerAt(msg, at) != headerLen {
+			anyName = false
+		}
+	})
 	b := make([]byte, 0, 2*len(table)+len(msg)-qEnd)
 	for _, v := range table {
 		b = binary.BigEndian.AppendUint16(b, v)
 	}
-	return &answerCache{qtype: qtype, packedAnswer: packedAnswer{
-		b:      append(b, msg[qEnd:]...),
-		recs:   uint16(2 * len(table)),
-		qEnd:   uint16(qEnd),
-		an:     uint16(len(answer)),
-		ar:     uint16(len(extra)),
-		rotate: rotate && len(answer) > 1,
+	return &answerCache{packedAnswer: packedAnswer{
+		qtype:   qtype,
+		b:       append(b, msg[qEnd:]...),
+		recs:    uint16(2 * len(table)),
+		qEnd:    uint16(qEnd),
+		an:      uint16(len(answer)),
+		ar:      uint16(len(extra)),
+		rotate:  rotate && len(answer) > 1,
+		anyName: anyName,
 	}}
 }
 
@@ -360,8 +374,12 @@ func optLen(q *query) int {
 // limit bytes. ADDITIONAL records that do not fit are left out (they are
 // optional, RFC 2181 §9); if the answers themselves do not fit, the reply is
 // the header and question with TC set, and the client retries over TCP.
-// q's question must end where p's does (the same name).
+// q's question must end where p's does (the same name), unless p.anyName.
 func composeAnswer(out, pkt []byte, q *query, p *packedAnswer, k int, flags uint16, limit int) []byte {
+	// p's offsets are where its records stand after its own question;
+	// shift moves them behind q's (zero unless p.anyName).
+	shift := q.qEnd - int(p.qEnd)
+	limit -= shift
 	opt := optLen(q)
 	end, ar := p.end(), int(p.ar)
 	for ar > 0 && end+opt > limit {
@@ -397,7 +415,7 @@ func composeAnswer(out, pkt []byte, q *query, p *packedAnswer, k int, flags uint
 		} else {
 			target += ansEnd - split
 		}
-		binary.BigEndian.PutUint16(out[at:], 0xC000|uint16(target))
+		binary.BigEndian.PutUint16(out[at+shift:], 0xC000|uint16(target+shift))
 	}
 	return appendOPT(out, q)
 }
@@ -446,4 +464,51 @@ func composeNoAnswer(out, pkt []byte, q *query, z *Zone, flags uint16, apexOff i
 		out = composeSOA(out, z, apexOff)
 	}
 	return appendOPT(out, q)
+}
+
+// packsAlike reports whether the answers to questions for names a and b
+// (lowercase FQDNs) from the same records recs pack to the same bytes, so
+// that the two names can share their packed answers. Records without names
+// in their data (A, AAAA) point at the question's start only: any two names
+// (packedAnswer.anyName). Otherwise the names must be as long, and the
+// targets compress against the same part of both: no target may share more
+// of its end with either name than the names share with each other.
+func packsAlike(a, b string, recs []rec) bool {
+	addrOnly := true
+	for _, r := range recs {
+		switch r.typ {
+		case dns.TypeA, dns.TypeAAAA:
+		case dns.TypeSRV, dns.TypePTR, dns.TypeNS:
+			addrOnly = false
+		default:
+			return false
+		}
+	}
+	if addrOnly {
+		return true
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	common := labelSuffix(a, b)
+	for _, r := range recs {
+		if r.target != "" && (labelSuffix(r.target, a) > common || labelSuffix(r.target, b) > common) {
+			return false
+		}
+	}
+	return true
+}
+
+// labelSuffix is the length of the longest run of whole labels that a and
+// b both end in.
+func labelSuffix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[len(a)-1-n] == b[len(b)-1-n] {
+		n++
+	}
+	boundary := func(s string, i int) bool { return i == 0 || s[i-1] == '.' }
+	for n > 0 && !(boundary(a, len(a)-n) && boundary(b, len(b)-n)) {
+		n--
+	}
+	return n
 }

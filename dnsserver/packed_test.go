@@ -243,3 +243,108 @@ func TestServeRotatesWithAdditional(t *testing.T) {
 		})
 	}
 }
+
+// Names with the same addresses share one packed answer, which must serve
+// questions of any length: <task>.<fw> and <task>.<fw>.slave of tasks that
+// use their agents' addresses, each asked first in turn, in both cases and
+// with and without EDNS, answer their own name on the fast path.
+func TestServeSharedAddressAnswers(t *testing.T) {
+	for _, names := range [][]string{
+		{"app01.group.marathon.mesos.", "APP01.group.marathon.SLAVE.mesos."},
+		{"app01.group.marathon.slave.mesos.", "App01.Group.marathon.mesos."},
+	} {
+		srv, _ := testServer(t, fixture(t))
+		w := newPacketWorker(srv)
+		for _, edns := range []uint16{0, 1232} {
+			for _, name := range names {
+				pkt := packQuery(t, name, dns.TypeA, edns)
+				m, _ := exchange(t, srv, w, pkt, loopback, false)
+				want := rrStrings(srv.Zone().Lookup(strings.ToLower(name), dns.TypeA).Answer)
+				for _, rr := range m.Answer {
+					rr.Header().Name = strings.ToLower(rr.Header().Name)
+				}
+				if got := rrStrings(m.Answer); len(want) != 2 || !slices.Equal(got, want) || m.Question[0].Name != name {
+					t.Errorf("%s (EDNS %d): got %q for %q, want %q", name, edns, got, m.Question[0].Name, want)
+				}
+				out := make([]byte, 0, maxUDPSize)
+				if n := testing.AllocsPerRun(10, func() { w.serve(pkt, out, loopback, false) }); n != 0 {
+					t.Errorf("%s: %v allocations per query: not the fast path", name, n)
+				}
+			}
+		}
+	}
+}
+
+// _<task>._tcp.<fw>.slave and _udp share their packed SRV answer: each
+// answers its own name, ADDITIONAL included, on the fast path.
+func TestServeSharedSRVAnswers(t *testing.T) {
+	srv, _ := testServer(t, fixture(t))
+	w := newPacketWorker(srv)
+	for _, name := range []string{"_app01.group._udp.marathon.slave.mesos.", "_app01.group._tcp.marathon.slave.mesos.", "_app01-group._udp.marathon.slave.mesos."} {
+		pkt := packQuery(t, name, dns.TypeSRV, 1232)
+		m, _ := exchange(t, srv, w, pkt, loopback, false)
+		res := srv.Zone().Lookup(name, dns.TypeSRV)
+		got, want := rrStrings(append(m.Answer, m.Extra...)), rrStrings(append(res.Answer, res.Extra...))
+		got = slices.DeleteFunc(got, func(s string) bool { return strings.Contains(s, "OPT") })
+		if len(res.Answer) == 0 || !slices.Equal(got, want) || m.Question[0].Name != name {
+			t.Errorf("%s: got %q for %q, want %q", name, got, m.Question[0].Name, want)
+		}
+		out := make([]byte, 0, maxUDPSize)
+		if n := testing.AllocsPerRun(10, func() { w.serve(pkt, out, loopback, false) }); n != 0 {
+			t.Errorf("%s: %v allocations per query: not the fast path", name, n)
+		}
+	}
+}
+
+func TestPacksAlike(t *testing.T) {
+	srv := func(target string) []rec { return []rec{srvRec(80, target, "10.0.0.1")} }
+	a := []rec{addrRec(netip.MustParseAddr("10.0.0.1"))}
+	for _, tc := range []struct {
+		a, b string
+		recs []rec
+		want bool
+	}{
+		{"web.marathon.mesos.", "web.marathon.slave.mesos.", a, true},
+		{"_web._tcp.marathon.slave.mesos.", "_web._udp.marathon.slave.mesos.", srv("web-x-s1.marathon.slave.mesos."), true},
+		// The target ends in _tcp.<fw>.slave.<domain>: it would point
+		// further into the first name than the second has in common.
+		{"_web._tcp.marathon.slave.mesos.", "_web._udp.marathon.slave.mesos.", srv("x._tcp.marathon.slave.mesos."), false},
+		{"_web._tcp.marathon.mesos.", "_web._tcp.marathon.slave.mesos.", srv("web-x-s1.marathon.mesos."), false},
+	} {
+		if got := packsAlike(tc.a, tc.b, tc.recs); got != tc.want {
+			t.Errorf("packsAlike(%s, %s, %v) = %v, want %v", tc.a, tc.b, tc.recs, got, tc.want)
+		}
+	}
+}
+
+// Every name of a cluster, asked its A and SRV records over the fast path
+// (which serves answers packed once and shared between names), answers
+// what the zone's Lookup says: the answers and their targets' addresses.
+func TestServeEveryNameAsLookup(t *testing.T) {
+	s := bigState(t, 500)
+	srv, _ := testServer(t, s)
+	w := newPacketWorker(srv)
+	z := srv.Zone()
+	var names []string
+	z.names.each(func(name string, _ node) { names = append(names, name) })
+	slices.Sort(names)
+	out := make([]byte, 0, maxUDPSize)
+	for _, name := range names {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
+			res := z.Lookup(name, qtype)
+			if len(res.Answer) == 0 {
+				continue
+			}
+			reply, _ := w.serve(packQuery(t, name, qtype, 4096), out, loopback, false)
+			m := new(dns.Msg)
+			if err := m.Unpack(reply); err != nil {
+				t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+			}
+			m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
+			got, want := rrStrings(append(m.Answer, m.Extra...)), rrStrings(append(res.Answer, res.Extra...))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %s: got %q, want %q", name, dns.TypeToString[qtype], got, want)
+			}
+		}
+	}
+}

@@ -103,12 +103,35 @@ func (b *zoneEdit) done() *Zone {
 // has now. It returns the names it has now.
 func (b *zoneEdit) setOwner(o owner, old []string, fresh []nameRecs) []string {
 	names := make([]string, 0, len(fresh))
+	// The data of o's names by their records (recSet.sorted gives equal
+	// sets one slice), for names whose answers pack alike to share.
+	type named struct {
+		name string
+		d    *nodeData
+	}
+	var shared map[*rec][]named
 	for _, nr := range fresh {
-		names = append(names, b.setPart(nr.name, o, nr.recs))
+		var share *nodeData
+		if len(nr.recs) > 0 {
+			for _, c := range shared[&nr.recs[0]] {
+				if packsAlike(c.name, nr.name, nr.recs) {
+					share = c.d
+					break
+				}
+			}
+		}
+		name, d := b.setPart(nr.name, o, nr.recs, share)
+		names = append(names, name)
+		if share == nil && d != nil && len(nr.recs) > 0 {
+			if shared == nil {
+				shared = map[*rec][]named{}
+			}
+			shared[&nr.recs[0]] = append(shared[&nr.recs[0]], named{name, d})
+		}
 	}
 	for _, name := range old {
 		if _, still := slices.BinarySearch(names, name); !still {
-			b.setPart(name, o, nil)
+			b.setPart(name, o, nil, nil)
 		}
 	}
 	if len(names) == 0 {

@@ -56,18 +56,25 @@ type node struct {
 // nodeData is a name's records. It is immutable apart from the cache, which
 // only ever goes from empty to the packed form of these same records; nodes
 // that differ only in below share it, and so share their packed answers.
+// Names of one owner with the same records share it too when their answers
+// pack to the same bytes (packsAlike): a task's <canonical>.<fw> and
+// <canonical>.<fw>.slave when the task uses its agent's address (an A or
+// AAAA answer does not depend on the name it is for), an app's
+// _<task>._tcp.<fw>.slave and _<task>._udp.<fw>.slave.
 type nodeData struct {
-	parts []part // by owner
 	recs  []rec  // the union of the parts, normalized
-	types typeSet
+	more  []part // by owner, when there are two or more; else nil
+	owner owner  // the one owner when more is nil: no slice of one part
 	cache atomic.Pointer[answerCache]
+	types typeSet
 }
 
 func newNodeData(parts []part) *nodeData {
-	d := &nodeData{parts: parts}
+	d := &nodeData{}
 	if len(parts) == 1 {
-		d.recs = parts[0].recs
+		d.owner, d.recs = parts[0].owner, parts[0].recs
 	} else {
+		d.more = parts
 		var all []rec
 		for _, p := range parts {
 			all = append(all, p.recs...)
@@ -78,6 +85,14 @@ func newNodeData(parts []part) *nodeData {
 		d.types |= typeBit(r.typ)
 	}
 	return d
+}
+
+// parts is the name's records by owner.
+func (d *nodeData) parts() []part {
+	if d.more != nil {
+		return d.more
+	}
+	return []part{{owner: d.owner, recs: d.recs}}
 }
 
 // typeSet is the set of record types at a name, so that the hot path knows
@@ -123,22 +138,25 @@ type tableEdit struct {
 
 // setPart makes recs (normalized; empty to remove) o's records at name.
 // It returns the zone's copy of name when it has one, so that callers keep
-// that string rather than another copy of it.
-func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
+// that string rather than another copy of it, and the name's data. share
+// is the data of another name o set in this edit whose answers pack alike,
+// or nil: when name ends up with the same records, from o alone, it takes
+// share rather than data of its own.
+func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (string, *nodeData) {
 	n, ok := t.names.get(name)
 	if ok {
 		name = n.name
 	}
 	var parts []part
 	if n.data != nil {
-		parts = n.data.parts
+		parts = n.data.parts()
 	}
 	i, found := slices.BinarySearchFunc(parts, o, func(p part, o owner) int { return compareOwner(p.owner, o) })
 	switch {
 	case found && slices.Equal(parts[i].recs, recs):
-		return name // unchanged: keep the node and its packed answers
+		return name, n.data // unchanged: keep the node and its packed answers
 	case !found && len(recs) == 0:
-		return name
+		return name, n.data
 	}
 	size := len(parts) // the zone keeps it: no spare capacity
 	switch {
@@ -165,8 +183,14 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 		n = node{name: name}
 	}
 	n.data = nil
-	if len(next) > 0 {
+	switch {
+	case len(next) == 1 && share != nil && share.more == nil &&
+		share.owner == o && slices.Equal(share.recs, recs):
+		n.data = share
+	case len(next) > 0:
 		n.data = newNodeData(next)
+	}
+	if n.data != nil {
 		t.count += len(n.data.recs)
 	}
 	t.put(n)
@@ -177,7 +201,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec) string {
 		}
 		t.adjustAncestors(name, d)
 	}
-	return name
+	return name, n.data
 }
 
 // put stores n, or drops it when it is no longer needed.
