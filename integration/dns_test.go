@@ -256,44 +256,8 @@ func TestDNS(t *testing.T) {
 	})
 
 	t.Run("every name /v1/enumerate lists answers exactly its records", func(t *testing.T) {
-		var enum struct {
-			Frameworks []struct {
-				Tasks []struct {
-					Name, ID string
-					Records  []struct{ Name, Host, Rtype string }
-				}
-			}
-		}
-		d.getDNSHTTP(t, "/v1/enumerate", 200, &enum)
-		want := map[[2]string][]string{} // name, type -> values
-		tasks := 0
-		for _, fw := range enum.Frameworks {
-			for _, task := range fw.Tasks {
-				tasks++
-				for _, r := range task.Records {
-					k := [2]string{r.Name, r.Rtype}
-					want[k] = append(want[k], r.Host)
-				}
-			}
-		}
-		if tasks < 6 || len(want) < 40 {
-			t.Fatalf("/v1/enumerate: %d tasks, %d names and types; want the demo's and /it/dns's: %+v", tasks, len(want), enum)
-		}
-		for k, hosts := range want {
-			r := d.dig.query(k[0], k[1], "+tcp")
-			var got []string
-			for _, rr := range records(r.Answer, k[1]) {
-				if k[1] == "SRV" {
-					got = append(got, net.JoinHostPort(rr.Data[3], rr.Data[2]))
-				} else {
-					got = append(got, rr.Data[0])
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(hosts)
-			if !slices.Equal(got, hosts) {
-				t.Errorf("%s %s: dig %v, /v1/enumerate %v", k[0], k[1], got, hosts)
-			}
+		if tasks, names := d.enumerateMatchesDig(t); tasks < 6 || names < 40 {
+			t.Fatalf("/v1/enumerate: %d tasks, %d names and types; want the demo's and /it/dns's", tasks, names)
 		}
 	})
 
@@ -314,6 +278,11 @@ func TestDNS(t *testing.T) {
 			t.Errorf("after scaling to 5: %d SRV records, want 10\n%s", n, srv.Raw)
 		}
 		d.checkSRV(t, "_dns.it._tcp.marathon.mesos", ts)
+		// Every family, not only the app's A and SRV: the new tasks'
+		// canonical, slave and named-port names answer as listed.
+		if tasks, _ := d.enumerateMatchesDig(t); tasks != 3+5 {
+			t.Errorf("after scaling to 5: /v1/enumerate lists %d tasks, want 8 (the demo's 3 and 5)", tasks)
+		}
 	})
 
 	t.Run("a killed task leaves DNS", func(t *testing.T) {
@@ -323,6 +292,10 @@ func TestDNS(t *testing.T) {
 		}
 		env := processEnv(pids[0])
 		ip, ports := env["HOST"], strings.Split(env["PORTS"], ",")
+		killedNames := d.enumeratedNames(t, env["MESOS_TASK_ID"])
+		if len(killedNames) == 0 {
+			t.Fatalf("/v1/enumerate lists no name of task %s", env["MESOS_TASK_ID"])
+		}
 		if err := syscall.Kill(-pids[0], syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -341,6 +314,22 @@ func TestDNS(t *testing.T) {
 			}
 			return gone && len(a.Answer) == 4 && len(srv.Answer) == 8, fmt.Sprintf("A %v, %d SRV", data(a.Answer), len(srv.Answer))
 		})
+		// Its own names (canonical, in every family) are gone with it,
+		// and what the enumeration lists still answers exactly.
+		own := 0
+		for _, name := range killedNames {
+			if !strings.Contains(name, "-s") {
+				continue // the app's names and SRV, shared with its other tasks
+			}
+			own++
+			if r := d.dig.query(name, "A"); r.Status != "NXDOMAIN" || len(records(r.Answer, "A")) > 0 {
+				t.Errorf("%s of the killed task: %s %v, want NXDOMAIN", name, r.Status, data(records(r.Answer, "A")))
+			}
+		}
+		if own < 4 {
+			t.Errorf("the killed task had %d canonical names in /v1/enumerate (%v), want at least 4 (%s-<hash>-s<N> in both families, both forms)", own, killedNames, "dns-it")
+		}
+		d.enumerateMatchesDig(t)
 	})
 
 	// Each SRV record is 48 bytes here: its target, the task's canonical
@@ -642,4 +631,86 @@ func runDev(t *testing.T, dir string, args ...string) <-chan struct{} {
 		out.Close()
 	})
 	return exited
+}
+
+// dnsEnumeration is Mesos-DNS's /v1/enumerate.
+type dnsEnumeration struct {
+	Frameworks []struct {
+		Tasks []struct {
+			Name, ID string
+			Records  []struct{ Name, Host, Rtype string }
+		}
+	}
+}
+
+// enumerateMatchesDig checks that every name and type /v1/enumerate lists
+// is answered by dig (over TCP, whole) with exactly the records listed,
+// and returns how many tasks and names and types it listed. The zone may
+// change between the enumeration and the digs (a replacement task comes
+// up): it tries again until one enumeration matches, for up to 10 s.
+func (d *devDNS) enumerateMatchesDig(t *testing.T) (tasks, names int) {
+	t.Helper()
+	d.waitFor(10*time.Second, "every name /v1/enumerate lists answered exactly by dig", func() (bool, string) {
+		var mismatch string
+		tasks, names, mismatch = d.enumerateOnce(t)
+		return mismatch == "", mismatch
+	})
+	return tasks, names
+}
+
+func (d *devDNS) enumerateOnce(t *testing.T) (tasks, names int, mismatch string) {
+	t.Helper()
+	var enum dnsEnumeration
+	d.getDNSHTTP(t, "/v1/enumerate", 200, &enum)
+	want := map[[2]string][]string{} // name, type -> values
+	for _, fw := range enum.Frameworks {
+		for _, task := range fw.Tasks {
+			tasks++
+			for _, r := range task.Records {
+				k := [2]string{r.Name, r.Rtype}
+				want[k] = append(want[k], r.Host)
+			}
+		}
+	}
+	for k, hosts := range want {
+		r, err := d.dig.try(k[0], k[1], "+tcp")
+		if err != nil {
+			return tasks, len(want), err.Error()
+		}
+		var got []string
+		for _, rr := range records(r.Answer, k[1]) {
+			if k[1] == "SRV" {
+				got = append(got, net.JoinHostPort(rr.Data[3], rr.Data[2]))
+			} else {
+				got = append(got, rr.Data[0])
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(hosts)
+		if !slices.Equal(got, hosts) {
+			return tasks, len(want), fmt.Sprintf("%s %s: dig %v, /v1/enumerate %v", k[0], k[1], got, hosts)
+		}
+	}
+	return tasks, len(want), ""
+}
+
+// enumeratedNames are the names /v1/enumerate lists for one task.
+func (d *devDNS) enumeratedNames(t *testing.T, taskID string) []string {
+	t.Helper()
+	var enum dnsEnumeration
+	d.getDNSHTTP(t, "/v1/enumerate", 200, &enum)
+	var names []string
+	for _, fw := range enum.Frameworks {
+		for _, task := range fw.Tasks {
+			if task.ID != taskID {
+				continue
+			}
+			for _, r := range task.Records {
+				if !slices.Contains(names, r.Name) {
+					names = append(names, r.Name)
+				}
+			}
+		}
+	}
+	return names
 }
