@@ -210,6 +210,7 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 			t.State, t.Message = events.TaskKilled, "gone from agent after kill"
 		} else {
 			t.State, t.Message = events.TaskLost, "agent does not run the task"
+			m.metrics.lostFromReports.Inc()
 			if app, ok := m.state.Apps[t.AppID]; ok {
 				m.runtime.failed(app, now)
 			}
@@ -235,6 +236,7 @@ func (m *Master) killUnknownLocked(agentID, taskID string) {
 		return
 	}
 	m.log.Info("killing task unknown to the master", "agent", agentID, "task", taskID)
+	m.metrics.unknownKills.Inc()
 	m.runtime.orphans[taskID] = agentID
 	m.kickReconcile()
 }

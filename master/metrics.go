@@ -27,6 +27,13 @@ type metrics struct {
 	// refused counts messages refused because their sender may not say
 	// them (another node's agent, a reply subject that is no inbox).
 	refused *prometheus.CounterVec
+	// unknownKills counts kills of tasks an agent runs that the state
+	// does not hold; lostFromReports, tasks the state placed on an agent
+	// whose report lacks them. Both are what a master too slow for its
+	// agents churns through (issue 13): kills.Inc and failures.Inc do not
+	// see them.
+	unknownKills    prometheus.Counter
+	lostFromReports prometheus.Counter
 	// httpRefused counts API calls the door refused (http_guard.go).
 	httpRefused *prometheus.CounterVec
 }
@@ -66,12 +73,18 @@ func newMetrics(m *Master) *metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atoll_master_refused_total", Help: "Messages refused because their sender may not say them, by reason.",
 		}, []string{"reason"}),
+		unknownKills: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_unknown_task_kills_total", Help: "Kills queued for tasks an agent reported that the master does not hold.",
+		}),
+		lostFromReports: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_tasks_lost_from_reports_total", Help: "Tasks marked lost because their agent's report did not list them.",
+		}),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atoll_master_http_refused_total", Help: "API calls refused: unauthorized, cross_origin or media_type.",
 		}, []string{"reason"}),
 	}
 	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
-		mt.refused, mt.httpRefused, &stateCollector{m: m},
+		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
 )
@@ -227,4 +229,30 @@ func ids(ts []events.Task) []string {
 		out[i] = t.ID
 	}
 	return out
+}
+
+// TestChurnIsCounted: what an agent reports and the master does not hold is
+// killed, and what the master placed there that the report lacks is lost;
+// both show in /metrics (the churn of issue 13 was invisible there).
+func TestChurnIsCounted(t *testing.T) {
+	m, clock := leadingMaster(t)
+	id := addAgent(t, m, "h1", "127.0.0.9")
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 1}`)
+	m.reconcileOnce()
+	staged := tasksIn(m, "/web", events.TaskStaging)
+	if len(staged) != 1 {
+		t.Fatalf("%d tasks staged, want 1", len(staged))
+	}
+	// Later, the agent reports a task the master never heard of, and not
+	// the one the master staged there.
+	clock.Advance(2 * reportGrace)
+	m.mu.Lock()
+	m.reconcileReportsLocked(id, []events.TaskReport{{TaskID: "stranger.1", AppID: "/web", State: events.TaskRunning}}, clock.Now())
+	m.mu.Unlock()
+	if n := testutil.ToFloat64(m.metrics.unknownKills); n != 1 {
+		t.Errorf("atoll_master_unknown_task_kills_total = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.metrics.lostFromReports); n != 1 {
+		t.Errorf("atoll_master_tasks_lost_from_reports_total = %v, want 1", n)
+	}
 }
