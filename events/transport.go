@@ -62,10 +62,16 @@ type Snapshot struct {
 // redacted, until the returned subscription is drained. snap must return
 // a state that is not mutated afterwards (a clone), with the digest read
 // under the same lock.
-func ServeSnapshots(nc *nats.Conn, subj Subjects, snap func() (Snapshot, error)) (*nats.Subscription, error) {
+//
+// A request whose reply subject is not an inbox gets no answer (see
+// IsInbox); refused, if set, hears of it.
+func ServeSnapshots(nc *nats.Conn, subj Subjects, snap func() (Snapshot, error), refused func(reply string)) (*nats.Subscription, error) {
 	sub, err := nc.Subscribe(subj.Snapshot(), func(m *nats.Msg) {
 		if !IsInbox(m.Reply) {
-			return // see IsInbox: answer nowhere but an inbox
+			if refused != nil {
+				refused(m.Reply)
+			}
+			return
 		}
 		var reply SnapshotReply
 		s, err := snap()

@@ -51,7 +51,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	leaderNC := eventstest.Connect(t, srv)
 	sub, err := events.ServeSnapshots(leaderNC, subj, func() (events.Snapshot, error) {
 		return events.Snapshot{State: want.Clone()}, nil
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestSnapshotDigestAndRedaction(t *testing.T) {
 	want.Add(1, 1, d)
 	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		return events.Snapshot{State: l.State(), Digest: want.At(1, 1)}, nil
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestSnapshotRefused(t *testing.T) {
 	nc := eventstest.Connect(t, srv)
 	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		return events.Snapshot{}, errors.New("not the leader")
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,9 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		subs = append(subs, s)
 		return nil
 	}
-	snap, err := events.ServeSnapshots(m.cfg.NC, m.cfg.Subjects, m.snapshot)
+	snap, err := events.ServeSnapshots(m.cfg.NC, m.cfg.Subjects, m.snapshot, func(reply string) {
+		m.refuse(refusedReplySubject, "subject", m.cfg.Subjects.Snapshot(), "reply", reply)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +61,13 @@ func (m *Master) snapshot() (events.Snapshot, error) {
 
 // respond answers a request. Only an inbox gets an answer: a reply
 // subject elsewhere would make the master publish where its requester may
-// not (events.IsInbox).
-func respond(msg *nats.Msg, v any) {
+// not (events.IsInbox), and is refused and counted.
+func (m *Master) respond(msg *nats.Msg, v any) {
+	if msg.Reply == "" {
+		return // a publish, not a request
+	}
 	if !events.IsInbox(msg.Reply) {
+		m.refuse(refusedReplySubject, "subject", msg.Subject, "reply", msg.Reply)
 		return
 	}
 	data, err := json.Marshal(v)
@@ -79,16 +85,16 @@ func (m *Master) handleRegister(msg *nats.Msg) {
 	var req events.RegisterRequest
 	if err := json.Unmarshal(msg.Data, &req); err != nil {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
-		respond(msg, events.RegisterReply{Error: "bad register request: " + err.Error()})
+		m.respond(msg, events.RegisterReply{Error: "bad register request: " + err.Error()})
 		return
 	}
 	id, err := m.registerAgent(node, req)
 	if err != nil {
 		m.log.Warn("agent registration refused", "node", node, "hostname", req.Hostname, "err", err)
-		respond(msg, events.RegisterReply{Error: err.Error()})
+		m.respond(msg, events.RegisterReply{Error: err.Error()})
 		return
 	}
-	respond(msg, events.RegisterReply{AgentID: id})
+	m.respond(msg, events.RegisterReply{AgentID: id})
 }
 
 // errNotYours refuses a message a node sent about another node.
@@ -164,14 +170,14 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		m.mu.Unlock()
 		// An unknown or unreachable agent comes back through
 		// registration, which reconciles its tasks in one step.
-		respond(msg, events.HeartbeatReply{Reregister: m.Leading()})
+		m.respond(msg, events.HeartbeatReply{Reregister: m.Leading()})
 		return
 	}
 	now := m.cfg.Now()
 	m.runtime.lastSeen[hb.AgentID] = now
 	m.reconcileReportsLocked(hb.AgentID, hb.Tasks, now)
 	m.mu.Unlock()
-	respond(msg, events.HeartbeatReply{})
+	m.respond(msg, events.HeartbeatReply{})
 }
 
 // reportGrace is how old a task must be before its absence from an agent's

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -194,5 +195,41 @@ func TestNATSCarriesNoEnv(t *testing.T) {
 	}
 	if bytes.Contains(raw, []byte(secret)) || bytes.Contains(raw, []byte("DB_PASSWORD")) {
 		t.Errorf("snapshot on NATS with the app's env: %s", raw)
+	}
+}
+
+// TestRepliesOnlyToInboxes: a snapshot request or a registration whose
+// reply subject is an event subject is not answered there (the master
+// would publish a snapshot as an "event" for its requester), and the
+// master counts the refusal.
+func TestRepliesOnlyToInboxes(t *testing.T) {
+	m, srv := runMaster(t)
+	subj := events.Subjects{}
+	watcher := srv.ConnectAs(t, natsauth.RoleObserver, "watcher")
+	onEvents, err := watcher.SubscribeSync(subj.Event(events.AppUpdated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := srv.ConnectAs(t, natsauth.RoleSidecar, "h1")
+	agent := srv.ConnectAs(t, natsauth.RoleAgent, "h1")
+	if err := sidecar.PublishRequest(subj.Snapshot(), subj.Event(events.AppUpdated), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.PublishRequest(subj.Register("h1"), subj.Event(events.AppUpdated), []byte(`{"hostname":"h1","ip":"127.0.0.9"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = sidecar.Flush()
+	_ = agent.Flush()
+	eventstest.WaitFor(t, 5*time.Second, func() error {
+		if n := testutil.ToFloat64(m.metrics.refused.WithLabelValues(refusedReplySubject)); n != 2 {
+			return fmt.Errorf("refused %s = %v, want 2", refusedReplySubject, n)
+		}
+		return nil
+	})
+	if msg, err := onEvents.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("the master answered on an event subject: %.80q", msg.Data)
 	}
 }

@@ -13,13 +13,12 @@ import (
 
 // Reasons a message is refused (the refused metric's label).
 const (
-	refusedBadSubject    = "bad_subject"
-	refusedHostname      = "hostname_not_credential"
-	refusedOtherAgent    = "other_agents_id"
-	refusedOtherTask     = "other_agents_task"
-	refusedReplySubject  = "reply_not_inbox"
-	refusedUndecodable   = "undecodable"
-	refusedUnknownSender = "unknown_agent"
+	refusedBadSubject   = "bad_subject"
+	refusedHostname     = "hostname_not_credential"
+	refusedOtherAgent   = "other_agents_id"
+	refusedOtherTask    = "other_agents_task"
+	refusedReplySubject = "reply_not_inbox"
+	refusedUndecodable  = "undecodable"
 )
 
 // senderNode is the node token NATS let msg's publisher use, ok false
@@ -34,8 +33,8 @@ func (m *Master) senderNode(msg *nats.Msg) (string, bool) {
 	return node, true
 }
 
-// agentOfNodeLocked is the agent id, known to the state, that node may speak
-// for: id itself if that agent's hostname is node's, refused otherwise.
+// agentIsNodeLocked reports whether the agent id, known to the state,
+// is node's (its hostname is the node's name).
 func (m *Master) agentIsNodeLocked(id, node string) bool {
 	a, ok := m.state.Agents[id]
 	return ok && events.NodeToken(a.Hostname) == node

@@ -22,12 +22,12 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 	var up events.StatusUpdate
 	if err := json.Unmarshal(msg.Data, &up); err != nil {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
-		respond(msg, events.Ack{Code: events.AckBadRequest, Error: "bad status update: " + err.Error()})
+		m.respond(msg, events.Ack{Code: events.AckBadRequest, Error: "bad status update: " + err.Error()})
 		return
 	}
 	ack, err := m.recordStatus(node, up)
 	if errors.Is(err, errNotYours) {
-		respond(msg, events.Ack{Code: events.AckRefused, Error: err.Error()})
+		m.respond(msg, events.Ack{Code: events.AckRefused, Error: err.Error()})
 		return
 	}
 	if err != nil {
@@ -37,7 +37,7 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 	if !ack {
 		return // not leading: no ack, the agent retries with the next leader
 	}
-	respond(msg, events.Ack{})
+	m.respond(msg, events.Ack{})
 }
 
 // recordStatus commits what the status update of node's agent changes. It

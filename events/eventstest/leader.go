@@ -229,7 +229,7 @@ func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 	})
 	sub, err := events.ServeSnapshots(nc, subj, func() (events.Snapshot, error) {
 		return l.Snapshot(context.Background())
-	})
+	}, nil)
 	if err == nil {
 		// Followers dial in on other connections: the server must know
 		// the responder before Serve returns.

@@ -99,12 +99,6 @@ func (a *Authority) signAccount() error {
 	return nil
 }
 
-// AccountPublicKey is the cluster account's public key.
-func (a *Authority) AccountPublicKey() string {
-	pub, _ := a.account.PublicKey()
-	return pub
-}
-
 // Trust is what a NATS server needs to check this authority's credentials.
 func (a *Authority) Trust() ServerTrust {
 	return ServerTrust{OperatorJWT: a.OperatorJWT, AccountJWTs: []string{a.SystemJWT, a.AccountJWT}}

@@ -31,7 +31,7 @@ func New(nc *nats.Conn) (*Leader, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return events.Snapshot{State: l.state.Clone(), Digest: l.pub.Digest(l.state.Epoch, l.state.Seq)}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bench leader: %w", err)
 	}
