@@ -158,18 +158,6 @@ func (s *State) Normalize() *State {
 	return s
 }
 
-// TasksOn returns the tasks placed on an agent, sorted by id.
-func (s *State) TasksOn(agentID string) []Task {
-	var out []Task
-	for _, t := range s.Tasks {
-		if t.AgentID == agentID {
-			out = append(out, t)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
 // SortedAgents returns the agents sorted by id.
 func (s *State) SortedAgents() []Agent {
 	out := make([]Agent, 0, len(s.Agents))

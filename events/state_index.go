@@ -15,40 +15,57 @@ import (
 // the number of task ids it holds; when that is not len(Tasks), someone
 // wrote Tasks directly and readers fall back to a scan.
 type taskIndex struct {
-	byApp map[string]map[string]struct{}
-	count int
+	byApp   map[string]map[string]struct{}
+	byAgent map[string]map[string]struct{}
+	count   int
 }
 
 func buildTaskIndex(tasks map[string]Task) *taskIndex {
-	ix := &taskIndex{byApp: map[string]map[string]struct{}{}}
-	for id, t := range tasks {
-		ix.add(t.AppID, id)
+	ix := &taskIndex{byApp: map[string]map[string]struct{}{}, byAgent: map[string]map[string]struct{}{}}
+	for _, t := range tasks {
+		ix.add(t)
 	}
 	return ix
 }
 
-func (ix *taskIndex) add(appID, taskID string) {
-	ids := ix.byApp[appID]
-	if ids == nil {
-		ids = map[string]struct{}{}
-		ix.byApp[appID] = ids
-	}
-	if _, ok := ids[taskID]; !ok {
-		ids[taskID] = struct{}{}
+func (ix *taskIndex) add(t Task) {
+	if addID(ix.byApp, t.AppID, t.ID) {
 		ix.count++
 	}
+	addID(ix.byAgent, t.AgentID, t.ID)
 }
 
-func (ix *taskIndex) remove(appID, taskID string) {
-	ids := ix.byApp[appID]
-	if _, ok := ids[taskID]; !ok {
-		return
+func (ix *taskIndex) remove(t Task) {
+	if dropID(ix.byApp, t.AppID, t.ID) {
+		ix.count--
 	}
-	delete(ids, taskID)
-	ix.count--
+	dropID(ix.byAgent, t.AgentID, t.ID)
+}
+
+// addID and dropID keep one set of an index; they report whether it changed.
+func addID(sets map[string]map[string]struct{}, key, id string) bool {
+	ids := sets[key]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		sets[key] = ids
+	}
+	if _, ok := ids[id]; ok {
+		return false
+	}
+	ids[id] = struct{}{}
+	return true
+}
+
+func dropID(sets map[string]map[string]struct{}, key, id string) bool {
+	ids := sets[key]
+	if _, ok := ids[id]; !ok {
+		return false
+	}
+	delete(ids, id)
 	if len(ids) == 0 {
-		delete(ix.byApp, appID)
+		delete(sets, key)
 	}
+	return true
 }
 
 // Reindex rebuilds the app → tasks index; call it after writing Tasks
@@ -60,16 +77,16 @@ func (s *State) Reindex() { s.tasksByApp = buildTaskIndex(s.Tasks) }
 func (s *State) putTask(t Task) {
 	ix := s.indexForWrite()
 	if old, ok := s.Tasks[t.ID]; ok {
-		ix.remove(old.AppID, old.ID)
+		ix.remove(old)
 	}
 	s.Tasks[t.ID] = t
-	ix.add(t.AppID, t.ID)
+	ix.add(t)
 }
 
 func (s *State) dropTask(id string) {
 	ix := s.indexForWrite()
 	if old, ok := s.Tasks[id]; ok {
-		ix.remove(old.AppID, id)
+		ix.remove(old)
 		delete(s.Tasks, id)
 	}
 }
@@ -81,33 +98,57 @@ func (s *State) indexForWrite() *taskIndex {
 	return s.tasksByApp
 }
 
-// taskIDsOf is the ids of appID's tasks from the index, or ok false when
-// the index is missing or out of step with Tasks.
-func (s *State) taskIDsOf(appID string) (map[string]struct{}, bool) {
-	ix := s.tasksByApp
-	if ix == nil || ix.count != len(s.Tasks) {
-		return nil, false
-	}
-	return ix.byApp[appID], true
+// indexReady reports whether the index is there and in step with Tasks.
+func (s *State) indexReady() bool {
+	return s.tasksByApp != nil && s.tasksByApp.count == len(s.Tasks)
 }
 
 // TasksOf returns the app's tasks sorted by id.
 func (s *State) TasksOf(appID string) []Task {
-	var out []Task
-	if ids, ok := s.taskIDsOf(appID); ok {
-		out = make([]Task, 0, len(ids))
-		for id := range ids {
-			if t, ok := s.Tasks[id]; ok && t.AppID == appID {
-				out = append(out, t)
-			}
-		}
-	} else {
-		for _, t := range s.Tasks {
-			if t.AppID == appID {
-				out = append(out, t)
-			}
+	if !s.indexReady() {
+		return s.scanTasks(func(t Task) bool { return t.AppID == appID })
+	}
+	return s.tasksIn(s.tasksByApp.byApp[appID], func(t Task) bool { return t.AppID == appID })
+}
+
+// TasksOn returns the tasks placed on an agent, sorted by id.
+func (s *State) TasksOn(agentID string) []Task {
+	if !s.indexReady() {
+		return s.scanTasks(func(t Task) bool { return t.AgentID == agentID })
+	}
+	return s.tasksIn(s.tasksByApp.byAgent[agentID], func(t Task) bool { return t.AgentID == agentID })
+}
+
+// CountTasksOf is len(TasksOf(appID)) without building the list.
+func (s *State) CountTasksOf(appID string) int {
+	if !s.indexReady() {
+		return len(s.TasksOf(appID))
+	}
+	return len(s.tasksByApp.byApp[appID])
+}
+
+func (s *State) tasksIn(ids map[string]struct{}, keep func(Task) bool) []Task {
+	out := make([]Task, 0, len(ids))
+	for id := range ids {
+		if t, ok := s.Tasks[id]; ok && keep(t) {
+			out = append(out, t)
 		}
 	}
-	slices.SortFunc(out, func(a, b Task) int { return strings.Compare(a.ID, b.ID) })
+	sortTasks(out)
 	return out
+}
+
+func (s *State) scanTasks(keep func(Task) bool) []Task {
+	var out []Task
+	for _, t := range s.Tasks {
+		if keep(t) {
+			out = append(out, t)
+		}
+	}
+	sortTasks(out)
+	return out
+}
+
+func sortTasks(ts []Task) {
+	slices.SortFunc(ts, func(a, b Task) int { return strings.Compare(a.ID, b.ID) })
 }

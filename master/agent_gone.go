@@ -16,9 +16,8 @@ var errAgentNotFound = errors.New("agent not found")
 // waiting for a timeout. If the agent process does come back, it is told
 // to register afresh: it gets a new id, and the master kills the tasks it
 // still runs, which nothing owns any more.
-func (m *Master) markAgentGone(id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) markAgentGone(id string) (err error) {
+	defer m.writeLocked()(&err)
 	a, ok := m.state.Agents[id]
 	if !ok {
 		return fmt.Errorf("mark agent %s gone: %w", id, errAgentNotFound)
@@ -36,7 +35,7 @@ func (m *Master) markAgentGone(id string) error {
 	if err := m.commitLocked(changes...); err != nil {
 		return fmt.Errorf("mark agent %s gone: %w", id, err)
 	}
-	delete(m.runtime.lastSeen, id)
+	m.live.forget(id)
 	m.log.Warn("agent marked gone", "id", id, "hostname", a.Hostname, "tasks", len(changes)-1)
 	m.kickReconcile()
 	return nil

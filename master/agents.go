@@ -3,6 +3,7 @@ package master
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"fmt"
 	"time"
 
@@ -49,15 +50,9 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 	return subs, m.cfg.NC.Flush()
 }
 
-// snapshot is the state with the digest at it, read under one lock.
-func (m *Master) snapshot() (events.Snapshot, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if !m.actingLocked() {
-		return events.Snapshot{}, ErrNotLeader
-	}
-	return events.Snapshot{State: m.state.Clone(), Digest: m.pub.Digest(m.state.Epoch, m.state.Seq)}, nil
-}
+// snapshot is the state as published, with the digest at it: followers
+// get nothing that is not durable yet.
+func (m *Master) snapshot() (events.Snapshot, error) { return m.publishedState() }
 
 // respond answers a request. Only an inbox gets an answer: a reply
 // subject elsewhere would make the master publish where its requester may
@@ -105,7 +100,7 @@ var errNotYours = errors.New("refused: not this node's")
 // does not know (its record was removed) is taken as given, so ids stay
 // stable. A node registers only as itself: its hostname is its
 // credential's name, and an id the state gives another node is refused.
-func (m *Master) registerAgent(node string, req events.RegisterRequest) (string, error) {
+func (m *Master) registerAgent(node string, req events.RegisterRequest) (_ string, err error) {
 	if req.Hostname == "" || req.IP == "" {
 		return "", fmt.Errorf("register: hostname and ip are required")
 	}
@@ -113,8 +108,8 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (string,
 		m.refuse(refusedHostname, "node", node, "hostname", req.Hostname)
 		return "", fmt.Errorf("register: hostname %q is not this agent's credential (%s): %w", req.Hostname, node, errNotYours)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	// The reply goes once the registration is durable.
+	defer m.writeLocked()(&err)
 	now := m.cfg.Now()
 	id := req.AgentID
 	a, known := m.state.Agents[id]
@@ -139,9 +134,9 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (string,
 	if err := m.commitLocked(events.PutAgent(a)); err != nil {
 		return "", fmt.Errorf("register agent %s: %w", id, err)
 	}
-	m.runtime.lastSeen[id] = now
+	m.live.set(id, node, true, now)
 	m.log.Info("agent registered", "id", id, "hostname", a.Hostname, "ip", a.IP, "returning", known)
-	m.reconcileReportsLocked(id, req.Tasks, now)
+	m.reconcileReportsLocked(id, &agentReport{tasks: req.Tasks, at: now}, now)
 	m.kickReconcile()
 	return id, nil
 }
@@ -149,7 +144,10 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (string,
 // newAgentID makes a Mesos-looking agent id: <uuid>-S<n>.
 func newAgentID(n int) string { return fmt.Sprintf("%s-S%d", uuid.NewString(), n) }
 
+// handleHeartbeat answers a heartbeat without the state's lock (see
+// liveness): its report waits for the next reconcile pass.
 func (m *Master) handleHeartbeat(msg *nats.Msg) {
+	m.metrics.heartbeats.Inc()
 	node, ok := m.senderNode(msg)
 	if !ok {
 		return
@@ -159,39 +157,62 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
 		return
 	}
-	m.mu.Lock()
-	a, ok := m.state.Agents[hb.AgentID]
-	if ok && events.NodeToken(a.Hostname) != node {
-		m.mu.Unlock()
-		m.refuse(refusedOtherAgent, "node", node, "agent", hb.AgentID, "owner", a.Hostname)
+	if !m.leadingNow.Load() || !m.leaseHeld() {
+		m.respond(msg, events.HeartbeatReply{})
 		return
 	}
-	if !ok || a.State != events.AgentActive || !m.actingLocked() {
-		m.mu.Unlock()
+	switch verdict, owner := m.live.heartbeat(hb.AgentID, node, m.cfg.Now(), hb.Tasks); verdict {
+	case heartbeatNotYours:
+		m.refuse(refusedOtherAgent, "node", node, "agent", hb.AgentID, "owner", owner)
+		return
+	case heartbeatReregister:
 		// An unknown or unreachable agent comes back through
 		// registration, which reconciles its tasks in one step.
-		m.respond(msg, events.HeartbeatReply{Reregister: m.Leading()})
+		m.respond(msg, events.HeartbeatReply{Reregister: true})
 		return
 	}
-	now := m.cfg.Now()
-	m.runtime.lastSeen[hb.AgentID] = now
-	m.reconcileReportsLocked(hb.AgentID, hb.Tasks, now)
-	m.mu.Unlock()
+	m.kickReconcile()
 	m.respond(msg, events.HeartbeatReply{})
 }
 
 // reportGrace is how old a task must be before its absence from an agent's
-// report means it is lost: a launch may still be on its way.
+// report means it is lost, when the master has no ack of its launch to go
+// by (a task it did not launch itself this term).
 const reportGrace = 5 * time.Second
 
+// reportAfterAck is how long after a launch's ack a report must arrive for
+// the task's absence from it to count: the ack and the heartbeat travel
+// on different subscriptions, so their order on arrival is not exact.
+const reportAfterAck = time.Second
+
+// applyReportsLocked reconciles the heartbeat reports that came in since
+// the last pass.
+func (m *Master) applyReportsLocked(now time.Time) {
+	reports := m.live.takeReports()
+	ids := make([]string, 0, len(reports))
+	for id := range reports {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if a, ok := m.state.Agents[id]; ok && a.State == events.AgentActive {
+			m.reconcileReportsLocked(id, reports[id], now)
+		}
+	}
+}
+
 // reconcileReportsLocked brings the state in line with what an agent says
-// it runs: unreachable tasks it still runs are running again, tasks it
-// runs that the state does not want are killed, and tasks the state places
-// there that it does not run are lost.
-func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskReport, now time.Time) {
-	reported := make(map[string]events.TaskReport, len(reports))
+// it runs: unreachable tasks it still runs are running again, staging
+// tasks it runs are adopted as running, tasks it runs that the state does
+// not hold are killed, and tasks the state places there that it surely
+// does not run are lost. A task is surely not run only when the report
+// came after the agent had it: after its launch was acked, after it was
+// reported running, after its kill was sent. A staging task the agent has
+// not acked is never lost by a report; its launch times out instead.
+func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now time.Time) {
+	reported := make(map[string]events.TaskReport, len(rep.tasks))
 	var changes []events.Change
-	for _, r := range reports {
+	for _, r := range rep.tasks {
 		reported[r.TaskID] = r
 		t, ok := m.state.Tasks[r.TaskID]
 		switch {
@@ -206,10 +227,14 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 			t.State = events.TaskRunning
 			t.Message = "agent reconnected"
 			changes = append(changes, events.PutTask(t))
+		case (t.State == events.TaskStaging || t.State == events.TaskStarting) && r.State == events.TaskRunning:
+			// Its status update is still on its way: the agent is the
+			// truth about what runs.
+			changes = append(changes, m.taskStatusLocked(t, events.TaskRunning, r.Message, nil, now)...)
 		}
 	}
 	for _, t := range m.state.TasksOn(agentID) {
-		if _, ok := reported[t.ID]; ok || now.Sub(t.StagedAt) < reportGrace {
+		if _, ok := reported[t.ID]; ok || !m.surelyGoneLocked(t, rep.at) {
 			continue
 		}
 		if t.State == events.TaskKilling {
@@ -222,7 +247,6 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 			}
 		}
 		changes = append(changes, events.PutTask(t))
-		m.runtime.forgetTask(t.ID)
 	}
 	if len(changes) > 0 {
 		if err := m.commitLocked(changes...); err != nil {
@@ -230,6 +254,26 @@ func (m *Master) reconcileReportsLocked(agentID string, reports []events.TaskRep
 		}
 		m.kickReconcile()
 	}
+}
+
+// surelyGoneLocked reports whether a report made at `at` that lacks task t
+// means the agent does not run it.
+func (m *Master) surelyGoneLocked(t events.Task, at time.Time) bool {
+	switch t.State {
+	case events.TaskKilling:
+		sent, ok := m.runtime.killSent[t.ID]
+		return ok && at.Sub(sent) >= reportAfterAck
+	case events.TaskStaging, events.TaskStarting:
+		acked, ok := m.live.ackedAt(t.ID)
+		return ok && at.Sub(acked) >= reportAfterAck
+	}
+	if acked, ok := m.live.ackedAt(t.ID); ok {
+		return at.Sub(acked) >= reportAfterAck
+	}
+	if t.StartedAt != nil && at.Sub(*t.StartedAt) < reportAfterAck {
+		return false
+	}
+	return at.Sub(t.StagedAt) >= reportGrace
 }
 
 // killUnknownLocked queues a kill for a task the state does not hold; the
@@ -256,10 +300,10 @@ func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 		if a.State != events.AgentActive {
 			continue
 		}
-		seen, ok := m.runtime.lastSeen[a.ID]
-		if !ok {
+		seen := m.live.lastSeen(a.ID)
+		if seen.IsZero() {
 			seen = now
-			m.runtime.lastSeen[a.ID] = now
+			m.live.set(a.ID, events.NodeToken(a.Hostname), true, now)
 		}
 		if deadline := seen.Add(m.cfg.AgentTimeout); now.Before(deadline) {
 			if next.IsZero() || deadline.Before(next) {
@@ -278,9 +322,12 @@ func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 			changes = append(changes, events.PutTask(t))
 		}
 		m.log.Warn("agent unreachable", "id", a.ID, "hostname", a.Hostname, "silent", now.Sub(seen).Round(time.Millisecond), "tasks", len(changes)-1)
+		m.metrics.unreachable.Inc()
 		if err := m.commitLocked(changes...); err != nil {
 			m.log.Warn("mark agent unreachable", "agent", a.ID, "err", err)
+			continue
 		}
+		m.live.set(a.ID, events.NodeToken(a.Hostname), false, now)
 	}
 	return next
 }

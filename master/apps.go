@@ -26,9 +26,8 @@ type Change struct {
 }
 
 // CreateApp adds a new app.
-func (m *Master) CreateApp(app events.App) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) CreateApp(app events.App) (_ Change, err error) {
+	defer m.writeLocked()(&err)
 	if _, ok := m.state.Apps[app.ID]; ok {
 		return Change{}, &ConflictError{Message: fmt.Sprintf("An app with id [%s] already exists.", app.ID)}
 	}
@@ -52,9 +51,8 @@ func (m *Master) createLocked(app events.App) (Change, error) {
 // what build makes of the current one (nil when there is none). build runs
 // under the state lock, so a partial update never undoes a concurrent one.
 // A change of instances alone scales; anything else replaces the tasks.
-func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.App, error), force bool) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.App, error), force bool) (_ Change, err error) {
+	defer m.writeLocked()(&err)
 	var existing *events.App
 	old, ok := m.state.Apps[id]
 	if ok {
@@ -106,9 +104,8 @@ func scalingOnly(a, b events.App) bool {
 }
 
 // RestartApp replaces every task of the app by the upgrade strategy.
-func (m *Master) RestartApp(id string, force bool) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) RestartApp(id string, force bool) (_ Change, err error) {
+	defer m.writeLocked()(&err)
 	app, err := m.changeableLocked(id, force)
 	if err != nil {
 		return Change{}, err
@@ -121,9 +118,8 @@ func (m *Master) RestartApp(id string, force bool) (Change, error) {
 }
 
 // DeleteApp removes the app; its tasks are killed by the reconcile loop.
-func (m *Master) DeleteApp(id string, force bool) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) DeleteApp(id string, force bool) (_ Change, err error) {
+	defer m.writeLocked()(&err)
 	app, err := m.changeableLocked(id, force)
 	if err != nil {
 		return Change{}, err
@@ -134,9 +130,8 @@ func (m *Master) DeleteApp(id string, force bool) (Change, error) {
 
 // KillTasks kills tasks of an app. With scale the app shrinks by as many
 // instances (a scaling deployment); without, they are replaced.
-func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) ([]events.Task, *Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) (_ []events.Task, _ *Change, err error) {
+	defer m.writeLocked()(&err)
 	app, ok := m.state.Apps[appID]
 	if !ok {
 		return nil, nil, appNotFound(appID)
@@ -256,9 +251,8 @@ func (m *Master) deploymentsOfLocked(appID string) []string {
 
 // CancelDeployment removes a deployment. Rolling back (without force) is
 // the rolling-deployments issue's; until then both stop where they stand.
-func (m *Master) CancelDeployment(id string, force bool) (Change, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) CancelDeployment(id string, force bool) (_ Change, err error) {
+	defer m.writeLocked()(&err)
 	d, ok := m.state.Deployments[id]
 	if !ok {
 		return Change{}, &NotFoundError{Message: fmt.Sprintf("DeploymentPlan %s does not exist", id)}
@@ -285,12 +279,21 @@ func newDeployment(appID, action string, now time.Time) events.Deployment {
 	}
 }
 
-// updateDeploymentsLocked ends deployments whose apps have converged and
-// records why the others wait.
-func (m *Master) updateDeploymentsLocked(waiting map[string]string, done map[string]bool) {
-	ids := make([]string, 0, len(m.state.Deployments))
-	for id := range m.state.Deployments {
-		ids = append(ids, id)
+// updateDeploymentsLocked ends the deployments of the given apps whose
+// apps have converged and records why the others wait.
+func (m *Master) updateDeploymentsLocked(apps []string) {
+	if len(apps) == 0 || len(m.state.Deployments) == 0 {
+		return
+	}
+	touched := make(map[string]bool, len(apps))
+	for _, id := range apps {
+		touched[id] = true
+	}
+	var ids []string
+	for id, d := range m.state.Deployments {
+		if slices.ContainsFunc(d.AffectedApps, func(a string) bool { return touched[a] }) {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
@@ -298,9 +301,9 @@ func (m *Master) updateDeploymentsLocked(waiting map[string]string, done map[str
 		finished := true
 		for _, appID := range d.AffectedApps {
 			if _, exists := m.state.Apps[appID]; exists {
-				finished = finished && done[appID]
+				finished = finished && m.runtime.appStatus[appID].done
 			} else {
-				finished = finished && len(m.state.TasksOf(appID)) == 0
+				finished = finished && m.state.CountTasksOf(appID) == 0
 			}
 		}
 		if finished {
@@ -312,7 +315,7 @@ func (m *Master) updateDeploymentsLocked(waiting map[string]string, done map[str
 		changed := false
 		acts := make([]events.DeploymentAction, len(d.CurrentActions))
 		for i, a := range d.CurrentActions {
-			if w := waiting[a.App]; w != a.Waiting {
+			if w := m.runtime.appStatus[a.App].waiting; w != a.Waiting {
 				a.Waiting, changed = w, true
 			}
 			acts[i] = a

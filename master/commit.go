@@ -1,8 +1,10 @@
 package master
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/atollhq/atoll/events"
@@ -11,83 +13,310 @@ import (
 // ErrNotLeader is returned for writes while this master does not lead.
 var ErrNotLeader = errors.New("not the leader")
 
-// commitLocked makes changes part of the state, in order: stamp, store,
-// apply, publish. m.mu must be held for writing, which also keeps events on
-// NATS in seq order. The changes of one call are one store write when the
-// store can make them durable together (FileStore): all of them or none,
-// so a request that fails leaves nothing behind. Otherwise it stops at the
-// first error; events stored before it stay.
+// The master decides under its lock and does its I/O outside it (as raft's
+// Ready/Advance and Nomad's plan applier do). A change is stamped and
+// applied to the leader's working state under m.mu, which is all a
+// decision needs, and joins the open batch. One committer goroutine takes
+// the open batch as a whole, makes it durable with one store write (group
+// commit), then publishes its events on NATS and feeds them to /v2/events
+// in seq order, and only then sends the agent requests that depended on
+// it and tells the callers waiting on it. A batch the store could not
+// keep is taken back out of the working state, with every batch after it:
+// a write that could not be made changes nothing.
+
+// batch is changes applied to the working state that are not yet durable.
+type batch struct {
+	evs    []events.Event
+	undos  []events.Undo
+	frames [][]sseFrame // per event, made against the state before it
+	// after runs once the batch is durable and published: requests to
+	// agents that name what the batch staged.
+	after []func(context.Context)
+	start time.Time
+
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+func (b *batch) empty() bool { return len(b.evs) == 0 && len(b.after) == 0 }
+
+// finish ends the batch for everyone waiting on it; only the first call counts.
+func (b *batch) finish(err error) {
+	b.once.Do(func() {
+		b.err = err
+		close(b.done)
+	})
+}
+
+// durability is what a writer waits on, outside the lock, before it tells
+// its caller a change is made.
+type durability struct{ b *batch }
+
+// wait returns once everything staged before the durability was taken is
+// durable and published, or why it is not.
+func (d durability) wait() error {
+	if d.b == nil {
+		return nil
+	}
+	<-d.b.done
+	return d.b.err
+}
+
+// pipeline is the leader's batches on their way to the store. open and
+// inflight are guarded by Master.mu; published by pubMu.
+type pipeline struct {
+	open     *batch // gathering changes
+	inflight *batch // taken by the committer, not yet published
+	kick     chan struct{}
+
+	// pubMu is held while a batch is published, so that a snapshot or a
+	// sync tick sees the published chain between batches, never inside
+	// one. Lock order: pubMu before Master.mu.
+	pubMu          sync.Mutex
+	publishedEpoch uint64
+	publishedSeq   uint64
+}
+
+func newPipeline() *pipeline {
+	return &pipeline{open: newBatch(), kick: make(chan struct{}, 1)}
+}
+
+// reset starts a term from a state loaded at (epoch, seq): nothing staged,
+// that much published.
+func (p *pipeline) reset(epoch, seq uint64) {
+	p.pubMu.Lock()
+	p.publishedEpoch, p.publishedSeq = epoch, seq
+	p.pubMu.Unlock()
+}
+
+// commitLocked stamps changes, applies them to the working state and adds
+// them to the open batch. It fails, changing nothing, when this master
+// does not lead or a change is malformed; whether the changes become
+// durable is known later (durableLocked). m.mu must be held for writing.
 func (m *Master) commitLocked(changes ...events.Change) error {
 	if !m.actingLocked() {
 		return ErrNotLeader
 	}
-	start := time.Now()
+	if len(changes) == 0 {
+		return nil
+	}
+	now := m.cfg.Now().UTC()
 	evs := make([]events.Event, len(changes))
 	for i, c := range changes {
-		e := c.Stamp(m.state, m.epoch, m.cfg.Now().UTC())
+		e := c.Stamp(m.state, m.epoch, now)
 		e.Seq += uint64(i) // each follows the one before it
-		// Apply fails only on a malformed event; check that before the
-		// store sees it, so the log never holds what the state refused.
+		// Check every event before any applies: all of them or none.
 		if err := e.Validate(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 		evs[i] = e
 	}
-	// Without a durable write we must not act: anything we published
-	// could vanish on restart.
-	stored, storeErr := m.storeLocked(evs)
-	for _, e := range evs[:stored] {
+	b := m.pipe.open
+	if b.start.IsZero() {
+		b.start = time.Now()
+	}
+	for i, e := range evs {
 		frames := sseFrames(m.state, e) // before Apply: compares with the old records
-		if err := m.state.Apply(e); err != nil {
+		var prev *events.Task
+		if t, ok := m.state.Tasks[e.ID]; ok && (e.Type == events.TaskUpdated || e.Type == events.TaskRemoved) {
+			prev = &t
+		}
+		u, err := m.state.ApplyUndoable(e)
+		if err != nil {
+			m.revertLocked(b, len(b.evs)-i) // this call's, newest first
 			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 		}
-		m.sse.publish(e.Epoch, e.Seq, frames)
+		b.evs, b.undos, b.frames = append(b.evs, e), append(b.undos, u), append(b.frames, frames)
+		m.noteChangeLocked(e, prev)
+	}
+	m.kickCommit()
+	return nil
+}
+
+// afterDurableLocked runs send once everything staged so far is durable.
+func (m *Master) afterDurableLocked(sends ...func(context.Context)) {
+	if len(sends) == 0 {
+		return
+	}
+	m.pipe.open.after = append(m.pipe.open.after, sends...)
+	m.kickCommit()
+}
+
+// durableLocked is what to wait on, after unlocking, for everything
+// staged so far to be durable.
+func (m *Master) durableLocked() durability {
+	switch {
+	case !m.pipe.open.empty():
+		return durability{m.pipe.open}
+	case m.pipe.inflight != nil:
+		return durability{m.pipe.inflight}
+	}
+	return durability{}
+}
+
+// commit is commitLocked for callers that do not hold the lock; it returns
+// once the changes are durable, or why they are not.
+func (m *Master) commit(changes ...events.Change) error {
+	m.mu.Lock()
+	err := m.commitLocked(changes...)
+	d := m.durableLocked()
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return d.wait()
+}
+
+// writeLocked takes m.mu for a change made on behalf of a caller; the
+// function it returns unlocks and then, unless *err is set, waits for the
+// changes to be durable and sets *err when they are not. Use as
+//
+//	func (m *Master) X(...) (_ T, err error) { defer m.writeLocked()(&err); ... }
+func (m *Master) writeLocked() func(*error) {
+	m.mu.Lock()
+	return func(err *error) {
+		d := m.durableLocked()
+		m.mu.Unlock()
+		if *err == nil {
+			*err = d.wait()
+		}
+	}
+}
+
+func (m *Master) kickCommit() {
+	select {
+	case m.pipe.kick <- struct{}{}:
+	default:
+	}
+}
+
+// revertLocked takes the newest n events of b back out of the working
+// state and out of b.
+func (m *Master) revertLocked(b *batch, n int) {
+	for i := len(b.evs) - 1; i >= len(b.evs)-n; i-- {
+		m.state.Revert(b.undos[i])
+	}
+	k := len(b.evs) - n
+	b.evs, b.undos, b.frames = b.evs[:k], b.undos[:k], b.frames[:k]
+}
+
+// commitLoop is the committer: it runs while this master leads and
+// stops with ctx, failing what it has not stored. run starts each request
+// to an agent that a durable batch releases.
+func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))) {
+	for {
+		select {
+		case <-ctx.Done():
+			m.mu.Lock()
+			open := m.pipe.open
+			m.pipe.open, m.pipe.inflight = newBatch(), nil
+			m.mu.Unlock()
+			open.finish(ErrNotLeader)
+			return
+		case <-m.pipe.kick:
+		}
+		m.mu.Lock()
+		b := m.pipe.open
+		if b.empty() {
+			m.mu.Unlock()
+			continue
+		}
+		m.pipe.open, m.pipe.inflight = newBatch(), b
+		m.mu.Unlock()
+		m.commitBatch(b, run)
+	}
+}
+
+// commitBatch stores, publishes and finishes one batch.
+func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
+	stored, storeErr := m.storeBatch(b.evs)
+	m.pipe.pubMu.Lock()
+	for i, e := range b.evs[:stored] {
+		m.sse.publish(e.Epoch, e.Seq, b.frames[i])
 		if err := m.pub.Publish(e); err != nil {
 			// Followers notice the gap at the next event or sync tick.
-			// The digest chain has advanced over the event all the
-			// same: it stays the chain of m.state.
 			m.log.Warn("publish event", "seq", e.Seq, "err", err)
 		}
+		m.pipe.publishedEpoch, m.pipe.publishedSeq = e.Epoch, e.Seq
 		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
 	}
 	if stored > 0 {
-		// Once per call: a store that compacts must not snapshot a
-		// state that lacks events it has already logged.
-		m.cfg.Store.Applied(m.state)
-		perEvent := time.Since(start).Seconds() / float64(stored)
-		for range stored {
-			m.metrics.commit.Observe(perEvent)
-		}
+		m.metrics.commit.Observe(time.Since(b.start).Seconds())
+		m.metrics.batchEvents.Observe(float64(stored))
 	}
-	return storeErr
-}
-
-// allAppender is a Store that makes several events durable together, all
-// of them or none.
-type allAppender interface {
-	AppendAll(es []events.Event) error
-}
-
-// storeLocked makes evs durable and returns how many of them are.
-func (m *Master) storeLocked(evs []events.Event) (int, error) {
-	if all, ok := m.cfg.Store.(allAppender); ok {
-		if err := all.AppendAll(evs); err != nil {
-			e := evs[0]
-			return 0, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
-		}
-		return len(evs), nil
-	}
-	for i, e := range evs {
-		if err := m.cfg.Store.Append(e); err != nil {
-			return i, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
-		}
-	}
-	return len(evs), nil
-}
-
-// commit is commitLocked for callers that do not hold the lock.
-func (m *Master) commit(changes ...events.Change) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.commitLocked(changes...)
+	m.pipe.inflight = nil
+	var later *batch
+	if storeErr != nil {
+		// Newest first: what was staged since, then this batch's rest.
+		later = m.pipe.open
+		m.pipe.open = newBatch()
+		m.revertLocked(later, len(later.evs))
+		m.revertLocked(b, len(b.evs)-stored)
+		m.markAllDirtyLocked()
+	}
+	m.mu.Unlock()
+	m.pipe.pubMu.Unlock()
+	if storeErr != nil {
+		m.log.Warn("store write failed; its changes are taken back", "events", len(b.evs)-stored, "err", storeErr)
+		later.finish(fmt.Errorf("an earlier change was not stored: %w", storeErr))
+		b.finish(storeErr)
+		m.kickReconcile()
+		return
+	}
+	for _, send := range b.after {
+		run(send)
+	}
+	b.finish(nil)
+}
+
+// storeBatch makes evs durable and returns how many of them are.
+func (m *Master) storeBatch(evs []events.Event) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
+	}
+	n, err := m.cfg.Store.AppendAll(evs)
+	if err != nil {
+		e := evs[min(n, len(evs)-1)]
+		return n, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
+	}
+	return n, nil
+}
+
+// publishedState is the state as followers have it: the working state
+// without what is not yet published, and the digest of the chain there.
+func (m *Master) publishedState() (events.Snapshot, error) {
+	m.pipe.pubMu.Lock()
+	defer m.pipe.pubMu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.actingLocked() {
+		return events.Snapshot{}, ErrNotLeader
+	}
+	s := m.state.Clone()
+	for _, b := range []*batch{m.pipe.open, m.pipe.inflight} {
+		if b == nil {
+			continue
+		}
+		for i := len(b.undos) - 1; i >= 0; i-- {
+			s.Revert(b.undos[i])
+		}
+	}
+	return events.Snapshot{State: s, Digest: m.pub.Digest(s.Epoch, s.Seq)}, nil
+}
+
+// publishSyncTick publishes the published (epoch, seq) for followers to
+// check against.
+func (m *Master) publishSyncTick() {
+	m.pipe.pubMu.Lock()
+	defer m.pipe.pubMu.Unlock()
+	if !m.Leading() || m.pipe.publishedSeq == 0 {
+		return
+	}
+	if err := m.pub.PublishSync(m.pipe.publishedEpoch, m.pipe.publishedSeq, m.cfg.Now()); err != nil {
+		m.log.Warn("publish sync tick", "err", err)
+	}
 }

@@ -17,12 +17,12 @@ func TestFailingUpgradeHaltsAndRollsBack(t *testing.T) {
 	addAgent(t, m, "h1", "127.0.0.9")
 	addAgent(t, m, "h2", "127.0.0.10")
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2, "backoffSeconds": 1, "backoffFactor": 1}`)
-	m.reconcileOnce()
+	reconcile(t, m)
 	old := tasksIn(m, "/web", events.TaskStaging)
 	for _, task := range old {
 		setStatus(t, m, task.ID, events.TaskRunning)
 	}
-	m.reconcileOnce() // the creation converges
+	reconcile(t, m) // the creation converges
 
 	clock.Advance(time.Second)
 	_, err := m.UpdateApp("/web", func(a *events.App) (events.App, error) {
@@ -36,7 +36,7 @@ func TestFailingUpgradeHaltsAndRollsBack(t *testing.T) {
 	dep, _ := m.deploymentOfLocked("/web")
 	for failed := 0; failed < deploymentFailureLimit; {
 		clock.Advance(2 * time.Second) // past the launch backoff
-		m.reconcileOnce()
+		reconcile(t, m)
 		staged := tasksIn(m, "/web", events.TaskStaging)
 		if len(staged) == 0 {
 			t.Fatalf("after %d failures: no new task staged", failed)
@@ -47,8 +47,8 @@ func TestFailingUpgradeHaltsAndRollsBack(t *testing.T) {
 		}
 	}
 	clock.Advance(2 * time.Second)
-	m.reconcileOnce()
-	m.reconcileOnce()
+	reconcile(t, m)
+	reconcile(t, m)
 	halted, ok := m.deploymentOfLocked("/web")
 	if !ok || !strings.Contains(halted.Failed, "failed in a row") || !strings.Contains(halted.Failed, dep.ID) {
 		t.Fatalf("deployment %+v, want halted with a reason naming it", halted)
@@ -68,8 +68,8 @@ func TestFailingUpgradeHaltsAndRollsBack(t *testing.T) {
 	if _, err := m.CancelDeployment(halted.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	m.reconcileOnce()
-	m.reconcileOnce()
+	reconcile(t, m)
+	reconcile(t, m)
 	var app events.App
 	m.View(func(s *events.State) { app = s.Apps["/web"] })
 	if app.Cmd != "sleep 100" {

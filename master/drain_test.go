@@ -54,7 +54,7 @@ func TestKillWaitsForDrain(t *testing.T) {
 	}
 
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2}`)
-	m.reconcileOnce()
+	reconcile(t, m)
 	staged := tasksIn(m, "/web", events.TaskStaging)
 	if len(staged) != 2 {
 		t.Fatalf("%d tasks staged, want 2", len(staged))
@@ -69,7 +69,7 @@ func TestKillWaitsForDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	sends, _ := m.reconcileOnce()
+	sends, _ := reconcile(t, m)
 	for _, send := range sends {
 		go send(ctx)
 	}

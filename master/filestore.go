@@ -169,13 +169,21 @@ func replay(r io.Reader, path string, st *events.State, logger *slog.Logger) (in
 }
 
 // Append implements Store.
-func (f *FileStore) Append(e events.Event) error { return f.AppendAll([]events.Event{e}) }
+func (f *FileStore) Append(e events.Event) error { return f.appendAll([]events.Event{e}) }
 
-// AppendAll makes es durable together, in one write and one sync: when it
+// AppendAll implements Store: all of es or none.
+func (f *FileStore) AppendAll(es []events.Event) (int, error) {
+	if err := f.appendAll(es); err != nil {
+		return 0, err
+	}
+	return len(es), nil
+}
+
+// appendAll makes es durable together, in one write and one sync: when it
 // returns nil all of them are, otherwise none (the log is as it was
 // before, or the store is unhealthy and says so at every later append
 // until it has cut the log back).
-func (f *FileStore) AppendAll(es []events.Event) error {
+func (f *FileStore) appendAll(es []events.Event) error {
 	if len(es) == 0 {
 		return nil
 	}

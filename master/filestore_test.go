@@ -267,14 +267,14 @@ func TestFileStoreAppendAllIsAllOrNothing(t *testing.T) {
 	dep.Seq = app.Seq + 1
 	line, _ := json.Marshal(app)
 	fl.budget = len(line) + 1 + 10 // the app's line whole, the deployment's torn
-	if err := fs.AppendAll([]events.Event{app, dep}); err == nil {
+	if _, err := fs.AppendAll([]events.Event{app, dep}); err == nil {
 		t.Fatal("AppendAll with a fault: no error")
 	}
 	if got := readLog(t, dir); len(got) != 0 {
 		t.Fatalf("log holds %d bytes after a failed AppendAll, want none", len(got))
 	}
 	fl.budget = -1
-	if err := fs.AppendAll([]events.Event{app, dep}); err != nil {
+	if _, err := fs.AppendAll([]events.Event{app, dep}); err != nil {
 		t.Fatal(err)
 	}
 	got := reload(t, dir)

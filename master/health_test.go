@@ -16,7 +16,7 @@ func TestHealthResults(t *testing.T) {
 	agentID := addAgent(t, m, "h1", "127.0.0.9")
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 1,
 		"healthChecks": [{"protocol": "HTTP", "path": "/health", "maxConsecutiveFailures": 3}]}`)
-	sends, _ := m.reconcileOnce()
+	sends, _ := reconcile(t, m)
 	if len(sends) != 1 {
 		t.Fatalf("%d sends, want 1 launch", len(sends))
 	}
@@ -64,7 +64,7 @@ func TestHealthResults(t *testing.T) {
 	}
 	// The next pass sends the kill and stages a replacement.
 	clock.Advance(time.Millisecond)
-	m.reconcileOnce()
+	reconcile(t, m)
 	if n := len(tasksIn(m, "/web", events.TaskStaging)); n != 1 {
 		t.Fatalf("%d replacements staged, want 1", n)
 	}

@@ -37,9 +37,7 @@ func (c *testClock) Now() time.Time {
 func newAPI(t *testing.T, creds string) (*Master, http.Handler) {
 	t.Helper()
 	m := newUnestablished(t, creds)
-	if err := m.establish(); err != nil {
-		t.Fatalf("establish: %v", err)
-	}
+	establishForTest(t, m)
 	return m, m.Handler()
 }
 

@@ -39,6 +39,10 @@ type Config struct {
 	// AgentTimeout is how long an agent may go without a heartbeat
 	// before it is unreachable. Default 15s.
 	AgentTimeout time.Duration
+	// TaskLaunchTimeout is how long a task may take from staging to
+	// running before it is killed and counts as a failure (Marathon's
+	// task_launch_timeout). Default DefaultTaskLaunchTimeout.
+	TaskLaunchTimeout time.Duration
 	// KillDrainDelay is how long a running task stays TASK_KILLING before
 	// its agent is told to SIGTERM it: load balancers and DNS take it out
 	// of rotation on TASK_KILLING, so no new request reaches a process
@@ -82,8 +86,10 @@ type Master struct {
 	state *events.State
 	epoch uint64
 	// leading is false until the state is loaded and the new epoch
-	// stored, and again as soon as leadership is lost.
-	leading bool
+	// staged, and again as soon as leadership is lost. leadingNow is
+	// its copy for readers that do not take mu.
+	leading    bool
+	leadingNow atomic.Bool
 
 	// leaderInfo is the leader this master knows of (see LeaderInfo).
 	leaderInfo atomic.Pointer[MasterInfo]
@@ -93,6 +99,8 @@ type Master struct {
 	// candidateInfos are the election's candidates (see Masters).
 	candidateInfos atomic.Pointer[[]MasterInfo]
 	runtime        *runtime // in-memory, leader-only bookkeeping
+	pipe           *pipeline // changes on their way to the store (commit.go)
+	live           *liveness // agents' heartbeats, apart from mu (liveness.go)
 	metrics        *metrics
 	guard          *httpGuard // the API's door (http_guard.go)
 	sse            *sseHub    // /v2/events streams
@@ -119,6 +127,9 @@ func New(cfg Config) (*Master, error) {
 	}
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 15 * time.Second
+	}
+	if cfg.TaskLaunchTimeout <= 0 {
+		cfg.TaskLaunchTimeout = DefaultTaskLaunchTimeout
 	}
 	if cfg.KillDrainDelay == 0 {
 		cfg.KillDrainDelay = DefaultKillDrainDelay
@@ -162,6 +173,8 @@ func New(cfg Config) (*Master, error) {
 		pub:     &events.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
 		state:   events.NewState(),
 		runtime: newRuntime(),
+		pipe:    newPipeline(),
+		live:    newLiveness(),
 		kick:    make(chan struct{}, 1),
 	}
 	m.metrics = newMetrics(m)
@@ -240,10 +253,31 @@ func (m *Master) scheme() string {
 // lead is all leader-only work: it returns when ctx ends, and everything it
 // started has stopped by then.
 func (m *Master) lead(ctx context.Context) error {
-	if err := m.establish(); err != nil {
+	started, err := m.establish()
+	if err != nil {
 		return err
 	}
-	defer m.revoke()
+	ctx, cancel := context.WithCancel(ctx)
+	var loops, sends sync.WaitGroup
+	loops.Add(1)
+	go func() {
+		defer loops.Done()
+		m.commitLoop(ctx, func(send func(context.Context)) {
+			sends.Add(1)
+			go func() { defer sends.Done(); send(ctx) }()
+		})
+	}()
+	defer func() {
+		// Stop acting before waiting for the loops to wind down: from
+		// here on nothing commits, schedules or publishes.
+		m.revoke()
+		cancel()
+		loops.Wait()
+		sends.Wait()
+	}()
+	if err := started.wait(); err != nil {
+		return fmt.Errorf("master: start epoch %d: %w", m.epoch, err)
+	}
 
 	subs, err := m.subscribe()
 	if err != nil {
@@ -254,54 +288,62 @@ func (m *Master) lead(ctx context.Context) error {
 			_ = s.Unsubscribe()
 		}
 	}()
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(2)
-	go func() { defer wg.Done(); m.syncTicks(ctx) }()
-	go func() { defer wg.Done(); m.reconcileLoop(ctx) }()
+	loops.Add(2)
+	go func() { defer loops.Done(); m.syncTicks(ctx) }()
+	go func() { defer loops.Done(); m.reconcileLoop(ctx) }()
 	<-ctx.Done()
-	// Stop acting before waiting for the loops to wind down: from here
-	// on nothing commits, schedules or publishes.
-	m.revoke()
 	return nil
 }
 
-// establish loads the state and stores a new epoch with this master as
-// leader. Agents that the state says are active get a fresh heartbeat
-// deadline: their silence while no master ran is not their fault.
-func (m *Master) establish() error {
+// establish loads the state and stages a new epoch with this master as
+// leader; the returned durability says when that is stored. Agents that
+// the state says are active get a fresh heartbeat deadline: their silence
+// while no master ran is not their fault.
+func (m *Master) establish() (durability, error) {
 	st, err := m.cfg.Store.Load()
 	if err != nil {
-		return fmt.Errorf("master: load state: %w", err)
+		return durability{}, fmt.Errorf("master: load state: %w", err)
 	}
+	st.Reindex()
+	m.pipe.reset(st.Epoch, st.Seq)
+	m.live.reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.state = st
 	m.epoch = st.Epoch + 1
 	m.runtime = newRuntime()
+	m.runtime.dirty.all = true
 	now := m.cfg.Now()
-	for id := range st.Agents {
-		m.runtime.lastSeen[id] = now
+	for id, a := range st.Agents {
+		if a.State != events.AgentGone {
+			m.live.set(id, events.NodeToken(a.Hostname), a.State == events.AgentActive, now)
+		}
 	}
 	ip, port := m.advertised()
-	m.leading = true
+	m.setLeading(true)
 	if err := m.commitLocked(events.PutLeader(events.Leader{
 		ID: m.cfg.ID, Hostname: m.cfg.Hostname, IP: ip, Port: port, Epoch: m.epoch,
 	})); err != nil {
-		m.leading = false
-		return fmt.Errorf("master: start epoch %d: %w", m.epoch, err)
+		m.setLeading(false)
+		return durability{}, fmt.Errorf("master: start epoch %d: %w", m.epoch, err)
 	}
 	self := m.selfInfo()
 	m.leaderInfo.Store(&self)
 	m.log.Info("leading", "epoch", m.epoch, "seq", m.state.Seq,
 		"apps", len(st.Apps), "tasks", len(st.Tasks), "agents", len(st.Agents))
-	return nil
+	return m.durableLocked(), nil
+}
+
+// setLeading sets leading, and its copy that the heartbeat path reads
+// without the lock. m.mu must be held for writing.
+func (m *Master) setLeading(on bool) {
+	m.leading = on
+	m.leadingNow.Store(on)
 }
 
 func (m *Master) revoke() {
 	m.mu.Lock()
-	m.leading = false
+	m.setLeading(false)
 	m.mu.Unlock()
 	m.leaderInfo.Store(nil) // until the election names the next one
 }
@@ -358,13 +400,7 @@ func (m *Master) syncTicks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.mu.RLock()
-			if m.actingLocked() {
-				if err := m.pub.PublishSync(m.state.Epoch, m.state.Seq, m.cfg.Now()); err != nil {
-					m.log.Warn("publish sync tick", "err", err)
-				}
-			}
-			m.mu.RUnlock()
+			m.publishSyncTick()
 		}
 	}
 }

@@ -36,6 +36,11 @@ type metrics struct {
 	lostFromReports prometheus.Counter
 	// httpRefused counts API calls the door refused (http_guard.go).
 	httpRefused *prometheus.CounterVec
+	// batchEvents is the events per store write (group commit).
+	batchEvents prometheus.Histogram
+	// heartbeats counts agent heartbeats handled; unreachable, agents
+	// declared unreachable; launchTimeouts, launches that timed out.
+	heartbeats, unreachable, launchTimeouts prometheus.Counter
 }
 
 func newMetrics(m *Master) *metrics {
@@ -45,7 +50,7 @@ func newMetrics(m *Master) *metrics {
 			Name: "atoll_master_events_total", Help: "State events committed, by type.",
 		}, []string{"type"}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "atoll_master_commit_seconds", Help: "Time to store, apply and publish one event.",
+			Name: "atoll_master_commit_seconds", Help: "Time from a batch's first change until it is stored and published (one store write per batch).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -79,12 +84,25 @@ func newMetrics(m *Master) *metrics {
 		lostFromReports: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_tasks_lost_from_reports_total", Help: "Tasks marked lost because their agent's report did not list them.",
 		}),
+		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "atoll_master_commit_batch_events", Help: "Events made durable by one store write.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_heartbeats_total", Help: "Agent heartbeats handled.",
+		}),
+		unreachable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_agents_unreachable_total", Help: "Agents declared unreachable because their heartbeats stopped.",
+		}),
+		launchTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_task_launch_timeouts_total", Help: "Tasks killed because they did not run within --task-launch-timeout.",
+		}),
 		httpRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atoll_master_http_refused_total", Help: "API calls refused: unauthorized, cross_origin or media_type.",
 		}, []string{"reason"}),
 	}
 	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
-		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, &stateCollector{m: m},
+		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, mt.batchEvents, mt.heartbeats, mt.unreachable, mt.launchTimeouts, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }

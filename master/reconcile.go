@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,35 +22,42 @@ const (
 	// launchResend is how long a task may stay staging before its launch
 	// is sent again; agents treat a repeated launch as done.
 	launchResend = 10 * time.Second
-	// stagingTimeout is how long a task may stay staging before it is lost.
-	stagingTimeout   = 60 * time.Second
 	requestTimeout   = 5 * time.Second
 	defaultKillGrace = 3 * time.Second
+	// DefaultTaskLaunchTimeout is Config.TaskLaunchTimeout's default,
+	// Marathon's task_launch_timeout (300000 ms).
+	DefaultTaskLaunchTimeout = 5 * time.Minute
 	// DefaultKillDrainDelay is Config.KillDrainDelay's default: sidecars
 	// apply a change in milliseconds, so a second is a wide margin.
 	DefaultKillDrainDelay = time.Second
 )
 
+// maxLaunchesPerPass bounds the launches one pass stages, so that a
+// 10,000-instance scale-up holds the lock in slices and heartbeats,
+// status updates and API calls go on between them.
+const maxLaunchesPerPass = 1000
+
 // reconcileLoop brings the cluster towards the state: on every kick, at
 // least every reconcileEvery, and exactly when the next agent's heartbeat
-// deadline passes, so an agent is unreachable within --agent-timeout.
+// deadline or app timer passes, so an agent is unreachable within
+// --agent-timeout.
 func (m *Master) reconcileLoop(ctx context.Context) {
 	timer := time.NewTimer(reconcileEvery)
 	defer timer.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	full := time.NewTicker(fullPassEvery)
+	defer full.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-m.kick:
+		case <-full.C:
+			m.mu.Lock()
+			m.markAllDirtyLocked()
+			m.mu.Unlock()
 		}
-		sends, deadline := m.reconcileOnce()
-		for _, send := range sends {
-			wg.Add(1)
-			go func() { defer wg.Done(); send(ctx) }()
-		}
+		deadline := m.reconcileOnce()
 		wait := reconcileEvery
 		if !deadline.IsZero() {
 			wait = min(wait, max(deadline.Sub(m.cfg.Now()), time.Millisecond))
@@ -60,42 +66,69 @@ func (m *Master) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// reconcileOnce commits what the state calls for and returns the requests
-// to send to agents, which run without the lock, and the next agent
-// heartbeat deadline (zero if none).
-func (m *Master) reconcileOnce() ([]func(context.Context), time.Time) {
+// reconcileOnce commits what the changed part of the state calls for,
+// queues the requests to agents to go once that is durable, and returns
+// the next deadline: an agent's heartbeat or an app's timer (zero if none).
+func (m *Master) reconcileOnce() time.Time {
 	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer func() { m.metrics.reconcile.Observe(time.Since(start).Seconds()) }()
 	if !m.actingLocked() {
-		return nil, time.Time{}
+		return time.Time{}
 	}
 	now := m.cfg.Now()
 	deadline := m.expireAgentsLocked(now)
+	m.applyReportsLocked(now)
 
-	var sends []func(context.Context)
-	waiting := map[string]string{}
-	done := map[string]bool{}
-	for _, app := range m.state.SortedApps() {
-		s, why, ok := m.reconcileAppLocked(app, now)
-		sends = append(sends, s...)
-		if why != "" {
-			waiting[app.ID] = why
-		}
-		done[app.ID] = ok
+	apps, all, agents := m.takeDirtyLocked(now)
+	if all || m.runtime.pool == nil {
+		m.runtime.pool = scheduler.NewPool(m.state)
+	} else {
+		m.runtime.pool.Refresh(m.state, agents)
 	}
-	sends = append(sends, m.reapOrphansLocked(now)...)
+	var sends []func(context.Context)
+	launched := 0
+	for i, id := range apps {
+		if launched >= maxLaunchesPerPass {
+			// The rest next pass, at once.
+			for _, rest := range apps[i:] {
+				m.runtime.dirty.apps[rest] = struct{}{}
+			}
+			m.kickReconcile()
+			break
+		}
+		app, ok := m.state.Apps[id]
+		if !ok {
+			sends = append(sends, m.reapAppLocked(id, now)...)
+			continue
+		}
+		s, st, n := m.reconcileAppLocked(app, now, maxLaunchesPerPass-launched)
+		sends = append(sends, s...)
+		launched += n
+		m.runtime.appStatus[id] = st
+		if st.waiting != "" && n == 0 {
+			m.runtime.unplaced[id] = struct{}{}
+		} else {
+			delete(m.runtime.unplaced, id)
+		}
+	}
+	sends = append(sends, m.killOrphansLocked(now)...)
 	sends = append(sends, m.resendLocked(now)...)
-	m.updateDeploymentsLocked(waiting, done)
-	return sends, deadline
+	m.updateDeploymentsLocked(apps)
+	m.afterDurableLocked(sends...)
+	if w := m.nextWakeLocked(); !w.IsZero() && (deadline.IsZero() || w.Before(deadline)) {
+		deadline = w
+	}
+	return deadline
 }
 
-// reconcileAppLocked plans one app, commits the new tasks and the kills,
-// and says why it waits, if it does.
-func (m *Master) reconcileAppLocked(app events.App, now time.Time) (sends []func(context.Context), waiting string, done bool) {
+// reconcileAppLocked plans one app, stages up to limit new tasks and the
+// kills, and returns the requests to send, the app's status and how many
+// tasks it staged.
+func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (sends []func(context.Context), st appStatus, launched int) {
 	if sends, why, held := m.holdFailedLocked(app, now); held {
-		return sends, why, false
+		return sends, appStatus{waiting: why}, 0
 	}
 	p := planApp(m.state, app)
 	for _, id := range p.Kill {
@@ -104,25 +137,33 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time) (sends []func
 		}
 	}
 	if p.Launch == 0 {
-		return sends, "", p.Done
+		return sends, appStatus{done: p.Done}, 0
 	}
 	if ok, until := m.runtime.launchAllowed(app.ID, now); !ok {
-		return sends, fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339)), false
+		m.wakeLocked(app.ID, until)
+		return sends, appStatus{waiting: fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339))}, 0
 	}
-	res := scheduler.Place(m.state, app, p.Launch)
+	want := min(p.Launch, limit)
+	res := scheduler.PlaceIn(m.runtime.pool, m.state, app, want)
+	tasks := make([]events.Task, 0, len(res.Placements))
+	changes := make([]events.Change, 0, len(res.Placements))
 	for _, pl := range res.Placements {
 		t := newTask(app, pl, now)
-		if err := m.commitLocked(events.PutTask(t)); err != nil {
-			m.log.Warn("stage task", "app", app.ID, "err", err)
-			return sends, "", false
-		}
+		tasks = append(tasks, t)
+		changes = append(changes, events.PutTask(t))
+	}
+	if err := m.commitLocked(changes...); err != nil {
+		m.log.Warn("stage tasks", "app", app.ID, "tasks", len(changes), "err", err)
+		return sends, appStatus{}, 0
+	}
+	for _, t := range tasks {
 		sends = append(sends, m.launchLocked(app, t, now))
 		m.metrics.launches.Inc()
 	}
 	if res.Unplaced > 0 {
-		waiting = fmt.Sprintf("%d of %d instances cannot be placed: %s", res.Unplaced, p.Launch, res.Reason)
+		st.waiting = fmt.Sprintf("%d of %d instances cannot be placed: %s", res.Unplaced, p.Launch, res.Reason)
 	}
-	return sends, waiting, false
+	return sends, st, len(tasks)
 }
 
 // newTask is a staging task for app at a placement.
@@ -218,9 +259,27 @@ func (m *Master) killGraceLocked(appID string) time.Duration {
 	return defaultKillGrace
 }
 
-// reapOrphansLocked kills the tasks of apps that no longer exist, and the
-// tasks agents run that the state does not hold.
-func (m *Master) reapOrphansLocked(now time.Time) []func(context.Context) {
+// reapAppLocked kills the tasks of an app that no longer exists.
+func (m *Master) reapAppLocked(appID string, now time.Time) []func(context.Context) {
+	var sends []func(context.Context)
+	for _, t := range m.state.TasksOf(appID) {
+		if t.State == events.TaskKilling {
+			continue
+		}
+		if s := m.killLocked(t.ID, now); s != nil {
+			sends = append(sends, s)
+		}
+	}
+	if m.state.CountTasksOf(appID) == 0 {
+		delete(m.runtime.appStatus, appID)
+		delete(m.runtime.unplaced, appID)
+	}
+	return sends
+}
+
+// killOrphansLocked kills the tasks agents run that the state does not
+// hold.
+func (m *Master) killOrphansLocked(now time.Time) []func(context.Context) {
 	var sends []func(context.Context)
 	for taskID, at := range m.runtime.killSent {
 		if _, ok := m.state.Tasks[taskID]; !ok && now.Sub(at) > time.Minute {
@@ -233,57 +292,55 @@ func (m *Master) reapOrphansLocked(now time.Time) []func(context.Context) {
 		node := m.agentNodeLocked(agentID)
 		sends = append(sends, func(ctx context.Context) { m.sendKill(ctx, node, taskID, defaultKillGrace) })
 	}
-	for _, t := range sortedTasks(m.state) {
-		if _, ok := m.state.Apps[t.AppID]; ok || t.State == events.TaskKilling {
-			continue
-		}
-		if s := m.killLocked(t.ID, now); s != nil {
-			sends = append(sends, s)
-		}
-	}
 	return sends
 }
 
-// resendLocked repeats launches and kills that went unanswered, and gives
-// up on tasks that never left staging.
+// resendLocked repeats launches and kills that went unanswered, and ends
+// launches that timed out (Marathon's task_launch_timeout): such a task
+// is killed, never adopted as well, and counts as a failure of its app.
+// It looks only at the tasks in flight.
 func (m *Master) resendLocked(now time.Time) []func(context.Context) {
 	var sends []func(context.Context)
-	for _, t := range sortedTasks(m.state) {
-		switch t.State {
-		case events.TaskKilling:
-			if now.Sub(m.runtime.killSent[t.ID]) >= killResend {
-				if s := m.killLocked(t.ID, now); s != nil {
-					sends = append(sends, s)
-				}
+	for _, id := range sortedIDs(m.runtime.killing) {
+		if now.Sub(m.runtime.killSent[id]) >= killResend {
+			if s := m.killLocked(id, now); s != nil {
+				sends = append(sends, s)
 			}
-		case events.TaskStaging:
-			if now.Sub(t.StagedAt) > stagingTimeout {
-				t.State, t.Message = events.TaskLost, "no status from agent after launch"
-				m.runtime.forgetTask(t.ID)
-				if app, ok := m.state.Apps[t.AppID]; ok {
-					m.runtime.failed(app, now)
-				}
-				if err := m.commitLocked(events.PutTask(t)); err != nil {
-					m.log.Warn("lose staging task", "task", t.ID, "err", err)
-				}
-				continue
+		}
+	}
+	for _, id := range sortedIDs(m.runtime.staging) {
+		t, ok := m.state.Tasks[id]
+		if !ok {
+			delete(m.runtime.staging, id)
+			continue
+		}
+		if now.Sub(t.StagedAt) > m.cfg.TaskLaunchTimeout {
+			m.metrics.launchTimeouts.Inc()
+			if app, ok := m.state.Apps[t.AppID]; ok {
+				m.runtime.failed(app, now)
 			}
-			if now.Sub(m.runtime.launchSent[t.ID]) >= launchResend {
-				if app, ok := m.state.Apps[t.AppID]; ok {
-					sends = append(sends, m.launchLocked(app, t, now))
-				}
+			m.log.Warn("task launch timed out; killing it", "task", id, "agent", t.AgentID, "staged", now.Sub(t.StagedAt).Round(time.Second))
+			delete(m.runtime.killSent, id)
+			if s := m.killLocked(id, now); s != nil {
+				sends = append(sends, s)
+			}
+			continue
+		}
+		if now.Sub(m.runtime.launchSent[id]) >= launchResend {
+			if app, ok := m.state.Apps[t.AppID]; ok {
+				sends = append(sends, m.launchLocked(app, t, now))
 			}
 		}
 	}
 	return sends
 }
 
-func sortedTasks(s *events.State) []events.Task {
-	out := make([]events.Task, 0, len(s.Tasks))
-	for _, t := range s.Tasks {
-		out = append(out, t)
+func sortedIDs(set map[string]struct{}) []string {
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.Sort(out)
 	return out
 }
 
@@ -320,6 +377,7 @@ func (m *Master) sendLaunch(ctx context.Context, node string, req events.LaunchR
 		m.mu.Lock()
 		delete(m.runtime.launchSent, req.Task.ID)
 		m.mu.Unlock()
+		m.kickReconcile()
 		m.log.Debug("launch: agent not listening yet", "task", req.Task.ID, "agent", req.Task.AgentID)
 		return
 	}
@@ -333,6 +391,7 @@ func (m *Master) sendLaunch(ctx context.Context, node string, req events.LaunchR
 		ack.Error = "bad reply: " + err.Error()
 	}
 	if ack.Error == "" || ack.Code == events.AckTaskExists {
+		m.live.launchAcked(req.Task.ID, m.cfg.Now())
 		return
 	}
 	m.log.Warn("launch refused", "task", req.Task.ID, "agent", req.Task.AgentID, "err", ack.Error)

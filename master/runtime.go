@@ -5,14 +5,13 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/master/scheduler"
 )
 
 // runtime is the leader's in-memory bookkeeping: facts that are not cluster
 // state (nobody else needs them, and a new leader rebuilds them). It is
 // guarded by Master.mu.
 type runtime struct {
-	// lastSeen is the last heartbeat or registration per agent.
-	lastSeen map[string]time.Time
 	// launchSent and killSent record when a launch or kill request last
 	// went to an agent, so reconcile passes neither repeat nor forget them.
 	launchSent map[string]time.Time
@@ -28,11 +27,34 @@ type runtime struct {
 	// deployFailures counts, per app, the tasks of its current config that
 	// failed since a deployment began or one of them last became ready.
 	deployFailures map[string]int
+
+	// dirty is what the next reconcile pass looks at (dirty.go).
+	dirty dirtySet
+	// staging and killing are the tasks in flight, whose launch or kill
+	// may need sending again: a pass looks at these, not at every task.
+	staging, killing map[string]struct{}
+	// appStatus is each app's outcome at its last reconcile, for its
+	// deployments.
+	appStatus map[string]appStatus
+	// unplaced are the apps that could not place every instance: an
+	// agent that joins or frees resources wakes them.
+	unplaced map[string]struct{}
+	// wake is when an app needs a pass with nothing else changing: its
+	// launch delay ends, a drain delay runs out.
+	wake map[string]time.Time
+	// pool is the scheduler's view of free resources, refreshed per
+	// agent as its tasks change; nil until the first pass.
+	pool *scheduler.Pool
+}
+
+// appStatus is an app's outcome at its last reconcile pass.
+type appStatus struct {
+	waiting string // why it waits, for its deployment; empty if it does not
+	done    bool   // converged
 }
 
 func newRuntime() *runtime {
 	return &runtime{
-		lastSeen:   map[string]time.Time{},
 		launchSent: map[string]time.Time{},
 		killSent:   map[string]time.Time{},
 		draining:   map[string]time.Time{},
@@ -40,6 +62,12 @@ func newRuntime() *runtime {
 		backoff:    map[string]*launchDelay{},
 
 		deployFailures: map[string]int{},
+		dirty:          newDirtySet(),
+		staging:        map[string]struct{}{},
+		killing:        map[string]struct{}{},
+		appStatus:      map[string]appStatus{},
+		unplaced:       map[string]struct{}{},
+		wake:           map[string]time.Time{},
 	}
 }
 

@@ -153,7 +153,7 @@ func sseMaster(t *testing.T) (*Master, *httptest.Server) {
 // stagedTask launches the app's tasks and returns one.
 func stagedTask(t *testing.T, m *Master, appID string) events.Task {
 	t.Helper()
-	m.reconcileOnce()
+	reconcile(t, m)
 	staged := tasksIn(m, appID, events.TaskStaging)
 	if len(staged) == 0 {
 		t.Fatalf("no task of %s staged", appID)
@@ -215,7 +215,7 @@ func TestEventStream(t *testing.T) {
 	}
 
 	// The deployment ends once the app runs: step success, then success.
-	m.reconcileOnce()
+	reconcile(t, m)
 	got := s.until(t, "deployment_success")
 	if len(got) != 2 || got[0].typ != "deployment_step_success" {
 		t.Fatalf("deployment end: %+v", got)
@@ -273,7 +273,7 @@ func TestEventStreamReplay(t *testing.T) {
 	resumeAt := seen[len(seen)-1].id
 
 	// Missed while away: more commits.
-	m.reconcileOnce()
+	reconcile(t, m)
 	for _, task := range tasksIn(m, "/a", events.TaskStaging) {
 		setStatus(t, m, task.ID, events.TaskRunning)
 	}
@@ -313,7 +313,7 @@ func TestEventStreamResync(t *testing.T) {
 	live.next(t)
 	createApp(t, m, `{"id": "/a", "cmd": "sleep 1000", "instances": 3}`)
 	old := live.until(t, "api_post_event")[0].id
-	m.reconcileOnce() // 3 launches: the ring of 3 forgets the app's creation
+	reconcile(t, m) // 3 launches: the ring of 3 forgets the app's creation
 	live.until(t, "status_update_event")
 	head := sseID(m.epoch, seq(m))
 
@@ -442,7 +442,7 @@ func TestEventJSONMatchesMarathon(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep(s.until(t, "health_status_changed_event")...)
-	m.reconcileOnce()
+	reconcile(t, m)
 	keep(s.until(t, "deployment_success")...)
 	other, err := appForCreate([]byte(`{"id": "/other", "cmd": "sleep 1000", "instances": 1}`), testLimits)
 	if err != nil {

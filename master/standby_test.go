@@ -125,9 +125,7 @@ func serveMasterWith(t *testing.T, ns *eventstest.NATS, cfg Config, lead bool) s
 		t.Fatal(err)
 	}
 	if lead {
-		if err := m.establish(); err != nil {
-			t.Fatalf("establish %s: %v", cfg.ID, err)
-		}
+		establishForTest(t, m)
 	}
 	calls := &callLog{}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: calls.wrap(m.Handler())}}

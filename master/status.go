@@ -45,9 +45,9 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 // acked). An update for a task the state no longer holds records nothing:
 // the agent's next heartbeat gets the task killed if it still runs. An
 // update about another node's agent or task is refused (errNotYours).
-func (m *Master) recordStatus(node string, up events.StatusUpdate) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Master) recordStatus(node string, up events.StatusUpdate) (_ bool, err error) {
+	// Acked only once durable: the agent retries until then.
+	defer m.writeLocked()(&err)
 	if !m.actingLocked() {
 		return false, nil
 	}

@@ -21,6 +21,10 @@ type Store interface {
 	// error wrapping ErrFenced means a newer leader has taken over: this
 	// master must stop acting.
 	Append(e events.Event) error
+	// AppendAll makes evs (consecutive, in seq order) durable before the
+	// leader publishes any of them, and returns how many of them, from
+	// the first, are.
+	AppendAll(evs []events.Event) (int, error)
 	// Applied tells the store the state after the last appended event,
 	// so it may compact its log into a snapshot. It must not keep s.
 	Applied(s *events.State)
@@ -40,6 +44,9 @@ func (m *MemStore) Load() (*events.State, error) {
 
 // Append implements Store.
 func (m *MemStore) Append(events.Event) error { return nil }
+
+// AppendAll implements Store.
+func (m *MemStore) AppendAll(evs []events.Event) (int, error) { return len(evs), nil }
 
 // Applied implements Store.
 func (m *MemStore) Applied(s *events.State) { m.state = s.Clone() }

@@ -259,6 +259,16 @@ func (s *ZKStore) takeover() (int32, error) {
 
 // Append implements Store: one Multi of the fence check, the counter and
 // the record's znode operations.
+// AppendAll implements Store, one event at a time (interim).
+func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
+	for i, e := range evs {
+		if err := s.Append(e); err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
+
 func (s *ZKStore) Append(e events.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

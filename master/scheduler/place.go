@@ -33,6 +33,12 @@ const spreadAttr = "region"
 // in the same call. It places whole instances only and reports the rest as
 // Unplaced with the reason the first of them did not fit.
 func Place(s *events.State, app events.App, n int) Result {
+	return PlaceIn(NewPool(s), s, app, n)
+}
+
+// PlaceIn is Place on a pool kept between calls; what it places is
+// booked on the pool.
+func PlaceIn(p *Pool, s *events.State, app events.App, n int) Result {
 	if n <= 0 {
 		return Result{}
 	}
@@ -41,20 +47,23 @@ func Place(s *events.State, app events.App, n int) Result {
 		return Result{Unplaced: n, Reason: invalidReason(errs)}
 	}
 	rules := compile(cs)
-	pool := nodes(s)
+	pool := p.order
 	placed := appSites(s, app.ID)
 	known := knownValues(rules, pool)
+	spread := newSpread(placed)
 
 	var res Result
 	for i := 0; i < n; i++ {
-		best, ports, rejects := choose(app, rules, pool, placed, known)
+		best, ports, rejects := choose(app, rules, pool, placed, known, spread)
 		if best == nil {
 			res.Unplaced = n - i
 			res.Reason = explain(len(pool), rules, rejects)
 			break
 		}
 		best.take(app, ports)
-		placed = append(placed, agentSite(best.agent))
+		at := agentSite(best.agent)
+		placed = append(placed, at)
+		spread.add(at)
 		res.Placements = append(res.Placements, Placement{
 			AgentID: best.agent.ID,
 			Host:    best.agent.Hostname,
@@ -96,16 +105,12 @@ func knownValues(rules []rule, pool []*node) []map[string]bool {
 
 // choose returns the best node for one more instance and its host ports,
 // or nil and why each node was refused.
-func choose(app events.App, rules []rule, pool []*node, placed []site, known []map[string]bool) (*node, []int, []reject) {
+func choose(app events.App, rules []rule, pool []*node, placed []site, known []map[string]bool, sp *spread) (*node, []int, []reject) {
 	tallies := make([]tally, len(rules))
 	for i, r := range rules {
 		tallies[i] = r.tally(placed)
 	}
-	perRegion, perAgent := map[string]int{}, map[string]int{}
-	for _, p := range placed {
-		perRegion[p.attrs[spreadAttr]]++
-		perAgent[p.agentID]++
-	}
+	perRegion, perAgent := sp.perRegion, sp.perAgent
 	// better orders candidates: fewest of the app's instances in the
 	// region, then on the agent, then most free cpus, then agent id.
 	better := func(a, b *node) bool {
@@ -139,6 +144,26 @@ func choose(app events.App, rules []rule, pool []*node, placed []site, known []m
 		}
 	}
 	return best, bestPorts, rejects
+}
+
+// spread counts the app's instances per region and per agent, kept up to
+// date as instances are placed: recounting them per instance would make a
+// 10,000-instance scale-up cost 10,000² steps.
+type spread struct {
+	perRegion, perAgent map[string]int
+}
+
+func newSpread(placed []site) *spread {
+	s := &spread{perRegion: map[string]int{}, perAgent: map[string]int{}}
+	for _, p := range placed {
+		s.add(p)
+	}
+	return s
+}
+
+func (s *spread) add(p site) {
+	s.perRegion[p.attrs[spreadAttr]]++
+	s.perAgent[p.agentID]++
 }
 
 // refusal returns the first constraint that refuses the node, in the app's

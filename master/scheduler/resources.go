@@ -20,50 +20,73 @@ type node struct {
 	used            map[int]bool       // host ports held by active tasks or chosen in this call
 }
 
-// nodes returns the active agents, sorted by id, less what their active
-// tasks hold. Tasks are summed in id order so float sums are reproducible.
-func nodes(s *events.State) []*node {
-	byID := map[string]*node{}
-	var out []*node
-	for _, a := range s.SortedAgents() {
-		if a.State != events.AgentActive {
-			continue
-		}
-		n := &node{
-			agent:  a,
-			cpus:   a.Resources.Cpus,
-			mem:    a.Resources.Mem,
-			disk:   a.Resources.Disk,
-			ranges: slices.Clone(a.Resources.Ports),
-			used:   map[int]bool{},
-		}
-		slices.SortFunc(n.ranges, func(x, y events.PortRange) int { return x.Begin - y.Begin })
-		byID[a.ID] = n
-		out = append(out, n)
+// Pool is the active agents with what is still free on each, kept
+// between placements: the master refreshes only the agents whose tasks or
+// resources changed, so placing an instance costs what the agents cost,
+// not what every task in the cluster does.
+type Pool struct {
+	byID  map[string]*node
+	order []*node // active agents by id
+}
+
+// NewPool is the pool of the state's active agents.
+func NewPool(s *events.State) *Pool {
+	p := &Pool{byID: map[string]*node{}}
+	for id := range s.Agents {
+		p.refresh(s, id)
 	}
-	for _, t := range sortedTasks(s) {
-		n, ok := byID[t.AgentID]
-		if !ok || !t.State.Active() {
+	p.sort()
+	return p
+}
+
+// Refresh recomputes the named agents from the state: their resources,
+// whether they are active, and what their tasks hold.
+func (p *Pool) Refresh(s *events.State, agentIDs []string) {
+	if len(agentIDs) == 0 {
+		return
+	}
+	for _, id := range agentIDs {
+		p.refresh(s, id)
+	}
+	p.sort()
+}
+
+func (p *Pool) refresh(s *events.State, id string) {
+	a, ok := s.Agents[id]
+	if !ok || a.State != events.AgentActive {
+		delete(p.byID, id)
+		return
+	}
+	n := &node{
+		agent:  a,
+		cpus:   a.Resources.Cpus,
+		mem:    a.Resources.Mem,
+		disk:   a.Resources.Disk,
+		ranges: slices.Clone(a.Resources.Ports),
+		used:   map[int]bool{},
+	}
+	slices.SortFunc(n.ranges, func(x, y events.PortRange) int { return x.Begin - y.Begin })
+	// TasksOn is sorted by id, so float sums are reproducible.
+	for _, t := range s.TasksOn(id) {
+		if !t.State.Active() {
 			continue
 		}
 		n.cpus -= t.Cpus
 		n.mem -= t.Mem
 		n.disk -= t.Disk
-		for _, p := range t.Ports {
-			n.used[p] = true
+		for _, port := range t.Ports {
+			n.used[port] = true
 		}
 	}
-	return out
+	p.byID[id] = n
 }
 
-// sortedTasks lists every task by id, for deterministic iteration.
-func sortedTasks(s *events.State) []events.Task {
-	out := make([]events.Task, 0, len(s.Tasks))
-	for _, t := range s.Tasks {
-		out = append(out, t)
+func (p *Pool) sort() {
+	p.order = p.order[:0]
+	for _, n := range p.byID {
+		p.order = append(p.order, n)
 	}
-	slices.SortFunc(out, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	slices.SortFunc(p.order, func(a, b *node) int { return strings.Compare(a.agent.ID, b.agent.ID) })
 }
 
 // fit returns the host ports one more instance of the app would get here,

@@ -1,0 +1,84 @@
+package events
+
+// Undo is what it takes to put a state back as it was before one event:
+// the leader applies a change before its store has made it durable, and
+// takes it back if the store then fails, so that a write it could not
+// make changes nothing.
+type Undo struct {
+	epoch, seq uint64
+	leader     *Leader
+	typ        Type
+	id         string
+	// prev is the record the event replaced, one of these by type; had
+	// says whether there was one.
+	had        bool
+	agent      Agent
+	app        App
+	task       Task
+	deployment Deployment
+}
+
+// ApplyUndoable is Apply that also returns how to take the event back.
+// Undos must be taken back newest first (Revert).
+func (s *State) ApplyUndoable(e Event) (Undo, error) {
+	u := Undo{epoch: s.Epoch, seq: s.Seq, leader: s.Leader, typ: e.Type, id: e.ID}
+	switch e.Type {
+	case AgentUpdated, AgentRemoved:
+		u.id = e.ID
+		if e.Agent != nil {
+			u.id = e.Agent.ID
+		}
+		u.agent, u.had = s.Agents[u.id]
+	case AppUpdated, AppRemoved:
+		if e.App != nil {
+			u.id = e.App.ID
+		}
+		u.app, u.had = s.Apps[u.id]
+	case TaskUpdated, TaskRemoved:
+		if e.Task != nil {
+			u.id = e.Task.ID
+		}
+		u.task, u.had = s.Tasks[u.id]
+	case DeploymentUpdated, DeploymentRemoved:
+		if e.Deployment != nil {
+			u.id = e.Deployment.ID
+		}
+		u.deployment, u.had = s.Deployments[u.id]
+	}
+	if err := s.Apply(e); err != nil {
+		return Undo{}, err
+	}
+	return u, nil
+}
+
+// Revert takes back the last event applied: u must be the Undo of the
+// event that brought the state to its current seq.
+func (s *State) Revert(u Undo) {
+	switch u.typ {
+	case AgentUpdated, AgentRemoved:
+		if u.had {
+			s.Agents[u.id] = u.agent
+		} else {
+			delete(s.Agents, u.id)
+		}
+	case AppUpdated, AppRemoved:
+		if u.had {
+			s.Apps[u.id] = u.app
+		} else {
+			delete(s.Apps, u.id)
+		}
+	case TaskUpdated, TaskRemoved:
+		if u.had {
+			s.putTask(u.task)
+		} else {
+			s.dropTask(u.id)
+		}
+	case DeploymentUpdated, DeploymentRemoved:
+		if u.had {
+			s.Deployments[u.id] = u.deployment
+		} else {
+			delete(s.Deployments, u.id)
+		}
+	}
+	s.Epoch, s.Seq, s.Leader = u.epoch, u.seq, u.leader
+}

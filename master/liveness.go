@@ -1,0 +1,158 @@
+package master
+
+import (
+	"sync"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// liveness is what the master knows of its agents' heartbeats, apart from
+// the state and its lock: a heartbeat is answered without waiting for
+// Master.mu, so a busy master (a large deploy, a long read) never lets an
+// agent's heartbeats go unhandled and then declares it unreachable. The
+// heartbeat's task report is kept for the next reconcile pass, which
+// brings the state in line with it under the lock.
+type liveness struct {
+	mu     sync.Mutex
+	agents map[string]*agentLiveness // by agent id
+	// acked is when each launch's ack arrived, by task id: a report
+	// received well after it that lacks the task means the task is gone;
+	// an earlier one may have been sent before the launch arrived.
+	acked map[string]time.Time
+}
+
+type agentLiveness struct {
+	node     string // the NATS credential's name it must speak as
+	active   bool
+	lastSeen time.Time
+	report   *agentReport // latest heartbeat report not yet reconciled
+}
+
+// agentReport is the tasks an agent said it runs, and when it said so.
+type agentReport struct {
+	tasks []events.TaskReport
+	at    time.Time
+}
+
+func newLiveness() *liveness {
+	return &liveness{agents: map[string]*agentLiveness{}, acked: map[string]time.Time{}}
+}
+
+// reset forgets everything: a new term starts from the stored state.
+func (l *liveness) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.agents = map[string]*agentLiveness{}
+	l.acked = map[string]time.Time{}
+}
+
+// set records an agent's node and whether it is active (registration,
+// unreachable, gone); an active agent counts as just seen.
+func (l *liveness) set(id, node string, active bool, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.agents[id]
+	if a == nil {
+		a = &agentLiveness{}
+		l.agents[id] = a
+	}
+	a.node, a.active = node, active
+	if active {
+		a.lastSeen = now
+	} else {
+		a.report = nil
+	}
+}
+
+// forget drops an agent (marked gone).
+func (l *liveness) forget(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.agents, id)
+}
+
+// heartbeatVerdict is what a heartbeat gets.
+type heartbeatVerdict int
+
+const (
+	heartbeatOK heartbeatVerdict = iota
+	heartbeatReregister
+	heartbeatNotYours
+)
+
+// heartbeat records a heartbeat of agent id from node at now and keeps its
+// report. An agent the master does not hold as active must register
+// again, which reconciles its tasks in one step.
+func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.TaskReport) (heartbeatVerdict, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.agents[id]
+	switch {
+	case a == nil:
+		return heartbeatReregister, ""
+	case a.node != node:
+		return heartbeatNotYours, a.node
+	case !a.active:
+		return heartbeatReregister, ""
+	}
+	a.lastSeen = now
+	a.report = &agentReport{tasks: tasks, at: now}
+	return heartbeatOK, ""
+}
+
+// lastSeen is when an agent was last heard from (zero if never).
+func (l *liveness) lastSeen(id string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.agents[id]; a != nil {
+		return a.lastSeen
+	}
+	return time.Time{}
+}
+
+// takeReports hands over the reports not yet reconciled, by agent id.
+func (l *liveness) takeReports() map[string]*agentReport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out map[string]*agentReport
+	for id, a := range l.agents {
+		if a.report == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]*agentReport{}
+		}
+		out[id] = a.report
+		a.report = nil
+	}
+	return out
+}
+
+// launchAcked records that an agent acked a task's launch at now.
+func (l *liveness) launchAcked(taskID string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acked[taskID] = now
+}
+
+// ackedAt is when a task's launch was acked (ok false if not, or not
+// since this master leads).
+func (l *liveness) ackedAt(taskID string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.acked[taskID]
+	return at, ok
+}
+
+// forgetTasks drops the launch acks of tasks that ended.
+func (l *liveness) forgetTasks(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		delete(l.acked, id)
+	}
+}
