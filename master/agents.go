@@ -3,8 +3,8 @@ package master
 import (
 	"encoding/json"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"

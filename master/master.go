@@ -98,7 +98,7 @@ type Master struct {
 	lease   atomic.Pointer[time.Time] // see lease.go
 	// candidateInfos are the election's candidates (see Masters).
 	candidateInfos atomic.Pointer[[]MasterInfo]
-	runtime        *runtime // in-memory, leader-only bookkeeping
+	runtime        *runtime  // in-memory, leader-only bookkeeping
 	pipe           *pipeline // changes on their way to the store (commit.go)
 	live           *liveness // agents' heartbeats, apart from mu (liveness.go)
 	metrics        *metrics

@@ -21,7 +21,7 @@ const (
 	killResend = 5 * time.Second
 	// launchResend is how long a task may stay staging before its launch
 	// is sent again; agents treat a repeated launch as done.
-	launchResend = 10 * time.Second
+	launchResend     = 10 * time.Second
 	requestTimeout   = 5 * time.Second
 	defaultKillGrace = 3 * time.Second
 	// DefaultTaskLaunchTimeout is Config.TaskLaunchTimeout's default,
