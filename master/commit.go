@@ -51,9 +51,6 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
 	}
 	if stored > 0 {
-		// Once per call: a store that compacts must not snapshot a
-		// state that lacks events it has already logged.
-		m.cfg.Store.Applied(m.state)
 		perEvent := time.Since(start).Seconds() / float64(stored)
 		for range stored {
 			m.metrics.commit.Observe(perEvent)
@@ -62,27 +59,14 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 	return storeErr
 }
 
-// allAppender is a Store that makes several events durable together, all
-// of them or none.
-type allAppender interface {
-	AppendAll(es []events.Event) error
-}
-
 // storeLocked makes evs durable and returns how many of them are.
 func (m *Master) storeLocked(evs []events.Event) (int, error) {
-	if all, ok := m.cfg.Store.(allAppender); ok {
-		if err := all.AppendAll(evs); err != nil {
-			e := evs[0]
-			return 0, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
-		}
-		return len(evs), nil
+	n, err := m.cfg.Store.AppendAll(evs)
+	if err != nil {
+		e := evs[min(n, len(evs)-1)]
+		return n, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 	}
-	for i, e := range evs {
-		if err := m.cfg.Store.Append(e); err != nil {
-			return i, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
-		}
-	}
-	return len(evs), nil
+	return n, nil
 }
 
 // commit is commitLocked for callers that do not hold the lock.

@@ -31,9 +31,9 @@ import (
 // names) however many tasks one app has.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
-// only then reads the state, and every Append is one Multi that checks
+// only then reads the state, and every Multi of AppendAll checks
 // leader_epoch at the version this store set. Once a newer leader has
-// loaded, an older store's Append fails atomically with ErrFenced, and so
+// loaded, an older store's Multi fails atomically with ErrFenced, and so
 // does every later one.
 type ZKStore struct {
 	cfg ZKStoreConfig
@@ -43,12 +43,17 @@ type ZKStore struct {
 	lost   func(error) // told when this store can write no more
 	fence  int32       // leader_epoch's version as set by our takeover
 	loaded bool
-	// broken is why Append refuses: fenced, or a write whose outcome is
+	// broken is why AppendAll refuses: fenced, or a write whose outcome is
 	// unknown (the connection failed under it). Only a new Load clears it.
 	broken error
-	// exists holds the record znodes that exist, so Append knows whether
-	// a put is a create or a set without asking.
+	// exists holds the record znodes that exist, so AppendAll knows
+	// whether a put is a create or a set without asking.
 	exists map[string]bool
+	// multis counts the Multi requests AppendAll sent, for tests.
+	multis int
+	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
+	// a takeover between two Multis of one batch).
+	beforeMulti func(i int)
 }
 
 // ZKStoreConfig says where and how a ZKStore writes.
@@ -64,10 +69,14 @@ type ZKStoreConfig struct {
 
 const (
 	taskBuckets = 256
-	// maxRecordBytes keeps a Multi under jute.maxbuffer (1 MB by
-	// default): a larger packet makes the server drop the connection,
-	// which would cost the leadership instead of failing one write.
-	maxRecordBytes = 1<<20 - 64<<10
+	// maxMultiBytes is what AppendAll puts in one Multi, by its estimate
+	// of the request's size: well under jute.maxbuffer (about 1 MB by
+	// default), over which the server drops the connection, which would
+	// cost the leadership instead of failing one write. An event larger
+	// than that goes in a Multi of its own, up to maxRequestBytes.
+	maxMultiBytes = 512 << 10
+	// maxRequestBytes is the largest Multi AppendAll sends at all.
+	maxRequestBytes = 1<<20 - 64<<10
 	// loadWorkers bounds the reads in flight during Load: go-zookeeper
 	// pipelines concurrent requests on one connection.
 	loadWorkers = 32
@@ -256,116 +265,6 @@ func (s *ZKStore) takeover() (int32, error) {
 	}
 	return ns.Version, nil
 }
-
-// Append implements Store: one Multi of the fence check, the counter and
-// the record's znode operations.
-func (s *ZKStore) Append(e events.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn == nil || !s.loaded {
-		return fmt.Errorf("zk store: append %s: not loaded: %w", e.SSEID(), ErrNotLeader)
-	}
-	if s.broken != nil {
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	}
-	cdata, err := json.Marshal(counter{Epoch: e.Epoch, Seq: e.Seq})
-	if err != nil {
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), err)
-	}
-	ops := []any{
-		&zk.CheckVersionRequest{Path: s.epochPath(), Version: s.fence},
-		&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: -1},
-	}
-	rec, after, err := s.recordOps(e)
-	if err != nil {
-		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
-	}
-	res, err := s.conn.Multi(append(ops, rec...)...)
-	switch {
-	case err == nil:
-		after()
-		return nil
-	case len(res) > 0 && res[0].Error != nil:
-		// Op 0 is the fence check: a newer leader bumped leader_epoch.
-		s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	case len(res) == 0:
-		// No reply: the Multi may or may not have happened, so what we
-		// know of the store is no longer certain.
-		s.fail(fmt.Errorf("write outcome unknown: %w", err))
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	default:
-		// ZooKeeper refused one record op; the Multi changed nothing.
-		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
-	}
-}
-
-// fail makes every later Append refuse with why. s.mu must be held.
-func (s *ZKStore) fail(why error) {
-	s.broken = why
-	if s.lost != nil {
-		s.lost(why)
-	}
-}
-
-// recordOps are the znode operations of one event and what to note in
-// s.exists once they succeeded.
-func (s *ZKStore) recordOps(e events.Event) (ops []any, after func(), err error) {
-	put := func(path string, rec any) ([]any, func(), error) {
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(data) > maxRecordBytes {
-			return nil, nil, fmt.Errorf("record of %d bytes is over the %d ZooKeeper takes", len(data), maxRecordBytes)
-		}
-		if s.exists[path] {
-			return []any{&zk.SetDataRequest{Path: path, Data: data, Version: -1}}, func() {}, nil
-		}
-		return []any{&zk.CreateRequest{Path: path, Data: data, Acl: s.cfg.ACL}},
-			func() { s.exists[path] = true }, nil
-	}
-	del := func(path string) ([]any, func(), error) {
-		if !s.exists[path] {
-			return nil, func() {}, nil
-		}
-		return []any{&zk.DeleteRequest{Path: path, Version: -1}}, func() { delete(s.exists, path) }, nil
-	}
-	switch e.Type {
-	case events.AgentUpdated:
-		return put(s.recordPath("agents", e.Agent.ID), e.Agent)
-	case events.AgentRemoved:
-		return del(s.recordPath("agents", e.ID))
-	case events.AppUpdated:
-		return put(s.recordPath("apps", e.App.ID), e.App)
-	case events.AppRemoved:
-		return del(s.recordPath("apps", e.ID))
-	case events.DeploymentUpdated:
-		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
-	case events.DeploymentRemoved:
-		return del(s.recordPath("deployments", e.ID))
-	case events.TaskUpdated:
-		// As in State.Apply: a terminal task leaves the state.
-		if e.Task.State.Terminal() {
-			return del(s.taskPath(e.Task.ID))
-		}
-		return put(s.taskPath(e.Task.ID), e.Task)
-	case events.TaskRemoved:
-		return del(s.taskPath(e.ID))
-	case events.LeaderChanged:
-		data, err := json.Marshal(e.Leader)
-		if err != nil {
-			return nil, nil, err
-		}
-		return []any{&zk.SetDataRequest{Path: s.leaderPath(), Data: data, Version: -1}}, func() {}, nil
-	default:
-		return nil, nil, fmt.Errorf("not a state change")
-	}
-}
-
-// Applied implements Store: ZooKeeper holds records, not a log, so there
-// is nothing to compact.
-func (s *ZKStore) Applied(*events.State) {}
 
 // Close implements Store. The connection belongs to whoever bound it.
 func (s *ZKStore) Close() error {
