@@ -6,6 +6,7 @@ package zktest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -53,9 +54,10 @@ type Ensemble struct {
 	// Servers are the client addresses, one per node.
 	Servers []string
 
-	mu    sync.Mutex
-	java  string
-	nodes []*node
+	mu     sync.Mutex
+	java   string
+	heapMB int
+	nodes  []*node
 }
 
 type node struct {
@@ -103,7 +105,17 @@ func Require(t testing.TB) {
 
 // Launch starts an n-node ensemble in dir (n == 1: a standalone server)
 // and waits until every node serves. Close stops it.
-func Launch(dir string, n int) (*Ensemble, error) {
+func Launch(dir string, n int) (*Ensemble, error) { return LaunchOpts(dir, n, Options{}) }
+
+// Options change how LaunchOpts runs the nodes.
+type Options struct {
+	// HeapMB is each node's JVM heap limit; 0 means 128, enough for
+	// tests but not for a benchmark that stores a large state.
+	HeapMB int
+}
+
+// LaunchOpts is Launch with options.
+func LaunchOpts(dir string, n int, opt Options) (*Ensemble, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("zktest: %d nodes", n)
 	}
@@ -111,7 +123,7 @@ func Launch(dir string, n int) (*Ensemble, error) {
 		return nil, ErrNotInstalled
 	}
 	java, _ := exec.LookPath("java")
-	e := &Ensemble{java: java}
+	e := &Ensemble{java: java, heapMB: cmp.Or(opt.HeapMB, 128)}
 	type ports struct{ client, peer, election int }
 	ps := make([]ports, n)
 	for i := range ps {
@@ -183,7 +195,7 @@ func (e *Ensemble) spawn(i int) error {
 		// Test data is thrown away: no fsync per write.
 		"-Dzookeeper.forceSync=no",
 		// Small, fast-starting JVMs: three share two cores with the tests.
-		"-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Xms16m", fmt.Sprintf("-Xmx%dm", e.heapMB), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", classPath,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain",
 		filepath.Join(nd.dir, "zoo.cfg"))
