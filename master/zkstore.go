@@ -77,9 +77,6 @@ const (
 	maxMultiBytes = 512 << 10
 	// maxRequestBytes is the largest Multi AppendAll sends at all.
 	maxRequestBytes = 1<<20 - 64<<10
-	// loadWorkers bounds the reads in flight during Load: go-zookeeper
-	// pipelines concurrent requests on one connection.
-	loadWorkers = 32
 )
 
 // NewZKStore returns a store that writes through conn (nil: bind later).
@@ -221,7 +218,7 @@ func (s *ZKStore) ensureLayout() error {
 			return err
 		}
 	}
-	if err := parallel(taskBuckets-1, func(b int) error {
+	if err := parallelN(taskBuckets-1, zkReadsInFlight, func(b int) error {
 		return create(s.path("state", "tasks", fmt.Sprintf("%02x", b)), nil)
 	}); err != nil {
 		return err
