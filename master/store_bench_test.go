@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,7 +25,7 @@ const (
 	scaleBatch = 1000
 )
 
-var quietLog = slog.New(slog.NewTextHandler(os.Stderr, nil))
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // fileScale is a FileStore folder holding the scale cluster as a
 // snapshot, and one that also holds a log of as many task updates again,

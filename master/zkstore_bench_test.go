@@ -34,7 +34,7 @@ func setupZKScale(b *testing.B) {
 			if benchZK.dir, err = os.MkdirTemp("", "atoll-zkstore-bench"); err != nil {
 				return err
 			}
-			if benchZK.e, err = zktest.LaunchOpts(benchZK.dir, 1, zktest.Options{HeapMB: 1536}); err != nil {
+			if benchZK.e, err = zktest.LaunchOpts(benchZK.dir, 1, zktest.Options{HeapMB: 1536, FullJIT: true}); err != nil {
 				return err
 			}
 			conn, err := benchConnect(benchZK.e.Servers)
