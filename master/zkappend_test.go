@@ -118,3 +118,27 @@ func TestZKStoreAppendAllStopsPartWayWhenFenced(t *testing.T) {
 		t.Fatalf("after the fenced Multi: %v", err)
 	}
 }
+
+// A record too large to share a Multi with others, but under what one
+// request carries, goes in a Multi of its own.
+func TestZKStoreAppendAllLargeRecordAlone(t *testing.T) {
+	root := zkRoot(t)
+	s := newTestZKStore(t, root, "m1")
+	st := load(t, s)
+	large := eventstest.App("/large", 1)
+	large.Env = map[string]string{"BLOB": strings.Repeat("x", 700<<10)}
+	evs := stampAll(st, st.Epoch+1, []events.Change{
+		events.PutApp(eventstest.App("/small1", 1)),
+		events.PutApp(large),
+		events.PutApp(eventstest.App("/small2", 1)),
+	})
+	if n, err := s.AppendAll(evs); err != nil || n != 3 {
+		t.Fatalf("AppendAll: stored %d: %v", n, err)
+	}
+	if s.multis != 3 {
+		t.Errorf("%d Multis, want 3: the 700 KB record alone", s.multis)
+	}
+	if err := eventstest.Equal(load(t, newTestZKStore(t, root, "m2")), st); err != nil {
+		t.Fatal(err)
+	}
+}
