@@ -3,6 +3,7 @@ package master
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/go-zookeeper/zk"
 
@@ -15,13 +16,14 @@ type zkMulti struct {
 	ops    []any
 	size   int // estimated request bytes
 	events int
-	// marks are what s.exists becomes once the Multi succeeded.
+	// marks are what s.names becomes once the Multi succeeded.
 	marks []zkMark
 }
 
+// zkMark says that the record at base is now the znode name, or none
+// ("").
 type zkMark struct {
-	path   string
-	exists bool
+	base, name string
 }
 
 // Estimated jute sizes: an op's header (type, done, err) and an op with
@@ -64,11 +66,12 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 		switch {
 		case err == nil:
 			for _, mk := range m.marks {
-				if mk.exists {
-					s.exists[mk.path] = true
+				if mk.name != "" {
+					s.names[mk.base] = mk.name
 				} else {
-					delete(s.exists, mk.path)
+					delete(s.names, mk.base)
 				}
+				s.sinceCache++
 			}
 			done += m.events
 			continue
@@ -86,6 +89,7 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 			return done, fmt.Errorf("zk store: append %s: %s: %w", part, refusedOp(m.ops, res), err)
 		}
 	}
+	s.maybeRefreshCache(nil)
 	return done, nil
 }
 
@@ -118,14 +122,14 @@ func refusedOp(ops []any, res []zk.MultiResponse) string {
 
 // plan splits evs into Multis. s.mu must be held.
 func (s *ZKStore) plan(evs []events.Event) ([]zkMulti, error) {
-	// Whether a record exists after the events planned so far: a batch
-	// may create a task and set it again, or create and delete it.
-	overlay := map[string]bool{}
-	exists := func(path string) bool {
-		if e, ok := overlay[path]; ok {
-			return e
+	// A record's znode after the events planned so far: a batch may
+	// create a task and set it again, or create and delete it.
+	overlay := map[string]string{}
+	current := func(base string) string {
+		if n, ok := overlay[base]; ok {
+			return n
 		}
-		return s.exists[path]
+		return s.names[base]
 	}
 	fixed := zkMultiOverhead + 2*zkOpOverhead + len(s.epochPath()) + len(s.counterPath()) + 64
 	var out []zkMulti
@@ -144,7 +148,7 @@ func (s *ZKStore) plan(evs []events.Event) ([]zkMulti, error) {
 		return nil
 	}
 	for i, e := range evs {
-		ops, marks, size, err := s.recordOps(e, exists)
+		ops, marks, size, err := s.recordOps(e, current)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
 		}
@@ -162,7 +166,7 @@ func (s *ZKStore) plan(evs []events.Event) ([]zkMulti, error) {
 		cur.size += size
 		cur.events++
 		for _, mk := range marks {
-			overlay[mk.path] = mk.exists
+			overlay[mk.base] = mk.name
 		}
 	}
 	if err := closeCur(evs[len(evs)-1]); err != nil {
@@ -180,29 +184,35 @@ func (s *ZKStore) fail(why error) {
 }
 
 // recordOps are the znode operations of one event, what they make of
-// s.exists, and their estimated size in a request.
-func (s *ZKStore) recordOps(e events.Event, exists func(string) bool) (ops []any, marks []zkMark, size int, err error) {
+// s.names, and their estimated size in a request. A record's znode is
+// named <escaped id>@<seq of the event that wrote it>, so its name says
+// which version it holds (see zkcache.go): a put deletes the record's
+// znode, if any, and creates the new one.
+func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (ops []any, marks []zkMark, size int, err error) {
 	aclSize := 0
 	for _, a := range s.cfg.ACL {
 		aclSize += 12 + len(a.Scheme) + len(a.ID)
 	}
-	put := func(path string, rec any) ([]any, []zkMark, int, error) {
+	put := func(base string, rec any) ([]any, []zkMark, int, error) {
 		data, err := json.Marshal(rec)
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		size := zkOpOverhead + len(path) + len(data)
-		if exists(path) {
-			return []any{&zk.SetDataRequest{Path: path, Data: data, Version: -1}}, nil, size, nil
+		name := base + "@" + strconv.FormatUint(e.Seq, 10)
+		ops := []any{&zk.CreateRequest{Path: name, Data: data, Acl: s.cfg.ACL}}
+		size := zkOpOverhead + len(name) + len(data) + aclSize
+		if cur := current(base); cur != "" {
+			ops = append([]any{&zk.DeleteRequest{Path: cur, Version: -1}}, ops...)
+			size += zkOpOverhead + len(cur)
 		}
-		return []any{&zk.CreateRequest{Path: path, Data: data, Acl: s.cfg.ACL}},
-			[]zkMark{{path, true}}, size + aclSize, nil
+		return ops, []zkMark{{base, name}}, size, nil
 	}
-	del := func(path string) ([]any, []zkMark, int, error) {
-		if !exists(path) {
+	del := func(base string) ([]any, []zkMark, int, error) {
+		cur := current(base)
+		if cur == "" {
 			return nil, nil, 0, nil
 		}
-		return []any{&zk.DeleteRequest{Path: path, Version: -1}}, []zkMark{{path, false}}, zkOpOverhead + len(path), nil
+		return []any{&zk.DeleteRequest{Path: cur, Version: -1}}, []zkMark{{base, ""}}, zkOpOverhead + len(cur), nil
 	}
 	switch e.Type {
 	case events.AgentUpdated:

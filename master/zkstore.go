@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,17 +19,24 @@ import (
 // ZKStore keeps the state in ZooKeeper, one znode per record, under
 // <root>/state:
 //
-//	<root>/leader_epoch              fencing node: bumped at every takeover
-//	<root>/state/counter             {"epoch":E,"seq":S} of the last event
-//	<root>/state/leader              the Leader record
-//	<root>/state/apps/<id>           one App each
-//	<root>/state/agents/<id>         one Agent each
-//	<root>/state/deployments/<id>    one Deployment each
-//	<root>/state/tasks/<xx>/<id>     one Task each, in 256 buckets by hash
+//	<root>/leader_epoch                  fencing node: bumped at every takeover
+//	<root>/state/counter                 {"epoch":E,"seq":S} of the last event
+//	<root>/state/leader                  the Leader record
+//	<root>/state/apps/<id>@<seq>         one App each
+//	<root>/state/agents/<id>@<seq>       one Agent each
+//	<root>/state/deployments/<id>@<seq>  one Deployment each
+//	<root>/state/tasks/<xx>/<id>@<seq>   one Task each, in 256 buckets by hash
+//	<root>/state/cache[/<id>/<i>]        the record cache (see zkcache.go)
 //
-// Ids are escaped (they contain "/"). Tasks are bucketed so that no
-// getChildren reply comes near jute.maxbuffer (about 1 MB, some 12,000
-// names) however many tasks one app has.
+// Ids are escaped (they contain "/"); seq is the event that wrote the
+// record, so a znode's name says which version of the record it holds.
+// Earlier versions named record znodes <id> alone: those load, and are
+// renamed when next written. Tasks are bucketed so that no getChildren
+// reply comes near jute.maxbuffer (about 1 MB, some 12,000 names) however
+// many tasks one app has.
+//
+// AppendAll puts the record ops of many events in one Multi, up to
+// maxMultiBytes, and the counter at the last of them.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
 // only then reads the state, and every Multi of AppendAll checks
@@ -46,9 +54,23 @@ type ZKStore struct {
 	// broken is why AppendAll refuses: fenced, or a write whose outcome is
 	// unknown (the connection failed under it). Only a new Load clears it.
 	broken error
-	// exists holds the record znodes that exist, so AppendAll knows
-	// whether a put is a create or a set without asking.
-	exists map[string]bool
+	// names maps each record's base path (<dir>/<escaped id>) to its
+	// znode's path, so AppendAll knows what a put replaces without asking.
+	names map[string]string
+	// sinceCache counts the record znodes written since the record cache
+	// was (see zkcache.go); cacheRecords is how many records it holds.
+	sinceCache, cacheRecords int
+	// The cache writer goroutine, owned by the store: stopped by bind and
+	// Close.
+	cacheStop context.CancelFunc
+	cacheDone chan struct{}
+	// lastLoad is what the last Load read, for tests and the log.
+	lastLoad loadStats
+	// cacheMin: a record cache is written once this many records would
+	// otherwise be read one by one (cacheMinRecords; tests change it).
+	cacheMin int
+	// ignoreCache makes Load read every record one by one (benchmarks).
+	ignoreCache bool
 	// multis counts the Multi requests AppendAll sent, for tests.
 	multis int
 	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
@@ -88,17 +110,18 @@ func NewZKStore(conn *zk.Conn, cfg ZKStoreConfig) *ZKStore {
 		cfg.Log = slog.Default()
 	}
 	cfg.Root = "/" + strings.Trim(cfg.Root, "/")
-	return &ZKStore{cfg: cfg, conn: conn}
+	return &ZKStore{cfg: cfg, conn: conn, cacheMin: cacheMinRecords}
 }
 
 // bind points the store at a new session; it must Load before it writes.
 // lost is called (without blocking) when the store stops being able to
 // write: fenced, or a write with an unknown outcome.
 func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
+	s.stopCache()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conn, s.lost = conn, lost
-	s.loaded, s.broken, s.exists = false, nil, nil
+	s.loaded, s.broken, s.names = false, nil, nil
 }
 
 func (s *ZKStore) path(parts ...string) string {
@@ -157,6 +180,7 @@ type counter struct {
 // Load implements Store: it takes the store over (see ZKStore) and reads
 // the state. After it returns, no older leader can change what it read.
 func (s *ZKStore) Load() (*events.State, error) {
+	s.stopCache()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
@@ -170,11 +194,17 @@ func (s *ZKStore) Load() (*events.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, exists, err := s.read()
+	st, recs, err := s.read()
 	if err != nil {
 		return nil, err
 	}
-	s.fence, s.exists, s.loaded = fence, exists, true
+	s.fence, s.loaded = fence, true
+	s.names = make(map[string]string, len(recs))
+	for _, r := range recs {
+		s.names[r.base] = r.path
+	}
+	s.sinceCache, s.cacheRecords = s.lastLoad.fetched, s.lastLoad.cached
+	s.maybeRefreshCache(recs)
 	return st, nil
 }
 

@@ -55,6 +55,18 @@ func setupZKScale(b *testing.B) {
 			}
 			benchZK.store, benchZK.multis = time.Since(start), s.multis
 			benchZK.records = len(st.Tasks) + len(st.Apps) + len(st.Agents)
+			s.Close() // stops its cache writer
+			// A takeover that finds the cache behind caches again.
+			conn2, err := benchConnect(benchZK.e.Servers)
+			if err != nil {
+				return err
+			}
+			defer conn2.Close()
+			s2 := NewZKStore(conn2, ZKStoreConfig{Root: benchZK.root, Owner: "gen2", Log: quietLog})
+			if _, err := s2.Load(); err != nil {
+				return err
+			}
+			s2.stopCacheWhenDone()
 			return nil
 		}()
 	})
@@ -85,26 +97,39 @@ func benchConnect(servers []string) (*zk.Conn, error) {
 
 // BenchmarkZKStoreLoad100k is a takeover on ZooKeeper: a new leader's
 // Load of the scale cluster (fence, then read every record, indexes
-// built) on a session of its own.
+// built) on a session of its own: with the record cache, and reading
+// every record one by one (as without a cache, or from the record names
+// of earlier versions).
 func BenchmarkZKStoreLoad100k(b *testing.B) {
 	setupZKScale(b)
-	var st *events.State
-	for b.Loop() {
-		conn, err := benchConnect(benchZK.e.Servers)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "bench", Log: quietLog})
-		if st, err = s.Load(); err != nil {
-			b.Fatal(err)
-		}
-		conn.Close()
+	for _, tc := range []struct {
+		name   string
+		ignore bool
+	}{{"cached", false}, {"one-by-one", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var st *events.State
+			var stats loadStats
+			for b.Loop() {
+				conn, err := benchConnect(benchZK.e.Servers)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "bench", Log: quietLog})
+				s.cacheMin, s.ignoreCache = 1<<30, tc.ignore
+				if st, err = s.Load(); err != nil {
+					b.Fatal(err)
+				}
+				stats = s.lastLoad
+				conn.Close()
+			}
+			if len(st.Tasks) != scaleTasks {
+				b.Fatalf("loaded %d tasks, want %d", len(st.Tasks), scaleTasks)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/load")
+			b.ReportMetric(float64(stats.cached), "records-from-cache")
+			b.ReportMetric(float64(stats.fetched), "records-read-one-by-one")
+		})
 	}
-	if len(st.Tasks) != scaleTasks {
-		b.Fatalf("loaded %d tasks, want %d", len(st.Tasks), scaleTasks)
-	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/load")
-	b.ReportMetric(float64(benchZK.records), "records")
 }
 
 // BenchmarkZKStoreAppendAll100k is what storing the scale cluster cost:

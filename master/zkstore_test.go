@@ -191,6 +191,7 @@ func TestEscapeID(t *testing.T) {
 		{"..", "%2E%2E"},
 		{"...", "..."},
 		{"a b%c", "a%20b%25c"},
+		{"a@1", "a%401"}, // @ separates a record's id from its version
 		{"zookeeper", "zookeeper"},
 	} {
 		if got := escapeID(tc.id); got != tc.want {
