@@ -129,16 +129,18 @@ func (s *ZKStore) maybeRefreshCache(recs []zkRecord) {
 	}()
 }
 
-// stopCache stops the cache writer and waits for it. s.mu must not be
+// stopCache stops the cache writer without waiting for it: a ZooKeeper
+// request it has in flight returns when its session does (a partitioned
+// leader must not wait for that to step down), and from then on its
+// writes fail anyway, fenced or on a closed session. s.mu must not be
 // held.
 func (s *ZKStore) stopCache() {
 	s.mu.Lock()
-	stop, done := s.cacheStop, s.cacheDone
+	stop := s.cacheStop
 	s.cacheStop, s.cacheDone = nil, nil
 	s.mu.Unlock()
 	if stop != nil {
 		stop()
-		<-done
 	}
 }
 
