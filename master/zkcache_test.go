@@ -198,3 +198,33 @@ func TestZKStoreLoadsEarlierRecordNames(t *testing.T) {
 		t.Fatalf("app znodes %v, want only %s@4", apps, escapeID(app.ID))
 	}
 }
+
+// A cache whose writer stopped before it was pointed at (a crash, a lost
+// session) is removed when the next one is written.
+func TestZKStoreRemovesUnfinishedRecordCache(t *testing.T) {
+	root := zkRoot(t)
+	m1 := newTestZKStore(t, root, "m1")
+	m1.cacheMin = 1 << 30
+	st := load(t, m1)
+	zkAppendBatch(t, m1, st, st.Epoch+1, bulkyTasks("/web", 50, events.TaskRunning))
+	if _, err := m1.conn.Create(m1.cachePath(), nil, 0, m1.cfg.ACL); err != nil {
+		t.Fatal(err)
+	}
+	orphan := m1.cachePath() + "/1-1"
+	for _, p := range []string{orphan, orphan + "/0"} {
+		if _, err := m1.conn.Create(p, []byte("x"), 0, m1.cfg.ACL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := newTestZKStore(t, root, "m2")
+	m2.cacheMin = 10
+	if err := eventstest.Equal(load(t, m2), st); err != nil {
+		t.Fatal(err)
+	}
+	if n := waitCache(t, m2); n != 50 {
+		t.Fatalf("cache of %d records, want 50", n)
+	}
+	if ids := cacheIDs(t, m2); len(ids) != 1 || ids[0] == "1-1" {
+		t.Fatalf("caches %v, want only the new one", ids)
+	}
+}
