@@ -395,3 +395,43 @@ func TestFileStoreCompactionDue(t *testing.T) {
 		}
 	}
 }
+
+// A crash right after a new segment was created leaves it empty: Load
+// takes it as the active segment, and the segment before it as closed.
+func TestFileStoreCrashAfterRoll(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := OpenFileStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, fs, st, appChanges("a", 3)...)
+	fs.Close()
+	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), nil, storeFileMode); err != nil {
+		t.Fatal(err)
+	}
+	fs2, err := OpenFileStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs2.compactMin = 1
+	got, err := fs2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eventstest.Equal(got, st); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, fs2, got, appChanges("b", 2)...)
+	waitCompacted(t, fs2) // segment 0 was closed: folded
+	fs2.Close()
+	if err := eventstest.Equal(reload(t, dir), got); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := listSegments(dir); len(segs) != 1 || segs[0] != 1 {
+		t.Fatalf("segments %v, want only 1", segs)
+	}
+}
