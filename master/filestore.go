@@ -1,50 +1,90 @@
 package master
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/fsperm"
 )
 
 // FileStore is the local durable store of `atoll dev` and single-master
-// setups: a snapshot file plus an append-only log of the events after it,
-// one JSON line each, synced before Append returns. Every compactEvery
-// events the state is written as a new snapshot and the log restarts.
+// setups: a snapshot file plus a log of the events after it, one JSON
+// line each, in numbered segments. AppendAll writes a batch with one write
+// and one sync (group commit). Once the active segment holds
+// segmentEvents events, the next AppendAll starts a new one; a goroutine
+// of the store folds the snapshot and the closed segments into a new
+// snapshot in the background (see filecompact.go), so appends never wait
+// for a compaction.
 //
-// What Append acknowledged survives: a failed append (a full disk, an I/O
-// error, a short write, a failed sync) is cut off again before Append
-// returns, so the log never holds a torn line before a good one. If even
-// that cut fails, the store refuses every append until it succeeds.
+// What AppendAll acknowledged survives: a failed append (a full disk, an
+// I/O error, a short write, a failed sync) is cut off again before
+// AppendAll returns, so the log never holds a torn line before a good one.
+// If even that cut fails, the store refuses every append until it
+// succeeds.
 //
 // The folder and its files are private (0700, 0600): apps carry env, and
 // env carries secrets.
 type FileStore struct {
-	dir  string
-	log  eventLog
-	path string // of the log
-	// size is the length of the log's whole, acknowledged lines: where
-	// the next line goes, and what a failed append is cut back to.
-	size int64
-	// broken is why appends are refused: the log may end in a partial
-	// line that could not be cut off. The next Append retries the cut.
-	broken       error
-	sinceSnap    int
-	compactEvery int
-	logger       *slog.Logger
-	// openLog opens the log; tests wrap the file to make it fail.
+	dir    string
+	logger *slog.Logger
+	// segmentEvents and segmentBytes: a segment that holds either many
+	// is closed before the next append.
+	segmentEvents int
+	segmentBytes  int64
+	// compactMin: the closed segments are folded into the snapshot once
+	// they hold at least this many events and at least as many as the
+	// snapshot has records, so a compaction's cost (about one Load) is
+	// spread over as many appended events.
+	compactMin int
+	// openLog opens a segment; tests wrap the file to make it fail.
 	openLog func(path string) (eventLog, error)
+	// crashAt, when set, is asked at each step of a compaction whether
+	// to stop there as a crash would, leaving the files as they are.
+	crashAt func(step string) bool
+
+	// amu serialises AppendAll, Load and Close over the active segment.
+	amu  sync.Mutex
+	log  eventLog // the active segment
+	seg  int      // its number
+	path string   // its path
+	// size is the length of the active segment's whole, acknowledged
+	// lines: where the next line goes, and what a failed append is cut
+	// back to.
+	size      int64
+	segEvents int // events in the active segment
+	// broken is why appends are refused: the log may end in a partial
+	// line that could not be cut off. The next AppendAll retries the cut.
+	broken error
+
+	// mu guards what the appender and the compactor share.
+	mu          sync.Mutex
+	closed      []segment // closed segments not yet folded, oldest first
+	snapRecords int       // records in the snapshot on disk
+	compactErr  error     // the last compaction's failure, nil after a success
+
+	// The compactor goroutine, owned by the store: started by Load,
+	// stopped by Close (and by a new Load).
+	compactMu sync.Mutex // one compaction at a time
+	wake      chan struct{}
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
-// eventLog is what the store does with its log file (an *os.File).
+// segment is a closed segment of the log.
+type segment struct {
+	n      int
+	events int
+}
+
+// eventLog is what the store does with a segment file (an *os.File).
 type eventLog interface {
 	io.Reader
 	io.WriterAt
@@ -55,10 +95,16 @@ type eventLog interface {
 
 const (
 	snapshotFile = "state.json"
-	logFile      = "events.log"
+	// logFile is segment 0: the one log of earlier versions, whose
+	// stores so load as they are.
+	logFile = "events.log"
 	// storeDirMode and storeFileMode keep the state from other users.
 	storeDirMode  fs.FileMode = 0o700
 	storeFileMode fs.FileMode = 0o600
+
+	defaultSegmentEvents = 5000
+	defaultSegmentBytes  = 64 << 20
+	defaultCompactMin    = 10000
 )
 
 // OpenFileStore opens (creating) the store in dir, tightening the modes of
@@ -70,13 +116,22 @@ func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
 	if err := fsperm.Dir(dir, storeDirMode, logger); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	for _, name := range []string{snapshotFile, logFile} {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	names := []string{snapshotFile}
+	for _, n := range segs {
+		names = append(names, segmentName(n))
+	}
+	for _, name := range names {
 		if err := fsperm.File(filepath.Join(dir, name), storeFileMode, logger); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
 	return &FileStore{
-		dir: dir, path: filepath.Join(dir, logFile), compactEvery: 1000, logger: logger,
+		dir: dir, logger: logger,
+		segmentEvents: defaultSegmentEvents, segmentBytes: defaultSegmentBytes, compactMin: defaultCompactMin,
 		openLog: func(path string) (eventLog, error) {
 			return os.OpenFile(path, os.O_RDWR|os.O_CREATE, storeFileMode)
 		},
@@ -84,129 +139,139 @@ func OpenFileStore(dir string, logger *slog.Logger) (*FileStore, error) {
 }
 
 // Load implements Store: the snapshot, then every logged event that
-// follows it. A torn last line (a crash mid-write: it was never
-// acknowledged) is cut off. A line that cannot be decoded but has lines
-// after it is an error naming the file and offset: those later lines were
-// acknowledged, and the master must not start without them.
+// follows it, segment by segment. A torn last line of the last segment (a
+// crash mid-write: it was never acknowledged) is cut off. A line that
+// cannot be decoded but has lines after it is an error naming the file and
+// offset: those later lines were acknowledged, and the master must not
+// start without them. What an interrupted compaction left (a temporary
+// snapshot, segments the snapshot already holds) is cleaned up.
 func (f *FileStore) Load() (*events.State, error) {
-	st := events.NewState()
-	snap := filepath.Join(f.dir, snapshotFile)
-	data, err := os.ReadFile(snap)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("load snapshot: %w", err)
-	default:
-		if err := json.Unmarshal(data, st); err != nil {
-			return nil, fmt.Errorf("load snapshot %s: %w", snap, err)
+	f.stopCompactor()
+	f.amu.Lock()
+	defer f.amu.Unlock()
+	removeTempSnapshots(f.dir, f.logger)
+	st, records, err := readSnapshot(filepath.Join(f.dir, snapshotFile))
+	if err != nil {
+		return nil, err
+	}
+	snapSeq := st.Seq
+	segs, err := listSegments(f.dir)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	newLog := len(segs) == 0
+	if newLog {
+		segs = []int{0}
+	}
+	var closed []segment
+	var folded []int // closed segments the snapshot holds whole
+	for i, n := range segs[:len(segs)-1] {
+		path := filepath.Join(f.dir, segmentName(n))
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("load: %w", err)
 		}
-		st.Normalize()
+		r, err := replay(data, path, st)
+		if err != nil {
+			return nil, err
+		}
+		if r.torn > 0 {
+			return nil, fmt.Errorf("event log %s ends in a partial event (%d bytes at offset %d) but %s follows it: "+
+				"the log is damaged; move the files aside or repair that line",
+				path, r.torn, r.good, segmentName(segs[i+1]))
+		}
+		if r.lastSeq <= snapSeq {
+			folded = append(folded, n)
+		} else {
+			closed = append(closed, segment{n: n, events: r.events})
+		}
 	}
 
-	_, statErr := os.Stat(f.path)
-	lf, err := f.openLog(f.path)
+	seg := segs[len(segs)-1]
+	path := filepath.Join(f.dir, segmentName(seg))
+	lf, err := f.openLog(path)
 	if err != nil {
 		return nil, fmt.Errorf("open event log: %w", err)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
+	if newLog {
 		// A new file's name must be durable before its first event is.
 		if err := fsperm.SyncDir(f.dir); err != nil {
 			lf.Close()
 			return nil, err
 		}
 	}
-	good, n, err := replay(lf, f.path, st, f.logger)
+	data, err := io.ReadAll(lf)
+	if err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("read event log %s: %w", path, err)
+	}
+	r, err := replay(data, path, st)
 	if err != nil {
 		lf.Close()
 		return nil, err
 	}
+	if r.torn > 0 {
+		// No newline: the write never finished, so AppendAll never
+		// acknowledged it.
+		f.logger.Warn("dropping torn event at end of log", "file", path, "offset", r.good, "bytes", r.torn)
+	}
 	if f.log != nil {
 		f.log.Close()
 	}
-	f.log, f.size, f.sinceSnap, f.broken = lf, good, n, nil
+	f.log, f.seg, f.path, f.size, f.segEvents, f.broken = lf, seg, path, r.good, r.events, nil
 	// Cut a torn tail so the next append starts on a clean line.
 	if err := f.cut(); err != nil {
 		f.log, f.size = nil, 0
 		lf.Close()
 		return nil, err
 	}
+	// Finish a compaction that stopped before deleting what it folded.
+	if len(folded) > 0 {
+		if err := f.removeSegments(folded); err != nil {
+			f.logger.Warn("store: removing segments the snapshot holds", "err", err)
+		}
+	}
+	f.mu.Lock()
+	f.closed, f.snapRecords, f.compactErr = closed, records, nil
+	f.mu.Unlock()
+	f.startCompactor()
+	st.Reindex()
 	return st, nil
 }
 
-// replay applies the logged events to st and returns the offset after the
-// last whole line and how many lines it read.
-func replay(r io.Reader, path string, st *events.State, logger *slog.Logger) (int64, int, error) {
-	br := bufio.NewReader(r)
-	var off int64
-	n := 0
-	for {
-		line, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			if len(line) > 0 {
-				// No newline: the write never finished, so Append
-				// never acknowledged it.
-				logger.Warn("dropping torn event at end of log", "file", path, "offset", off, "bytes", len(line))
-			}
-			return off, n, nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("read event log %s: %w", path, err)
-		}
-		e, derr := events.DecodeEvent(line)
-		if derr != nil {
-			return 0, 0, fmt.Errorf("event log %s: undecodable line at offset %d (%d bytes): %w; "+
-				"the events after it were acknowledged, so the master will not start without them: "+
-				"move the file aside or repair that line", path, off, len(line), derr)
-		}
-		n++
-		if e.Seq > st.Seq { // else already in the snapshot
-			if err := st.Apply(e); err != nil {
-				return 0, 0, fmt.Errorf("replay event log %s at offset %d: %w", path, off, err)
-			}
-		}
-		off += int64(len(line))
+// AppendAll implements Store: evs are durable together, in one write and
+// one sync: when it returns nil all of them are, otherwise none (the log
+// is as it was before, or the store is unhealthy and says so at every
+// later append until it has cut the log back).
+func (f *FileStore) AppendAll(evs []events.Event) (int, error) {
+	if len(evs) == 0 {
+		return 0, nil
 	}
-}
-
-// Append implements Store.
-func (f *FileStore) Append(e events.Event) error { return f.appendAll([]events.Event{e}) }
-
-// AppendAll implements Store: all of es or none.
-func (f *FileStore) AppendAll(es []events.Event) (int, error) {
-	if err := f.appendAll(es); err != nil {
-		return 0, err
-	}
-	return len(es), nil
-}
-
-// appendAll makes es durable together, in one write and one sync: when it
-// returns nil all of them are, otherwise none (the log is as it was
-// before, or the store is unhealthy and says so at every later append
-// until it has cut the log back).
-func (f *FileStore) appendAll(es []events.Event) error {
-	if len(es) == 0 {
-		return nil
-	}
-	what := es[0].SSEID()
-	if len(es) > 1 {
-		what += ".." + es[len(es)-1].SSEID()
-	}
+	f.amu.Lock()
+	defer f.amu.Unlock()
+	what := spanOf(evs)
 	if f.log == nil {
-		return fmt.Errorf("append events %s: store not loaded", what)
+		return 0, fmt.Errorf("append events %s: store not loaded", what)
 	}
 	if f.broken != nil {
 		if err := f.cut(); err != nil {
-			return fmt.Errorf("append events %s: store unhealthy since a failed append could not be undone (%v): %w", what, f.broken, err)
+			return 0, fmt.Errorf("append events %s: store unhealthy since a failed append could not be undone (%v): %w", what, f.broken, err)
 		}
 		f.logger.Info("event log repaired: appends accepted again", "file", f.path, "bytes", f.size)
 	}
 	var lines []byte
-	for _, e := range es {
+	for _, e := range evs {
 		line, err := json.Marshal(e)
 		if err != nil {
-			return fmt.Errorf("append event %s: %w", e.SSEID(), err)
+			return 0, fmt.Errorf("append event %s: %w", e.SSEID(), err)
 		}
 		lines = append(append(lines, line...), '\n')
+	}
+	if f.segEvents > 0 && (f.segEvents >= f.segmentEvents || f.size >= f.segmentBytes) {
+		if err := f.roll(); err != nil {
+			// The active segment takes the events; it rolls later.
+			f.logger.Warn("store: start a new log segment", "err", err)
+		}
 	}
 	if err := f.write(lines); err != nil {
 		err = fmt.Errorf("append events %s to %s: %w", what, f.path, err)
@@ -214,16 +279,16 @@ func (f *FileStore) appendAll(es []events.Event) error {
 		if cerr := f.cut(); cerr != nil {
 			f.logger.Error("event log may end in a partial event that could not be cut off: refusing appends until it is",
 				"file", f.path, "append_err", err, "cut_err", cerr)
-			return fmt.Errorf("%w; undoing it failed, appends are refused until that succeeds: %w", err, cerr)
+			return 0, fmt.Errorf("%w; undoing it failed, appends are refused until that succeeds: %w", err, cerr)
 		}
-		return err
+		return 0, err
 	}
 	f.size += int64(len(lines))
-	f.sinceSnap += len(es)
-	return nil
+	f.segEvents += len(evs)
+	return len(evs), nil
 }
 
-// write puts lines at the end of the log and syncs them.
+// write puts lines at the end of the active segment and syncs them.
 func (f *FileStore) write(lines []byte) error {
 	// On an error, part of lines may be on disk whatever n says
 	// (os.File.WriteAt does not count a short write's last piece).
@@ -240,8 +305,8 @@ func (f *FileStore) write(lines []byte) error {
 	return nil
 }
 
-// cut truncates the log back to its acknowledged lines and syncs that; on
-// success the store is healthy.
+// cut truncates the active segment back to its acknowledged lines and
+// syncs that; on success the store is healthy.
 func (f *FileStore) cut() error {
 	if err := f.log.Truncate(f.size); err != nil {
 		return fmt.Errorf("truncate %s to %d bytes: %w", f.path, f.size, err)
@@ -253,45 +318,39 @@ func (f *FileStore) cut() error {
 	return nil
 }
 
-// Applied implements Store: every compactEvery events the state becomes
-// the new snapshot.
-func (f *FileStore) Applied(s *events.State) {
-	if f.sinceSnap < f.compactEvery || f.broken != nil {
-		return
-	}
-	if err := f.compact(s); err != nil {
-		// The log still holds everything; compaction can wait.
-		f.logger.Warn("store compaction failed", "err", err)
-	}
-}
-
-// compact writes s as the snapshot and empties the log. The log is cut
-// only once the snapshot is durably in place (renamed, folder synced), so
-// a crash or a full disk at any point keeps every event: at worst the log
-// replays events the snapshot already has (skipped by seq).
-func (f *FileStore) compact(s *events.State) error {
-	data, err := json.Marshal(s)
+// roll closes the active segment (whole and synced: every append synced
+// it) and starts the next one, whose name is durable before any event
+// goes in it. The closed segment is left to the compactor.
+func (f *FileStore) roll() error {
+	next := f.seg + 1
+	path := filepath.Join(f.dir, segmentName(next))
+	lf, err := f.openLog(path)
 	if err != nil {
-		return fmt.Errorf("encode snapshot: %w", err)
+		return fmt.Errorf("create %s: %w", path, err)
 	}
-	if err := fsperm.WriteAtomic(filepath.Join(f.dir, snapshotFile), data, 0o600); err != nil {
+	if err := fsperm.SyncDir(f.dir); err != nil {
+		lf.Close()
+		os.Remove(path)
 		return err
 	}
-	size := f.size
-	f.size = 0
-	if err := f.cut(); err != nil {
-		// The snapshot has every event, so a log that is longer than
-		// size 0 only replays what is already there; the next Append
-		// cuts it first.
-		f.broken = fmt.Errorf("empty the log after a snapshot (was %d bytes): %w", size, err)
-		return f.broken
+	if err := f.log.Close(); err != nil {
+		f.logger.Warn("store: close log segment", "file", f.path, "err", err)
 	}
-	f.sinceSnap = 0
+	f.mu.Lock()
+	f.closed = append(f.closed, segment{n: f.seg, events: f.segEvents})
+	f.mu.Unlock()
+	f.log, f.seg, f.path, f.size, f.segEvents = lf, next, path, 0, 0
+	f.kickCompactor()
 	return nil
 }
 
-// Close implements Store.
+// Close implements Store: it stops the compactor (a compaction under way
+// is abandoned; its files are cleaned up at the next Load) and closes the
+// log.
 func (f *FileStore) Close() error {
+	f.stopCompactor()
+	f.amu.Lock()
+	defer f.amu.Unlock()
 	if f.log == nil {
 		return nil
 	}

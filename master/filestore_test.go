@@ -2,6 +2,7 @@ package master
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -21,24 +22,25 @@ func appendAll(t *testing.T, fs *FileStore, st *events.State, changes ...events.
 	t.Helper()
 	for _, c := range changes {
 		e := c.Stamp(st, 1, time.Unix(0, 0))
-		if err := fs.Append(e); err != nil {
-			t.Fatal(err)
+		if n, err := fs.AppendAll([]events.Event{e}); err != nil || n != 1 {
+			t.Fatalf("append %s: stored %d: %v", e.SSEID(), n, err)
 		}
 		if err := st.Apply(e); err != nil {
 			t.Fatal(err)
 		}
-		fs.Applied(st)
 	}
 }
 
 func TestFileStoreSurvivesRestartAndTornTail(t *testing.T) {
-	for _, compactEvery := range []int{1000, 2} {
+	for _, compacted := range []bool{false, true} {
 		dir := t.TempDir()
 		fs, err := OpenFileStore(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fs.compactEvery = compactEvery
+		if compacted {
+			fs.segmentEvents, fs.compactMin = 1, 1<<30 // compacted below, not in the background
+		}
 		st, err := fs.Load()
 		if err != nil {
 			t.Fatal(err)
@@ -48,10 +50,15 @@ func TestFileStoreSurvivesRestartAndTornTail(t *testing.T) {
 			events.PutAgent(events.Agent{ID: "ag", State: events.AgentActive}),
 			events.PutTask(events.Task{ID: "a.1", AppID: "/a", State: events.TaskRunning}),
 		)
+		if compacted {
+			if err := fs.compact(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		fs.Close()
 
 		// A crash mid-append leaves half a line behind.
-		f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_APPEND|os.O_WRONLY, 0)
+		f, err := os.OpenFile(lastSegment(t, dir), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,10 +68,10 @@ func TestFileStoreSurvivesRestartAndTornTail(t *testing.T) {
 		fs2, _ := OpenFileStore(dir, nil)
 		got, err := fs2.Load()
 		if err != nil {
-			t.Fatalf("compact every %d: load: %v", compactEvery, err)
+			t.Fatalf("compacted %v: load: %v", compacted, err)
 		}
 		if got.Seq != 3 || len(got.Apps) != 1 || len(got.Tasks) != 1 || len(got.Agents) != 1 {
-			t.Fatalf("compact every %d: reloaded seq %d apps %d tasks %d agents %d; want 3/1/1/1", compactEvery, got.Seq, len(got.Apps), len(got.Tasks), len(got.Agents))
+			t.Fatalf("compacted %v: reloaded seq %d apps %d tasks %d agents %d; want 3/1/1/1", compacted, got.Seq, len(got.Apps), len(got.Tasks), len(got.Agents))
 		}
 		// Appending after the torn tail works and survives another restart.
 		appendAll(t, fs2, got, events.DeleteApp("/a"))
@@ -72,10 +79,20 @@ func TestFileStoreSurvivesRestartAndTornTail(t *testing.T) {
 		fs3, _ := OpenFileStore(dir, nil)
 		again, err := fs3.Load()
 		if err != nil || again.Seq != 4 || len(again.Apps) != 0 {
-			t.Fatalf("compact every %d: after second restart seq %d apps %d err %v", compactEvery, again.Seq, len(again.Apps), err)
+			t.Fatalf("compacted %v: after second restart seq %d apps %d err %v", compacted, again.Seq, len(again.Apps), err)
 		}
 		fs3.Close()
 	}
+}
+
+// lastSegment is the path of the store's active log segment.
+func lastSegment(t *testing.T, dir string) string {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments of %s: %v %v", dir, segs, err)
+	}
+	return filepath.Join(dir, segmentName(segs[len(segs)-1]))
 }
 
 // faultyLog is the real log file with the faults a full disk or a failing
@@ -189,7 +206,7 @@ func TestFileStoreFailedAppendLeavesLogAsBefore(t *testing.T) {
 
 			tt.inject(fl)
 			e := events.PutApp(bulkyApp("/failed")).Stamp(st, 1, time.Unix(0, 0))
-			if err := fs.Append(e); err == nil {
+			if n, err := fs.AppendAll([]events.Event{e}); err == nil || n != 0 {
 				t.Fatal("append with a fault: no error")
 			}
 			if after := readLog(t, dir); !bytes.Equal(after, before) {
@@ -228,13 +245,13 @@ func TestFileStoreUnhealthyUntilRepaired(t *testing.T) {
 	stamp := func(id string) events.Event {
 		return events.PutApp(bulkyApp(id)).Stamp(st, 1, time.Unix(0, 0))
 	}
-	err := fs.Append(stamp("/torn"))
+	_, err := fs.AppendAll([]events.Event{stamp("/torn")})
 	if err == nil || !strings.Contains(err.Error(), "appends are refused") {
 		t.Fatalf("append whose undo fails: %v; want an error saying appends are refused", err)
 	}
 	fl.budget = -1 // space again, but the truncate still fails twice
 	for i := range 2 {
-		err := fs.Append(stamp("/refused"))
+		_, err := fs.AppendAll([]events.Event{stamp("/refused")})
 		if err == nil || !strings.Contains(err.Error(), "store unhealthy") {
 			t.Fatalf("append %d while the log holds a torn line: %v; want a store-unhealthy error", i, err)
 		}
@@ -267,14 +284,14 @@ func TestFileStoreAppendAllIsAllOrNothing(t *testing.T) {
 	dep.Seq = app.Seq + 1
 	line, _ := json.Marshal(app)
 	fl.budget = len(line) + 1 + 10 // the app's line whole, the deployment's torn
-	if _, err := fs.AppendAll([]events.Event{app, dep}); err == nil {
+	if n, err := fs.AppendAll([]events.Event{app, dep}); err == nil || n != 0 {
 		t.Fatal("AppendAll with a fault: no error")
 	}
 	if got := readLog(t, dir); len(got) != 0 {
 		t.Fatalf("log holds %d bytes after a failed AppendAll, want none", len(got))
 	}
 	fl.budget = -1
-	if _, err := fs.AppendAll([]events.Event{app, dep}); err != nil {
+	if n, err := fs.AppendAll([]events.Event{app, dep}); err != nil || n != 2 {
 		t.Fatal(err)
 	}
 	got := reload(t, dir)
@@ -343,15 +360,16 @@ func TestFileStoreLoadRefusesCorruptLineBeforeGoodOnes(t *testing.T) {
 }
 
 // A snapshot that cannot be written (here: its name is taken by a folder,
-// as a full disk fails the write) keeps the log whole; once it can be,
-// the log restarts and nothing is lost either way.
+// as a full disk fails the write) keeps the log whole, and appends go on;
+// once it can be, the closed segments are folded and nothing is lost
+// either way.
 func TestFileStoreCompactionFailureKeepsTheLog(t *testing.T) {
 	dir := t.TempDir()
 	fs, err := OpenFileStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs.compactEvery = 2
+	fs.segmentEvents, fs.compactMin = 1, 1<<30 // compacted below, not in the background
 	st, err := fs.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -364,16 +382,22 @@ func TestFileStoreCompactionFailureKeepsTheLog(t *testing.T) {
 		events.PutApp(events.App{ID: "/a", Instances: 1}),
 		events.PutApp(events.App{ID: "/b", Instances: 1}),
 		events.PutApp(events.App{ID: "/c", Instances: 1}))
-	if n := bytes.Count(readLog(t, dir), []byte("\n")); n != 3 {
-		t.Fatalf("log holds %d events after failed compactions, want 3", n)
+	if err := fs.compact(context.Background()); err == nil {
+		t.Fatal("compaction onto a folder: no error")
 	}
+	if segs, _ := listSegments(dir); len(segs) != 3 {
+		t.Fatalf("%d log segments after a failed compaction, want all 3", len(segs))
+	}
+	appendAll(t, fs, st, events.PutApp(events.App{ID: "/d", Instances: 1}))
 	if err := os.RemoveAll(filepath.Join(dir, snapshotFile)); err != nil {
 		t.Fatal(err)
 	}
-	appendAll(t, fs, st, events.PutApp(events.App{ID: "/d", Instances: 1}))
+	if err := fs.compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	fs.Close()
-	if n := len(readLog(t, dir)); n != 0 {
-		t.Fatalf("log holds %d bytes after a compaction, want 0", n)
+	if segs, _ := listSegments(dir); len(segs) != 1 {
+		t.Fatalf("%d log segments after a compaction, want only the active one", len(segs))
 	}
 	got := reload(t, dir)
 	if got.Seq != 4 || len(got.Apps) != 4 {
@@ -400,15 +424,20 @@ func TestFileStoreModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs.compactEvery = 1
+	fs.segmentEvents, fs.compactMin = 1, 1<<30
 	st, err := fs.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendAll(t, fs, st, events.PutApp(events.App{ID: "/a", Env: map[string]string{"DB_PASSWORD": "s3cret"}}))
+	appendAll(t, fs, st,
+		events.PutApp(events.App{ID: "/a", Env: map[string]string{"DB_PASSWORD": "s3cret"}}),
+		events.PutApp(events.App{ID: "/b", Env: map[string]string{"DB_PASSWORD": "s3cret"}}))
+	if err := fs.compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	fs.Close()
 	want := map[string]os.FileMode{
-		dir: storeDirMode, filepath.Join(dir, snapshotFile): storeFileMode, filepath.Join(dir, logFile): storeFileMode,
+		dir: storeDirMode, filepath.Join(dir, snapshotFile): storeFileMode, lastSegment(t, dir): storeFileMode,
 	}
 	for path, mode := range want {
 		info, err := os.Stat(path)

@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -10,46 +11,57 @@ import (
 var ErrFenced = fmt.Errorf("fenced by a newer leader: %w", ErrNotLeader)
 
 // Store keeps the leader's state durable. The leader appends every event
-// before it applies or publishes it, so whatever followers have seen
-// survives a restart.
+// before it publishes it, so whatever followers have seen survives a
+// restart. A Store never sees the leader's state: it keeps what it needs
+// (a log, records, its own snapshot) from the events it is given.
 type Store interface {
-	// Load returns the stored state, or an empty one. A shared store
-	// (ZKStore) also fences off every earlier leader here, before it
-	// reads, so the state cannot change behind the new leader's back.
+	// Load returns the stored state, or an empty one, with its indexes built
+	// (events.State.Reindex or equivalent). A shared store (ZKStore) also
+	// fences off every earlier leader here, before it reads.
 	Load() (*events.State, error)
-	// Append makes one event durable before the leader applies it. An
-	// error wrapping ErrFenced means a newer leader has taken over: this
-	// master must stop acting.
-	Append(e events.Event) error
 	// AppendAll makes evs (consecutive, in seq order) durable before the
-	// leader publishes any of them, and returns how many of them, from
-	// the first, are.
+	// leader publishes any of them, and returns how many of them, from the
+	// first, are durable. FileStore: all or none, one write and one fsync.
+	// ZKStore: as few multi requests as ZooKeeper's request size limit
+	// allows, in order; it may stop part-way (n < len(evs), err != nil).
+	// An error wrapping ErrFenced means a newer leader has taken over.
 	AppendAll(evs []events.Event) (int, error)
-	// Applied tells the store the state after the last appended event,
-	// so it may compact its log into a snapshot. It must not keep s.
-	Applied(s *events.State)
 	Close() error
 }
 
-// MemStore is a Store that keeps nothing across restarts, for tests.
-type MemStore struct{ state *events.State }
+// MemStore is a Store that keeps its state in memory only, for tests: it
+// applies the events it is given, so a master started again on the same
+// MemStore loads them.
+type MemStore struct {
+	mu    sync.Mutex
+	state *events.State
+}
 
 // Load implements Store.
 func (m *MemStore) Load() (*events.State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.state == nil {
-		return events.NewState(), nil
+		m.state = events.NewState()
 	}
 	return m.state.Clone(), nil
 }
 
-// Append implements Store.
-func (m *MemStore) Append(events.Event) error { return nil }
-
-// AppendAll implements Store.
-func (m *MemStore) AppendAll(evs []events.Event) (int, error) { return len(evs), nil }
-
-// Applied implements Store.
-func (m *MemStore) Applied(s *events.State) { m.state = s.Clone() }
+// AppendAll implements Store: it stops at the first event that does not
+// follow the ones before it.
+func (m *MemStore) AppendAll(evs []events.Event) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state == nil {
+		m.state = events.NewState()
+	}
+	for i, e := range evs {
+		if err := m.state.Apply(e); err != nil {
+			return i, fmt.Errorf("mem store: append %s: %w", e.SSEID(), err)
+		}
+	}
+	return len(evs), nil
+}
 
 // Close implements Store.
 func (m *MemStore) Close() error { return nil }

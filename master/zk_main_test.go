@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 	if sharedZK.dir != "" {
 		os.RemoveAll(sharedZK.dir)
 	}
+	if benchZK.e != nil {
+		benchZK.e.Close()
+	}
+	if benchZK.dir != "" {
+		os.RemoveAll(benchZK.dir)
+	}
 	os.Exit(code)
 }
 

@@ -3,6 +3,7 @@ package master
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,7 +84,15 @@ func TestZKDigestACL(t *testing.T) {
 	if _, _, err := anon.Get(root + "/" + cands[0]); err != nil {
 		t.Fatalf("anonymous read of the leader's info: %v", err)
 	}
-	for _, p := range []string{"/state/apps", "/state/apps/%2Fsecret", "/state/counter"} {
+	conn := zkConnect(t, e.Servers)
+	if err := conn.AddAuth("digest", []byte("atoll:s3cret")); err != nil {
+		t.Fatal(err)
+	}
+	apps, _, err := conn.Children(root + "/state/apps")
+	if err != nil || len(apps) != 1 || !strings.HasPrefix(apps[0], "%2Fsecret@") {
+		t.Fatalf("app znodes %v (%v), want one %%2Fsecret@<seq>", apps, err)
+	}
+	for _, p := range []string{"/state/apps", "/state/apps/" + apps[0], "/state/counter"} {
 		if _, _, err := anon.Get(root + p); !errors.Is(err, zk.ErrNoAuth) {
 			t.Errorf("anonymous read of %s: %v, want ErrNoAuth", p, err)
 		}

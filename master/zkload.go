@@ -2,17 +2,49 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	goruntime "runtime"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
 
 	"github.com/atollhq/atoll/events"
 )
 
+// zkReadsInFlight bounds the Gets in flight during Load: go-zookeeper
+// pipelines concurrent requests on the one connection, and the server
+// answers a deep pipeline much faster than a shallow one (100,000 records:
+// about 15 s with 32 in flight, a third of that with 1,024).
+const zkReadsInFlight = 1024
+
+// zkRecord is one record znode.
+type zkRecord struct {
+	base string // <dir>/<escaped id>: the record, whatever its version
+	path string // base@<seq>: the znode
+	kind string // app, agent, deployment, task
+	// seq is the event that wrote it; 0 for a znode named as earlier
+	// versions named them (no @seq), whose version is unknown.
+	seq  uint64
+	data []byte
+}
+
+// loadStats is what a Load read.
+type loadStats struct {
+	records int
+	cached  int // served by the record cache
+	fetched int // read one by one
+	fetch   time.Duration
+	decode  time.Duration
+}
+
 // read loads every record below <root>/state and returns the state and
-// the set of record znodes. Reads run loadWorkers at a time on the one
-// connection, which pipelines them: a large state costs a few round trips
-// per thousand records, not one each. s.mu must be held.
-func (s *ZKStore) read() (*events.State, map[string]bool, error) {
+// the record znodes. s.mu must be held.
+func (s *ZKStore) read() (*events.State, []zkRecord, error) {
+	start := time.Now()
 	st := events.NewState()
 	data, _, err := s.conn.Get(s.counterPath())
 	if err != nil {
@@ -33,105 +65,197 @@ func (s *ZKStore) read() (*events.State, map[string]bool, error) {
 		}
 		st.Leader = &l
 	}
+	recs, stats, err := s.readRecords(s.conn, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	stats.fetch = time.Since(start)
+	fetched := time.Now()
+	if err := decodeZKRecords(st, recs); err != nil {
+		return nil, nil, err
+	}
+	st.Reindex()
+	stats.decode = time.Since(fetched)
+	s.lastLoad = stats
+	s.cfg.Log.Info("zk store: state read", "records", stats.records, "from_cache", stats.cached,
+		"read_one_by_one", stats.fetched, "seq", st.Seq,
+		"fetch", stats.fetch.Round(time.Millisecond), "decode", stats.decode.Round(time.Millisecond))
+	return st, recs, nil
+}
 
-	// Every directory whose children are records, and how to keep one.
-	type dir struct {
-		path string
-		keep func(data []byte) error
+// recordDirs lists the directories whose children are records, and their
+// kind.
+func (s *ZKStore) recordDirList() (paths, kinds []string) {
+	for _, d := range recordDirs {
+		paths = append(paths, s.path("state", d))
+		kinds = append(kinds, strings.TrimSuffix(d, "s"))
 	}
-	var mu sync.Mutex // guards st's maps while workers decode
-	keepInto := func(kind string, keep func(data []byte) error) func([]byte) error {
-		return func(data []byte) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if err := keep(data); err != nil {
-				return fmt.Errorf("decode %s: %w", kind, err)
-			}
-			return nil
-		}
-	}
-	dirs := []dir{
-		{s.path("state", "apps"), keepInto("app", func(d []byte) error {
-			var a events.App
-			err := json.Unmarshal(d, &a)
-			st.Apps[a.ID] = a
-			return err
-		})},
-		{s.path("state", "agents"), keepInto("agent", func(d []byte) error {
-			var a events.Agent
-			err := json.Unmarshal(d, &a)
-			st.Agents[a.ID] = a
-			return err
-		})},
-		{s.path("state", "deployments"), keepInto("deployment", func(d []byte) error {
-			var x events.Deployment
-			err := json.Unmarshal(d, &x)
-			st.Deployments[x.ID] = x
-			return err
-		})},
-	}
-	keepTask := keepInto("task", func(d []byte) error {
-		var t events.Task
-		err := json.Unmarshal(d, &t)
-		st.Tasks[t.ID] = t
-		return err
-	})
 	for b := range taskBuckets {
-		dirs = append(dirs, dir{s.path("state", "tasks", fmt.Sprintf("%02x", b)), keepTask})
+		paths = append(paths, s.path("state", "tasks", fmt.Sprintf("%02x", b)))
+		kinds = append(kinds, "task")
 	}
+	return paths, kinds
+}
 
-	// First every directory's children, then every record.
+// readRecords lists every record znode and returns their bytes: from the
+// record cache where it holds the znode (same name, same version),
+// otherwise read one by one, zkReadsInFlight at a time on the one
+// connection. tolerant: a znode that is gone by the time it is read is
+// left out (the cache refresher reads while the leader writes); otherwise
+// that is an error.
+func (s *ZKStore) readRecords(conn *zk.Conn, tolerant bool) ([]zkRecord, loadStats, error) {
+	dirs, kinds := s.recordDirList()
 	children := make([][]string, len(dirs))
-	if err := parallel(len(dirs), func(i int) error {
-		names, _, err := s.conn.Children(dirs[i].path)
+	if err := parallelN(len(dirs), zkReadsInFlight, func(i int) error {
+		names, _, err := conn.Children(dirs[i])
 		if err != nil {
-			return fmt.Errorf("zk store: list %s: %w", dirs[i].path, err)
+			return fmt.Errorf("zk store: list %s: %w", dirs[i], err)
 		}
 		children[i] = names
 		return nil
 	}); err != nil {
-		return nil, nil, err
+		return nil, loadStats{}, err
 	}
-	type rec struct {
-		path string
-		keep func([]byte) error
-	}
-	var recs []rec
+	var recs []zkRecord
 	for i, names := range children {
+		byBase := make(map[string]int, len(names)) // index in recs
 		for _, n := range names {
-			recs = append(recs, rec{dirs[i].path + "/" + n, dirs[i].keep})
+			base, seqText, versioned := strings.Cut(n, "@")
+			r := zkRecord{base: dirs[i] + "/" + base, path: dirs[i] + "/" + n, kind: kinds[i]}
+			if versioned {
+				seq, err := strconv.ParseUint(seqText, 10, 64)
+				if err != nil {
+					return nil, loadStats{}, fmt.Errorf("zk store: %s: not a record's name (<id>@<seq>)", r.path)
+				}
+				r.seq = seq
+			}
+			if j, dup := byBase[r.base]; dup {
+				// Only a master of an earlier version, leading again,
+				// writes a record beside its versioned znode.
+				s.cfg.Log.Warn("zk store: two znodes of one record: keeping the newer", "record", r.base,
+					"znodes", []string{recs[j].path, r.path})
+				if r.seq > recs[j].seq {
+					recs[j] = r
+				}
+				continue
+			}
+			byBase[r.base] = len(recs)
+			recs = append(recs, r)
 		}
 	}
-	if err := parallel(len(recs), func(i int) error {
-		data, _, err := s.conn.Get(recs[i].path)
-		if err != nil {
-			return fmt.Errorf("zk store: read %s: %w", recs[i].path, err)
+	var cache map[string][]byte
+	if !s.ignoreCache {
+		cache = s.readCache(conn)
+	}
+	stats := loadStats{records: len(recs)}
+	var missing []int
+	for i := range recs {
+		if data, ok := cache[recs[i].path]; ok && recs[i].seq > 0 {
+			recs[i].data = data
+			stats.cached++
+		} else {
+			missing = append(missing, i)
 		}
-		if err := recs[i].keep(data); err != nil {
-			return fmt.Errorf("zk store: %s: %w", recs[i].path, err)
+	}
+	stats.fetched = len(missing)
+	var gone sync.Map
+	if err := parallelN(len(missing), zkReadsInFlight, func(j int) error {
+		r := &recs[missing[j]]
+		data, _, err := conn.Get(r.path)
+		if tolerant && errors.Is(err, zk.ErrNoNode) {
+			gone.Store(missing[j], true)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("zk store: read %s: %w", r.path, err)
+		}
+		r.data = data
+		return nil
+	}); err != nil {
+		return nil, loadStats{}, err
+	}
+	if tolerant {
+		kept := recs[:0]
+		for i, r := range recs {
+			if _, ok := gone.Load(i); !ok {
+				kept = append(kept, r)
+			}
+		}
+		recs = kept
+	}
+	return recs, stats, nil
+}
+
+// decodeZKRecords decodes recs into st, on every core.
+func decodeZKRecords(st *events.State, recs []zkRecord) error {
+	count := map[string]int{}
+	slot := make([]int, len(recs))
+	for i, r := range recs {
+		slot[i] = count[r.kind]
+		count[r.kind]++
+	}
+	var (
+		apps   = make([]events.App, count["app"])
+		agents = make([]events.Agent, count["agent"])
+		deps   = make([]events.Deployment, count["deployment"])
+		tasks  = make([]events.Task, count["task"])
+	)
+	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
+	if err := parallel(chunks, func(c int) error {
+		for i := c * decodeChunk; i < min((c+1)*decodeChunk, len(recs)); i++ {
+			r := recs[i]
+			var err error
+			switch r.kind {
+			case "app":
+				err = json.Unmarshal(r.data, &apps[slot[i]])
+			case "agent":
+				err = json.Unmarshal(r.data, &agents[slot[i]])
+			case "deployment":
+				err = json.Unmarshal(r.data, &deps[slot[i]])
+			case "task":
+				err = json.Unmarshal(r.data, &tasks[slot[i]])
+			}
+			if err != nil {
+				return fmt.Errorf("zk store: %s: decode %s: %w", r.path, r.kind, err)
+			}
 		}
 		return nil
 	}); err != nil {
-		return nil, nil, err
+		return err
 	}
-	exists := make(map[string]bool, len(recs))
-	for _, r := range recs {
-		exists[r.path] = true
+	st.Apps = make(map[string]events.App, len(apps))
+	for _, a := range apps {
+		st.Apps[a.ID] = a
 	}
-	st.Reindex()
-	return st, exists, nil
+	for _, a := range agents {
+		st.Agents[a.ID] = a
+	}
+	for _, d := range deps {
+		st.Deployments[d.ID] = d
+	}
+	st.Tasks = make(map[string]events.Task, len(tasks))
+	for _, t := range tasks {
+		st.Tasks[t.ID] = t
+	}
+	return nil
 }
 
-// parallel runs fn(0..n-1) on up to loadWorkers goroutines and returns
-// the first error; all have returned when it does.
+// parallel runs fn(0..n-1) on one goroutine per core and returns the
+// first error; all have returned when it does.
 func parallel(n int, fn func(i int) error) error {
+	return parallelN(n, goruntime.GOMAXPROCS(0), fn)
+}
+
+// parallelN runs fn(0..n-1) on up to workers goroutines and returns the
+// first error; all have returned when it does.
+func parallelN(n, workers int, fn func(i int) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		next  int
 		first error
 	)
-	for range min(n, loadWorkers) {
+	for range min(n, workers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

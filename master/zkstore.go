@@ -1,6 +1,7 @@
 package master
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,22 +19,29 @@ import (
 // ZKStore keeps the state in ZooKeeper, one znode per record, under
 // <root>/state:
 //
-//	<root>/leader_epoch              fencing node: bumped at every takeover
-//	<root>/state/counter             {"epoch":E,"seq":S} of the last event
-//	<root>/state/leader              the Leader record
-//	<root>/state/apps/<id>           one App each
-//	<root>/state/agents/<id>         one Agent each
-//	<root>/state/deployments/<id>    one Deployment each
-//	<root>/state/tasks/<xx>/<id>     one Task each, in 256 buckets by hash
+//	<root>/leader_epoch                  fencing node: bumped at every takeover
+//	<root>/state/counter                 {"epoch":E,"seq":S} of the last event
+//	<root>/state/leader                  the Leader record
+//	<root>/state/apps/<id>@<seq>         one App each
+//	<root>/state/agents/<id>@<seq>       one Agent each
+//	<root>/state/deployments/<id>@<seq>  one Deployment each
+//	<root>/state/tasks/<xx>/<id>@<seq>   one Task each, in 256 buckets by hash
+//	<root>/state/cache[/<id>/<i>]        the record cache (see zkcache.go)
 //
-// Ids are escaped (they contain "/"). Tasks are bucketed so that no
-// getChildren reply comes near jute.maxbuffer (about 1 MB, some 12,000
-// names) however many tasks one app has.
+// Ids are escaped (they contain "/"); seq is the event that wrote the
+// record, so a znode's name says which version of the record it holds.
+// Earlier versions named record znodes <id> alone: those load, and are
+// renamed when next written. Tasks are bucketed so that no getChildren
+// reply comes near jute.maxbuffer (about 1 MB, some 12,000 names) however
+// many tasks one app has.
+//
+// AppendAll puts the record ops of many events in one Multi, up to
+// maxMultiBytes, and the counter at the last of them.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
-// only then reads the state, and every Append is one Multi that checks
+// only then reads the state, and every Multi of AppendAll checks
 // leader_epoch at the version this store set. Once a newer leader has
-// loaded, an older store's Append fails atomically with ErrFenced, and so
+// loaded, an older store's Multi fails atomically with ErrFenced, and so
 // does every later one.
 type ZKStore struct {
 	cfg ZKStoreConfig
@@ -43,12 +51,31 @@ type ZKStore struct {
 	lost   func(error) // told when this store can write no more
 	fence  int32       // leader_epoch's version as set by our takeover
 	loaded bool
-	// broken is why Append refuses: fenced, or a write whose outcome is
+	// broken is why AppendAll refuses: fenced, or a write whose outcome is
 	// unknown (the connection failed under it). Only a new Load clears it.
 	broken error
-	// exists holds the record znodes that exist, so Append knows whether
-	// a put is a create or a set without asking.
-	exists map[string]bool
+	// names maps each record's base path (<dir>/<escaped id>) to its
+	// znode's path, so AppendAll knows what a put replaces without asking.
+	names map[string]string
+	// sinceCache counts the record znodes written since the record cache
+	// was (see zkcache.go); cacheRecords is how many records it holds.
+	sinceCache, cacheRecords int
+	// The cache writer goroutine, owned by the store: stopped by bind and
+	// Close.
+	cacheStop context.CancelFunc
+	cacheDone chan struct{}
+	// lastLoad is what the last Load read, for tests and the log.
+	lastLoad loadStats
+	// cacheMin: a record cache is written once this many records would
+	// otherwise be read one by one (cacheMinRecords; tests change it).
+	cacheMin int
+	// ignoreCache makes Load read every record one by one (benchmarks).
+	ignoreCache bool
+	// multis counts the Multi requests AppendAll sent, for tests.
+	multis int
+	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
+	// a takeover between two Multis of one batch).
+	beforeMulti func(i int)
 }
 
 // ZKStoreConfig says where and how a ZKStore writes.
@@ -64,13 +91,14 @@ type ZKStoreConfig struct {
 
 const (
 	taskBuckets = 256
-	// maxRecordBytes keeps a Multi under jute.maxbuffer (1 MB by
-	// default): a larger packet makes the server drop the connection,
-	// which would cost the leadership instead of failing one write.
-	maxRecordBytes = 1<<20 - 64<<10
-	// loadWorkers bounds the reads in flight during Load: go-zookeeper
-	// pipelines concurrent requests on one connection.
-	loadWorkers = 32
+	// maxMultiBytes is what AppendAll puts in one Multi, by its estimate
+	// of the request's size: well under jute.maxbuffer (about 1 MB by
+	// default), over which the server drops the connection, which would
+	// cost the leadership instead of failing one write. An event larger
+	// than that goes in a Multi of its own, up to maxRequestBytes.
+	maxMultiBytes = 512 << 10
+	// maxRequestBytes is the largest Multi AppendAll sends at all.
+	maxRequestBytes = 1<<20 - 64<<10
 )
 
 // NewZKStore returns a store that writes through conn (nil: bind later).
@@ -82,17 +110,18 @@ func NewZKStore(conn *zk.Conn, cfg ZKStoreConfig) *ZKStore {
 		cfg.Log = slog.Default()
 	}
 	cfg.Root = "/" + strings.Trim(cfg.Root, "/")
-	return &ZKStore{cfg: cfg, conn: conn}
+	return &ZKStore{cfg: cfg, conn: conn, cacheMin: cacheMinRecords}
 }
 
 // bind points the store at a new session; it must Load before it writes.
 // lost is called (without blocking) when the store stops being able to
 // write: fenced, or a write with an unknown outcome.
 func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
+	s.stopCache()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conn, s.lost = conn, lost
-	s.loaded, s.broken, s.exists = false, nil, nil
+	s.loaded, s.broken, s.names = false, nil, nil
 }
 
 func (s *ZKStore) path(parts ...string) string {
@@ -151,6 +180,7 @@ type counter struct {
 // Load implements Store: it takes the store over (see ZKStore) and reads
 // the state. After it returns, no older leader can change what it read.
 func (s *ZKStore) Load() (*events.State, error) {
+	s.stopCache()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conn == nil {
@@ -164,11 +194,17 @@ func (s *ZKStore) Load() (*events.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, exists, err := s.read()
+	st, recs, err := s.read()
 	if err != nil {
 		return nil, err
 	}
-	s.fence, s.exists, s.loaded = fence, exists, true
+	s.fence, s.loaded = fence, true
+	s.names = make(map[string]string, len(recs))
+	for _, r := range recs {
+		s.names[r.base] = r.path
+	}
+	s.sinceCache, s.cacheRecords = s.lastLoad.fetched, s.lastLoad.cached
+	s.maybeRefreshCache(recs)
 	return st, nil
 }
 
@@ -212,7 +248,7 @@ func (s *ZKStore) ensureLayout() error {
 			return err
 		}
 	}
-	if err := parallel(taskBuckets-1, func(b int) error {
+	if err := parallelN(taskBuckets-1, zkReadsInFlight, func(b int) error {
 		return create(s.path("state", "tasks", fmt.Sprintf("%02x", b)), nil)
 	}); err != nil {
 		return err
@@ -256,126 +292,6 @@ func (s *ZKStore) takeover() (int32, error) {
 	}
 	return ns.Version, nil
 }
-
-// Append implements Store: one Multi of the fence check, the counter and
-// the record's znode operations.
-// AppendAll implements Store, one event at a time (interim).
-func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
-	for i, e := range evs {
-		if err := s.Append(e); err != nil {
-			return i, err
-		}
-	}
-	return len(evs), nil
-}
-
-func (s *ZKStore) Append(e events.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.conn == nil || !s.loaded {
-		return fmt.Errorf("zk store: append %s: not loaded: %w", e.SSEID(), ErrNotLeader)
-	}
-	if s.broken != nil {
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	}
-	cdata, err := json.Marshal(counter{Epoch: e.Epoch, Seq: e.Seq})
-	if err != nil {
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), err)
-	}
-	ops := []any{
-		&zk.CheckVersionRequest{Path: s.epochPath(), Version: s.fence},
-		&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: -1},
-	}
-	rec, after, err := s.recordOps(e)
-	if err != nil {
-		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
-	}
-	res, err := s.conn.Multi(append(ops, rec...)...)
-	switch {
-	case err == nil:
-		after()
-		return nil
-	case len(res) > 0 && res[0].Error != nil:
-		// Op 0 is the fence check: a newer leader bumped leader_epoch.
-		s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	case len(res) == 0:
-		// No reply: the Multi may or may not have happened, so what we
-		// know of the store is no longer certain.
-		s.fail(fmt.Errorf("write outcome unknown: %w", err))
-		return fmt.Errorf("zk store: append %s: %w", e.SSEID(), s.broken)
-	default:
-		// ZooKeeper refused one record op; the Multi changed nothing.
-		return fmt.Errorf("zk store: append %s %s %s: %w", e.SSEID(), e.Type, e.ID, err)
-	}
-}
-
-// fail makes every later Append refuse with why. s.mu must be held.
-func (s *ZKStore) fail(why error) {
-	s.broken = why
-	if s.lost != nil {
-		s.lost(why)
-	}
-}
-
-// recordOps are the znode operations of one event and what to note in
-// s.exists once they succeeded.
-func (s *ZKStore) recordOps(e events.Event) (ops []any, after func(), err error) {
-	put := func(path string, rec any) ([]any, func(), error) {
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(data) > maxRecordBytes {
-			return nil, nil, fmt.Errorf("record of %d bytes is over the %d ZooKeeper takes", len(data), maxRecordBytes)
-		}
-		if s.exists[path] {
-			return []any{&zk.SetDataRequest{Path: path, Data: data, Version: -1}}, func() {}, nil
-		}
-		return []any{&zk.CreateRequest{Path: path, Data: data, Acl: s.cfg.ACL}},
-			func() { s.exists[path] = true }, nil
-	}
-	del := func(path string) ([]any, func(), error) {
-		if !s.exists[path] {
-			return nil, func() {}, nil
-		}
-		return []any{&zk.DeleteRequest{Path: path, Version: -1}}, func() { delete(s.exists, path) }, nil
-	}
-	switch e.Type {
-	case events.AgentUpdated:
-		return put(s.recordPath("agents", e.Agent.ID), e.Agent)
-	case events.AgentRemoved:
-		return del(s.recordPath("agents", e.ID))
-	case events.AppUpdated:
-		return put(s.recordPath("apps", e.App.ID), e.App)
-	case events.AppRemoved:
-		return del(s.recordPath("apps", e.ID))
-	case events.DeploymentUpdated:
-		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
-	case events.DeploymentRemoved:
-		return del(s.recordPath("deployments", e.ID))
-	case events.TaskUpdated:
-		// As in State.Apply: a terminal task leaves the state.
-		if e.Task.State.Terminal() {
-			return del(s.taskPath(e.Task.ID))
-		}
-		return put(s.taskPath(e.Task.ID), e.Task)
-	case events.TaskRemoved:
-		return del(s.taskPath(e.ID))
-	case events.LeaderChanged:
-		data, err := json.Marshal(e.Leader)
-		if err != nil {
-			return nil, nil, err
-		}
-		return []any{&zk.SetDataRequest{Path: s.leaderPath(), Data: data, Version: -1}}, func() {}, nil
-	default:
-		return nil, nil, fmt.Errorf("not a state change")
-	}
-}
-
-// Applied implements Store: ZooKeeper holds records, not a log, so there
-// is nothing to compact.
-func (s *ZKStore) Applied(*events.State) {}
 
 // Close implements Store. The connection belongs to whoever bound it.
 func (s *ZKStore) Close() error {

@@ -19,7 +19,7 @@ func zkAppend(t *testing.T, s Store, st *events.State, epoch uint64, changes ...
 	t.Helper()
 	for _, c := range changes {
 		e := c.Stamp(st, epoch, eventstest.T0.Add(time.Duration(st.Seq+1)*time.Second))
-		if err := s.Append(e); err != nil {
+		if _, err := s.AppendAll([]events.Event{e}); err != nil {
 			t.Fatalf("append %s %s: %v", e.Type, e.ID, err)
 		}
 		if err := st.Apply(e); err != nil {
@@ -140,7 +140,10 @@ func TestZKStoreFencing(t *testing.T) {
 		events.DeleteApp("/a"), // refused without asking ZooKeeper
 	} {
 		e := c.Stamp(st, 1, eventstest.T0)
-		err := old.Append(e)
+		n, err := old.AppendAll([]events.Event{e})
+		if n != 0 {
+			t.Fatalf("stale append %d: %d events stored", i, n)
+		}
 		if !errors.Is(err, ErrFenced) || !errors.Is(err, ErrNotLeader) {
 			t.Fatalf("stale append %d: err %v, want ErrFenced", i, err)
 		}
@@ -188,6 +191,7 @@ func TestEscapeID(t *testing.T) {
 		{"..", "%2E%2E"},
 		{"...", "..."},
 		{"a b%c", "a%20b%25c"},
+		{"a@1", "a%401"}, // @ separates a record's id from its version
 		{"zookeeper", "zookeeper"},
 	} {
 		if got := escapeID(tc.id); got != tc.want {

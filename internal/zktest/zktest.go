@@ -6,6 +6,7 @@ package zktest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -53,9 +54,11 @@ type Ensemble struct {
 	// Servers are the client addresses, one per node.
 	Servers []string
 
-	mu    sync.Mutex
-	java  string
-	nodes []*node
+	mu      sync.Mutex
+	java    string
+	heapMB  int
+	fullJIT bool
+	nodes   []*node
 }
 
 type node struct {
@@ -103,7 +106,20 @@ func Require(t testing.TB) {
 
 // Launch starts an n-node ensemble in dir (n == 1: a standalone server)
 // and waits until every node serves. Close stops it.
-func Launch(dir string, n int) (*Ensemble, error) {
+func Launch(dir string, n int) (*Ensemble, error) { return LaunchOpts(dir, n, Options{}) }
+
+// Options change how LaunchOpts runs the nodes.
+type Options struct {
+	// HeapMB is each node's JVM heap limit; 0 means 128, enough for
+	// tests but not for a benchmark that stores a large state.
+	HeapMB int
+	// FullJIT runs the JVMs with their optimising compiler, as a
+	// production server does, rather than the fast-starting one.
+	FullJIT bool
+}
+
+// LaunchOpts is Launch with options.
+func LaunchOpts(dir string, n int, opt Options) (*Ensemble, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("zktest: %d nodes", n)
 	}
@@ -111,7 +127,7 @@ func Launch(dir string, n int) (*Ensemble, error) {
 		return nil, ErrNotInstalled
 	}
 	java, _ := exec.LookPath("java")
-	e := &Ensemble{java: java}
+	e := &Ensemble{java: java, heapMB: cmp.Or(opt.HeapMB, 128), fullJIT: opt.FullJIT}
 	type ports struct{ client, peer, election int }
 	ps := make([]ports, n)
 	for i := range ps {
@@ -176,17 +192,22 @@ func (e *Ensemble) spawn(i int) error {
 	if err != nil {
 		return fmt.Errorf("zktest: node %d: %w", nd.id, err)
 	}
-	cmd := exec.Command(e.java,
-		"-Dzookeeper.log.dir="+nd.dir,
+	args := []string{
+		"-Dzookeeper.log.dir=" + nd.dir,
 		"-Dzookeeper.root.logger=INFO,CONSOLE",
 		"-Dlog4j.configuration=file:/etc/zookeeper/conf/log4j.properties",
 		// Test data is thrown away: no fsync per write.
 		"-Dzookeeper.forceSync=no",
 		// Small, fast-starting JVMs: three share two cores with the tests.
-		"-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-cp", classPath,
+		"-Xms16m", fmt.Sprintf("-Xmx%dm", e.heapMB), "-XX:+UseSerialGC",
+	}
+	if !e.fullJIT {
+		args = append(args, "-XX:TieredStopAtLevel=1")
+	}
+	args = append(args, "-cp", classPath,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain",
 		filepath.Join(nd.dir, "zoo.cfg"))
+	cmd := exec.Command(e.java, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary that dies must not leave servers behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -1,0 +1,214 @@
+package master
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/fsperm"
+)
+
+// The snapshot is JSON lines: a header, then one record per line (agents,
+// apps, deployments, tasks, as many as the header counts), so that it is
+// written as a stream and decoded on every core. Earlier versions wrote
+// the State as one JSON object; such a snapshot still loads.
+const snapshotFormat = "atoll-snapshot/2"
+
+// snapshotHeader is the first line of a snapshot.
+type snapshotHeader struct {
+	Format      string         `json:"format"`
+	Epoch       uint64         `json:"epoch"`
+	Seq         uint64         `json:"seq"`
+	Leader      *events.Leader `json:"leader,omitempty"`
+	Agents      int            `json:"agents"`
+	Apps        int            `json:"apps"`
+	Deployments int            `json:"deployments"`
+	Tasks       int            `json:"tasks"`
+}
+
+func (h snapshotHeader) records() int { return h.Agents + h.Apps + h.Deployments + h.Tasks }
+
+// errCrash is what a compaction stopped by crashAt returns.
+var errCrash = errors.New("simulated crash")
+
+// readSnapshot returns the state in the snapshot at path (empty when there
+// is none) and how many records it holds. The state's task index is not
+// built.
+func readSnapshot(path string) (*events.State, int, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return events.NewState(), 0, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("load snapshot: %w", err)
+	}
+	if !bytes.HasPrefix(data, []byte(`{"format":`)) {
+		// One JSON object, as earlier versions wrote it.
+		st := events.NewState()
+		if err := json.Unmarshal(data, st); err != nil {
+			return nil, 0, fmt.Errorf("load snapshot %s: %w", path, err)
+		}
+		st.Normalize()
+		return st, len(st.Agents) + len(st.Apps) + len(st.Deployments) + len(st.Tasks), nil
+	}
+	first, rest, _ := bytes.Cut(data, []byte("\n"))
+	var h snapshotHeader
+	if err := json.Unmarshal(first, &h); err != nil {
+		return nil, 0, fmt.Errorf("load snapshot %s: header: %w", path, err)
+	}
+	if h.Format != snapshotFormat {
+		return nil, 0, fmt.Errorf("load snapshot %s: format %q is not %q, the one this version reads", path, h.Format, snapshotFormat)
+	}
+	lines := make([][]byte, 0, h.records())
+	for len(rest) > 0 {
+		line, more, ok := bytes.Cut(rest, []byte("\n"))
+		if !ok {
+			return nil, 0, fmt.Errorf("load snapshot %s: its last record has no newline: the file is damaged", path)
+		}
+		lines = append(lines, line)
+		rest = more
+	}
+	if len(lines) != h.records() {
+		return nil, 0, fmt.Errorf("load snapshot %s: %d records, its header says %d: the file is damaged", path, len(lines), h.records())
+	}
+	st := &events.State{Epoch: h.Epoch, Seq: h.Seq, Leader: h.Leader}
+	at := 0
+	next := func(n int) [][]byte { at += n; return lines[at-n : at] }
+	if st.Agents, err = decodeRecords(path, "agent", next(h.Agents), 1, func(a *events.Agent) string { return a.ID }); err != nil {
+		return nil, 0, err
+	}
+	if st.Apps, err = decodeRecords(path, "app", next(h.Apps), 1+h.Agents, func(a *events.App) string { return a.ID }); err != nil {
+		return nil, 0, err
+	}
+	if st.Deployments, err = decodeRecords(path, "deployment", next(h.Deployments), 1+h.Agents+h.Apps,
+		func(d *events.Deployment) string { return d.ID }); err != nil {
+		return nil, 0, err
+	}
+	if st.Tasks, err = decodeRecords(path, "task", next(h.Tasks), 1+h.Agents+h.Apps+h.Deployments,
+		func(t *events.Task) string { return t.ID }); err != nil {
+		return nil, 0, err
+	}
+	return st, h.records(), nil
+}
+
+// decodeRecords decodes lines side by side into a map by id; first is the
+// line number (from 0) of lines[0] in the file, for errors.
+func decodeRecords[T any](path, kind string, lines [][]byte, first int, id func(*T) string) (map[string]T, error) {
+	recs := make([]T, len(lines))
+	chunks := (len(lines) + decodeChunk - 1) / decodeChunk
+	errs := make([]error, chunks)
+	parallel(chunks, func(c int) error {
+		for i := c * decodeChunk; i < min((c+1)*decodeChunk, len(lines)); i++ {
+			if err := json.Unmarshal(lines[i], &recs[i]); err != nil {
+				errs[c] = fmt.Errorf("load snapshot %s: line %d (%s): %w", path, first+i+1, kind, err)
+				return errs[c]
+			}
+			if id(&recs[i]) == "" {
+				errs[c] = fmt.Errorf("load snapshot %s: line %d: %s without an id", path, first+i+1, kind)
+				return errs[c]
+			}
+		}
+		return nil
+	})
+	if err := firstErr(errs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(recs))
+	for i := range recs {
+		out[id(&recs[i])] = recs[i]
+	}
+	if len(out) != len(recs) {
+		return nil, fmt.Errorf("load snapshot %s: %d %s records for %d ids: the file is damaged", path, len(recs), kind, len(out))
+	}
+	return out, nil
+}
+
+// writeSnapshot replaces the snapshot at path with st: written to a
+// temporary file, synced, renamed into place, the folder synced. A crash
+// at any point leaves the old snapshot or the new one, and maybe a
+// temporary file that Load removes. It returns the records written.
+func (f *FileStore) writeSnapshot(ctx context.Context, path string, st *events.State) (int, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*") // mode 0600
+	if err != nil {
+		return 0, fmt.Errorf("write snapshot: %w", err)
+	}
+	crashed := false
+	defer func() {
+		if !crashed {
+			os.Remove(tmp.Name()) // after a rename: nothing there
+		}
+	}()
+	h := snapshotHeader{Format: snapshotFormat, Epoch: st.Epoch, Seq: st.Seq, Leader: st.Leader,
+		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks)}
+	err = tmp.Chmod(storeFileMode)
+	if err == nil {
+		err = writeRecords(ctx, tmp, h, st)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write snapshot %s: %w", tmp.Name(), err)
+	}
+	if f.crashAt != nil && f.crashAt("temp-written") {
+		crashed = true
+		return 0, errCrash
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return 0, fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := fsperm.SyncDir(filepath.Dir(path)); err != nil {
+		return 0, err
+	}
+	return h.records(), nil
+}
+
+// writeRecords streams the header and the records to w.
+func writeRecords(ctx context.Context, w *os.File, h snapshotHeader, st *events.State) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	n := 0
+	put := func(v any) error {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		bw.Write(data)
+		return bw.WriteByte('\n')
+	}
+	if err := put(h); err != nil {
+		return err
+	}
+	for _, a := range st.Agents {
+		if err := put(a); err != nil {
+			return err
+		}
+	}
+	for _, a := range st.Apps {
+		if err := put(a); err != nil {
+			return err
+		}
+	}
+	for _, d := range st.Deployments {
+		if err := put(d); err != nil {
+			return err
+		}
+	}
+	for _, t := range st.Tasks {
+		if err := put(t); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,144 @@
+package master
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/zktest"
+)
+
+// benchZK is a standalone ZooKeeper with the heap a 100,000-task state
+// needs (the test ensemble's 128 MB is not), holding the scale cluster.
+var benchZK struct {
+	once    sync.Once
+	dir     string
+	e       *zktest.Ensemble
+	root    string
+	store   time.Duration // to store the cluster
+	multis  int
+	records int
+	err     error
+}
+
+func setupZKScale(b *testing.B) {
+	b.Helper()
+	zktest.Require(b)
+	benchZK.once.Do(func() {
+		benchZK.err = func() error {
+			var err error
+			if benchZK.dir, err = os.MkdirTemp("", "atoll-zkstore-bench"); err != nil {
+				return err
+			}
+			if benchZK.e, err = zktest.LaunchOpts(benchZK.dir, 1, zktest.Options{HeapMB: 1536, FullJIT: true}); err != nil {
+				return err
+			}
+			conn, err := benchConnect(benchZK.e.Servers)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			benchZK.root = "/bench/scale"
+			s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "gen", Log: quietLog})
+			st, err := s.Load()
+			if err != nil {
+				return err
+			}
+			evs := stampAll(st, 1, scaleChanges(scaleTasks, scaleApps, scaleAgents))
+			start := time.Now()
+			if err := appendBatches(s, evs); err != nil {
+				return err
+			}
+			benchZK.store, benchZK.multis = time.Since(start), s.multis
+			benchZK.records = len(st.Tasks) + len(st.Apps) + len(st.Agents)
+			s.Close() // stops its cache writer
+			// A takeover that finds the cache behind caches again.
+			conn2, err := benchConnect(benchZK.e.Servers)
+			if err != nil {
+				return err
+			}
+			defer conn2.Close()
+			s2 := NewZKStore(conn2, ZKStoreConfig{Root: benchZK.root, Owner: "gen2", Log: quietLog})
+			if _, err := s2.Load(); err != nil {
+				return err
+			}
+			s2.stopCacheWhenDone()
+			return nil
+		}()
+	})
+	if benchZK.err != nil {
+		b.Fatal(benchZK.err)
+	}
+}
+
+// benchConnect opens a session to servers.
+func benchConnect(servers []string) (*zk.Conn, error) {
+	conn, evs, err := zk.Connect(servers, 10*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-evs:
+			if ev.State == zk.StateHasSession {
+				return conn, nil
+			}
+		case <-deadline:
+			conn.Close()
+			return nil, zk.ErrNoServer
+		}
+	}
+}
+
+// BenchmarkZKStoreLoad100k is a takeover on ZooKeeper: a new leader's
+// Load of the scale cluster (fence, then read every record, indexes
+// built) on a session of its own: with the record cache, and reading
+// every record one by one (as without a cache, or from the record names
+// of earlier versions).
+func BenchmarkZKStoreLoad100k(b *testing.B) {
+	setupZKScale(b)
+	for _, tc := range []struct {
+		name   string
+		ignore bool
+	}{{"cached", false}, {"one-by-one", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var st *events.State
+			var stats loadStats
+			for b.Loop() {
+				conn, err := benchConnect(benchZK.e.Servers)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "bench", Log: quietLog})
+				s.cacheMin, s.ignoreCache = 1<<30, tc.ignore
+				if st, err = s.Load(); err != nil {
+					b.Fatal(err)
+				}
+				stats = s.lastLoad
+				conn.Close()
+			}
+			if len(st.Tasks) != scaleTasks {
+				b.Fatalf("loaded %d tasks, want %d", len(st.Tasks), scaleTasks)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/load")
+			b.ReportMetric(float64(stats.cached), "records-from-cache")
+			b.ReportMetric(float64(stats.fetched), "records-read-one-by-one")
+		})
+	}
+}
+
+// BenchmarkZKStoreAppendAll100k is what storing the scale cluster cost:
+// 111,000 events in AppendAll batches of 1,000, as Multis of up to 512 KB.
+func BenchmarkZKStoreAppendAll100k(b *testing.B) {
+	setupZKScale(b)
+	for b.Loop() {
+		// The figure is the setup's.
+	}
+	b.ReportMetric(float64(benchZK.records)/benchZK.store.Seconds(), "events/s")
+	b.ReportMetric(float64(benchZK.multis), "multis")
+}
