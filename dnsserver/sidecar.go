@@ -18,7 +18,7 @@ import (
 type SidecarConfig struct {
 	DNS Config
 	// Source is the leader's event stream and snapshots (an
-	// events.NATSSource outside tests).
+	// natsbus.Source outside tests).
 	Source events.Source
 	// HTTPAddr is where the Mesos-DNS HTTP API and /metrics listen;
 	// "" serves no HTTP at all.

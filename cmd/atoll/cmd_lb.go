@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/internal/tlsfiles"
 	"github.com/atollhq/atoll/lbsync"
@@ -165,7 +166,7 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 		return natsCause(runCtx, src.Run(runCtx, syncer.Update))
 	}
 	log.Info("lb following the cluster over NATS", "nats", redact(nf.url), "haproxy-config", path)
-	f := &events.Follower{Source: &events.NATSSource{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}
+	f := &events.Follower{Source: &natsbus.Source{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}
 	return natsCause(runCtx, f.Run(runCtx))
 }
 

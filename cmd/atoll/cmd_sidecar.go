@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/dnsserver"
-	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -141,7 +141,7 @@ func serveSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpA
 
 // newSidecar builds the sidecar on an open NATS connection.
 func newSidecar(nf natsFlags, nc *nats.Conn, cfg dnsserver.Config, httpAddr string, log *slog.Logger) (*dnsserver.Sidecar, error) {
-	src := &events.NATSSource{NC: nc, Subjects: nf.subjects(), OnBadEvent: func(err error) {
+	src := &natsbus.Source{NC: nc, Subjects: nf.subjects(), OnBadEvent: func(err error) {
 		log.Warn("undecodable event ignored", "err", err)
 	}}
 	return dnsserver.NewSidecar(dnsserver.SidecarConfig{
