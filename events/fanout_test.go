@@ -12,8 +12,24 @@ import (
 
 // callLog records the calls its members hear, in the order heard.
 type callLog struct {
-	mu    sync.Mutex
-	calls []string
+	mu     sync.Mutex
+	calls  []string
+	states map[*events.State]bool // every state handed over
+}
+
+func (l *callLog) saw(s *events.State) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.states == nil {
+		l.states = map[*events.State]bool{}
+	}
+	l.states[s] = true
+}
+
+func (l *callLog) stateCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.states)
 }
 
 func (l *callLog) add(s string) {
@@ -38,21 +54,26 @@ type logged struct {
 
 func (h logged) Reset(s *events.State) {
 	h.log.add(fmt.Sprintf("%s reset %d", h.name, s.Seq))
+	h.log.saw(s)
 	h.Mirror.Reset(s)
 }
 
 func (h logged) Applied(s *events.State, e events.Event) {
 	h.log.add(fmt.Sprintf("%s applied %d", h.name, e.Seq))
+	h.log.saw(s)
 	h.Mirror.Applied(s, e)
 }
 
 type loggedIdle struct{ logged }
 
-func (h loggedIdle) Idle(s *events.State) { h.log.add(fmt.Sprintf("%s idle %d", h.name, s.Seq)) }
+func (h loggedIdle) Idle(s *events.State) {
+	h.log.add(fmt.Sprintf("%s idle %d", h.name, s.Seq))
+	h.log.saw(s)
+}
 
-// One follower feeds both members: one snapshot, the same calls for both
-// in member order, Idle only to the member that wants it, and both hold
-// the leader's state.
+// One follower feeds both members: one snapshot, one state handed to both,
+// the same calls for both in member order, Idle only to the member that
+// wants it, and both hold the leader's state.
 func TestFanoutFeedsEveryMember(t *testing.T) {
 	l := eventstest.NewLeader()
 	l.Commit(events.PutAgent(eventstest.Agent("a1")))
@@ -82,6 +103,9 @@ func TestFanoutFeedsEveryMember(t *testing.T) {
 	}
 	if n := l.Snapshots(); n != 1 {
 		t.Errorf("%d snapshot requests for two members, want 1", n)
+	}
+	if n := log.stateCount(); n != 1 {
+		t.Errorf("the members were handed %d states, want the follower's one", n)
 	}
 }
 
