@@ -17,9 +17,15 @@ import (
 // where the cluster's events come from, and the HTTP API's address.
 type SidecarConfig struct {
 	DNS Config
-	// Source is the leader's event stream and snapshots (an
-	// events.NATSSource outside tests).
+	// Source is the leader's event stream and snapshots (a
+	// natsbus.Source outside tests): the sidecar runs a follower of its
+	// own on it.
 	Source events.Source
+	// Follower, instead of Source, is a follower run by the caller,
+	// shared with a process's other half (the load balancer) through an
+	// events.Fanout that includes Handler(): the sidecar reads its
+	// metrics but does not run it.
+	Follower *events.Follower
 	// HTTPAddr is where the Mesos-DNS HTTP API and /metrics listen;
 	// "" serves no HTTP at all.
 	HTTPAddr string
@@ -31,24 +37,27 @@ type SidecarConfig struct {
 }
 
 // Sidecar wires what a DNS node runs into one unit: a follower of the
-// cluster's events feeding the server's zone, the DNS server with its
-// forwarder, and the HTTP API. `atoll sidecar`, `atoll dns` and `atoll dev`
-// all run this, so the three cannot drift apart.
+// cluster's events feeding the server's zone (its own, or one it shares),
+// the DNS server with its forwarder, and the HTTP API. `atoll sidecar`,
+// `atoll dns` and `atoll dev` all run this, so the three cannot drift
+// apart.
 type Sidecar struct {
-	cfg      SidecarConfig
-	log      *slog.Logger
-	metrics  *Metrics
-	server   *Server
-	follower *events.Follower
-	httpLn   net.Listener // nil when HTTPAddr is ""
+	cfg          SidecarConfig
+	log          *slog.Logger
+	metrics      *Metrics
+	server       *Server
+	handler      *changeClock
+	follower     *events.Follower
+	ownsFollower bool         // Run runs it: it was made from Source
+	httpLn       net.Listener // nil when HTTPAddr is ""
 }
 
 // NewSidecar binds the HTTP listener and builds the server, so that a
 // taken port is reported before anything runs. Run must follow: it owns
 // the listener from then on.
 func NewSidecar(cfg SidecarConfig) (*Sidecar, error) {
-	if cfg.Source == nil {
-		return nil, errors.New("dns sidecar: no event source")
+	if (cfg.Source == nil) == (cfg.Follower == nil) {
+		return nil, errors.New("dns sidecar: give an event source or a shared follower, one of the two")
 	}
 	log := cfg.Log
 	if log == nil {
@@ -73,11 +82,15 @@ func NewSidecar(cfg SidecarConfig) (*Sidecar, error) {
 	}
 	clock := newChangeClock(srv.Handler(), time.Now)
 	s := &Sidecar{
-		cfg: cfg, log: log, metrics: metrics, server: srv, httpLn: httpLn,
-		follower: &events.Follower{
+		cfg: cfg, log: log, metrics: metrics, server: srv, handler: clock, httpLn: httpLn,
+		follower: cfg.Follower,
+	}
+	if cfg.Source != nil {
+		s.ownsFollower = true
+		s.follower = &events.Follower{
 			Source: cfg.Source, Handler: clock, SyncTimeout: cfg.SyncTimeout,
 			Log: log.With("part", "follower"),
-		},
+		}
 	}
 	registerFollowerMetrics(metrics, s.follower, clock, srv)
 	return s, nil
@@ -100,8 +113,14 @@ func (s *Sidecar) HTTPAddr() net.Addr {
 // Follower is the sidecar's follower, for its Synced and Resyncs.
 func (s *Sidecar) Follower() *events.Follower { return s.follower }
 
+// Handler is what keeps the zone: a shared follower must feed it (see
+// SidecarConfig.Follower). A sidecar with its own follower feeds it
+// already.
+func (s *Sidecar) Handler() events.Handler { return s.handler }
+
 // Run serves until ctx ends or one part fails; either way every part is
-// stopped before Run returns. The first failure is the error.
+// stopped before Run returns. The first failure is the error. A shared
+// follower is its owner's to run.
 func (s *Sidecar) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -129,7 +148,9 @@ func (s *Sidecar) Run(ctx context.Context) error {
 		}()
 	}
 	run("dns server", s.server.Run)
-	run("follower", s.follower.Run)
+	if s.ownsFollower {
+		run("follower", s.follower.Run)
+	}
 	if s.httpLn != nil {
 		run("HTTP API", s.serveHTTP)
 	}

@@ -189,6 +189,63 @@ func TestSidecarNeedsASource(t *testing.T) {
 	if _, err := NewSidecar(SidecarConfig{DNS: Config{Addr: "127.0.0.1:0"}}); err == nil {
 		t.Fatal("NewSidecar without a source: no error")
 	}
+	l := eventstest.NewLeader()
+	both := SidecarConfig{DNS: Config{Addr: "127.0.0.1:0"}, Source: l, Follower: &events.Follower{Source: l}}
+	if _, err := NewSidecar(both); err == nil || !strings.Contains(err.Error(), "one of the two") {
+		t.Fatalf("NewSidecar with a source and a shared follower: %v, want a refusal", err)
+	}
+}
+
+// A sidecar on a shared follower answers from it: the follower's owner
+// runs it with the sidecar's Handler among its members, and the sidecar's
+// metrics read that follower.
+func TestSidecarOnSharedFollower(t *testing.T) {
+	l := httpTestLeader()
+	stopTicks := l.Ticking(100 * time.Millisecond)
+	defer stopTicks()
+	f := &events.Follower{Source: l}
+	sc, err := NewSidecar(SidecarConfig{
+		DNS:      Config{Addr: "127.0.0.1:0", Resolvers: []string{"127.0.0.1:1"}, UDPSockets: 1},
+		Follower: f, HTTPAddr: "127.0.0.1:0", Version: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &eventstest.Mirror{}
+	f.Handler = events.Fanout{sc.Handler(), other}
+	eventstest.Start(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-sc.Ready()
+
+	task := eventstest.Task("web_nginx.4", "/web/nginx", "agent-a", events.TaskRunning)
+	task.IPAddresses = []events.IPAddress{{IPAddress: "10.1.0.9", Protocol: "IPv4"}}
+	l.Commit(events.PutTask(task))
+	eventstest.WaitFor(t, 5*time.Second, func() error {
+		ips, err := sidecarA(t, sc, "nginx.web.marathon.mesos.")
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(ips, []string{"10.1.0.1", "10.1.0.2", "10.1.0.9"}) {
+			return errNotYet("10.1.0.9 beside the others in " + strings.Join(ips, ","))
+		}
+		return nil
+	})
+	other.WaitEqual(t, l)
+	if n := l.Snapshots(); n != 1 {
+		t.Errorf("%d snapshot requests for the DNS server and another member, want 1", n)
+	}
+	_, metrics := sidecarGet(t, sc, "/metrics")
+	if !strings.Contains(metrics, "atoll_dns_synced 1") {
+		t.Errorf("/metrics does not read the shared follower: no atoll_dns_synced 1")
+	}
 }
 
 func TestChangeClock(t *testing.T) {

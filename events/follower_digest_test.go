@@ -12,6 +12,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -216,7 +217,7 @@ func TestFollowerForgedEventOverNATS(t *testing.T) {
 	eventstest.Churn(l, 100)
 	l.Serve(t, eventstest.Connect(t, srv), subj)
 
-	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleSidecar, "h1"), Subjects: subj}
+	src := &natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleSidecar, "h1"), Subjects: subj}
 	f, m := eventstest.Follow(t, src, noTicks)
 	m.WaitEqual(t, l)
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -260,8 +261,8 @@ func TestFollowerBufferOverflow(t *testing.T) {
 	wantResyncs(t, f, 1)
 }
 
-// The same recoveries over a real NATS server, through events.Publisher,
-// events.ServeSnapshots and events.NATSSource, plus messages on the event
+// The same recoveries over a real NATS server, through natsbus.Publisher,
+// natsbus.ServeSnapshots and natsbus.Source, plus messages on the event
 // subjects that are not events.
 func TestFollowerOverNATS(t *testing.T) {
 	srv := eventstest.StartNATS(t)
@@ -272,7 +273,7 @@ func TestFollowerOverNATS(t *testing.T) {
 	l.Serve(t, leaderNC, subj)
 
 	var bad atomic.Int32
-	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(error) { bad.Add(1) }}
+	src := &natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(error) { bad.Add(1) }}
 	f, m := eventstest.Follow(t, src, noTicks)
 	m.WaitEqual(t, l)
 	wantResyncs(t, f, 0)
@@ -319,7 +320,7 @@ func TestFollowerOverNATSStartsDuringCommits(t *testing.T) {
 	l.Serve(t, eventstest.Connect(t, srv), events.Subjects{})
 	stop := churnInBackground(t, l)
 
-	f, m := eventstest.Follow(t, &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}, noTicks)
+	f, m := eventstest.Follow(t, &natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}, noTicks)
 	eventstest.WaitFor(t, eventstest.DefaultWait, func() error {
 		if m.AppliedCount() < 100 {
 			return fmt.Errorf("follower applied %d events since its snapshot, waiting for 100", m.AppliedCount())

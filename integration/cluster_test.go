@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -128,7 +128,7 @@ func TestMasterRestartKeepsEverything(t *testing.T) {
 	pidsBefore := taskPIDs(c.dir, "/it/keep")
 	sort.Ints(pidsBefore)
 	// A follower, as the sidecars run it, rides through the restart.
-	src := &events.NATSSource{NC: c.nats.connect(natsauth.RoleObserver, "follower")}
+	src := &natsbus.Source{NC: c.nats.connect(natsauth.RoleObserver, "follower")}
 	follower, mirror := eventstest.Follow(t, src, 0)
 	c.waitFor(10*time.Second, "the follower's first snapshot", func() (bool, string) { return follower.Synced(), "" })
 

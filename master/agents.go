@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 )
 
 // subscribe answers agents and followers on NATS.
@@ -24,7 +25,7 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		subs = append(subs, s)
 		return nil
 	}
-	snap, err := events.ServeSnapshots(m.cfg.NC, m.cfg.Subjects, m.snapshot, func(reply string) {
+	snap, err := natsbus.ServeSnapshots(m.cfg.NC, m.cfg.Subjects, m.snapshot, func(reply string) {
 		m.refuse(refusedReplySubject, "subject", m.cfg.Subjects.Snapshot(), "reply", reply)
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -64,7 +65,7 @@ func runMasterWith(t *testing.T, cfg Config) (*Master, *eventstest.NATS) {
 func TestForgedEventFollowerResyncsToMaster(t *testing.T) {
 	m, srv := runMaster(t)
 	h := m.Handler()
-	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleSidecar, "h1")}
+	src := &natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleSidecar, "h1")}
 	f, mirror := eventstest.Follow(t, src, 0)
 	if res := call(t, h, "POST", "/v2/apps", webApp); res.status != 201 {
 		t.Fatalf("create: %d %s", res.status, res.body)

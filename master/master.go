@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 )
 
 // Config is what a master needs to run.
@@ -80,7 +81,7 @@ type Config struct {
 type Master struct {
 	cfg Config
 	log *slog.Logger
-	pub *events.Publisher
+	pub *natsbus.Publisher
 
 	mu    sync.RWMutex
 	state *events.State
@@ -170,7 +171,7 @@ func New(cfg Config) (*Master, error) {
 		zkStore: zs,
 		cfg:     cfg,
 		log:     cfg.Log,
-		pub:     &events.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
+		pub:     &natsbus.Publisher{NC: cfg.NC, Subjects: cfg.Subjects},
 		state:   events.NewState(),
 		runtime: newRuntime(),
 		pipe:    newPipeline(),

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/lbsync"
 	"github.com/atollhq/atoll/templates"
 )
@@ -59,7 +60,7 @@ func startInlineSidecar(ctx context.Context, nc *nats.Conn, bin, dir string, min
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "lb")
 	s := &inlineSidecar{applier: &lbsync.HAProxyApplier{Config: cfg, Bin: bin, ConfigPath: filepath.Join(hdir, "haproxy.cfg")}, timeline: &timeline{}}
 	syncer := lbsync.NewSyncer(cfg, templates.MustDefault(), timedApplier{s.applier, s.timeline}, minReload, log)
-	s.follower = &events.Follower{Source: &events.NATSSource{NC: nc}, Handler: timedSyncer{syncer, s.timeline}, Log: log.With("part", "follower")}
+	s.follower = &events.Follower{Source: &natsbus.Source{NC: nc}, Handler: timedSyncer{syncer, s.timeline}, Log: log.With("part", "follower")}
 
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.wg.Add(2)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/atollhq/atoll/bench/internal/leader"
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/internal/natsenv"
 )
@@ -117,7 +118,7 @@ func measure(mode string, n, rate, burst, apps int) (result, error) {
 	}
 	defer followerNC.Close()
 	h := &recorder{applied: map[uint64]time.Time{}, want: map[uint64]chan struct{}{}}
-	f := &events.Follower{Source: &events.NATSSource{NC: followerNC}, Handler: h}
+	f := &events.Follower{Source: &natsbus.Source{NC: followerNC}, Handler: h}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = f.Run(ctx) }()

@@ -152,7 +152,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, o.agents+2) // agents, master, DNS sidecar
+	errs := make(chan error, o.agents+2) // agents, master, sidecar
 	var wg sync.WaitGroup
 	masterCtx, stopMaster := context.WithCancel(context.Background())
 	defer stopMaster()
@@ -192,29 +192,25 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		}()
 	}
 
-	// The DNS sidecar follows the master as a node's would, on its own
-	// NATS connection; it stops with ctx, as the agents do.
-	var dnsWG sync.WaitGroup
-	var sidecar *dnsserver.Sidecar
+	// The node's sidecar (DNS and HAProxy on one follower) follows the
+	// master as a node's would, on its own NATS connection; it stops
+	// with ctx, as the agents do.
+	var sidecarWG sync.WaitGroup
+	var sidecar *nodeSidecar
 	stopAll := func() {
 		cancel()
 		agentsWG.Wait()
 		stopMaster()
 		wg.Wait()
-		dnsWG.Wait()
+		sidecarWG.Wait()
 	}
+	parts := sidecarParts{dns: o.dns, dnsHTTP: o.dnsHTTP}
 	lbLine := ""
 	if o.lb != nil {
 		if _, err := exec.LookPath(o.lb.bin); err != nil {
 			lbLine = "  HAProxy        not installed: no load balancer (apt-get install haproxy, or make deps)\n"
 		} else {
-			dnsWG.Add(1)
-			go func() {
-				defer dnsWG.Done()
-				if err := serveLB(ctx, sidecarNF, *o.lb, log.With("component", "lb")); err != nil {
-					errs <- fmt.Errorf("lb: %w", err)
-				}
-			}()
+			parts.lb = o.lb
 			lbLine = fmt.Sprintf("  HAProxy        service ports on 127.0.0.1 (the demo: curl 127.0.0.1:10000), vhosts on :%d, stats %s\n",
 				o.lb.httpPort, o.lb.statsBind)
 			if o.lb.metricsAddr != "" {
@@ -222,8 +218,8 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			}
 		}
 	}
-	if o.dns != nil {
-		sidecar, err = startDevSidecar(ctx, sidecarNF, *o.dns, o.dnsHTTP, &dnsWG, errs, log.With("component", "dns"))
+	if parts.dns != nil || parts.lb != nil {
+		sidecar, err = startDevSidecar(ctx, sidecarNF, parts, &sidecarWG, errs, log)
 		if err != nil {
 			stopAll()
 			return err
@@ -240,8 +236,8 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		stopAll()
 		return err
 	}
-	if sidecar != nil {
-		if err := waitReady(ctx, sidecar, errs, 10*time.Second); err != nil {
+	if sidecar != nil && sidecar.dns != nil {
+		if err := waitReady(ctx, sidecar.dns, errs, 10*time.Second); err != nil {
 			stopAll()
 			return err
 		}
@@ -251,7 +247,11 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			log.Warn("demo app not deployed", "err", err)
 		}
 	}
-	printDevBanner(stdout, o, srv.ClientURL(), api, names, sidecar, lbLine)
+	var dnsSidecar *dnsserver.Sidecar
+	if sidecar != nil {
+		dnsSidecar = sidecar.dns
+	}
+	printDevBanner(stdout, o, srv.ClientURL(), api, names, dnsSidecar, lbLine)
 
 	var runErr error
 	select {
@@ -263,14 +263,14 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	return runErr
 }
 
-// startDevSidecar starts the DNS sidecar on the embedded NATS; its error,
-// if it fails, goes to errs.
-func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, wg *sync.WaitGroup, errs chan<- error, log *slog.Logger) (*dnsserver.Sidecar, error) {
-	ctx, nc, err := nf.dial(ctx, "atoll-dns", natsauth.RoleSidecar, log)
+// startDevSidecar starts the node's sidecar on the embedded NATS; its
+// error, if it fails, goes to errs.
+func startDevSidecar(ctx context.Context, nf natsFlags, parts sidecarParts, wg *sync.WaitGroup, errs chan<- error, log *slog.Logger) (*nodeSidecar, error) {
+	ctx, nc, err := nf.dial(ctx, parts.connName(), natsauth.RoleSidecar, log)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := newSidecar(nf, nc, cfg, httpAddr, log)
+	sc, err := newNodeSidecar(nf, nc, parts, log)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -279,8 +279,8 @@ func startDevSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, ht
 	go func() {
 		defer wg.Done()
 		defer nc.Close()
-		if err := natsCause(ctx, sc.Run(ctx)); err != nil {
-			errs <- err
+		if err := natsCause(ctx, sc.run(ctx)); err != nil {
+			errs <- fmt.Errorf("sidecar: %w", err)
 		}
 	}()
 	return sc, nil

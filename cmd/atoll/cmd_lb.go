@@ -49,8 +49,8 @@ func runLB(ctx context.Context, args []string, _, stderr io.Writer) int {
 	return 0
 }
 
-// lbOptions are the HAProxy sidecar's flags, shared by `atoll lb` and
-// (later) `atoll sidecar` and `atoll dev`.
+// lbOptions are the HAProxy sidecar's flags, shared by `atoll lb`,
+// `atoll sidecar` and (some of them) `atoll dev`.
 type lbOptions struct {
 	sse, sseCA, configPath, bin, templatesDir, group, bindAddr, statsBind string
 	httpPort, httpsPort                                                   int
@@ -78,7 +78,12 @@ func (o *lbOptions) register(fs *flag.FlagSet) {
 }
 
 // serveLB runs HAProxy and keeps it in line until ctx ends, then stops it.
+// Over NATS it is a sidecar process with the load balancer alone; with
+// --sse it follows a Marathon event stream instead.
 func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) error {
+	if o.sse == "" {
+		return serveNodeSidecar(ctx, nf, sidecarParts{lb: &o}, log)
+	}
 	var sseTLS *tls.Config // nil: the system's roots
 	if o.sseCA != "" {
 		var err error
@@ -86,18 +91,74 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 			return fmt.Errorf("--sse-ca-cert: %w", err)
 		}
 	}
+	lb, err := newLBPart(o, log)
+	if err != nil {
+		return err
+	}
+	runCtx := ctx
+	var nc *nats.Conn
+	if o.reportNATS {
+		if err := checkLBNode(&nf, o); err != nil {
+			lb.close()
+			return err
+		}
+		if runCtx, nc, err = nf.dial(ctx, "atoll-lb", natsauth.RoleSidecar, log); err != nil {
+			lb.close()
+			return err
+		}
+		defer nc.Close()
+		lb.syncer.SetReporter(natsReporter(nc, nf.subjects(), nf.identity.Name, log))
+	}
+	src := &lbsync.MarathonSource{URL: o.sse, TLS: sseTLS, Log: log}
+	log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", lb.path, "reports-on-nats", nc != nil)
+	return natsCause(runCtx, runParts(runCtx, map[string]func(context.Context) error{
+		"load balancer":         lb.run,
+		"marathon event stream": func(ctx context.Context) error { return src.Run(ctx, lb.syncer.Update) },
+	}))
+}
+
+// checkLBNode refuses a --node that is not the name of the sidecar's
+// credential: reports go out under the credential's name (the master takes
+// the node from the subject), so another would be ignored.
+func checkLBNode(nf *natsFlags, o lbOptions) error {
+	id, err := nf.readIdentity(natsauth.RoleSidecar)
+	if err != nil {
+		return err
+	}
+	if o.node != "" && events.NodeToken(o.node) != events.NodeToken(id.Name) {
+		return fmt.Errorf("--node %q is not the name of the sidecar's credential (%q): its reports are taken under the credential's name", o.node, id.Name)
+	}
+	return nil
+}
+
+// lbPart is the load balancer of a sidecar process, built and ready to be
+// fed: its Syncer takes a follower's calls (or an SSE source's states),
+// and run applies what it renders to HAProxy.
+type lbPart struct {
+	o       lbOptions
+	log     *slog.Logger
+	path    string // the live HAProxy config
+	tw      *lbsync.TemplateWatcher
+	metrics *lbsync.Metrics
+	applier *lbsync.HAProxyApplier
+	syncer  *lbsync.Syncer
+}
+
+// newLBPart loads the templates and makes HAProxy's folder; nothing runs
+// yet. Call run, or close if run will not be called.
+func newLBPart(o lbOptions, log *slog.Logger) (*lbPart, error) {
 	tw := &lbsync.TemplateWatcher{Dir: o.templatesDir}
 	set, err := tw.Load()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	path, err := filepath.Abs(o.configPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("haproxy config folder: %w", err)
+		return nil, fmt.Errorf("haproxy config folder: %w", err)
 	}
 	cfg := lbsync.Config{
 		Group: o.group, BindAddr: o.bindAddr, HTTPPort: o.httpPort, HTTPSPort: o.httpsPort, StatsBind: o.statsBind,
@@ -105,12 +166,25 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 	}
 	metrics := lbsync.NewMetrics()
 	applier := &lbsync.HAProxyApplier{Config: cfg, Bin: o.bin, ConfigPath: path, Metrics: metrics}
-	defer applier.Close()
 	syncer := lbsync.NewSyncer(cfg, set, applier, o.minReload, log)
 	syncer.Metrics = metrics
 	syncer.ReconcileInterval = o.reconcile
 	syncer.RetainState = o.templatesDir != "" // a new set renders at once
+	return &lbPart{o: o, log: log, path: path, tw: tw, metrics: metrics, applier: applier, syncer: syncer}, nil
+}
 
+// close stops HAProxy if it runs.
+func (p *lbPart) close() {
+	if err := p.applier.Close(); err != nil {
+		p.log.Warn("haproxy stop", "err", err)
+	}
+}
+
+// run applies the syncer's renders to HAProxy, serves /metrics and
+// watches the templates until ctx ends, then stops HAProxy. The syncer
+// stops only with ctx; if it did anyway, that is the error.
+func (p *lbPart) run(ctx context.Context) error {
+	defer p.close()
 	// Stop every goroutine (cancel) before waiting for them.
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -123,50 +197,21 @@ func serveLB(ctx context.Context, nf natsFlags, o lbOptions, log *slog.Logger) e
 			f()
 		}()
 	}
-	go1(func() {
-		if err := syncer.Run(ctx); err != nil {
-			log.Error("lb syncer stopped", "err", err)
-		}
-		cancel()
-	})
-	if o.metricsAddr != "" {
-		serveLBMetrics(ctx, o.metricsAddr, metrics, log, go1)
+	if p.o.metricsAddr != "" {
+		serveLBMetrics(ctx, p.o.metricsAddr, p.metrics, p.log, go1)
 	}
-	if o.templatesDir != "" {
+	if p.o.templatesDir != "" {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
-		tw.Poke = hup
-		go1(func() { tw.Run(ctx, syncer) })
+		p.tw.Poke = hup
+		go1(func() { p.tw.Run(ctx, p.syncer) })
 	}
-
-	var nc *nats.Conn
-	runCtx := ctx
-	if o.sse == "" || o.reportNATS {
-		// Reports go out under the credential's name (the master takes
-		// the node from the subject): a --node that says otherwise would
-		// be ignored, so it is refused.
-		id, err := nf.readIdentity(natsauth.RoleSidecar)
-		if err != nil {
-			return err
-		}
-		if o.node != "" && events.NodeToken(o.node) != events.NodeToken(id.Name) {
-			return fmt.Errorf("--node %q is not the name of the sidecar's credential (%q): its reports are taken under the credential's name", o.node, id.Name)
-		}
-		if runCtx, nc, err = nf.dial(ctx, "atoll-lb", natsauth.RoleSidecar, log); err != nil {
-			return err
-		}
-		defer nc.Close()
-		syncer.SetReporter(natsReporter(nc, nf.subjects(), nf.identity.Name, log))
+	err := p.syncer.Run(ctx)
+	if ctx.Err() == nil {
+		return fmt.Errorf("lb syncer stopped: %v", err)
 	}
-	if o.sse != "" {
-		src := &lbsync.MarathonSource{URL: o.sse, TLS: sseTLS, Log: log}
-		log.Info("lb following a Marathon event stream", "url", redact(o.sse), "haproxy-config", path, "reports-on-nats", nc != nil)
-		return natsCause(runCtx, src.Run(runCtx, syncer.Update))
-	}
-	log.Info("lb following the cluster over NATS", "nats", redact(nf.url), "haproxy-config", path)
-	f := &events.Follower{Source: &events.NATSSource{NC: nc, Subjects: nf.subjects()}, Handler: syncer, Log: log.With("part", "follower")}
-	return natsCause(runCtx, f.Run(runCtx))
+	return nil
 }
 
 // natsReporter publishes each problem the syncer reports as an

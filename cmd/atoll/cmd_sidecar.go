@@ -5,23 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/atollhq/atoll/dnsserver"
-	"github.com/atollhq/atoll/events"
-	"github.com/atollhq/atoll/internal/natsauth"
 )
 
 // runSidecar runs what every node runs beside its agent: the DNS server
-// and HAProxy kept in line with the cluster; either half can be switched
-// off (--dns "", --lb=false).
+// and HAProxy kept in line with the cluster, both fed by one follower (one
+// NATS connection, one snapshot, one copy of the state); either half can
+// be switched off (--dns "", --lb=false).
 func runSidecar(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs := flag.NewFlagSet("atoll sidecar", flag.ContinueOnError)
 	var o sidecarOptions
@@ -46,39 +42,20 @@ func runSidecar(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %s not found: install HAProxy or run with --lb=false\n", fs.Name(), lb.bin)
 		return 2
 	}
-	var dnsCfg *dnsserver.Config
+	parts := sidecarParts{lb: &lb}
 	if o.dns.addr != "" { // --dns "" runs the load balancer alone
 		cfg, err := o.dns.config()
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 			return 2
 		}
-		dnsCfg = &cfg
+		parts.dns, parts.dnsHTTP = &cfg, o.dns.httpAddr
 	}
-
-	// One half gone stops the other: the supervisor restarts the sidecar.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lbErr := make(chan error, 1)
-	go func() {
-		lbErr <- serveLB(ctx, o.nats, lb, newLogger(stderr, o.logLevel).With("component", "lb"))
-		cancel()
-	}()
-	code := 0
-	if dnsCfg != nil {
-		if err := serveSidecar(ctx, o.nats, *dnsCfg, o.dns.httpAddr, newLogger(stderr, o.logLevel).With("component", "dns")); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
-			code = 1
-		}
-	} else {
-		<-ctx.Done()
+	if err := serveNodeSidecar(ctx, o.nats, parts, newLogger(stderr, o.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
+		return 1
 	}
-	cancel()
-	if err := <-lbErr; err != nil {
-		fmt.Fprintf(stderr, "%s: lb: %v\n", fs.Name(), err)
-		code = 1
-	}
-	return code
+	return 0
 }
 
 // runDNS runs the DNS server alone, with the same flags as the sidecar's
@@ -106,7 +83,6 @@ func (o *sidecarOptions) register(fs *flag.FlagSet) {
 }
 
 func (o *sidecarOptions) run(ctx context.Context, name string, stderr io.Writer) int {
-	log := newLogger(stderr, o.logLevel).With("component", "dns")
 	if o.dns.addr == "" {
 		fmt.Fprintf(stderr, "%s: --dns is empty: nothing to run\n", name)
 		return 2
@@ -116,37 +92,12 @@ func (o *sidecarOptions) run(ctx context.Context, name string, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	if err := serveSidecar(ctx, o.nats, cfg, o.dns.httpAddr, log); err != nil {
+	parts := sidecarParts{dns: &cfg, dnsHTTP: o.dns.httpAddr}
+	if err := serveNodeSidecar(ctx, o.nats, parts, newLogger(stderr, o.logLevel)); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	return 0
-}
-
-// serveSidecar connects to NATS and runs the DNS sidecar until ctx ends.
-func serveSidecar(ctx context.Context, nf natsFlags, cfg dnsserver.Config, httpAddr string, log *slog.Logger) error {
-	ctx, nc, err := nf.dial(ctx, "atoll-dns", natsauth.RoleSidecar, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	sc, err := newSidecar(nf, nc, cfg, httpAddr, log)
-	if err != nil {
-		return err
-	}
-	log.Info("dns sidecar starting", "dns", cfg.Addr, "http", httpAddr, "domain", cfg.Domain,
-		"resolvers", cfg.Resolvers, "nats", redact(nf.url))
-	return natsCause(ctx, sc.Run(ctx))
-}
-
-// newSidecar builds the sidecar on an open NATS connection.
-func newSidecar(nf natsFlags, nc *nats.Conn, cfg dnsserver.Config, httpAddr string, log *slog.Logger) (*dnsserver.Sidecar, error) {
-	src := &events.NATSSource{NC: nc, Subjects: nf.subjects(), OnBadEvent: func(err error) {
-		log.Warn("undecodable event ignored", "err", err)
-	}}
-	return dnsserver.NewSidecar(dnsserver.SidecarConfig{
-		DNS: cfg, Source: src, HTTPAddr: httpAddr, Version: version, Log: log,
-	})
 }
 
 // dnsFlags are the DNS server's flags, shared by `atoll sidecar`, `atoll

@@ -21,10 +21,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"dev", "run a whole cluster on this machine (NATS, master, agents, DNS)", runDev},
+		{"dev", "run a whole cluster on this machine (NATS, master, agents, DNS, HAProxy)", runDev},
 		{"master", "run a master (leader, state, scheduler, Marathon API)", runMaster},
 		{"agent", "run an agent that registers over NATS and runs tasks", runAgent},
-		{"sidecar", "run a node's sidecar: DNS for the cluster's names (load balancer to come)", runSidecar},
+		{"sidecar", "run a node's sidecar: DNS and HAProxy on one follower of the cluster", runSidecar},
 		{"dns", "run the DNS server alone (Mesos-DNS names, forwarding)", runDNS},
 		{"lb", "run HAProxy kept in line with the cluster (NATS or --sse)", runLB},
 		{"nats", "run the embedded NATS server alone (authentication always on)", runNATS},

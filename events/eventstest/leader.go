@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/nats-io/nats.go"
 )
 
@@ -199,7 +200,7 @@ func (l *Leader) Subscribe(deliver func(events.Event, []byte)) (stop func(), err
 }
 
 // Snapshot implements events.Source: it returns a redacted clone of the
-// state, as events.ServeSnapshots sends it, with the digest at it.
+// state, as natsbus.ServeSnapshots sends it, with the digest at it.
 func (l *Leader) Snapshot(ctx context.Context) (events.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return events.Snapshot{}, err
@@ -218,7 +219,7 @@ func (l *Leader) Snapshot(ctx context.Context) (events.Snapshot, error) {
 
 // Serve puts the leader on NATS as the master does: every delivery is
 // published on its event subject on nc, as the bytes subscribers get in
-// memory, and snapshot requests are answered with events.ServeSnapshots,
+// memory, and snapshot requests are answered with natsbus.ServeSnapshots,
 // ready when Serve returns. Both stop when the test ends.
 func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 	t.Helper()
@@ -227,7 +228,7 @@ func (l *Leader) Serve(t testing.TB, nc *nats.Conn, subj events.Subjects) {
 			t.Errorf("eventstest.Leader: publish %s: %v", e.SSEID(), err)
 		}
 	})
-	sub, err := events.ServeSnapshots(nc, subj, func() (events.Snapshot, error) {
+	sub, err := natsbus.ServeSnapshots(nc, subj, func() (events.Snapshot, error) {
 		return l.Snapshot(context.Background())
 	}, nil)
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 )
 
 // Leader is a synthetic cluster leader: it commits changes to its own
@@ -20,14 +21,14 @@ import (
 type Leader struct {
 	mu    sync.Mutex
 	state *events.State
-	pub   *events.Publisher
+	pub   *natsbus.Publisher
 	snaps *nats.Subscription
 }
 
 // New starts answering snapshot requests on nc and commits the leader record.
 func New(nc *nats.Conn) (*Leader, error) {
-	l := &Leader{state: events.NewState(), pub: &events.Publisher{NC: nc}}
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+	l := &Leader{state: events.NewState(), pub: &natsbus.Publisher{NC: nc}}
+	sub, err := natsbus.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return events.Snapshot{State: l.state.Clone(), Digest: l.pub.Digest(l.state.Epoch, l.state.Seq)}, nil

@@ -1,4 +1,4 @@
-package events_test
+package natsbus_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/nats-io/nats.go"
 )
@@ -49,7 +50,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 
 	leaderNC := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(leaderNC, subj, func() (events.Snapshot, error) {
+	sub, err := natsbus.ServeSnapshots(leaderNC, subj, func() (events.Snapshot, error) {
 		return events.Snapshot{State: want.Clone()}, nil
 	}, nil)
 	if err != nil {
@@ -66,7 +67,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	// machine: the deadline is for arrival, not speed.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	got, err := (&events.NATSSource{NC: nc, Subjects: subj}).Snapshot(ctx)
+	got, err := (&natsbus.Source{NC: nc, Subjects: subj}).Snapshot(ctx)
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
@@ -85,7 +86,7 @@ func TestSnapshotDigestAndRedaction(t *testing.T) {
 	d, _ := enc.Event(events.DeleteApp("/x").Stamp(events.NewState(), 1, eventstest.T0))
 	var want events.Chain
 	want.Add(1, 1, d)
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+	sub, err := natsbus.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		return events.Snapshot{State: l.State(), Digest: want.At(1, 1)}, nil
 	}, nil)
 	if err != nil {
@@ -93,7 +94,7 @@ func TestSnapshotDigestAndRedaction(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 
-	snap, err := (&events.NATSSource{NC: nc}).Snapshot(ctxTimeout(t))
+	snap, err := (&natsbus.Source{NC: nc}).Snapshot(ctxTimeout(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestSnapshotDigestAndRedaction(t *testing.T) {
 func TestSnapshotRefused(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
-	sub, err := events.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
+	sub, err := natsbus.ServeSnapshots(nc, events.Subjects{}, func() (events.Snapshot, error) {
 		return events.Snapshot{}, errors.New("not the leader")
 	}, nil)
 	if err != nil {
@@ -119,7 +120,7 @@ func TestSnapshotRefused(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 
-	st, err := (&events.NATSSource{NC: nc}).Snapshot(ctxTimeout(t))
+	st, err := (&natsbus.Source{NC: nc}).Snapshot(ctxTimeout(t))
 	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "not the leader") {
 		t.Errorf("Snapshot = %v, %v; want the leader's refusal", st, err)
 	}
@@ -127,7 +128,7 @@ func TestSnapshotRefused(t *testing.T) {
 
 func TestSnapshotNoLeader(t *testing.T) {
 	srv := eventstest.StartNATS(t)
-	_, err := (&events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}).Snapshot(ctxTimeout(t))
+	_, err := (&natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower")}).Snapshot(ctxTimeout(t))
 	if !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("Snapshot with nobody serving = %v, want ErrNoResponders", err)
 	}
@@ -150,7 +151,7 @@ func gz(t *testing.T, s string) []byte {
 func TestSnapshotBadReplies(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	nc := eventstest.Connect(t, srv)
-	src := &events.NATSSource{NC: nc}
+	src := &natsbus.Source{NC: nc}
 
 	tests := []struct {
 		name    string
@@ -202,7 +203,7 @@ func TestPublishSubscribe(t *testing.T) {
 	srv := eventstest.StartNATS(t)
 	pubNC := eventstest.Connect(t, srv)
 	subj := events.Subjects{}
-	pub := &events.Publisher{NC: pubNC, Subjects: subj}
+	pub := &natsbus.Publisher{NC: pubNC, Subjects: subj}
 
 	subjects := make(chan string, 10)
 	raw, err := pubNC.Subscribe(subj.AllEvents(), func(m *nats.Msg) { subjects <- m.Subject })
@@ -213,7 +214,7 @@ func TestPublishSubscribe(t *testing.T) {
 
 	got := make(chan events.Event, 10)
 	bad := make(chan error, 10)
-	src := &events.NATSSource{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
+	src := &natsbus.Source{NC: srv.ConnectAs(t, natsauth.RoleObserver, "follower"), Subjects: subj, OnBadEvent: func(err error) { bad <- err }}
 	stop, err := src.Subscribe(func(e events.Event, _ []byte) { got <- e })
 	if err != nil {
 		t.Fatal(err)
@@ -279,46 +280,8 @@ func TestPublishSubscribe(t *testing.T) {
 	}
 }
 
-func TestSubjects(t *testing.T) {
-	tests := []struct{ got, want string }{
-		{events.Subjects{}.Event(events.TaskUpdated), "atoll.events.task_updated"},
-		{events.Subjects{}.AllEvents(), "atoll.events.>"},
-		{events.Subjects{Prefix: "x"}.Event(events.Sync), "x.events.sync"},
-		{events.Subjects{Prefix: "x"}.Snapshot(), "x.state.snapshot"},
-		{events.Subjects{}.Register("h1"), "atoll.master.agent.h1.register"},
-		{events.Subjects{}.Heartbeat("H1.example.com"), "atoll.master.agent.h1_example_com.heartbeat"},
-		{events.Subjects{}.Status("h1"), "atoll.master.agent.h1.status"},
-		{events.Subjects{}.FromAgents(events.VerbStatus), "atoll.master.agent.*.status"},
-		{events.Subjects{}.Launch("a1"), "atoll.agent.a1.launch"},
-		{events.Subjects{}.Kill("a1.b"), "atoll.agent.a1_b.kill"},
-		{events.Subjects{}.LBReport("n.1"), "atoll.lb.report.n_1"},
-	}
-	for _, tc := range tests {
-		if tc.got != tc.want {
-			t.Errorf("subject %q, want %q", tc.got, tc.want)
-		}
-	}
-	s := events.Subjects{Prefix: "x.y"}
-	for _, tc := range []struct {
-		subject, node string
-		ok            bool
-	}{
-		{s.Register("h1.a"), "h1_a", true},
-		{s.Status("h2"), "h2", true},
-		{"x.y.master.agent.h1.status.more", "", false},
-		{"x.y.master.agent..status", "", false},
-		{"atoll.master.agent.h1.status", "", false},
-	} {
-		if node, ok := s.AgentOf(tc.subject); node != tc.node || ok != tc.ok {
-			t.Errorf("AgentOf(%q) = %q, %v; want %q, %v", tc.subject, node, ok, tc.node, tc.ok)
-		}
-	}
-	for name, ok := range map[string]bool{"h1": true, "h1.example.com": true, "a-b": true, "a_b": false, "-a": false, "a..b": false, "": false, "a*": false, "a>": false} {
-		if err := events.ValidNodeName(name); (err == nil) != ok {
-			t.Errorf("ValidNodeName(%q) = %v", name, err)
-		}
-	}
-	if !events.IsInbox("_INBOX.agent.h1.abc") || events.IsInbox("atoll.events.sync") || events.IsInbox("_INBOX.") {
-		t.Error("IsInbox")
-	}
+func secretApp(id string) events.App {
+	a := eventstest.App(id, 1)
+	a.Env = map[string]string{"DB_PASSWORD": "hunter2"}
+	return a
 }
