@@ -28,15 +28,20 @@ type Zone struct {
 	// What each owner built, so that an event can replace it.
 	apps   cowMap[*appEntry] // app id -> its tasks and names
 	tasks  cowMap[string]    // task id -> app id
+	hashes cowMap[[]string]  // task hash -> the apps with a serving task of that hash (canon.go)
 	agents cowMap[*agentEntry]
 	leader []string // names
 }
 
 // appEntry is what the zone knows of an app: the ids of its tasks in the
-// state (sorted), and the names its records live at (sorted).
+// state (sorted), the names its records live at (sorted), and what its
+// serving tasks' canonical names answer (canon.go): its task names, dashed
+// and dotted ("" when they are one), and the tasks by hash.
 type appEntry struct {
 	tasks []string
 	names []string
+	task  [2]string
+	canon []canonTask
 }
 
 // agentEntry is what the zone knows of an agent: the names it owns, and
@@ -116,14 +121,21 @@ type Result struct {
 // The records are new: the caller may change them.
 func (z *Zone) Lookup(name string, qtype uint16) Result {
 	n, ok := z.names.get(name)
+	var recs, canon []rec
+	if ok && n.data != nil {
+		recs = n.data.recs
+	}
+	if c := z.canonLookup([]byte(name), &canon); c.exists {
+		ok = true
+		if len(canon) > 0 {
+			recs = normalizeRecs(append(slices.Clone(recs), canon...))
+		}
+	}
 	if !ok {
 		return Result{}
 	}
 	res := Result{Exists: true}
-	if n.data == nil {
-		return res
-	}
-	for _, r := range n.data.recs {
+	for _, r := range recs {
 		if !r.matches(qtype) {
 			continue
 		}
@@ -176,17 +188,34 @@ func (z *Zone) Len() int { return z.count }
 // Records lists every record of the zone: the SOA first, then by name and
 // within a name by type and data. It is what AXFR and /v1/enumerate show.
 func (z *Zone) Records() []dns.RR {
-	var nodes []node
-	z.names.each(func(_ string, n node) {
-		if n.data != nil {
-			nodes = append(nodes, n)
-		}
+	type named struct {
+		name string
+		recs []rec
+	}
+	var nodes []named
+	canon := map[string][]rec{}
+	z.apps.each(func(_ string, e *appEntry) {
+		z.canonNames(e, func(name string, recs []rec) { canon[name] = append(canon[name], recs...) })
 	})
-	slices.SortFunc(nodes, func(a, b node) int { return strings.Compare(a.name, b.name) })
+	z.names.each(func(_ string, n node) {
+		if n.data == nil {
+			return
+		}
+		recs := n.data.recs
+		if c, ok := canon[n.name]; ok {
+			recs = append(slices.Clone(recs), c...)
+			delete(canon, n.name)
+		}
+		nodes = append(nodes, named{n.name, recs})
+	})
+	for name, recs := range canon {
+		nodes = append(nodes, named{name, recs})
+	}
+	slices.SortFunc(nodes, func(a, b named) int { return strings.Compare(a.name, b.name) })
 	out := make([]dns.RR, 0, z.count)
 	out = append(out, dns.Copy(z.soa))
 	for _, n := range nodes {
-		for _, r := range n.data.recs {
+		for _, r := range normalizeRecs(n.recs) {
 			if r.typ != dns.TypeSOA {
 				out = append(out, r.rr(n.name, z.cfg.ttl, z.soa))
 			}

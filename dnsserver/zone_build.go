@@ -65,6 +65,7 @@ type zoneEdit struct {
 	s          *events.State
 	apps       *cowEdit[*appEntry]
 	tasks      *cowEdit[string]
+	hashes     *cowEdit[[]string]
 	agents     *cowEdit[*agentEntry]
 	leader     []string
 	agentNames agentNames
@@ -78,6 +79,7 @@ func (z *Zone) edit(s *events.State) *zoneEdit {
 		s:          s,
 		apps:       z.apps.edit(),
 		tasks:      z.tasks.edit(),
+		hashes:     z.hashes.edit(),
 		agents:     agents,
 		leader:     z.leader,
 		agentNames: agentNames{c: z.cfg, agents: agents, names: map[string]string{}},
@@ -94,6 +96,7 @@ func (b *zoneEdit) done() *Zone {
 		count:  b.count,
 		apps:   b.apps.done(),
 		tasks:  b.tasks.done(),
+		hashes: b.hashes.done(),
 		agents: b.agents.done(),
 		leader: b.leader,
 	}
@@ -210,16 +213,24 @@ func (b *zoneEdit) agent(agentID string) agentView {
 
 // app recomputes an app whose tasks are now ids (sorted).
 func (b *zoneEdit) app(appID string, ids []string) {
-	var old []string
+	old := &appEntry{}
 	if e, ok := b.apps.get(appID); ok {
-		old = e.names
+		old = e
 	}
-	names := b.setOwner(owner{kind: ownerApp, id: appID}, old, appRecords(b.cfg, b.s, appID, ids))
+	recs, task, canon := appRecords(b.cfg, b.s, appID, ids)
+	names := b.setOwner(owner{kind: ownerApp, id: appID}, old.names, recs)
+	for i := range old.canon {
+		b.count -= old.canon[i].count(b.cfg, old.task)
+	}
+	for i := range canon {
+		b.count += canon[i].count(b.cfg, task)
+	}
+	b.hashIndex(appID, old.canon, canon)
 	if len(ids) == 0 && len(names) == 0 {
 		b.apps.del(appID)
 		return
 	}
-	b.apps.set(appID, &appEntry{tasks: ids, names: names})
+	b.apps.set(appID, &appEntry{tasks: ids, names: names, task: task, canon: canon})
 }
 
 func (b *zoneEdit) appTasks(appID string) []string {

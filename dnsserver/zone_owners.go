@@ -161,18 +161,22 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 // under its discovery name as Marathon sets it, the app id's segments
 // reversed ("/shop/web" -> "web.shop"), and under that name made one RFC 1123
 // label ("web-shop"). An app at the root has one name. See MESOS_DNS_NAMES.md.
-func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) []nameRecs {
+//
+// The canonical names of the serving tasks are not among the records: task
+// is the app's task names (dashed, then dotted or ""), canon what those
+// names answer (canon.go), sorted by hash.
+func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) (recs []nameRecs, task [2]string, canon []canonTask) {
 	app, ok := s.Apps[appID]
 	if !ok {
-		return nil
+		return nil, task, nil
 	}
 	dotted := taskName(appID)
 	if dotted == "" {
-		return nil
+		return nil, task, nil
 	}
-	names := []string{sanitizeLabel(dotted)}
-	if dotted != names[0] {
-		names = append(names, dotted)
+	task[0] = sanitizeLabel(dotted)
+	if dotted != task[0] {
+		task[1] = dotted
 	}
 	var (
 		rs      = recSet{}
@@ -199,19 +203,24 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 		if agentOK {
 			agentAddrs = []netip.Addr{agentIP}
 		}
-		for _, name := range names {
-			taskRecords(c, rs, &app, &t, name, addrs, agentAddrs)
+		ct := newCanonTask(taskHashBytes(t.ID), agentIDTail(t.AgentID), addrs, agentAddrs)
+		canon = append(canon, ct)
+		for _, name := range task {
+			if name != "" {
+				taskRecords(c, rs, &app, &t, name, &ct, addrs, agentAddrs)
+			}
 		}
 		// The task's own addresses point back to its name; the agent's
 		// address points back to the agent, not to the hundreds of tasks
 		// that may share it.
 		for _, a := range addrs {
 			if !agentOK || a != agentIP {
-				rs.add(reverseName(a), rec{typ: dns.TypePTR, target: names[0] + "." + c.fwOrigin})
+				rs.add(reverseName(a), rec{typ: dns.TypePTR, target: task[0] + "." + c.fwOrigin})
 			}
 		}
 	}
-	return rs.sorted()
+	slices.SortFunc(canon, compareCanon)
+	return rs.sorted(), task, slices.Clip(canon)
 }
 
 // taskRecords adds the records of one task under one of its names, as
@@ -224,23 +233,30 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 //	_<task>._<proto>.<fw>.<domain>                               SRV -> <canonical>.<fw>.<domain>, per port and protocol
 //	_<port name>._<task>._<proto>.<fw>.<domain>                  the same, for named ports
 //
-// where <canonical> is <task>-<hash of the task id>-<agent id tail>.
-// agentAddrs is the agent's address, or none when it has no usable one.
-func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, addrs, agentAddrs []netip.Addr) {
-	canonical := canonicalLabel(task, t.ID, t.AgentID)
+// where <canonical> is <task>-<hash of the task id>-<agent id tail>. The
+// canonical names' A records are left to canon.go unless the canonical
+// label was shortened. agentAddrs is the agent's address, or none when it
+// has no usable one.
+func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, ct *canonTask, addrs, agentAddrs []netip.Addr) {
+	canonical := canonicalFrom(task, ct.hash, ct.tail)
 	var (
 		host       = task + "." + c.fwOrigin
 		canon      = canonical + "." + c.fwOrigin
 		slave      = task + "." + c.fwSlave
 		canonSlave = canonical + "." + c.fwSlave
+		stored     = canonicalShortened(task, ct.tail)
 	)
 	for _, a := range addrs {
 		rs.add(host, addrRec(a))
-		rs.add(canon, addrRec(a))
+		if stored {
+			rs.add(canon, addrRec(a))
+		}
 	}
 	for _, a := range agentAddrs {
 		rs.add(slave, addrRec(a))
-		rs.add(canonSlave, addrRec(a))
+		if stored {
+			rs.add(canonSlave, addrRec(a))
+		}
 	}
 	canonOK, canonSlaveOK := validName(canon), len(agentAddrs) > 0 && validName(canonSlave)
 	for i, port := range t.Ports {

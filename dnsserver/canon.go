@@ -1,0 +1,325 @@
+package dnsserver
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Canonical task names, <task>-<hash>-<agent id tail> under <fw>.<domain>
+// and <fw>.slave.<domain> in both the dashed and the dotted form of the
+// task name, are four names per task: 200,000 at 50,000 tasks, and the
+// dotted ones add an empty non-terminal each. The zone does not store
+// them. It keeps, per app, its serving tasks' hashes, agent id tails and
+// addresses (canonTask, sorted by hash), and an index from a hash to the
+// apps with a task of that hash; a question is answered by reading the
+// hash and the tail out of its last label and checking the rest against
+// the app's task names (canonLookup). That allocates nothing.
+//
+// The exception is a canonical name whose last label had to be shortened
+// to stay within 63 characters: the question's label no longer holds the
+// app's, so those few are stored as names like any other (appRecords).
+//
+// A canonical name that another owner's name or another task's canonical
+// name coincides with (a 25-bit hash collision, or an app whose id reads
+// like a canonical name) is answered through Lookup, which unions them.
+// Len counts each owner's records: a record both give is counted twice.
+
+// canonTask is what a serving task's canonical names answer: its own
+// addresses (the first IPv4 and IPv6 one, or its agent's) at
+// <canonical>.<fw>.<domain>, its agent's at <canonical>.<fw>.slave.<domain>.
+type canonTask struct {
+	tail  string // the agent id's tail, "" for none
+	ip6   [16]byte
+	agent [16]byte
+	ip4   [4]byte
+	hash  [5]byte
+	flags uint8
+}
+
+const (
+	canonHas4   = 1 << iota // ip4 holds an address
+	canonHas6               // ip6 holds an address
+	canonAgent              // agent holds an address: the .slave. names exist
+	canonAgent4             // ... an IPv4 one
+)
+
+// newCanonTask is the canonical names' data of a task; addrs are its
+// addresses (at most one of each family), agentAddrs its agent's (one or
+// none).
+func newCanonTask(hash [5]byte, tail string, addrs, agentAddrs []netip.Addr) canonTask {
+	t := canonTask{hash: hash, tail: tail}
+	for _, a := range addrs {
+		if a.Is4() {
+			t.ip4, t.flags = a.As4(), t.flags|canonHas4
+		} else {
+			t.ip6, t.flags = a.As16(), t.flags|canonHas6
+		}
+	}
+	if len(agentAddrs) > 0 {
+		t.agent, t.flags = agentAddrs[0].As16(), t.flags|canonAgent
+		if agentAddrs[0].Is4() {
+			t.flags |= canonAgent4
+		}
+	}
+	return t
+}
+
+func compareCanon(a, b canonTask) int {
+	if c := bytes.Compare(a.hash[:], b.hash[:]); c != 0 {
+		return c
+	}
+	return strings.Compare(a.tail, b.tail)
+}
+
+// recs is the task's records at its canonical name in the .slave. family
+// or not, normalized.
+func (t *canonTask) recs(slave bool) []rec {
+	var out []rec
+	switch {
+	case slave && t.flags&canonAgent != 0:
+		a := netip.AddrFrom16(t.agent)
+		if t.flags&canonAgent4 != 0 {
+			a = a.Unmap()
+		}
+		out = append(out, addrRec(a))
+	case !slave:
+		if t.flags&canonHas4 != 0 {
+			out = append(out, addrRec(netip.AddrFrom4(t.ip4)))
+		}
+		if t.flags&canonHas6 != 0 {
+			out = append(out, addrRec(netip.AddrFrom16(t.ip6)))
+		}
+	}
+	return out
+}
+
+// addr is the address the canonical name answers a question of qtype (A or
+// AAAA) with, in wire form; nil for none. A canonical name holds at most
+// one record of each type.
+func (t *canonTask) addr(slave bool, qtype uint16) []byte {
+	switch {
+	case slave && t.flags&canonAgent != 0:
+		if t.flags&canonAgent4 != 0 {
+			if qtype == dns.TypeA {
+				return t.agent[12:]
+			}
+		} else if qtype == dns.TypeAAAA {
+			return t.agent[:]
+		}
+	case slave:
+	case qtype == dns.TypeA && t.flags&canonHas4 != 0:
+		return t.ip4[:]
+	case qtype == dns.TypeAAAA && t.flags&canonHas6 != 0:
+		return t.ip6[:]
+	}
+	return nil
+}
+
+// tailIs reports whether what follows the hash in a label, "" or
+// "-<tail>", is this task's.
+func (t *canonTask) tailIs(rest []byte) bool {
+	if t.tail == "" {
+		return len(rest) == 0
+	}
+	return len(rest) == len(t.tail)+1 && rest[0] == '-' && string(rest[1:]) == t.tail
+}
+
+// exists reports whether the task has a canonical name in the family.
+func (t *canonTask) exists(slave bool) bool {
+	return !slave || t.flags&canonAgent != 0
+}
+
+// count is the number of records of the task's canonical names under the
+// app's task names tasks (the stored ones left out).
+func (t *canonTask) count(c *zoneConfig, tasks [2]string) int {
+	n := 0
+	for _, task := range tasks {
+		if task == "" || canonicalShortened(task, t.tail) {
+			continue
+		}
+		base := len(task) + canonicalSuffixLen(t.tail) + 1
+		if base+len(c.fwOrigin) <= 254 {
+			n += len(t.recs(false))
+		}
+		if base+len(c.fwSlave) <= 254 {
+			n += len(t.recs(true))
+		}
+	}
+	return n
+}
+
+// canonResult is what the canonical names say of a name.
+type canonResult struct {
+	task   *canonTask // the first task whose canonical name it is
+	tasks  int        // how many tasks' canonical name it is
+	slave  bool       // the name is in <fw>.slave.<domain>
+	exists bool       // a canonical name, or an empty non-terminal above one
+}
+
+// canonLookup answers name (a lowercase FQDN) from the canonical names.
+// When all is not nil, the records of every task whose canonical name it
+// is are appended to it.
+func (z *Zone) canonLookup(name []byte, all *[]rec) (res canonResult) {
+	c := z.cfg
+	var p []byte // the name below the framework
+	switch {
+	case hasLabelSuffix(name, c.fwSlave):
+		p, res.slave = name[:len(name)-len(c.fwSlave)-1], true
+	case hasLabelSuffix(name, c.fwOrigin):
+		p = name[:len(name)-len(c.fwOrigin)-1]
+	default:
+		return res
+	}
+	label := p[bytes.LastIndexByte(p, '.')+1:]
+	if len(label) > maxLabel || len(name) > 254 {
+		return res
+	}
+	base := len(p) - len(label)
+	// The hash is 5 z-base-32 characters after a dash, then the end of
+	// the label or a dash and the tail (which may hold dashes itself).
+	for i := 1; i+6 <= len(label); i++ {
+		if label[i] != '-' || !isHashAt(label[i+1:i+6]) || i+6 < len(label) && label[i+6] != '-' {
+			continue
+		}
+		var hash [5]byte
+		copy(hash[:], label[i+1:i+6])
+		rest := label[i+6:]
+		prefix := p[:base+i] // the task name, or its last labels
+		apps, _ := z.hashes.getBytes(hash[:])
+		for _, appID := range apps {
+			e, ok := z.apps.get(appID)
+			if !ok {
+				continue
+			}
+			for _, task := range e.task {
+				exact := task == string(prefix)
+				// Or an empty non-terminal above a dotted name.
+				ent := !exact && len(task) > len(prefix) && task[len(task)-len(prefix)-1] == '.' &&
+					task[len(task)-len(prefix):] == string(prefix)
+				if !exact && !ent || len(name)+len(task)-len(prefix) > 254 {
+					continue
+				}
+				k, _ := slices.BinarySearchFunc(e.canon, hash, func(t canonTask, h [5]byte) int { return bytes.Compare(t.hash[:], h[:]) })
+				for ; k < len(e.canon) && e.canon[k].hash == hash; k++ {
+					t := &e.canon[k]
+					if !t.tailIs(rest) || !t.exists(res.slave) {
+						continue
+					}
+					res.exists = true
+					if exact {
+						if res.tasks == 0 {
+							res.task = t
+						}
+						res.tasks++
+						if all != nil {
+							*all = append(*all, t.recs(res.slave)...)
+						}
+					}
+				}
+			}
+		}
+	}
+	return res
+}
+
+// isHashAt reports whether b is 5 z-base-32 characters.
+func isHashAt(b []byte) bool {
+	for _, c := range b {
+		if !isZbase32(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasLabelSuffix reports whether name ends in the labels of suffix, with
+// at least one label before them.
+func hasLabelSuffix(name []byte, suffix string) bool {
+	n := len(name) - len(suffix)
+	return n > 1 && name[n-1] == '.' && string(name[n:]) == suffix
+}
+
+// canonNames lists the canonical names of an app's tasks that the zone
+// does not store, with their records (normalized, a task's own).
+func (z *Zone) canonNames(e *appEntry, f func(name string, recs []rec)) {
+	for _, task := range e.task {
+		if task == "" {
+			continue
+		}
+		for i := range e.canon {
+			t := &e.canon[i]
+			if canonicalShortened(task, t.tail) {
+				continue // stored
+			}
+			label := canonicalFrom(task, t.hash, t.tail)
+			for _, slave := range []bool{false, true} {
+				name := label + "." + z.cfg.fwOrigin
+				if slave {
+					name = label + "." + z.cfg.fwSlave
+				}
+				if t.exists(slave) && validName(name) {
+					f(name, t.recs(slave))
+				}
+			}
+		}
+	}
+}
+
+// composeAddr writes the reply to q with one address record: the owner a
+// pointer to the question, as packAnswer packs it.
+func composeAddr(out, pkt []byte, q *query, flags uint16, ttl uint32, ip []byte) []byte {
+	out = appendHeader(out, pkt, q, flags, 1, 0, uint16(optLen(q)/optRRLen))
+	out = binary.BigEndian.AppendUint16(out, 0xC000|headerLen)
+	out = binary.BigEndian.AppendUint16(out, q.qtype)
+	out = binary.BigEndian.AppendUint16(out, dns.ClassINET)
+	out = binary.BigEndian.AppendUint32(out, ttl)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(ip)))
+	out = append(out, ip...)
+	return appendOPT(out, q)
+}
+
+// hashIndex keeps the index hash -> apps up to date when an app's
+// serving tasks go from old to fresh (both sorted by hash).
+func (b *zoneEdit) hashIndex(appID string, old, fresh []canonTask) {
+	had, has := distinctHashes(old), distinctHashes(fresh)
+	for _, h := range had {
+		if _, still := slices.BinarySearchFunc(has, h, compareHash); still {
+			continue
+		}
+		key := string(h[:])
+		apps, _ := b.hashes.get(key)
+		if i, ok := slices.BinarySearch(apps, appID); ok {
+			if len(apps) == 1 {
+				b.hashes.del(key)
+			} else {
+				b.hashes.set(key, slices.Delete(slices.Clone(apps), i, i+1))
+			}
+		}
+	}
+	for _, h := range has {
+		if _, before := slices.BinarySearchFunc(had, h, compareHash); before {
+			continue
+		}
+		key := string(h[:])
+		apps, _ := b.hashes.get(key)
+		b.hashes.set(key, insert(apps, appID))
+	}
+}
+
+func compareHash(a, b [5]byte) int { return bytes.Compare(a[:], b[:]) }
+
+// distinctHashes is the hashes of tasks (sorted by hash), each once.
+func distinctHashes(tasks []canonTask) [][5]byte {
+	var out [][5]byte
+	for _, t := range tasks {
+		if len(out) == 0 || out[len(out)-1] != t.hash {
+			out = append(out, t.hash)
+		}
+	}
+	return out
+}
