@@ -171,7 +171,7 @@ func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *answerCache 
 	for _, r := range recs {
 		if r.typ == qtype {
 			answer = append(answer, r.rr(name, ttl, nil))
-			extra = appendExtra(extra, r, ttl)
+			extra = appendExtra(extra, r, name, ttl)
 		}
 	}
 	if len(answer) == 0 {
@@ -492,7 +492,11 @@ func packsAlike(a, b string, recs []rec) bool {
 	}
 	common := labelSuffix(a, b)
 	for _, r := range recs {
-		if r.target != "" && (labelSuffix(r.target, a) > common || labelSuffix(r.target, b) > common) {
+		ta, tb := r.targetFor(a), r.targetFor(b)
+		if ta != tb {
+			return false // relative targets below different domains
+		}
+		if ta != "" && (labelSuffix(ta, a) > common || labelSuffix(ta, b) > common) {
 			return false
 		}
 	}

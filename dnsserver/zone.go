@@ -141,20 +141,21 @@ func (z *Zone) Lookup(name string, qtype uint16) Result {
 		}
 		res.Answer = append(res.Answer, r.rr(name, z.cfg.ttl, z.soa))
 		if qtype != dns.TypeANY {
-			res.Extra = appendExtra(res.Extra, r, z.cfg.ttl)
+			res.Extra = appendExtra(res.Extra, r, name, z.cfg.ttl)
 		}
 	}
 	return res
 }
 
-// appendExtra adds the address record of r's target, once per target.
-func appendExtra(extra []dns.RR, r rec, ttl uint32) []dns.RR {
-	rr := r.extraRR(ttl)
+// appendExtra adds the address record of the target of r at owner, once
+// per target.
+func appendExtra(extra []dns.RR, r rec, owner string, ttl uint32) []dns.RR {
+	rr := r.extraRR(owner, ttl)
 	if rr == nil {
 		return extra
 	}
 	for _, e := range extra {
-		if e.Header().Name == r.target {
+		if e.Header().Name == rr.Header().Name {
 			return extra
 		}
 	}

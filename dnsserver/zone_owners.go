@@ -264,14 +264,14 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			continue
 		}
 		if canonSlaveOK {
-			srv := targetRec(dns.TypeSRV, uint16(port), canonSlave, agentAddrs)
+			srv := relativeSRV(uint16(port), canonical, agentAddrs)
 			rs.add("_"+task+"._tcp."+c.fwSlave, srv)
 			rs.add("_"+task+"._udp."+c.fwSlave, srv)
 		}
 		if !canonOK {
 			continue
 		}
-		srv := targetRec(dns.TypeSRV, uint16(port), canon, addrs)
+		srv := relativeSRV(uint16(port), canonical, addrs)
 		tcp, udp := portProtocols(app.PortDefinitions, i)
 		portName := ""
 		if i < len(app.PortDefinitions) {
