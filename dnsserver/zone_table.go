@@ -61,20 +61,28 @@ type node struct {
 // <canonical>.<fw>.slave when the task uses its agent's address (an A or
 // AAAA answer does not depend on the name it is for), an app's
 // _<task>._tcp.<fw>.slave and _<task>._udp.<fw>.slave.
+//
+// A zone of 50,000 tasks holds some 80,000 of them, so the struct is kept
+// within 64 bytes: the one owner inline, as its id and kind, and the parts
+// of several behind a pointer.
 type nodeData struct {
-	recs  []rec  // the union of the parts, normalized
-	more  []part // by owner, when there are two or more; else nil
-	owner owner  // the one owner when more is nil: no slice of one part
-	cache atomic.Pointer[answerCache]
-	types typeSet
+	recs    []rec   // the union of the parts, normalized
+	more    *[]part // by owner, when there are two or more; else nil
+	ownerID string  // the one owner when more is nil: no slice of one part
+	cache   atomic.Pointer[answerCache]
+	kind    ownerKind // the one owner's
+	types   typeSet
 }
+
+// owner is the one owner when d.more is nil.
+func (d *nodeData) owner() owner { return owner{kind: d.kind, id: d.ownerID} }
 
 func newNodeData(parts []part) *nodeData {
 	d := &nodeData{}
 	if len(parts) == 1 {
-		d.owner, d.recs = parts[0].owner, parts[0].recs
+		d.kind, d.ownerID, d.recs = parts[0].owner.kind, parts[0].owner.id, parts[0].recs
 	} else {
-		d.more = parts
+		d.more = &parts
 		var all []rec
 		for _, p := range parts {
 			all = append(all, p.recs...)
@@ -90,9 +98,9 @@ func newNodeData(parts []part) *nodeData {
 // parts is the name's records by owner.
 func (d *nodeData) parts() []part {
 	if d.more != nil {
-		return d.more
+		return *d.more
 	}
-	return []part{{owner: d.owner, recs: d.recs}}
+	return []part{{owner: d.owner(), recs: d.recs}}
 }
 
 // typeSet is the set of record types at a name, so that the hot path knows
@@ -185,7 +193,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	n.data = nil
 	switch {
 	case len(next) == 1 && share != nil && share.more == nil &&
-		share.owner == o && slices.Equal(share.recs, recs):
+		share.owner() == o && slices.Equal(share.recs, recs):
 		n.data = share
 	case len(next) > 0:
 		n.data = newNodeData(next)
