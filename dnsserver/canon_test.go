@@ -70,12 +70,35 @@ func TestServeCanonicalNamesAsSlowPath(t *testing.T) {
 	own := runningTask("a_b_deep.1", "/a/b/deep", "a3-S3", "192.168.7.7", 31000)
 	own.IPAddresses = append(own.IPAddresses, events.IPAddress{IPAddress: "fd00::7", Protocol: "IPv6"})
 	commit(t, s, events.PutTask(own))
+	// A group name so long that the canonical labels are shortened: those
+	// names are stored.
+	long := "/" + strings.Repeat("g", 60) + "/web"
+	commit(t, s, events.PutApp(app(long, "tcp")), events.PutTask(runningTask("long.1", long, "a4-S4", "10.0.0.5", 31000)))
 	srv, _ := testServer(t, s)
 	w := newPacketWorker(srv)
 	z := srv.Zone()
 	canon := canonicalNames(z)
 	if len(canon) != 4*500+4 {
 		t.Fatalf("%d canonical names, want %d", len(canon), 4*500+4)
+	}
+	// Every SRV target, the shortened ones included, answers A.
+	targets, shortened := 0, 0
+	for _, rr := range z.Records() {
+		if srv, ok := rr.(*dns.SRV); ok && srv.Target != "slave.mesos." && srv.Target != "leader.mesos." && srv.Target != "marathon.mesos." {
+			targets++
+			if res := z.Lookup(srv.Target, dns.TypeA); len(res.Answer) == 0 {
+				t.Fatalf("%s: target %s has no A record", rr, srv.Target)
+			}
+			if strings.Contains(srv.Target, "ggg") {
+				shortened++
+				if !strings.Contains(rr.Header().Name, "ggg") || len(strings.Split(srv.Target, ".")[1]) != maxLabel && len(strings.Split(srv.Target, ".")[0]) != maxLabel {
+					t.Fatalf("%s: not the long app's shortened target", rr)
+				}
+			}
+		}
+	}
+	if targets < 6*500 || shortened != 3 {
+		t.Fatalf("%d SRV records to tasks, %d to shortened names; want over %d and 3 (the dotted name's; the dashed one is too long for SRV)", targets, shortened, 6*500)
 	}
 	names := slices.Clone(canon)
 	for _, name := range canon {

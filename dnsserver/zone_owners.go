@@ -205,9 +205,10 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 		}
 		ct := newCanonTask(taskHashBytes(t.ID), agentIDTail(t.AgentID), addrs, agentAddrs)
 		canon = append(canon, ct)
+		suffix := ""
 		for _, name := range task {
 			if name != "" {
-				taskRecords(c, rs, &app, &t, name, &ct, addrs, agentAddrs)
+				taskRecords(c, rs, &app, &t, name, &ct, &suffix, addrs, agentAddrs)
 			}
 		}
 		// The task's own addresses point back to its name; the agent's
@@ -237,7 +238,7 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 // canonical names' A records are left to canon.go unless the canonical
 // label was shortened. agentAddrs is the agent's address, or none when it
 // has no usable one.
-func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, ct *canonTask, addrs, agentAddrs []netip.Addr) {
+func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, ct *canonTask, suffix *string, addrs, agentAddrs []netip.Addr) {
 	canonical := canonicalFrom(task, ct.hash, ct.tail)
 	var (
 		host       = task + "." + c.fwOrigin
@@ -258,20 +259,31 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			rs.add(canonSlave, addrRec(a))
 		}
 	}
+	// SRV records to the canonical names; *suffix is the task's
+	// "-<hash>-<tail>", shared by its name forms.
+	canonSRV := func(port uint16, addrs []netip.Addr) rec {
+		if stored {
+			return relativeSRV(port, canonical, addrs)
+		}
+		if *suffix == "" {
+			*suffix = canonical[len(task):]
+		}
+		return taskRelativeSRV(port, *suffix, addrs)
+	}
 	canonOK, canonSlaveOK := validName(canon), len(agentAddrs) > 0 && validName(canonSlave)
 	for i, port := range t.Ports {
 		if port <= 0 || port > 0xffff {
 			continue
 		}
 		if canonSlaveOK {
-			srv := relativeSRV(uint16(port), canonical, agentAddrs)
+			srv := canonSRV(uint16(port), agentAddrs)
 			rs.add("_"+task+"._tcp."+c.fwSlave, srv)
 			rs.add("_"+task+"._udp."+c.fwSlave, srv)
 		}
 		if !canonOK {
 			continue
 		}
-		srv := relativeSRV(uint16(port), canonical, addrs)
+		srv := canonSRV(uint16(port), addrs)
 		tcp, udp := portProtocols(app.PortDefinitions, i)
 		portName := ""
 		if i < len(app.PortDefinitions) {
