@@ -104,6 +104,17 @@ func (m cowMap[V]) get(key string) (V, bool) {
 	return zero, false
 }
 
+// getKey is get that returns the map's copy of the key too.
+func (m cowMap[V]) getKey(key string) (string, V, bool) {
+	h := hashKey(key)
+	leaf := m.leaf(h)
+	if i, ok := find(leaf, h, key); ok {
+		return leaf[i].key, leaf[i].val, true
+	}
+	var zero V
+	return "", zero, false
+}
+
 // getBytes looks a key up without making it a string: the compiler does
 // not allocate for a comparison with string(b).
 func (m cowMap[V]) getBytes(key []byte) (V, bool) {
@@ -152,15 +163,21 @@ func (m cowMap[V]) edit() *cowEdit[V] {
 }
 
 func (e *cowEdit[V]) get(key string) (V, bool) {
+	_, v, ok := e.getKey(key)
+	return v, ok
+}
+
+// getKey is get that returns the map's copy of the key too.
+func (e *cowEdit[V]) getKey(key string) (string, V, bool) {
 	h := hashKey(key)
 	i, j := slot(h)
 	if b := e.root[i]; b != nil {
 		if k, ok := find(b[j], h, key); ok {
-			return b[j][k].val, true
+			return b[j][k].key, b[j][k].val, true
 		}
 	}
 	var zero V
-	return zero, false
+	return "", zero, false
 }
 
 // own returns the branch of key's hash with its leaf made ours, copying

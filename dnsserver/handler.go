@@ -99,7 +99,7 @@ func (w *packetWorker) serve(pkt, out []byte, client netip.Addr, tcp bool) (repl
 		w.counts.add(q.qtype, dns.RcodeSuccess)
 		return composeNoAnswer(out, pkt, q, z, flags, apexOff, true), nil
 	case slotOf(q.qtype) >= 0 && n.data.has(q.qtype):
-		p := n.data.packed(n.name, q.qtype, z.cfg.ttl)
+		p := n.data.packed(q.name, q.qtype, z.cfg.ttl)
 		if p == nil || !p.anyName && int(p.qEnd) != q.qEnd {
 			// Cannot be packed: the slow path will say why. (A question
 			// for the name always has the length of the packed one.)

@@ -121,14 +121,14 @@ func (p *packedAnswer) rotation(c uint32) int {
 }
 
 // packed returns the packed answer of qtype (which must have a slot) at
-// name, building it if needed; nil if the name has no such records or they
-// cannot be packed.
-func (d *nodeData) packed(name string, qtype uint16, ttl uint32) *packedAnswer {
+// name (lowercase), building it if needed; nil if the name has no such
+// records or they cannot be packed.
+func (d *nodeData) packed(name []byte, qtype uint16, ttl uint32) *packedAnswer {
 	head := d.cache.Load()
 	if c := head.find(qtype); c != nil {
 		return &c.packedAnswer
 	}
-	c := packAnswer(name, qtype, d.recs, ttl)
+	c := packAnswer(string(name), qtype, d.recs, ttl)
 	if c == nil {
 		return nil
 	}

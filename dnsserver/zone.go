@@ -198,16 +198,16 @@ func (z *Zone) Records() []dns.RR {
 	z.apps.each(func(_ string, e *appEntry) {
 		z.canonNames(e, func(name string, recs []rec) { canon[name] = append(canon[name], recs...) })
 	})
-	z.names.each(func(_ string, n node) {
+	z.names.each(func(name string, n node) {
 		if n.data == nil {
 			return
 		}
 		recs := n.data.recs
-		if c, ok := canon[n.name]; ok {
+		if c, ok := canon[name]; ok {
 			recs = append(slices.Clone(recs), c...)
-			delete(canon, n.name)
+			delete(canon, name)
 		}
-		nodes = append(nodes, named{n.name, recs})
+		nodes = append(nodes, named{name, recs})
 	})
 	for name, recs := range canon {
 		nodes = append(nodes, named{name, recs})

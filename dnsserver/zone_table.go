@@ -47,8 +47,9 @@ type part struct {
 // that an empty non-terminal (marathon.mesos. above _web._tcp.marathon.mesos.
 // when there is no leader) exists: it gets NODATA, never NXDOMAIN, which a
 // resolver would take for "nothing below exists" (RFC 8020).
+//
+// The name itself is the table's key: a node is 16 bytes.
 type node struct {
-	name  string
 	below int32
 	data  *nodeData // nil for an empty non-terminal
 }
@@ -151,9 +152,9 @@ type tableEdit struct {
 // or nil: when name ends up with the same records, from o alone, it takes
 // share rather than data of its own.
 func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (string, *nodeData) {
-	n, ok := t.names.get(name)
+	key, n, ok := t.names.getKey(name)
 	if ok {
-		name = n.name
+		name = key
 	}
 	var parts []part
 	if n.data != nil {
@@ -187,9 +188,6 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	if had {
 		t.count -= len(n.data.recs)
 	}
-	if !ok {
-		n = node{name: name}
-	}
 	n.data = nil
 	switch {
 	case len(next) == 1 && share != nil && share.more == nil &&
@@ -201,7 +199,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	if n.data != nil {
 		t.count += len(n.data.recs)
 	}
-	t.put(n)
+	t.put(name, n)
 	if has := n.data != nil; has != had {
 		d := int32(1)
 		if !has {
@@ -212,13 +210,13 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	return name, n.data
 }
 
-// put stores n, or drops it when it is no longer needed.
-func (t *tableEdit) put(n node) {
+// put stores n at name, or drops it when it is no longer needed.
+func (t *tableEdit) put(name string, n node) {
 	if n.data == nil && n.below == 0 {
-		t.names.del(n.name)
+		t.names.del(name)
 		return
 	}
-	t.names.set(n.name, n)
+	t.names.set(name, n)
 }
 
 // adjustAncestors adds d to below of every name between name and the
@@ -233,11 +231,8 @@ func (t *tableEdit) adjustAncestors(name string, d int32) {
 			continue
 		}
 		anc := name[i+1:]
-		n, ok := t.names.get(anc)
-		if !ok {
-			n = node{name: anc}
-		}
+		n, _ := t.names.get(anc)
 		n.below += d
-		t.put(n)
+		t.put(anc, n)
 	}
 }

@@ -374,7 +374,7 @@ func TestZoneSharesMemory(t *testing.T) {
 	}
 	e, _ := z.apps.get("/db")
 	for _, name := range e.names {
-		if n, _ := z.names.get(name); unsafe.StringData(n.name) != unsafe.StringData(name) {
+		if key, _, _ := z.names.getKey(name); unsafe.StringData(key) != unsafe.StringData(name) {
 			t.Errorf("%s: the app's copy of the name is not the zone's", name)
 		}
 	}
