@@ -283,10 +283,10 @@ func composeAddr(out, pkt []byte, q *query, flags uint16, ttl uint32, ip []byte)
 	return appendOPT(out, q)
 }
 
-// hashIndex keeps the index hash -> apps up to date when an app's
-// serving tasks go from old to fresh (both sorted by hash).
-func (b *zoneEdit) hashIndex(appID string, old, fresh []canonTask) {
-	had, has := distinctHashes(old), distinctHashes(fresh)
+// hashIndex keeps the index hash -> apps up to date when the hashes of an
+// app's tasks go from had to has (sorted, each once). The index finds the
+// app of a task id, and the apps a canonical name may belong to.
+func (b *zoneEdit) hashIndex(appID string, had, has [][5]byte) {
 	for _, h := range had {
 		if _, still := slices.BinarySearchFunc(has, h, compareHash); still {
 			continue
@@ -313,13 +313,22 @@ func (b *zoneEdit) hashIndex(appID string, old, fresh []canonTask) {
 
 func compareHash(a, b [5]byte) int { return bytes.Compare(a[:], b[:]) }
 
-// distinctHashes is the hashes of tasks (sorted by hash), each once.
-func distinctHashes(tasks []canonTask) [][5]byte {
-	var out [][5]byte
-	for _, t := range tasks {
-		if len(out) == 0 || out[len(out)-1] != t.hash {
-			out = append(out, t.hash)
-		}
+// taskHashes is the hashes of task ids, in their order.
+func taskHashes(ids []string) [][5]byte {
+	out := make([][5]byte, len(ids))
+	for i, id := range ids {
+		out[i] = taskHashBytes(id)
 	}
 	return out
+}
+
+// distinctHashes is hashes sorted, each once, without spare capacity (the
+// zone keeps it); nil for none. hashes is reordered.
+func distinctHashes(hashes [][5]byte) [][5]byte {
+	slices.SortFunc(hashes, compareHash)
+	hashes = slices.Compact(hashes)
+	if len(hashes) == 0 {
+		return nil
+	}
+	return slices.Clone(hashes)
 }

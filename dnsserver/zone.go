@@ -27,8 +27,7 @@ type Zone struct {
 
 	// What each owner built, so that an event can replace it.
 	apps   cowMap[*appEntry] // app id -> its tasks and names
-	tasks  cowMap[string]    // task id -> app id
-	hashes cowMap[[]string]  // task hash -> the apps with a serving task of that hash (canon.go)
+	hashes cowMap[[]string]  // task hash -> the apps with a task of that hash (canon.go)
 	agents cowMap[*agentEntry]
 	leader []string // names
 }
@@ -40,8 +39,9 @@ type Zone struct {
 type appEntry struct {
 	tasks []string
 	names []string
-	task  [2]string
-	canon []canonTask
+	task   [2]string
+	canon  []canonTask
+	hashes [][5]byte // of every task, sorted, each once
 }
 
 // agentEntry is what the zone knows of an agent: the names it owns, and

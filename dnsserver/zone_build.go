@@ -18,7 +18,6 @@ func BuildZone(s *events.State, cfg Config) *Zone {
 	byApp := map[string][]string{}
 	for id, t := range s.Tasks {
 		byApp[t.AppID] = append(byApp[t.AppID], id)
-		b.tasks.set(id, t.AppID)
 	}
 	for appID, ids := range byApp {
 		slices.Sort(ids)
@@ -64,7 +63,6 @@ type zoneEdit struct {
 	cfg        *zoneConfig
 	s          *events.State
 	apps       *cowEdit[*appEntry]
-	tasks      *cowEdit[string]
 	hashes     *cowEdit[[]string]
 	agents     *cowEdit[*agentEntry]
 	leader     []string
@@ -78,7 +76,6 @@ func (z *Zone) edit(s *events.State) *zoneEdit {
 		cfg:        z.cfg,
 		s:          s,
 		apps:       z.apps.edit(),
-		tasks:      z.tasks.edit(),
 		hashes:     z.hashes.edit(),
 		agents:     agents,
 		leader:     z.leader,
@@ -95,7 +92,6 @@ func (b *zoneEdit) done() *Zone {
 		names:  b.names.done(),
 		count:  b.count,
 		apps:   b.apps.done(),
-		tasks:  b.tasks.done(),
 		hashes: b.hashes.done(),
 		agents: b.agents.done(),
 		leader: b.leader,
@@ -145,11 +141,10 @@ func (b *zoneEdit) setOwner(o owner, old []string, fresh []nameRecs) []string {
 
 // task follows one task into or out of its app.
 func (b *zoneEdit) task(id string) {
-	oldApp, had := b.tasks.get(id)
+	oldApp, had := b.appOf(id)
 	t, has := b.s.Tasks[id]
 	if had && (!has || t.AppID != oldApp) {
 		b.app(oldApp, remove(b.appTasks(oldApp), id))
-		b.tasks.del(id)
 	}
 	if !has {
 		return
@@ -157,9 +152,23 @@ func (b *zoneEdit) task(id string) {
 	ids := b.appTasks(t.AppID)
 	if !had || t.AppID != oldApp {
 		ids = insert(ids, id)
-		b.tasks.set(id, t.AppID)
 	}
 	b.app(t.AppID, ids)
+}
+
+// appOf is the app whose tasks the zone holds task id in, found through
+// the index of task hashes (canon.go).
+func (b *zoneEdit) appOf(id string) (string, bool) {
+	h := taskHashBytes(id)
+	apps, _ := b.hashes.get(string(h[:]))
+	for _, appID := range apps {
+		if e, ok := b.apps.get(appID); ok {
+			if _, found := slices.BinarySearch(e.tasks, id); found {
+				return appID, true
+			}
+		}
+	}
+	return "", false
 }
 
 // appChanged recomputes an app after its definition changed or went away;
@@ -217,7 +226,8 @@ func (b *zoneEdit) app(appID string, ids []string) {
 	if e, ok := b.apps.get(appID); ok {
 		old = e
 	}
-	recs, task, canon := appRecords(b.cfg, b.s, appID, ids)
+	hashes := taskHashes(ids)
+	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes)
 	names := b.setOwner(owner{kind: ownerApp, id: appID}, old.names, recs)
 	for i := range old.canon {
 		b.count -= old.canon[i].count(b.cfg, old.task)
@@ -225,12 +235,13 @@ func (b *zoneEdit) app(appID string, ids []string) {
 	for i := range canon {
 		b.count += canon[i].count(b.cfg, task)
 	}
-	b.hashIndex(appID, old.canon, canon)
+	distinct := distinctHashes(hashes)
+	b.hashIndex(appID, old.hashes, distinct)
 	if len(ids) == 0 && len(names) == 0 {
 		b.apps.del(appID)
 		return
 	}
-	b.apps.set(appID, &appEntry{tasks: ids, names: names, task: task, canon: canon})
+	b.apps.set(appID, &appEntry{tasks: ids, names: names, task: task, canon: canon, hashes: distinct})
 }
 
 func (b *zoneEdit) appTasks(appID string) []string {

@@ -165,7 +165,9 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 // The canonical names of the serving tasks are not among the records: task
 // is the app's task names (dashed, then dotted or ""), canon what those
 // names answer (canon.go), sorted by hash.
-func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) (recs []nameRecs, task [2]string, canon []canonTask) {
+//
+// hashes are the hashes of taskIDs, in their order.
+func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, hashes [][5]byte) (recs []nameRecs, task [2]string, canon []canonTask) {
 	app, ok := s.Apps[appID]
 	if !ok {
 		return nil, task, nil
@@ -182,7 +184,7 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 		rs      = recSet{}
 		checked = len(app.HealthChecks) > 0
 	)
-	for _, id := range taskIDs {
+	for i, id := range taskIDs {
 		t, ok := s.Tasks[id]
 		if !ok || t.State != events.TaskRunning || (checked && (t.Healthy == nil || !*t.Healthy)) {
 			continue
@@ -203,7 +205,7 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 		if agentOK {
 			agentAddrs = []netip.Addr{agentIP}
 		}
-		ct := newCanonTask(taskHashBytes(t.ID), agentIDTail(t.AgentID), addrs, agentAddrs)
+		ct := newCanonTask(hashes[i], agentIDTail(t.AgentID), addrs, agentAddrs)
 		canon = append(canon, ct)
 		suffix := ""
 		for _, name := range task {
