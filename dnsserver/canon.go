@@ -27,7 +27,8 @@ import (
 // A canonical name that another owner's name or another task's canonical
 // name coincides with (a 25-bit hash collision, or an app whose id reads
 // like a canonical name) is answered through Lookup, which unions them.
-// Len counts each owner's records: a record both give is counted twice.
+// Len counts the records of each owner (an app's tasks are one): a record
+// that two owners give at one name is counted twice.
 
 // canonTask is what a serving task's canonical names answer: its own
 // addresses (the first IPv4 and IPv6 one, or its agent's) at
@@ -134,21 +135,39 @@ func (t *canonTask) exists(slave bool) bool {
 	return !slave || t.flags&canonAgent != 0
 }
 
-// count is the number of records of the task's canonical names under the
-// app's task names tasks (the stored ones left out).
-func (t *canonTask) count(c *zoneConfig, tasks [2]string) int {
+// canonCount is the number of records at the canonical names of an app's
+// tasks canon (sorted) under its task names tasks, the stored ones left
+// out. Tasks with one canonical name (their hashes collide, on one agent)
+// count their records once.
+func canonCount(c *zoneConfig, tasks [2]string, canon []canonTask) int {
 	n := 0
-	for _, task := range tasks {
-		if task == "" || canonicalShortened(task, t.tail) {
-			continue
+	for i := 0; i < len(canon); {
+		j := i + 1
+		for j < len(canon) && compareCanon(canon[i], canon[j]) == 0 {
+			j++
 		}
-		base := len(task) + canonicalSuffixLen(t.tail) + 1
-		if base+len(c.fwOrigin) <= 254 {
-			n += len(t.recs(false))
+		t := &canon[i]
+		for _, slave := range []bool{false, true} {
+			var recs []rec
+			for k := i; k < j; k++ {
+				recs = append(recs, canon[k].recs(slave)...)
+			}
+			per := len(recs)
+			if j > i+1 {
+				per = len(normalizeRecs(recs))
+			}
+			suffix := c.fwOrigin
+			if slave {
+				suffix = c.fwSlave
+			}
+			for _, task := range tasks {
+				if task != "" && !canonicalShortened(task, t.tail) &&
+					len(task)+canonicalSuffixLen(t.tail)+1+len(suffix) <= 254 {
+					n += per
+				}
+			}
 		}
-		if base+len(c.fwSlave) <= 254 {
-			n += len(t.recs(true))
-		}
+		i = j
 	}
 	return n
 }
@@ -191,7 +210,9 @@ func (z *Zone) canonLookup(name []byte, all *[]rec) (res canonResult) {
 		rest := label[i+6:]
 		prefix := p[:base+i] // the task name, or its last labels
 		apps, _ := z.hashes.getBytes(hash[:])
-		for _, appID := range apps {
+		for off := 0; off < len(apps); {
+			var appID string
+			appID, off = apps.at(off)
 			e, ok := z.apps.get(appID)
 			if !ok {
 				continue
@@ -292,12 +313,13 @@ func (b *zoneEdit) hashIndex(appID string, had, has [][5]byte) {
 			continue
 		}
 		key := string(h[:])
-		apps, _ := b.hashes.get(key)
+		set, _ := b.hashes.get(key)
+		apps := set.list()
 		if i, ok := slices.BinarySearch(apps, appID); ok {
 			if len(apps) == 1 {
 				b.hashes.del(key)
 			} else {
-				b.hashes.set(key, slices.Delete(slices.Clone(apps), i, i+1))
+				b.hashes.set(key, makeAppSet(slices.Delete(apps, i, i+1)))
 			}
 		}
 	}
@@ -306,8 +328,8 @@ func (b *zoneEdit) hashIndex(appID string, had, has [][5]byte) {
 			continue
 		}
 		key := string(h[:])
-		apps, _ := b.hashes.get(key)
-		b.hashes.set(key, insert(apps, appID))
+		set, _ := b.hashes.get(key)
+		b.hashes.set(key, makeAppSet(insert(set.list(), appID)))
 	}
 }
 
@@ -331,4 +353,56 @@ func distinctHashes(hashes [][5]byte) [][5]byte {
 		return nil
 	}
 	return slices.Clone(hashes)
+}
+
+// appSet is the apps of one task hash, as the index keeps them: the app id
+// itself when there is one (nearly always, at 25 bits of hash: no
+// allocation, and the zone's copy of the id), else a 0 byte, then each id
+// after its length as a uvarint.
+type appSet string
+
+func makeAppSet(ids []string) appSet {
+	if len(ids) == 1 && ids[0] != "" && ids[0][0] != 0 {
+		return appSet(ids[0])
+	}
+	b := []byte{0}
+	for _, id := range ids {
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+	}
+	return appSet(b)
+}
+
+// at returns the id at offset off, and the offset of the next one (len(s)
+// after the last). Iterate from 0 while off < len(s).
+func (s appSet) at(off int) (string, int) {
+	if s[0] != 0 {
+		return string(s), len(s)
+	}
+	if off == 0 {
+		off = 1
+	}
+	n, shift := 0, 0
+	for ; off < len(s) && shift < 63; off, shift = off+1, shift+7 {
+		n |= int(s[off]&0x7f) << shift
+		if s[off] < 0x80 {
+			off++
+			break
+		}
+	}
+	if n < 0 || off+n > len(s) {
+		return "", len(s) // cannot happen: makeAppSet wrote it
+	}
+	return string(s[off : off+n]), off + n
+}
+
+// list is the ids, sorted as they were given.
+func (s appSet) list() []string {
+	var out []string
+	for off := 0; off < len(s); {
+		var id string
+		id, off = s.at(off)
+		out = append(out, id)
+	}
+	return out
 }

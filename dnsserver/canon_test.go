@@ -184,17 +184,17 @@ func TestCanonicalNamesAnswers(t *testing.T) {
 // stored names would.
 func TestCanonicalNamesShared(t *testing.T) {
 	s := fixture(t)
-	// Task ids whose hashes collide: search a small space.
-	seen := map[string]string{}
-	var a, b string
-	for i := 0; a == ""; i++ {
+	// Three task ids whose hashes collide: search a small space.
+	seen := map[string][]string{}
+	var ids []string
+	for i := 0; ids == nil; i++ {
 		id := fmt.Sprintf("twin.%d", i)
 		h := taskHash(id)
-		if prev, ok := seen[h]; ok {
-			a, b = prev, id
+		if seen[h] = append(seen[h], id); len(seen[h]) == 3 {
+			ids = seen[h]
 		}
-		seen[h] = id
 	}
+	a, b := ids[0], ids[1]
 	label := canonicalLabel("twin", a, "a1-S1")
 	commit(t, s,
 		events.PutApp(app("/twin", "tcp")),
@@ -202,12 +202,16 @@ func TestCanonicalNamesShared(t *testing.T) {
 		events.PutTask(runningTask(b, "/twin", "a1-S1", "192.168.9.2", 31001)),
 		events.PutApp(app("/"+label, "tcp")),
 		events.PutTask(runningTask("other.1", "/"+label, "a2-S2", "10.0.0.2", 31002)),
+		// The third in another app: the index holds two apps for the hash.
+		events.PutApp(app("/triplet", "tcp")),
+		events.PutTask(runningTask(ids[2], "/triplet", "a2-S2", "10.0.0.2", 31003)),
 	)
 	srv, _ := testServer(t, s)
 	w := newPacketWorker(srv)
 	for name, want := range map[string][]string{
 		label + ".marathon.mesos.":       {"10.0.0.2", "192.168.9.1", "192.168.9.2"},
 		label + ".marathon.slave.mesos.": {"10.0.0.1", "10.0.0.2"},
+		canonicalLabel("triplet", ids[2], "a2-S2") + ".marathon.mesos.": {"10.0.0.2"},
 	} {
 		m, _ := exchange(t, srv, w, packQuery(t, name, dns.TypeA, 0), loopback, false)
 		var got []string
@@ -217,6 +221,53 @@ func TestCanonicalNamesShared(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+}
+
+// The index of task hashes follows tasks that share a hash in and out of
+// their apps: the zone after each event is the zone built from scratch,
+// and a task's app is found for its removal.
+func TestCanonicalHashIndexIncremental(t *testing.T) {
+	seen := map[string][]string{}
+	var ids []string
+	for i := 0; ids == nil; i++ {
+		id := fmt.Sprintf("twin.%d", i)
+		h := taskHash(id)
+		if seen[h] = append(seen[h], id); len(seen[h]) == 3 {
+			ids = seen[h]
+		}
+	}
+	s := fixture(t)
+	z := BuildZone(s, testConfig)
+	for _, c := range []events.Change{
+		events.PutApp(app("/one", "tcp")),
+		events.PutApp(app("/two", "tcp")),
+		events.PutTask(runningTask(ids[0], "/one", "a1-S1", "10.0.0.1", 31000)),
+		events.PutTask(runningTask(ids[1], "/two", "a1-S1", "10.0.0.1", 31001)),
+		events.PutTask(runningTask(ids[2], "/two", "a2-S2", "10.0.0.2", 31002)),
+		events.DeleteTask(ids[1]),
+		events.DeleteTask(ids[0]),
+		events.PutTask(runningTask(ids[0], "/two", "a2-S2", "10.0.0.2", 31003)),
+		events.DeleteApp("/two"),
+		events.DeleteTask(ids[2]),
+		events.DeleteTask(ids[0]),
+	} {
+		z = z.Apply(s, commit(t, s, c)[0])
+		got, want := rrStrings(z.Records()), rrStrings(BuildZone(s, testConfig).Records())
+		if !slices.Equal(got, want) || z.Len() != len(want) {
+			t.Fatalf("after %s %s: records differ (Len %d, want %d)\n%s\nwant\n%s", c.Type, c.ID, z.Len(), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	if n := 0; true {
+		z.hashes.each(func(string, appSet) { n++ })
+		var want int
+		BuildZone(s, testConfig).hashes.each(func(string, appSet) { want++ })
+		if n != want {
+			t.Errorf("index holds %d hashes, a zone built from scratch %d", n, want)
+		}
+		if _, ok := z.hashes.get(taskHash(ids[0])); ok {
+			t.Errorf("index still holds the hash of tasks that are gone")
 		}
 	}
 }

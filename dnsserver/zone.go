@@ -27,7 +27,7 @@ type Zone struct {
 
 	// What each owner built, so that an event can replace it.
 	apps   cowMap[*appEntry] // app id -> its tasks and names
-	hashes cowMap[[]string]  // task hash -> the apps with a task of that hash (canon.go)
+	hashes cowMap[appSet]    // task hash -> the apps with a task of that hash (canon.go)
 	agents cowMap[*agentEntry]
 	leader []string // names
 }
@@ -37,8 +37,8 @@ type Zone struct {
 // serving tasks' canonical names answer (canon.go): its task names, dashed
 // and dotted ("" when they are one), and the tasks by hash.
 type appEntry struct {
-	tasks []string
-	names []string
+	tasks  []string
+	names  []string
 	task   [2]string
 	canon  []canonTask
 	hashes [][5]byte // of every task, sorted, each once

@@ -63,7 +63,7 @@ type zoneEdit struct {
 	cfg        *zoneConfig
 	s          *events.State
 	apps       *cowEdit[*appEntry]
-	hashes     *cowEdit[[]string]
+	hashes     *cowEdit[appSet]
 	agents     *cowEdit[*agentEntry]
 	leader     []string
 	agentNames agentNames
@@ -161,7 +161,9 @@ func (b *zoneEdit) task(id string) {
 func (b *zoneEdit) appOf(id string) (string, bool) {
 	h := taskHashBytes(id)
 	apps, _ := b.hashes.get(string(h[:]))
-	for _, appID := range apps {
+	for off := 0; off < len(apps); {
+		var appID string
+		appID, off = apps.at(off)
 		if e, ok := b.apps.get(appID); ok {
 			if _, found := slices.BinarySearch(e.tasks, id); found {
 				return appID, true
@@ -229,12 +231,7 @@ func (b *zoneEdit) app(appID string, ids []string) {
 	hashes := taskHashes(ids)
 	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes)
 	names := b.setOwner(owner{kind: ownerApp, id: appID}, old.names, recs)
-	for i := range old.canon {
-		b.count -= old.canon[i].count(b.cfg, old.task)
-	}
-	for i := range canon {
-		b.count += canon[i].count(b.cfg, task)
-	}
+	b.count += canonCount(b.cfg, task, canon) - canonCount(b.cfg, old.task, old.canon)
 	distinct := distinctHashes(hashes)
 	b.hashIndex(appID, old.hashes, distinct)
 	if len(ids) == 0 && len(names) == 0 {
