@@ -209,8 +209,8 @@ func TestCanonicalNamesShared(t *testing.T) {
 	srv, _ := testServer(t, s)
 	w := newPacketWorker(srv)
 	for name, want := range map[string][]string{
-		label + ".marathon.mesos.":       {"10.0.0.2", "192.168.9.1", "192.168.9.2"},
-		label + ".marathon.slave.mesos.": {"10.0.0.1", "10.0.0.2"},
+		label + ".marathon.mesos.":                                      {"10.0.0.2", "192.168.9.1", "192.168.9.2"},
+		label + ".marathon.slave.mesos.":                                {"10.0.0.1", "10.0.0.2"},
 		canonicalLabel("triplet", ids[2], "a2-S2") + ".marathon.mesos.": {"10.0.0.2"},
 	} {
 		m, _ := exchange(t, srv, w, packQuery(t, name, dns.TypeA, 0), loopback, false)
