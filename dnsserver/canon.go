@@ -33,20 +33,27 @@ import (
 // canonTask is what a serving task's canonical names answer: its own
 // addresses (the first IPv4 and IPv6 one, or its agent's) at
 // <canonical>.<fw>.<domain>, its agent's at <canonical>.<fw>.slave.<domain>.
+//
+// 40 bytes: the IPv6 addresses, rare, are behind a pointer.
 type canonTask struct {
-	tail  string // the agent id's tail, "" for none
-	ip6   [16]byte
-	agent [16]byte
-	ip4   [4]byte
-	hash  [5]byte
-	flags uint8
+	tail   string // the agent id's tail, "" for none
+	v6     *canonV6
+	ip4    [4]byte
+	agent4 [4]byte
+	hash   [5]byte
+	flags  uint8
+}
+
+// canonV6 is a task's IPv6 addresses.
+type canonV6 struct {
+	ip6, agent6 [16]byte
 }
 
 const (
 	canonHas4   = 1 << iota // ip4 holds an address
-	canonHas6               // ip6 holds an address
-	canonAgent              // agent holds an address: the .slave. names exist
-	canonAgent4             // ... an IPv4 one
+	canonHas6               // v6.ip6 holds an address
+	canonAgent              // the agent has an address: the .slave. names exist
+	canonAgent4             // ... an IPv4 one, in agent4; else in v6.agent6
 )
 
 // newCanonTask is the canonical names' data of a task; addrs are its
@@ -54,17 +61,25 @@ const (
 // none).
 func newCanonTask(hash [5]byte, tail string, addrs, agentAddrs []netip.Addr) canonTask {
 	t := canonTask{hash: hash, tail: tail}
+	v6 := func() *canonV6 {
+		if t.v6 == nil {
+			t.v6 = new(canonV6)
+		}
+		return t.v6
+	}
 	for _, a := range addrs {
 		if a.Is4() {
 			t.ip4, t.flags = a.As4(), t.flags|canonHas4
 		} else {
-			t.ip6, t.flags = a.As16(), t.flags|canonHas6
+			v6().ip6, t.flags = a.As16(), t.flags|canonHas6
 		}
 	}
 	if len(agentAddrs) > 0 {
-		t.agent, t.flags = agentAddrs[0].As16(), t.flags|canonAgent
-		if agentAddrs[0].Is4() {
-			t.flags |= canonAgent4
+		t.flags |= canonAgent
+		if a := agentAddrs[0]; a.Is4() {
+			t.agent4, t.flags = a.As4(), t.flags|canonAgent4
+		} else {
+			v6().agent6 = a.As16()
 		}
 	}
 	return t
@@ -82,18 +97,16 @@ func compareCanon(a, b canonTask) int {
 func (t *canonTask) recs(slave bool) []rec {
 	var out []rec
 	switch {
+	case slave && t.flags&canonAgent4 != 0:
+		out = append(out, addrRec(netip.AddrFrom4(t.agent4)))
 	case slave && t.flags&canonAgent != 0:
-		a := netip.AddrFrom16(t.agent)
-		if t.flags&canonAgent4 != 0 {
-			a = a.Unmap()
-		}
-		out = append(out, addrRec(a))
+		out = append(out, addrRec(netip.AddrFrom16(t.v6.agent6)))
 	case !slave:
 		if t.flags&canonHas4 != 0 {
 			out = append(out, addrRec(netip.AddrFrom4(t.ip4)))
 		}
 		if t.flags&canonHas6 != 0 {
-			out = append(out, addrRec(netip.AddrFrom16(t.ip6)))
+			out = append(out, addrRec(netip.AddrFrom16(t.v6.ip6)))
 		}
 	}
 	return out
@@ -104,19 +117,19 @@ func (t *canonTask) recs(slave bool) []rec {
 // one record of each type.
 func (t *canonTask) addr(slave bool, qtype uint16) []byte {
 	switch {
+	case slave && t.flags&canonAgent4 != 0:
+		if qtype == dns.TypeA {
+			return t.agent4[:]
+		}
 	case slave && t.flags&canonAgent != 0:
-		if t.flags&canonAgent4 != 0 {
-			if qtype == dns.TypeA {
-				return t.agent[12:]
-			}
-		} else if qtype == dns.TypeAAAA {
-			return t.agent[:]
+		if qtype == dns.TypeAAAA {
+			return t.v6.agent6[:]
 		}
 	case slave:
 	case qtype == dns.TypeA && t.flags&canonHas4 != 0:
 		return t.ip4[:]
 	case qtype == dns.TypeAAAA && t.flags&canonHas6 != 0:
-		return t.ip6[:]
+		return t.v6.ip6[:]
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/miekg/dns"
 )
 
@@ -137,8 +138,14 @@ func TestServeCanonicalNamesAsSlowPath(t *testing.T) {
 // empty non-terminal, and NXDOMAIN with the SOA for a well-formed name
 // with a hash no task has, or the wrong agent.
 func TestCanonicalNamesAnswers(t *testing.T) {
-	srv, _ := testServer(t, fixture(t))
+	s := fixture(t)
+	// An agent with an IPv6 address, and a task that uses it.
+	v6 := eventstest.Task("v6.1", "/v6", "a6-S6", events.TaskRunning)
+	v6.Ports, v6.IPAddresses = []int{31000}, nil // the agent's address
+	commit(t, s, events.PutAgent(agent("a6-S6", "agent-6", "fd00::6")), events.PutApp(app("/v6", "tcp")), events.PutTask(v6))
+	srv, _ := testServer(t, s)
 	w := newPacketWorker(srv)
+	v6Label := canonicalLabel("v6", "v6.1", "a6-S6")
 	own := canonicalLabel("own", "own.1", "a1-S1")
 	app := canonicalLabel("app01.group", "group_app01.1", "a1-S1")
 	hash := taskHash("group_app01.1")
@@ -149,6 +156,9 @@ func TestCanonicalNamesAnswers(t *testing.T) {
 		answer string // "" for none
 	}{
 		{own + ".marathon.mesos.", dns.TypeA, dns.RcodeSuccess, "192.168.5.5"},
+		{v6Label + ".marathon.mesos.", dns.TypeAAAA, dns.RcodeSuccess, "fd00::6"},
+		{v6Label + ".marathon.slave.mesos.", dns.TypeAAAA, dns.RcodeSuccess, "fd00::6"},
+		{v6Label + ".marathon.slave.mesos.", dns.TypeA, dns.RcodeSuccess, ""},
 		{own + ".marathon.slave.mesos.", dns.TypeA, dns.RcodeSuccess, "10.0.0.1"},
 		{own + ".marathon.mesos.", dns.TypeSRV, dns.RcodeSuccess, ""},
 		{app + ".marathon.mesos.", dns.TypeA, dns.RcodeSuccess, "10.0.0.1"},
