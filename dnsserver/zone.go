@@ -49,6 +49,7 @@ type appEntry struct {
 type agentEntry struct {
 	names []string
 	view  agentView
+	tail  string // agentIDTail of its id: its tasks' canonical names share it
 }
 
 // agentView is what of an agent decides its tasks' records; the zero view

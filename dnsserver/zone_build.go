@@ -210,14 +210,18 @@ func (b *zoneEdit) agent(agentID string) agentView {
 		}
 	}
 	var old []string
+	tail := ""
 	if e, ok := b.agents.get(agentID); ok {
-		old = e.names
+		old, tail = e.names, e.tail
+	}
+	if tail == "" {
+		tail = agentIDTail(agentID)
 	}
 	names := b.setOwner(owner{kind: ownerAgent, id: agentID}, old, agentRecords(b.cfg, &b.agentNames, a))
 	if names == nil && view == (agentView{}) {
 		b.agents.del(agentID)
 	} else {
-		b.agents.set(agentID, &agentEntry{names: names, view: view})
+		b.agents.set(agentID, &agentEntry{names: names, view: view, tail: tail})
 	}
 	return view
 }
@@ -229,7 +233,7 @@ func (b *zoneEdit) app(appID string, ids []string) {
 		old = e
 	}
 	hashes := taskHashes(ids)
-	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes)
+	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes, b.agentTail)
 	names := b.setOwner(owner{kind: ownerApp, id: appID}, old.names, recs)
 	b.count += canonCount(b.cfg, task, canon) - canonCount(b.cfg, old.task, old.canon)
 	distinct := distinctHashes(hashes)
@@ -239,6 +243,15 @@ func (b *zoneEdit) app(appID string, ids []string) {
 		return
 	}
 	b.apps.set(appID, &appEntry{tasks: ids, names: names, task: task, canon: canon, hashes: distinct})
+}
+
+// agentTail is agentIDTail of an agent's id, the zone's copy when it has
+// one.
+func (b *zoneEdit) agentTail(agentID string) string {
+	if e, ok := b.agents.get(agentID); ok {
+		return e.tail
+	}
+	return agentIDTail(agentID)
 }
 
 func (b *zoneEdit) appTasks(appID string) []string {

@@ -166,8 +166,9 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 // is the app's task names (dashed, then dotted or ""), canon what those
 // names answer (canon.go), sorted by hash.
 //
-// hashes are the hashes of taskIDs, in their order.
-func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, hashes [][5]byte) (recs []nameRecs, task [2]string, canon []canonTask) {
+// hashes are the hashes of taskIDs, in their order; tail gives an agent
+// id's tail.
+func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, hashes [][5]byte, tail func(agentID string) string) (recs []nameRecs, task [2]string, canon []canonTask) {
 	app, ok := s.Apps[appID]
 	if !ok {
 		return nil, task, nil
@@ -205,7 +206,7 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, 
 		if agentOK {
 			agentAddrs = []netip.Addr{agentIP}
 		}
-		ct := newCanonTask(hashes[i], agentIDTail(t.AgentID), addrs, agentAddrs)
+		ct := newCanonTask(hashes[i], tail(t.AgentID), addrs, agentAddrs)
 		canon = append(canon, ct)
 		suffix := ""
 		for _, name := range task {
@@ -268,7 +269,7 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			return relativeSRV(port, canonical, addrs)
 		}
 		if *suffix == "" {
-			*suffix = canonical[len(task):]
+			*suffix = strings.Clone(canonical[len(task):]) // not the whole label
 		}
 		return taskRelativeSRV(port, *suffix, addrs)
 	}
