@@ -184,7 +184,13 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, 
 	var (
 		rs      = recSet{}
 		checked = len(app.HealthChecks) > 0
+		forms   [2]formNames
 	)
+	for i, name := range task {
+		if name != "" {
+			forms[i] = newFormNames(c, name)
+		}
+	}
 	for i, id := range taskIDs {
 		t, ok := s.Tasks[id]
 		if !ok || t.State != events.TaskRunning || (checked && (t.Healthy == nil || !*t.Healthy)) {
@@ -209,9 +215,9 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, 
 		ct := newCanonTask(hashes[i], tail(t.AgentID), addrs, agentAddrs)
 		canon = append(canon, ct)
 		suffix := ""
-		for _, name := range task {
+		for k, name := range task {
 			if name != "" {
-				taskRecords(c, rs, &app, &t, name, &ct, &suffix, addrs, agentAddrs)
+				taskRecords(c, rs, &app, &t, name, &forms[k], &ct, &suffix, addrs, agentAddrs)
 			}
 		}
 		// The task's own addresses point back to its name; the agent's
@@ -241,12 +247,12 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, 
 // canonical names' A records are left to canon.go unless the canonical
 // label was shortened. agentAddrs is the agent's address, or none when it
 // has no usable one.
-func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, ct *canonTask, suffix *string, addrs, agentAddrs []netip.Addr) {
+func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, f *formNames, ct *canonTask, suffix *string, addrs, agentAddrs []netip.Addr) {
 	canonical := canonicalFrom(task, ct.hash, ct.tail)
 	var (
-		host       = task + "." + c.fwOrigin
+		host       = f.host
 		canon      = canonical + "." + c.fwOrigin
-		slave      = task + "." + c.fwSlave
+		slave      = f.slave
 		canonSlave = canonical + "." + c.fwSlave
 		stored     = canonicalShortened(task, ct.tail)
 	)
@@ -280,8 +286,8 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 		}
 		if canonSlaveOK {
 			srv := canonSRV(uint16(port), agentAddrs)
-			rs.add("_"+task+"._tcp."+c.fwSlave, srv)
-			rs.add("_"+task+"._udp."+c.fwSlave, srv)
+			rs.add(f.tcpSlave, srv)
+			rs.add(f.udpSlave, srv)
 		}
 		if !canonOK {
 			continue
@@ -299,13 +305,42 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			if !proto.on {
 				continue
 			}
-			name := "_" + task + proto.label + c.fwOrigin
+			name := f.tcp
+			if proto.label == "._udp." {
+				name = "_" + task + proto.label + c.fwOrigin
+			}
 			rs.add(name, srv)
 			if portName != "" {
 				rs.add("_"+portName+"."+name, srv)
 			}
 		}
 	}
+}
+
+// formNames are the names of an app's tasks in one form (dashed or
+// dotted) that every task has, in one allocation: 5 names per form and app
+// are the most of the zone's names.
+type formNames struct {
+	host, slave, tcp, tcpSlave, udpSlave string
+}
+
+func newFormNames(c *zoneConfig, task string) formNames {
+	srv := "_" + task
+	all := task + "." + c.fwOrigin + task + "." + c.fwSlave +
+		srv + "._tcp." + c.fwOrigin + srv + "._tcp." + c.fwSlave + srv + "._udp." + c.fwSlave
+	off := 0
+	take := func(n int) string {
+		s := all[off : off+n]
+		off += n
+		return s
+	}
+	var f formNames
+	f.host = take(len(task) + 1 + len(c.fwOrigin))
+	f.slave = take(len(task) + 1 + len(c.fwSlave))
+	f.tcp = take(len(srv) + len("._tcp.") + len(c.fwOrigin))
+	f.tcpSlave = take(len(srv) + len("._tcp.") + len(c.fwSlave))
+	f.udpSlave = take(len(srv) + len("._udp.") + len(c.fwSlave))
+	return f
 }
 
 // taskAddrs picks the first IPv4 and the first IPv6 address of a task, as
