@@ -57,10 +57,10 @@ func (a *httpAPI) getEnumerate(w http.ResponseWriter, _ *http.Request, z *Zone) 
 
 // enumApp is the enumeration entries of an app's serving tasks.
 func enumApp(z *Zone, appID string, e *appEntry) []enumTask {
-	if len(e.names) == 0 && len(e.canon) == 0 {
+	if len(e.canon) == 0 {
 		return nil // no serving task
 	}
-	names := slices.Clone(e.names)
+	names := appendStandard(z.cfg, slices.Clone(e.extra), e.task)
 	z.canonNames(e, func(name string, _ []rec) { names = append(names, name) })
 	slices.Sort(names)
 	names = slices.Compact(names) // two tasks can share a canonical name

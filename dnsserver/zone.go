@@ -33,12 +33,14 @@ type Zone struct {
 }
 
 // appEntry is what the zone knows of an app: the ids of its tasks in the
-// state (sorted), the names its records live at (sorted), and what its
-// serving tasks' canonical names answer (canon.go): its task names, dashed
-// and dotted ("" when they are one), and the tasks by hash.
+// state (sorted), its task names, dashed and dotted ("" when they are
+// one), what its serving tasks' canonical names answer (canon.go), by
+// hash, and the names its records live at beyond those every app has
+// (formNames: at 50,000 tasks, a list of them all would take megabytes to
+// say what the task names say), sorted.
 type appEntry struct {
 	tasks  []string
-	names  []string
+	extra  []string
 	task   [2]string
 	canon  []canonTask
 	hashes [][5]byte // of every task, sorted, each once

@@ -234,7 +234,7 @@ func (b *zoneEdit) app(appID string, ids []string) {
 	}
 	hashes := taskHashes(ids)
 	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes, b.agentTail)
-	names := b.setOwner(owner{kind: ownerApp, id: appID}, old.names, recs)
+	names := b.setOwner(owner{kind: ownerApp, id: appID}, appendStandard(b.cfg, old.extra, old.task), recs)
 	b.count += canonCount(b.cfg, task, canon) - canonCount(b.cfg, old.task, old.canon)
 	distinct := distinctHashes(hashes)
 	b.hashIndex(appID, old.hashes, distinct)
@@ -242,7 +242,26 @@ func (b *zoneEdit) app(appID string, ids []string) {
 		b.apps.del(appID)
 		return
 	}
-	b.apps.set(appID, &appEntry{tasks: ids, names: names, task: task, canon: canon, hashes: distinct})
+	standard := appendStandard(b.cfg, nil, task)
+	var extra []string
+	for _, name := range names {
+		if !slices.Contains(standard, name) {
+			extra = append(extra, name)
+		}
+	}
+	b.apps.set(appID, &appEntry{tasks: ids, extra: slices.Clip(extra), task: task, canon: canon, hashes: distinct})
+}
+
+// appendStandard appends the names of an app with task names task that
+// every app has (formNames), whether or not they hold its records now.
+func appendStandard(c *zoneConfig, names []string, task [2]string) []string {
+	for _, t := range task {
+		if t != "" {
+			f := newFormNames(c, t)
+			names = append(names, f.host, f.slave, f.tcp, f.tcpSlave, f.udpSlave)
+		}
+	}
+	return names
 }
 
 // agentTail is agentIDTail of an agent's id, the zone's copy when it has
