@@ -7,8 +7,7 @@ import "slices"
 // use it without locks. The zero value is an empty map.
 //
 // It is a two-level trie of 64 x 64 leaves, picked by a hash of the key;
-// a leaf is a slice of entries sorted by hash and key, without spare
-// capacity. An edit copies the root (64 pointers) once, and for each key it
+// a leaf is a slice of entries sorted by key, without spare capacity. An edit copies the root (64 pointers) once, and for each key it
 // touches one branch (64 slices) and one leaf: at 100,000 names a leaf
 // holds some 25 entries, so a task event copies a few kilobytes rather
 // than the table. A slice leaf takes the entries' bytes and nothing more,
@@ -25,11 +24,12 @@ type (
 	cowBranch[V any] [cowFan][]cowEntry[V]
 )
 
-// cowEntry is one key of a leaf with its hash.
+// cowEntry is one key of a leaf. It holds no hash: at 200,000 names that
+// would be another 1.6 MB, and a leaf's 40 or so keys are told apart by a
+// binary search in their first few bytes.
 type cowEntry[V any] struct {
-	key  string
-	val  V
-	hash uint32
+	key string
+	val V
 }
 
 // hashKey is FNV-1a over the key; hashBytes must agree with it.
@@ -54,33 +54,18 @@ func hashBytes(key []byte) uint32 {
 // slot splits a hash into the branch and leaf indexes.
 func slot(h uint32) (int, int) { return int(h>>6) % cowFan, int(h % cowFan) }
 
-// search returns where the first entry of hash h is, or would be, in leaf.
-func search[V any](leaf []cowEntry[V], h uint32) int {
+// find returns the index of key in leaf, or where it goes and false.
+func find[V any](leaf []cowEntry[V], key string) (int, bool) {
 	lo, hi := 0, len(leaf)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if leaf[m].hash < h {
+		if leaf[m].key < key {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo
-}
-
-// find returns the index of key (of hash h) in leaf, or where it goes and
-// false.
-func find[V any](leaf []cowEntry[V], h uint32, key string) (int, bool) {
-	i := search(leaf, h)
-	for ; i < len(leaf) && leaf[i].hash == h; i++ {
-		if leaf[i].key == key {
-			return i, true
-		}
-		if leaf[i].key > key {
-			break
-		}
-	}
-	return i, false
+	return lo, lo < len(leaf) && leaf[lo].key == key
 }
 
 func (m cowMap[V]) leaf(h uint32) []cowEntry[V] {
@@ -97,7 +82,7 @@ func (m cowMap[V]) leaf(h uint32) []cowEntry[V] {
 func (m cowMap[V]) get(key string) (V, bool) {
 	h := hashKey(key)
 	leaf := m.leaf(h)
-	if i, ok := find(leaf, h, key); ok {
+	if i, ok := find(leaf, key); ok {
 		return leaf[i].val, true
 	}
 	var zero V
@@ -108,7 +93,7 @@ func (m cowMap[V]) get(key string) (V, bool) {
 func (m cowMap[V]) getKey(key string) (string, V, bool) {
 	h := hashKey(key)
 	leaf := m.leaf(h)
-	if i, ok := find(leaf, h, key); ok {
+	if i, ok := find(leaf, key); ok {
 		return leaf[i].key, leaf[i].val, true
 	}
 	var zero V
@@ -118,12 +103,18 @@ func (m cowMap[V]) getKey(key string) (string, V, bool) {
 // getBytes looks a key up without making it a string: the compiler does
 // not allocate for a comparison with string(b).
 func (m cowMap[V]) getBytes(key []byte) (V, bool) {
-	h := hashBytes(key)
-	leaf := m.leaf(h)
-	for i := search(leaf, h); i < len(leaf) && leaf[i].hash == h; i++ {
-		if leaf[i].key == string(key) {
-			return leaf[i].val, true
+	leaf := m.leaf(hashBytes(key))
+	lo, hi := 0, len(leaf)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if leaf[m].key < string(key) {
+			lo = m + 1
+		} else {
+			hi = m
 		}
+	}
+	if lo < len(leaf) && leaf[lo].key == string(key) {
+		return leaf[lo].val, true
 	}
 	var zero V
 	return zero, false
@@ -172,7 +163,7 @@ func (e *cowEdit[V]) getKey(key string) (string, V, bool) {
 	h := hashKey(key)
 	i, j := slot(h)
 	if b := e.root[i]; b != nil {
-		if k, ok := find(b[j], h, key); ok {
+		if k, ok := find(b[j], key); ok {
 			return b[j][k].key, b[j][k].val, true
 		}
 	}
@@ -203,12 +194,12 @@ func (e *cowEdit[V]) own(h uint32) (*cowBranch[V], int) {
 func (e *cowEdit[V]) set(key string, v V) {
 	h := hashKey(key)
 	b, j := e.own(h)
-	k, ok := find(b[j], h, key)
+	k, ok := find(b[j], key)
 	if ok {
 		b[j][k].val = v
 		return
 	}
-	b[j] = slices.Insert(b[j], k, cowEntry[V]{key: key, val: v, hash: h})
+	b[j] = slices.Insert(b[j], k, cowEntry[V]{key: key, val: v})
 }
 
 func (e *cowEdit[V]) del(key string) {
@@ -217,7 +208,7 @@ func (e *cowEdit[V]) del(key string) {
 	}
 	h := hashKey(key)
 	b, j := e.own(h)
-	if k, ok := find(b[j], h, key); ok {
+	if k, ok := find(b[j], key); ok {
 		b[j] = slices.Delete(b[j], k, k+1)
 	}
 }
