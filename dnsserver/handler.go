@@ -78,7 +78,19 @@ func (w *packetWorker) serve(pkt, out []byte, client netip.Addr, tcp bool) (repl
 
 	flags |= flagAA
 	n, ok := z.names.getBytes(q.name)
-	if !ok {
+	c := z.canonLookup(q.name, nil)
+	switch {
+	case c.tasks > 1 || c.tasks == 1 && n.data != nil,
+		c.tasks == 1 && (q.qtype == dns.TypeANY || q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR):
+		// A canonical name that other records share (Lookup unions
+		// them), or a question the slow path answers.
+		return w.slow(pkt, out, client, tcp)
+	case c.tasks == 1:
+		return w.canonAnswer(out, pkt, q, z, c, flags, apexOff)
+	case !ok && c.exists:
+		w.counts.add(q.qtype, dns.RcodeSuccess)
+		return composeNoAnswer(out, pkt, q, z, flags, apexOff, false), nil
+	case !ok:
 		w.counts.add(q.qtype, dns.RcodeNameError)
 		return composeNoAnswer(out, pkt, q, z, flags|dns.RcodeNameError, apexOff, false), nil
 	}
@@ -87,7 +99,7 @@ func (w *packetWorker) serve(pkt, out []byte, client netip.Addr, tcp bool) (repl
 		w.counts.add(q.qtype, dns.RcodeSuccess)
 		return composeNoAnswer(out, pkt, q, z, flags, apexOff, true), nil
 	case slotOf(q.qtype) >= 0 && n.data.has(q.qtype):
-		p := n.data.packed(n.name, q.qtype, z.cfg.ttl)
+		p := n.data.packed(q.name, q.qtype, z.cfg.ttl)
 		if p == nil || !p.anyName && int(p.qEnd) != q.qEnd {
 			// Cannot be packed: the slow path will say why. (A question
 			// for the name always has the length of the packed one.)
@@ -102,6 +114,16 @@ func (w *packetWorker) serve(pkt, out []byte, client netip.Addr, tcp bool) (repl
 		return composeNoAnswer(out, pkt, q, z, flags, apexOff, false), nil
 	}
 	return w.slow(pkt, out, client, tcp)
+}
+
+// canonAnswer answers a question for one task's canonical name (canon.go):
+// its one address of the type asked for, or NODATA.
+func (w *packetWorker) canonAnswer(out, pkt []byte, q *query, z *Zone, c canonResult, flags uint16, apexOff int) ([]byte, *dns.Msg) {
+	w.counts.add(q.qtype, dns.RcodeSuccess)
+	if ip := c.task.addr(c.slave, q.qtype); ip != nil {
+		return composeAddr(out, pkt, q, flags, z.cfg.ttl, ip), nil
+	}
+	return composeNoAnswer(out, pkt, q, z, flags, apexOff, false), nil
 }
 
 // isReverseBytes is isReverseName without turning name into a string (the

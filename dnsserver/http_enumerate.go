@@ -57,11 +57,15 @@ func (a *httpAPI) getEnumerate(w http.ResponseWriter, _ *http.Request, z *Zone) 
 
 // enumApp is the enumeration entries of an app's serving tasks.
 func enumApp(z *Zone, appID string, e *appEntry) []enumTask {
-	if len(e.names) == 0 {
+	if len(e.canon) == 0 {
 		return nil // no serving task
 	}
+	names := appendStandard(z.cfg, slices.Clone(e.extra), e.task)
+	z.canonNames(e, func(name string, _ []rec) { names = append(names, name) })
+	slices.Sort(names)
+	names = slices.Compact(names) // two tasks can share a canonical name
 	var recs []enumRecord
-	for _, name := range e.names {
+	for _, name := range names {
 		for _, rr := range z.Lookup(name, dns.TypeANY).Answer {
 			if host := enumHost(rr); host != "" && rr.Header().Rrtype != dns.TypePTR {
 				recs = append(recs, enumRecord{Name: name, Host: host, Rtype: dns.TypeToString[rr.Header().Rrtype]})

@@ -126,6 +126,12 @@ const zbase32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
 // taskHash is Mesos-DNS's hashString: the first 5 z-base-32 characters of
 // the task id's SHA-1, enough to tell an app's tasks apart.
 func taskHash(taskID string) string {
+	h := taskHashBytes(taskID)
+	return string(h[:])
+}
+
+// taskHashBytes is taskHash as an array, as the zone keeps it.
+func taskHashBytes(taskID string) [5]byte {
 	sum := sha1.Sum([]byte(taskID))
 	// 5 characters take the first 25 bits.
 	v := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
@@ -134,7 +140,12 @@ func taskHash(taskID string) string {
 		out[i] = zbase32[v>>27]
 		v <<= 5
 	}
-	return string(out[:])
+	return out
+}
+
+// isZbase32 reports whether c is a character of the z-base-32 alphabet.
+func isZbase32(c byte) bool {
+	return strings.IndexByte(zbase32, c) >= 0
 }
 
 // canonicalLabel is the Mesos-DNS per-task name below the framework:
@@ -142,18 +153,49 @@ func taskHash(taskID string) string {
 // the suffix ("app01.group" -> "app01.group-ab3de-s1"). The last label is
 // shortened so that it stays a valid label.
 func canonicalLabel(task, taskID, agentID string) string {
-	suffix := "-" + taskHash(taskID)
-	if tail := agentIDTail(agentID); tail != "" {
-		suffix += "-" + tail
+	return canonicalFrom(task, taskHashBytes(taskID), agentIDTail(agentID))
+}
+
+// canonicalFrom is canonicalLabel from the task's hash and its agent id's
+// tail ("" for none).
+func canonicalFrom(task string, hash [5]byte, tail string) string {
+	suffix := canonicalSuffixLen(tail)
+	head, last := splitLast(task)
+	if len(last)+suffix > maxLabel {
+		last = strings.TrimRight(last[:maxLabel-suffix], "-")
 	}
-	head, last := "", task
+	b := make([]byte, 0, len(head)+len(last)+suffix)
+	b = append(append(b, head...), last...)
+	b = append(append(b, '-'), hash[:]...)
+	if tail != "" {
+		b = append(append(b, '-'), tail...)
+	}
+	return string(b)
+}
+
+// canonicalShortened reports whether the canonical name of a task of name
+// task on an agent with id tail tail has its last label shortened.
+func canonicalShortened(task, tail string) bool {
+	_, last := splitLast(task)
+	return len(last)+canonicalSuffixLen(tail) > maxLabel
+}
+
+// canonicalSuffixLen is the length of "-<hash>-<tail>" ("-<hash>" without
+// a tail).
+func canonicalSuffixLen(tail string) int {
+	if tail == "" {
+		return 1 + 5
+	}
+	return 1 + 5 + 1 + len(tail)
+}
+
+// splitLast splits a task name before its last label: "web.shop" ->
+// "web.", "shop".
+func splitLast(task string) (head, last string) {
 	if i := strings.LastIndexByte(task, '.'); i >= 0 {
-		head, last = task[:i+1], task[i+1:]
+		return task[:i+1], task[i+1:]
 	}
-	if len(last)+len(suffix) > maxLabel {
-		last = strings.TrimRight(last[:maxLabel-len(suffix)], "-")
-	}
-	return head + last + suffix
+	return "", task
 }
 
 // reverseName is the PTR owner name of addr (in-addr.arpa or ip6.arpa).

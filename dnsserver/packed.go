@@ -121,14 +121,14 @@ func (p *packedAnswer) rotation(c uint32) int {
 }
 
 // packed returns the packed answer of qtype (which must have a slot) at
-// name, building it if needed; nil if the name has no such records or they
-// cannot be packed.
-func (d *nodeData) packed(name string, qtype uint16, ttl uint32) *packedAnswer {
+// name (lowercase), building it if needed; nil if the name has no such
+// records or they cannot be packed.
+func (d *nodeData) packed(name []byte, qtype uint16, ttl uint32) *packedAnswer {
 	head := d.cache.Load()
 	if c := head.find(qtype); c != nil {
 		return &c.packedAnswer
 	}
-	c := packAnswer(name, qtype, d.recs, ttl)
+	c := packAnswer(string(name), qtype, d.recs, ttl)
 	if c == nil {
 		return nil
 	}
@@ -171,7 +171,7 @@ func packAnswer(name string, qtype uint16, recs []rec, ttl uint32) *answerCache 
 	for _, r := range recs {
 		if r.typ == qtype {
 			answer = append(answer, r.rr(name, ttl, nil))
-			extra = appendExtra(extra, r, ttl)
+			extra = appendExtra(extra, r, name, ttl)
 		}
 	}
 	if len(answer) == 0 {
@@ -492,7 +492,11 @@ func packsAlike(a, b string, recs []rec) bool {
 	}
 	common := labelSuffix(a, b)
 	for _, r := range recs {
-		if r.target != "" && (labelSuffix(r.target, a) > common || labelSuffix(r.target, b) > common) {
+		ta, tb := r.targetFor(a), r.targetFor(b)
+		if ta != tb {
+			return false // relative targets below different domains
+		}
+		if ta != "" && (labelSuffix(ta, a) > common || labelSuffix(ta, b) > common) {
 			return false
 		}
 	}

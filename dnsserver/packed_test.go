@@ -78,7 +78,7 @@ func TestPackedRotations(t *testing.T) {
 			targets := map[string]bool{}
 			for _, r := range recs {
 				answer = append(answer, r.rr(tc.name, 5, nil))
-				extra = appendExtra(extra, r, 5)
+				extra = appendExtra(extra, r, lower, 5)
 				targets[r.target] = true
 			}
 			if p.rotate != (len(answer) > 1) || int(p.an) != len(answer) || int(p.ar) != len(extra) {

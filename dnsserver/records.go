@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -27,7 +28,55 @@ type rec struct {
 	ip     [16]byte // A/AAAA: the address; SRV/NS: the target's, if fam != 0
 	typ    uint16   // dns.TypeA, TypeAAAA, TypeSRV, TypePTR, TypeNS or TypeSOA
 	port   uint16   // SRV
-	fam    uint8    // SRV/NS: 4 or 6 when ip holds the target's address
+	fam    uint8    // SRV/NS: 4 or 6 when ip holds the target's address (famAddr), and flags
+}
+
+// Flags in rec.fam beside the target address's family (famAddr): an SRV
+// record whose target is relative to its owner. A task's SRV records point
+// to its canonical names, <task>-<hash>-<tail>.<fw>[.slave].<domain>:
+// famTaskRelative keeps "-<hash>-<tail>" only, the task name and the domain
+// taken from the owner (_<task>._tcp.<domain>, _<port>._<task>._udp.<domain>),
+// so that the records of a task's dashed and dotted names, under
+// <fw>.<domain> and <fw>.slave.<domain>, are one slice when the task uses
+// its agent's address; famRelative keeps a whole label (a canonical label
+// that had to be shortened), the domain taken from the owner.
+const (
+	famAddr         = 0x0f
+	famRelative     = 0x80
+	famTaskRelative = 0x40
+)
+
+// relativeSRV is an SRV record to label below its owner's framework
+// domain, whose address is addrs[0].
+func relativeSRV(port uint16, label string, addrs []netip.Addr) rec {
+	r := targetRec(dns.TypeSRV, port, label, addrs)
+	r.fam |= famRelative
+	return r
+}
+
+// taskRelativeSRV is an SRV record to <owner's task name><suffix> below
+// its owner's framework domain, whose address is addrs[0].
+func taskRelativeSRV(port uint16, suffix string, addrs []netip.Addr) rec {
+	r := targetRec(dns.TypeSRV, port, suffix, addrs)
+	r.fam |= famTaskRelative
+	return r
+}
+
+// targetFor is r's target in a record at owner.
+func (r rec) targetFor(owner string) string {
+	if r.fam&(famRelative|famTaskRelative) == 0 {
+		return r.target
+	}
+	i := max(strings.LastIndex(owner, "._tcp."), strings.LastIndex(owner, "._udp."))
+	if i < 0 {
+		return r.target + "." // not at an SRV name: cannot happen
+	}
+	domain := owner[i+len("._tcp"):]
+	if r.fam&famTaskRelative != 0 {
+		// Task names hold no '_': the task's label starts after the last.
+		return owner[strings.LastIndexByte(owner[:i], '_')+1:i] + r.target + domain
+	}
+	return r.target + domain
 }
 
 // addrRec is the A or AAAA record of addr.
@@ -56,9 +105,9 @@ func targetRec(typ, port uint16, target string, addrs []netip.Addr) rec {
 // (invalid when unknown).
 func (r rec) addr() netip.Addr {
 	switch {
-	case r.typ == dns.TypeA || r.fam == 4:
+	case r.typ == dns.TypeA || r.fam&famAddr == 4:
 		return netip.AddrFrom16(r.ip).Unmap()
-	case r.typ == dns.TypeAAAA || r.fam == 6:
+	case r.typ == dns.TypeAAAA || r.fam&famAddr == 6:
 		return netip.AddrFrom16(r.ip)
 	}
 	return netip.Addr{}
@@ -130,7 +179,7 @@ func (r rec) rr(owner string, ttl uint32, soa *dns.SOA) dns.RR {
 	case dns.TypeAAAA:
 		return &dns.AAAA{Hdr: hdr, AAAA: net.IP(r.addr().AsSlice())}
 	case dns.TypeSRV:
-		return &dns.SRV{Hdr: hdr, Weight: srvWeight, Port: r.port, Target: r.target}
+		return &dns.SRV{Hdr: hdr, Weight: srvWeight, Port: r.port, Target: r.targetFor(owner)}
 	case dns.TypePTR:
 		return &dns.PTR{Hdr: hdr, Ptr: r.target}
 	case dns.TypeNS:
@@ -141,13 +190,13 @@ func (r rec) rr(owner string, ttl uint32, soa *dns.SOA) dns.RR {
 	return nil
 }
 
-// extraRR is the address record of r's target, for ADDITIONAL; nil if
-// there is none.
-func (r rec) extraRR(ttl uint32) dns.RR {
-	if r.fam == 0 || (r.typ != dns.TypeSRV && r.typ != dns.TypeNS) {
+// extraRR is the address record of r's target in a record at owner, for
+// ADDITIONAL; nil if there is none.
+func (r rec) extraRR(owner string, ttl uint32) dns.RR {
+	if r.fam&famAddr == 0 || (r.typ != dns.TypeSRV && r.typ != dns.TypeNS) {
 		return nil
 	}
-	return addrRec(r.addr()).rr(r.target, ttl, nil)
+	return addrRec(r.addr()).rr(r.targetFor(owner), ttl, nil)
 }
 
 // parseIP parses an address as agents and tasks report it; IPv4-mapped

@@ -27,16 +27,23 @@ type Zone struct {
 
 	// What each owner built, so that an event can replace it.
 	apps   cowMap[*appEntry] // app id -> its tasks and names
-	tasks  cowMap[string]    // task id -> app id
+	hashes cowMap[appSet]    // task hash -> the apps with a task of that hash (canon.go)
 	agents cowMap[*agentEntry]
 	leader []string // names
 }
 
 // appEntry is what the zone knows of an app: the ids of its tasks in the
-// state (sorted), and the names its records live at (sorted).
+// state (sorted), its task names, dashed and dotted ("" when they are
+// one), what its serving tasks' canonical names answer (canon.go), by
+// hash, and the names its records live at beyond those every app has
+// (formNames: at 50,000 tasks, a list of them all would take megabytes to
+// say what the task names say), sorted.
 type appEntry struct {
-	tasks []string
-	names []string
+	tasks  []string
+	extra  []string
+	task   [2]string
+	canon  []canonTask
+	hashes [][5]byte // of every task, sorted, each once
 }
 
 // agentEntry is what the zone knows of an agent: the names it owns, and
@@ -44,6 +51,7 @@ type appEntry struct {
 type agentEntry struct {
 	names []string
 	view  agentView
+	tail  string // agentIDTail of its id: its tasks' canonical names share it
 }
 
 // agentView is what of an agent decides its tasks' records; the zero view
@@ -116,33 +124,41 @@ type Result struct {
 // The records are new: the caller may change them.
 func (z *Zone) Lookup(name string, qtype uint16) Result {
 	n, ok := z.names.get(name)
+	var recs, canon []rec
+	if ok && n.data != nil {
+		recs = n.data.recs
+	}
+	if c := z.canonLookup([]byte(name), &canon); c.exists {
+		ok = true
+		if len(canon) > 0 {
+			recs = normalizeRecs(append(slices.Clone(recs), canon...))
+		}
+	}
 	if !ok {
 		return Result{}
 	}
 	res := Result{Exists: true}
-	if n.data == nil {
-		return res
-	}
-	for _, r := range n.data.recs {
+	for _, r := range recs {
 		if !r.matches(qtype) {
 			continue
 		}
 		res.Answer = append(res.Answer, r.rr(name, z.cfg.ttl, z.soa))
 		if qtype != dns.TypeANY {
-			res.Extra = appendExtra(res.Extra, r, z.cfg.ttl)
+			res.Extra = appendExtra(res.Extra, r, name, z.cfg.ttl)
 		}
 	}
 	return res
 }
 
-// appendExtra adds the address record of r's target, once per target.
-func appendExtra(extra []dns.RR, r rec, ttl uint32) []dns.RR {
-	rr := r.extraRR(ttl)
+// appendExtra adds the address record of the target of r at owner, once
+// per target.
+func appendExtra(extra []dns.RR, r rec, owner string, ttl uint32) []dns.RR {
+	rr := r.extraRR(owner, ttl)
 	if rr == nil {
 		return extra
 	}
 	for _, e := range extra {
-		if e.Header().Name == r.target {
+		if e.Header().Name == rr.Header().Name {
 			return extra
 		}
 	}
@@ -176,17 +192,34 @@ func (z *Zone) Len() int { return z.count }
 // Records lists every record of the zone: the SOA first, then by name and
 // within a name by type and data. It is what AXFR and /v1/enumerate show.
 func (z *Zone) Records() []dns.RR {
-	var nodes []node
-	z.names.each(func(_ string, n node) {
-		if n.data != nil {
-			nodes = append(nodes, n)
-		}
+	type named struct {
+		name string
+		recs []rec
+	}
+	var nodes []named
+	canon := map[string][]rec{}
+	z.apps.each(func(_ string, e *appEntry) {
+		z.canonNames(e, func(name string, recs []rec) { canon[name] = append(canon[name], recs...) })
 	})
-	slices.SortFunc(nodes, func(a, b node) int { return strings.Compare(a.name, b.name) })
+	z.names.each(func(name string, n node) {
+		if n.data == nil {
+			return
+		}
+		recs := n.data.recs
+		if c, ok := canon[name]; ok {
+			recs = append(slices.Clone(recs), c...)
+			delete(canon, name)
+		}
+		nodes = append(nodes, named{name, recs})
+	})
+	for name, recs := range canon {
+		nodes = append(nodes, named{name, recs})
+	}
+	slices.SortFunc(nodes, func(a, b named) int { return strings.Compare(a.name, b.name) })
 	out := make([]dns.RR, 0, z.count)
 	out = append(out, dns.Copy(z.soa))
 	for _, n := range nodes {
-		for _, r := range n.data.recs {
+		for _, r := range normalizeRecs(n.recs) {
 			if r.typ != dns.TypeSOA {
 				out = append(out, r.rr(n.name, z.cfg.ttl, z.soa))
 			}

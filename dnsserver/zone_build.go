@@ -18,7 +18,6 @@ func BuildZone(s *events.State, cfg Config) *Zone {
 	byApp := map[string][]string{}
 	for id, t := range s.Tasks {
 		byApp[t.AppID] = append(byApp[t.AppID], id)
-		b.tasks.set(id, t.AppID)
 	}
 	for appID, ids := range byApp {
 		slices.Sort(ids)
@@ -64,7 +63,7 @@ type zoneEdit struct {
 	cfg        *zoneConfig
 	s          *events.State
 	apps       *cowEdit[*appEntry]
-	tasks      *cowEdit[string]
+	hashes     *cowEdit[appSet]
 	agents     *cowEdit[*agentEntry]
 	leader     []string
 	agentNames agentNames
@@ -77,7 +76,7 @@ func (z *Zone) edit(s *events.State) *zoneEdit {
 		cfg:        z.cfg,
 		s:          s,
 		apps:       z.apps.edit(),
-		tasks:      z.tasks.edit(),
+		hashes:     z.hashes.edit(),
 		agents:     agents,
 		leader:     z.leader,
 		agentNames: agentNames{c: z.cfg, agents: agents, names: map[string]string{}},
@@ -93,7 +92,7 @@ func (b *zoneEdit) done() *Zone {
 		names:  b.names.done(),
 		count:  b.count,
 		apps:   b.apps.done(),
-		tasks:  b.tasks.done(),
+		hashes: b.hashes.done(),
 		agents: b.agents.done(),
 		leader: b.leader,
 	}
@@ -142,11 +141,10 @@ func (b *zoneEdit) setOwner(o owner, old []string, fresh []nameRecs) []string {
 
 // task follows one task into or out of its app.
 func (b *zoneEdit) task(id string) {
-	oldApp, had := b.tasks.get(id)
+	oldApp, had := b.appOf(id)
 	t, has := b.s.Tasks[id]
 	if had && (!has || t.AppID != oldApp) {
 		b.app(oldApp, remove(b.appTasks(oldApp), id))
-		b.tasks.del(id)
 	}
 	if !has {
 		return
@@ -154,9 +152,25 @@ func (b *zoneEdit) task(id string) {
 	ids := b.appTasks(t.AppID)
 	if !had || t.AppID != oldApp {
 		ids = insert(ids, id)
-		b.tasks.set(id, t.AppID)
 	}
 	b.app(t.AppID, ids)
+}
+
+// appOf is the app whose tasks the zone holds task id in, found through
+// the index of task hashes (canon.go).
+func (b *zoneEdit) appOf(id string) (string, bool) {
+	h := taskHashBytes(id)
+	apps, _ := b.hashes.get(string(h[:]))
+	for off := 0; off < len(apps); {
+		var appID string
+		appID, off = apps.at(off)
+		if e, ok := b.apps.get(appID); ok {
+			if _, found := slices.BinarySearch(e.tasks, id); found {
+				return appID, true
+			}
+		}
+	}
+	return "", false
 }
 
 // appChanged recomputes an app after its definition changed or went away;
@@ -196,30 +210,67 @@ func (b *zoneEdit) agent(agentID string) agentView {
 		}
 	}
 	var old []string
+	tail := ""
 	if e, ok := b.agents.get(agentID); ok {
-		old = e.names
+		old, tail = e.names, e.tail
+	}
+	if tail == "" {
+		tail = agentIDTail(agentID)
 	}
 	names := b.setOwner(owner{kind: ownerAgent, id: agentID}, old, agentRecords(b.cfg, &b.agentNames, a))
 	if names == nil && view == (agentView{}) {
 		b.agents.del(agentID)
 	} else {
-		b.agents.set(agentID, &agentEntry{names: names, view: view})
+		b.agents.set(agentID, &agentEntry{names: names, view: view, tail: tail})
 	}
 	return view
 }
 
 // app recomputes an app whose tasks are now ids (sorted).
 func (b *zoneEdit) app(appID string, ids []string) {
-	var old []string
+	old := &appEntry{}
 	if e, ok := b.apps.get(appID); ok {
-		old = e.names
+		old = e
 	}
-	names := b.setOwner(owner{kind: ownerApp, id: appID}, old, appRecords(b.cfg, b.s, appID, ids))
+	hashes := taskHashes(ids)
+	recs, task, canon := appRecords(b.cfg, b.s, appID, ids, hashes, b.agentTail)
+	names := b.setOwner(owner{kind: ownerApp, id: appID}, appendStandard(b.cfg, old.extra, old.task), recs)
+	b.count += canonCount(b.cfg, task, canon) - canonCount(b.cfg, old.task, old.canon)
+	distinct := distinctHashes(hashes)
+	b.hashIndex(appID, old.hashes, distinct)
 	if len(ids) == 0 && len(names) == 0 {
 		b.apps.del(appID)
 		return
 	}
-	b.apps.set(appID, &appEntry{tasks: ids, names: names})
+	standard := appendStandard(b.cfg, nil, task)
+	var extra []string
+	for _, name := range names {
+		if !slices.Contains(standard, name) {
+			extra = append(extra, name)
+		}
+	}
+	b.apps.set(appID, &appEntry{tasks: ids, extra: slices.Clip(extra), task: task, canon: canon, hashes: distinct})
+}
+
+// appendStandard appends the names of an app with task names task that
+// every app has (formNames), whether or not they hold its records now.
+func appendStandard(c *zoneConfig, names []string, task [2]string) []string {
+	for _, t := range task {
+		if t != "" {
+			f := newFormNames(c, t)
+			names = append(names, f.host, f.slave, f.tcp, f.tcpSlave, f.udpSlave)
+		}
+	}
+	return names
+}
+
+// agentTail is agentIDTail of an agent's id, the zone's copy when it has
+// one.
+func (b *zoneEdit) agentTail(agentID string) string {
+	if e, ok := b.agents.get(agentID); ok {
+		return e.tail
+	}
+	return agentIDTail(agentID)
 }
 
 func (b *zoneEdit) appTasks(appID string) []string {

@@ -161,24 +161,37 @@ func agentRecords(c *zoneConfig, names *agentNames, a *events.Agent) []nameRecs 
 // under its discovery name as Marathon sets it, the app id's segments
 // reversed ("/shop/web" -> "web.shop"), and under that name made one RFC 1123
 // label ("web-shop"). An app at the root has one name. See MESOS_DNS_NAMES.md.
-func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) []nameRecs {
+//
+// The canonical names of the serving tasks are not among the records: task
+// is the app's task names (dashed, then dotted or ""), canon what those
+// names answer (canon.go), sorted by hash.
+//
+// hashes are the hashes of taskIDs, in their order; tail gives an agent
+// id's tail.
+func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, hashes [][5]byte, tail func(agentID string) string) (recs []nameRecs, task [2]string, canon []canonTask) {
 	app, ok := s.Apps[appID]
 	if !ok {
-		return nil
+		return nil, task, nil
 	}
 	dotted := taskName(appID)
 	if dotted == "" {
-		return nil
+		return nil, task, nil
 	}
-	names := []string{sanitizeLabel(dotted)}
-	if dotted != names[0] {
-		names = append(names, dotted)
+	task[0] = sanitizeLabel(dotted)
+	if dotted != task[0] {
+		task[1] = dotted
 	}
 	var (
 		rs      = recSet{}
 		checked = len(app.HealthChecks) > 0
+		forms   [2]formNames
 	)
-	for _, id := range taskIDs {
+	for i, name := range task {
+		if name != "" {
+			forms[i] = newFormNames(c, name)
+		}
+	}
+	for i, id := range taskIDs {
 		t, ok := s.Tasks[id]
 		if !ok || t.State != events.TaskRunning || (checked && (t.Healthy == nil || !*t.Healthy)) {
 			continue
@@ -199,19 +212,25 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 		if agentOK {
 			agentAddrs = []netip.Addr{agentIP}
 		}
-		for _, name := range names {
-			taskRecords(c, rs, &app, &t, name, addrs, agentAddrs)
+		ct := newCanonTask(hashes[i], tail(t.AgentID), addrs, agentAddrs)
+		canon = append(canon, ct)
+		suffix := ""
+		for k, name := range task {
+			if name != "" {
+				taskRecords(c, rs, &app, &t, name, &forms[k], &ct, &suffix, addrs, agentAddrs)
+			}
 		}
 		// The task's own addresses point back to its name; the agent's
 		// address points back to the agent, not to the hundreds of tasks
 		// that may share it.
 		for _, a := range addrs {
 			if !agentOK || a != agentIP {
-				rs.add(reverseName(a), rec{typ: dns.TypePTR, target: names[0] + "." + c.fwOrigin})
+				rs.add(reverseName(a), rec{typ: dns.TypePTR, target: task[0] + "." + c.fwOrigin})
 			}
 		}
 	}
-	return rs.sorted()
+	slices.SortFunc(canon, compareCanon)
+	return rs.sorted(), task, slices.Clip(canon)
 }
 
 // taskRecords adds the records of one task under one of its names, as
@@ -224,23 +243,41 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string) 
 //	_<task>._<proto>.<fw>.<domain>                               SRV -> <canonical>.<fw>.<domain>, per port and protocol
 //	_<port name>._<task>._<proto>.<fw>.<domain>                  the same, for named ports
 //
-// where <canonical> is <task>-<hash of the task id>-<agent id tail>.
-// agentAddrs is the agent's address, or none when it has no usable one.
-func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, addrs, agentAddrs []netip.Addr) {
-	canonical := canonicalLabel(task, t.ID, t.AgentID)
+// where <canonical> is <task>-<hash of the task id>-<agent id tail>. The
+// canonical names' A records are left to canon.go unless the canonical
+// label was shortened. agentAddrs is the agent's address, or none when it
+// has no usable one.
+func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task string, f *formNames, ct *canonTask, suffix *string, addrs, agentAddrs []netip.Addr) {
+	canonical := canonicalFrom(task, ct.hash, ct.tail)
 	var (
-		host       = task + "." + c.fwOrigin
+		host       = f.host
 		canon      = canonical + "." + c.fwOrigin
-		slave      = task + "." + c.fwSlave
+		slave      = f.slave
 		canonSlave = canonical + "." + c.fwSlave
+		stored     = canonicalShortened(task, ct.tail)
 	)
 	for _, a := range addrs {
 		rs.add(host, addrRec(a))
-		rs.add(canon, addrRec(a))
+		if stored {
+			rs.add(canon, addrRec(a))
+		}
 	}
 	for _, a := range agentAddrs {
 		rs.add(slave, addrRec(a))
-		rs.add(canonSlave, addrRec(a))
+		if stored {
+			rs.add(canonSlave, addrRec(a))
+		}
+	}
+	// SRV records to the canonical names; *suffix is the task's
+	// "-<hash>-<tail>", shared by its name forms.
+	canonSRV := func(port uint16, addrs []netip.Addr) rec {
+		if stored {
+			return relativeSRV(port, canonical, addrs)
+		}
+		if *suffix == "" {
+			*suffix = strings.Clone(canonical[len(task):]) // not the whole label
+		}
+		return taskRelativeSRV(port, *suffix, addrs)
 	}
 	canonOK, canonSlaveOK := validName(canon), len(agentAddrs) > 0 && validName(canonSlave)
 	for i, port := range t.Ports {
@@ -248,14 +285,14 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			continue
 		}
 		if canonSlaveOK {
-			srv := targetRec(dns.TypeSRV, uint16(port), canonSlave, agentAddrs)
-			rs.add("_"+task+"._tcp."+c.fwSlave, srv)
-			rs.add("_"+task+"._udp."+c.fwSlave, srv)
+			srv := canonSRV(uint16(port), agentAddrs)
+			rs.add(f.tcpSlave, srv)
+			rs.add(f.udpSlave, srv)
 		}
 		if !canonOK {
 			continue
 		}
-		srv := targetRec(dns.TypeSRV, uint16(port), canon, addrs)
+		srv := canonSRV(uint16(port), addrs)
 		tcp, udp := portProtocols(app.PortDefinitions, i)
 		portName := ""
 		if i < len(app.PortDefinitions) {
@@ -268,13 +305,42 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			if !proto.on {
 				continue
 			}
-			name := "_" + task + proto.label + c.fwOrigin
+			name := f.tcp
+			if proto.label == "._udp." {
+				name = "_" + task + proto.label + c.fwOrigin
+			}
 			rs.add(name, srv)
 			if portName != "" {
 				rs.add("_"+portName+"."+name, srv)
 			}
 		}
 	}
+}
+
+// formNames are the names of an app's tasks in one form (dashed or
+// dotted) that every task has, in one allocation: 5 names per form and app
+// are the most of the zone's names.
+type formNames struct {
+	host, slave, tcp, tcpSlave, udpSlave string
+}
+
+func newFormNames(c *zoneConfig, task string) formNames {
+	srv := "_" + task
+	all := task + "." + c.fwOrigin + task + "." + c.fwSlave +
+		srv + "._tcp." + c.fwOrigin + srv + "._tcp." + c.fwSlave + srv + "._udp." + c.fwSlave
+	off := 0
+	take := func(n int) string {
+		s := all[off : off+n]
+		off += n
+		return s
+	}
+	var f formNames
+	f.host = take(len(task) + 1 + len(c.fwOrigin))
+	f.slave = take(len(task) + 1 + len(c.fwSlave))
+	f.tcp = take(len(srv) + len("._tcp.") + len(c.fwOrigin))
+	f.tcpSlave = take(len(srv) + len("._tcp.") + len(c.fwSlave))
+	f.udpSlave = take(len(srv) + len("._udp.") + len(c.fwSlave))
+	return f
 }
 
 // taskAddrs picks the first IPv4 and the first IPv6 address of a task, as

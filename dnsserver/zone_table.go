@@ -47,8 +47,9 @@ type part struct {
 // that an empty non-terminal (marathon.mesos. above _web._tcp.marathon.mesos.
 // when there is no leader) exists: it gets NODATA, never NXDOMAIN, which a
 // resolver would take for "nothing below exists" (RFC 8020).
+//
+// The name itself is the table's key: a node is 16 bytes.
 type node struct {
-	name  string
 	below int32
 	data  *nodeData // nil for an empty non-terminal
 }
@@ -61,20 +62,28 @@ type node struct {
 // <canonical>.<fw>.slave when the task uses its agent's address (an A or
 // AAAA answer does not depend on the name it is for), an app's
 // _<task>._tcp.<fw>.slave and _<task>._udp.<fw>.slave.
+//
+// A zone of 50,000 tasks holds some 80,000 of them, so the struct is kept
+// within 64 bytes: the one owner inline, as its id and kind, and the parts
+// of several behind a pointer.
 type nodeData struct {
-	recs  []rec  // the union of the parts, normalized
-	more  []part // by owner, when there are two or more; else nil
-	owner owner  // the one owner when more is nil: no slice of one part
-	cache atomic.Pointer[answerCache]
-	types typeSet
+	recs    []rec   // the union of the parts, normalized
+	more    *[]part // by owner, when there are two or more; else nil
+	ownerID string  // the one owner when more is nil: no slice of one part
+	cache   atomic.Pointer[answerCache]
+	kind    ownerKind // the one owner's
+	types   typeSet
 }
+
+// owner is the one owner when d.more is nil.
+func (d *nodeData) owner() owner { return owner{kind: d.kind, id: d.ownerID} }
 
 func newNodeData(parts []part) *nodeData {
 	d := &nodeData{}
 	if len(parts) == 1 {
-		d.owner, d.recs = parts[0].owner, parts[0].recs
+		d.kind, d.ownerID, d.recs = parts[0].owner.kind, parts[0].owner.id, parts[0].recs
 	} else {
-		d.more = parts
+		d.more = &parts
 		var all []rec
 		for _, p := range parts {
 			all = append(all, p.recs...)
@@ -90,9 +99,9 @@ func newNodeData(parts []part) *nodeData {
 // parts is the name's records by owner.
 func (d *nodeData) parts() []part {
 	if d.more != nil {
-		return d.more
+		return *d.more
 	}
-	return []part{{owner: d.owner, recs: d.recs}}
+	return []part{{owner: d.owner(), recs: d.recs}}
 }
 
 // typeSet is the set of record types at a name, so that the hot path knows
@@ -143,9 +152,9 @@ type tableEdit struct {
 // or nil: when name ends up with the same records, from o alone, it takes
 // share rather than data of its own.
 func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (string, *nodeData) {
-	n, ok := t.names.get(name)
+	key, n, ok := t.names.getKey(name)
 	if ok {
-		name = n.name
+		name = key
 	}
 	var parts []part
 	if n.data != nil {
@@ -179,13 +188,10 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	if had {
 		t.count -= len(n.data.recs)
 	}
-	if !ok {
-		n = node{name: name}
-	}
 	n.data = nil
 	switch {
 	case len(next) == 1 && share != nil && share.more == nil &&
-		share.owner == o && slices.Equal(share.recs, recs):
+		share.owner() == o && slices.Equal(share.recs, recs):
 		n.data = share
 	case len(next) > 0:
 		n.data = newNodeData(next)
@@ -193,7 +199,7 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	if n.data != nil {
 		t.count += len(n.data.recs)
 	}
-	t.put(n)
+	t.put(name, n)
 	if has := n.data != nil; has != had {
 		d := int32(1)
 		if !has {
@@ -204,13 +210,13 @@ func (t *tableEdit) setPart(name string, o owner, recs []rec, share *nodeData) (
 	return name, n.data
 }
 
-// put stores n, or drops it when it is no longer needed.
-func (t *tableEdit) put(n node) {
+// put stores n at name, or drops it when it is no longer needed.
+func (t *tableEdit) put(name string, n node) {
 	if n.data == nil && n.below == 0 {
-		t.names.del(n.name)
+		t.names.del(name)
 		return
 	}
-	t.names.set(n.name, n)
+	t.names.set(name, n)
 }
 
 // adjustAncestors adds d to below of every name between name and the
@@ -225,11 +231,8 @@ func (t *tableEdit) adjustAncestors(name string, d int32) {
 			continue
 		}
 		anc := name[i+1:]
-		n, ok := t.names.get(anc)
-		if !ok {
-			n = node{name: anc}
-		}
+		n, _ := t.names.get(anc)
 		n.below += d
-		t.put(n)
+		t.put(anc, n)
 	}
 }

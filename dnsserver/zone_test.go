@@ -373,8 +373,11 @@ func TestZoneSharesMemory(t *testing.T) {
 		t.Errorf("db.marathon.mesos. and db.marathon.slave.mesos. hold equal records in two slices")
 	}
 	e, _ := z.apps.get("/db")
-	for _, name := range e.names {
-		if n, _ := z.names.get(name); unsafe.StringData(n.name) != unsafe.StringData(name) {
+	if len(e.extra) != 0 {
+		t.Errorf("/db: names beyond the standard ones: %q", e.extra)
+	}
+	for _, name := range e.extra {
+		if key, _, _ := z.names.getKey(name); unsafe.StringData(key) != unsafe.StringData(name) {
 			t.Errorf("%s: the app's copy of the name is not the zone's", name)
 		}
 	}
