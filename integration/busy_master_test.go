@@ -91,6 +91,10 @@ func TestBusyMasterKeepsAgentsAndLaunches(t *testing.T) {
 		if code != 201 {
 			t.Fatalf("POST app %d: status %d: %s", i, code, body)
 		}
+		if time.Since(start) > busyDeadline {
+			t.Errorf("the deploy's POSTs took over %s: %d of %d apps posted", busyDeadline, i+1, busyApps)
+			break
+		}
 	}
 	posted := time.Since(start)
 	want := busyApps * busyInstances
