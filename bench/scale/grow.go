@@ -39,6 +39,7 @@ type sizeResult struct {
 	state         read
 	rss           float64
 	sidecar       []time.Duration
+	resyncs       uint64 // the sidecar's, over the run so far
 	falseUnreach  int
 	unknownKills  float64
 	lostReports   float64
@@ -170,6 +171,7 @@ func (c *cluster) measure(ctx context.Context, r *sizeResult, before simagent.Sn
 	r.state = c.get(rctx, "/master/state")
 	r.rss, _ = rssMB(c.m.pid())
 	r.sidecar, r.falseUnreach = c.sc.take()
+	r.resyncs = c.sc.f.Resyncs()
 	r.fleet = c.fleet.Counters.Snapshot().Sub(before)
 	r.simKilledAckd = r.fleet.KillsOfAcked
 	mt, err := c.m.api.metrics(rctx)

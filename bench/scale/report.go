@@ -55,7 +55,7 @@ func sizeLines(store string, r sizeResult) []line {
 		{"GET /v2/apps?embed=apps.tasks", r.appsT.String(), targetAppsTasks},
 		{"GET /master/state", r.state.String(), "–"},
 		{"master RSS", fmt.Sprintf("%.0f MB", r.rss), targetRSS},
-		{"event → sidecar applied p99", fmt.Sprintf("%s (p50 %s, %d events)", ms(pct(r.sidecar, 99)), ms(pct(r.sidecar, 50)), len(r.sidecar)), "–"},
+		{"event → sidecar applied p99", fmt.Sprintf("%s (p50 %s, %d events; %d resyncs so far)", ms(pct(r.sidecar, 99)), ms(pct(r.sidecar, 50)), len(r.sidecar), r.resyncs), "–"},
 		{"false unreachable agents", fmt.Sprint(r.falseUnreach), targetZero},
 		{"tasks killed as unknown", fmt.Sprintf("%.0f unknown-task kills, %.0f lost from reports (master); %d kills of acked running tasks (agents)",
 			r.unknownKills, r.lostReports, r.simKilledAckd), targetZero},

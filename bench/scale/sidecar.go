@@ -31,8 +31,19 @@ func newSidecar(src events.Source) *sidecar {
 
 func (s *sidecar) run(ctx context.Context) { _ = s.f.Run(ctx) }
 
-// Reset implements events.Handler.
-func (s *sidecar) Reset(*events.State) {}
+// Reset implements events.Handler. A follower that fell behind resyncs
+// from a snapshot: the agents unreachable in it count too (their event
+// may be among those it skipped).
+func (s *sidecar) Reset(st *events.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range st.Agents {
+		if a.State == events.AgentUnreachable {
+			s.unreachable[a.Hostname] = true
+			s.everUnreach[a.Hostname] = true
+		}
+	}
+}
 
 // Applied implements events.Handler.
 func (s *sidecar) Applied(_ *events.State, e events.Event) {
