@@ -104,12 +104,25 @@ func printScaleUp(store string, r scaleUpResult) {
 	printLines(scaleUpLines(r))
 }
 
-// printSummary is the run as one markdown table: a row per figure, a
-// column per size.
+// printSummary is the run as one markdown table (a row per figure, a
+// column per size) and the scale-up's line.
 func printSummary(store string, o options, rows []sizeResult, su *scaleUpResult) {
 	if len(rows) == 0 && su == nil {
 		return
 	}
+	if len(rows) > 0 {
+		printTable(store, o, rows)
+	}
+	if su != nil {
+		ls := scaleUpLines(*su)
+		fmt.Printf("%s store, %d-instance scale-up (at %d tasks): %s; false unreachable %s; killed as unknown: %s\n",
+			storeName(store), su.instances, su.at, ls[0].figure, ls[1].figure, ls[2].figure)
+	}
+	fmt.Println()
+}
+
+// printTable prints a row per figure, a column per size.
+func printTable(store string, o options, rows []sizeResult) {
 	head := "| " + storeName(store) + " store, " + fmt.Sprint(o.agents) + " agents |"
 	sep := "|---|"
 	for _, r := range rows {
@@ -125,17 +138,12 @@ func printSummary(store string, o options, rows []sizeResult, su *scaleUpResult)
 		per = append(per, sizeLines(store, r))
 	}
 	n := len(sizeLines(store, sizeResult{})) - 1 // without the agents' line
-	for i := 0; i < n && len(per) > 0; i++ {
+	for i := 0; i < n; i++ {
 		row := "| " + per[0][i].what + " |"
 		for _, ls := range per {
 			row += " " + ls[i].figure + " |"
 		}
 		fmt.Println(row + " " + per[0][i].target + " |")
-	}
-	if su != nil {
-		ls := scaleUpLines(*su)
-		fmt.Printf("\n%d-instance scale-up (at %d tasks): %s; false unreachable %s; killed as unknown: %s\n",
-			su.instances, su.at, ls[0].figure, ls[1].figure, ls[2].figure)
 	}
 	fmt.Println()
 }
