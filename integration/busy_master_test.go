@@ -134,9 +134,6 @@ func TestBusyMasterKeepsAgentsAndLaunches(t *testing.T) {
 	if fc.KillsOfAcked > 0 {
 		t.Errorf("the simulated agents were asked to kill %d running tasks whose launch they had acked", fc.KillsOfAcked)
 	}
-	if fc.LaunchDup > 0 {
-		t.Errorf("the simulated agents got %d launches of tasks they already ran (resent after an ack)", fc.LaunchDup)
-	}
 	after := c.tasks("/real/echo")
 	if !sameTaskIDs(before, after) || countState(after, "TASK_RUNNING") != 4 {
 		t.Errorf("the real agents' tasks changed under load: before %v, after %v (%d running)", ids(before), ids(after), countState(after, "TASK_RUNNING"))
