@@ -148,7 +148,8 @@ func runStore(o options, store string) error {
 	defer env.Shutdown()
 	mc := masterConfig{atoll: o.atoll, dir: dir, maxInstances: max(1000, o.scaleUp)}
 	if store == "zk" {
-		zk, err := zktest.Launch(filepath.Join(dir, "zk"), 1)
+		// One znode per task: 100,000 of them outgrow the tests' heap.
+		zk, err := zktest.LaunchWith(filepath.Join(dir, "zk"), 1, zktest.Options{MaxHeapMB: 1024})
 		if err != nil {
 			return err
 		}

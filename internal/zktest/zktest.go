@@ -55,7 +55,15 @@ type Ensemble struct {
 
 	mu    sync.Mutex
 	java  string
+	heap  string // -Xmx
 	nodes []*node
+}
+
+// Options shape an ensemble.
+type Options struct {
+	// MaxHeapMB is each node's Java heap limit; 0 is 128 MB, enough for
+	// tests. A benchmark holding 100,000 task znodes needs about 1 GB.
+	MaxHeapMB int
 }
 
 type node struct {
@@ -103,15 +111,25 @@ func Require(t testing.TB) {
 
 // Launch starts an n-node ensemble in dir (n == 1: a standalone server)
 // and waits until every node serves. Close stops it.
-func Launch(dir string, n int) (*Ensemble, error) {
+func Launch(dir string, n int) (*Ensemble, error) { return LaunchWith(dir, n, Options{}) }
+
+// LaunchWith is Launch with options.
+func LaunchWith(dir string, n int, o Options) (*Ensemble, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("zktest: %d nodes", n)
+	}
+	if o.MaxHeapMB < 0 {
+		return nil, fmt.Errorf("zktest: heap of %d MB", o.MaxHeapMB)
 	}
 	if !Installed() {
 		return nil, ErrNotInstalled
 	}
 	java, _ := exec.LookPath("java")
-	e := &Ensemble{java: java}
+	heap := 128
+	if o.MaxHeapMB > 0 {
+		heap = o.MaxHeapMB
+	}
+	e := &Ensemble{java: java, heap: fmt.Sprintf("-Xmx%dm", heap)}
 	type ports struct{ client, peer, election int }
 	ps := make([]ports, n)
 	for i := range ps {
@@ -183,7 +201,7 @@ func (e *Ensemble) spawn(i int) error {
 		// Test data is thrown away: no fsync per write.
 		"-Dzookeeper.forceSync=no",
 		// Small, fast-starting JVMs: three share two cores with the tests.
-		"-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Xms16m", e.heap, "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", classPath,
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain",
 		filepath.Join(nd.dir, "zoo.cfg"))
