@@ -65,7 +65,10 @@ bench: bench-deps build
 	$(GO) run ./bench/lb --atoll $(BIN)
 	$(GO) run ./bench/deploy --atoll $(BIN)
 	$(GO) run ./bench/natscost
-	$(GO) run ./bench/master --atoll $(BIN) --max-tasks 4000 --batch-timeout 3m
+	# issue 13: 1,000 simulated agents, local store then ZooKeeper, up to
+	# 30k tasks and a 10,000-instance scale-up. The full run (to 100k):
+	# go run ./bench/scale --atoll bin/atoll
+	$(GO) run ./bench/scale --atoll $(BIN) --sizes 10000,30000 --batch-timeout 2m
 
 lab-deps:
 	$(call install-deps,$(LAB_DEPS),lab)

@@ -7,6 +7,7 @@ package natsenv
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,10 @@ type Env struct {
 	Auth *natsauth.Authority
 	// CA is the CA file clients verify the server with ("" without TLS).
 	CA string
+
+	// issue serializes Auth.Issue (it appends to the authority's list):
+	// a fleet of simulated agents connects from several goroutines.
+	issue sync.Mutex
 }
 
 // Start makes an authority (and, with useTLS, a CA and server certificate)
@@ -68,7 +73,7 @@ func (e *Env) Shutdown() { e.Srv.Shutdown() }
 // CredsFile writes a new credential of role and name and returns its path.
 func (e *Env) CredsFile(role natsauth.Role, name string) (string, error) {
 	path := filepath.Join(e.Dir, "creds", string(role)+"-"+name+".creds")
-	data, err := e.Auth.Issue(events.Subjects{}, role, name)
+	data, err := e.issueCreds(role, name)
 	if err != nil {
 		return "", err
 	}
@@ -90,7 +95,7 @@ func (e *Env) Args(role natsauth.Role, name string) ([]string, error) {
 
 // Connect dials the server with a new credential of role and name.
 func (e *Env) Connect(role natsauth.Role, name string, opts ...nats.Option) (*nats.Conn, error) {
-	data, err := e.Auth.Issue(events.Subjects{}, role, name)
+	data, err := e.issueCreds(role, name)
 	if err != nil {
 		return nil, err
 	}
@@ -107,4 +112,11 @@ func (e *Env) Connect(role natsauth.Role, name string, opts ...nats.Option) (*na
 		return nil, fmt.Errorf("connect as %s %s: %w", role, name, err)
 	}
 	return nc, nil
+}
+
+// issueCreds issues a credential of role and name; safe for concurrent use.
+func (e *Env) issueCreds(role natsauth.Role, name string) ([]byte, error) {
+	e.issue.Lock()
+	defer e.issue.Unlock()
+	return e.Auth.Issue(events.Subjects{}, role, name)
 }

@@ -67,6 +67,11 @@ type metrics struct {
 	kills          float64
 	failures       float64
 	agents         map[string]float64
+	// unknownKills and lostFromReports are what a master too slow for
+	// its agents churns through: kills of tasks an agent reports that
+	// the master does not hold, tasks lost because a report lacked them.
+	unknownKills    float64
+	lostFromReports float64
 }
 
 func (a *api) metrics(ctx context.Context) (metrics, error) {
@@ -109,6 +114,10 @@ func (a *api) metrics(ctx context.Context) (metrics, error) {
 			m.kills = v
 		case name == "atoll_master_task_failures_total":
 			m.failures = v
+		case name == "atoll_master_unknown_task_kills_total":
+			m.unknownKills = v
+		case name == "atoll_master_tasks_lost_from_reports_total":
+			m.lostFromReports = v
 		}
 	}
 	return m, sc.Err()
