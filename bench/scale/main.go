@@ -40,6 +40,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/natsbus"
 	"github.com/atollhq/atoll/internal/natsauth"
 	"github.com/atollhq/atoll/internal/natsenv"
 	"github.com/atollhq/atoll/internal/simagent"
@@ -194,7 +195,7 @@ func runStore(o options, store string) error {
 		return err
 	}
 	defer snc.Close()
-	sc := newSidecar(&events.NATSSource{NC: snc})
+	sc := newSidecar(&natsbus.Source{NC: snc})
 	done := make(chan struct{})
 	go func() { defer close(done); sc.run(ctx) }()
 	defer func() { cancel(); <-done }()
