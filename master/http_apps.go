@@ -57,7 +57,22 @@ type versionInfoView struct {
 }
 
 // appViewOf shows app as it stands in s.
-func appViewOf(s *events.State, a events.App, withTasks bool) appView {
+// deploymentsByApp is the state's deployments, in id order, by the apps
+// they affect: one pass over them for a listing, not one per app.
+func deploymentsByApp(s *events.State) map[string][]events.Deployment {
+	out := map[string][]events.Deployment{}
+	for _, d := range sortedDeployments(s) {
+		for _, id := range d.AffectedApps {
+			if l := out[id]; len(l) == 0 || l[len(l)-1].ID != d.ID {
+				out[id] = append(l, d)
+			}
+		}
+	}
+	return out
+}
+
+// appViewOf is the app as the API shows it; deps is deploymentsByApp(s).
+func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]events.Deployment) appView {
 	v := appView{
 		ID: a.ID, Cmd: a.Cmd, Args: a.Args, User: a.User,
 		Instances: a.Instances, Cpus: a.Cpus, Mem: a.Mem, Disk: a.Disk,
@@ -96,10 +111,7 @@ func appViewOf(s *events.State, a events.App, withTasks bool) appView {
 			}
 		}
 	}
-	for _, d := range sortedDeployments(s) {
-		if !slices.Contains(d.AffectedApps, a.ID) {
-			continue
-		}
+	for _, d := range deps[a.ID] {
 		v.Deployments = append(v.Deployments, deploymentRef{ID: d.ID})
 		for _, act := range d.CurrentActions {
 			if act.App == a.ID && act.Waiting != "" {
@@ -155,6 +167,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	withTasks := embedsTasks(r)
 	views := []appView{}
 	m.View(func(s *events.State) {
+		deps := deploymentsByApp(s)
 		for _, a := range s.SortedApps() {
 			if idPart != "" && !strings.Contains(strings.ToLower(a.ID), idPart) {
 				continue
@@ -165,7 +178,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 			if !match(a.Labels) {
 				continue
 			}
-			views = append(views, appViewOf(s, a, withTasks))
+			views = append(views, appViewOf(s, a, withTasks, deps))
 		}
 	})
 	writeJSON(w, http.StatusOK, struct {
@@ -197,7 +210,7 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var v appView
-	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true) })
+	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true, deploymentsByApp(s)) })
 	// The deployment may have ended already; the answer names it anyway.
 	v.Deployments = []deploymentRef{{ID: ch.Deployment.ID}}
 	w.Header().Set("Location", "/v2/apps"+ch.App.ID)
@@ -277,7 +290,7 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	found := false
 	m.View(func(s *events.State) {
 		if a, ok := s.Apps[id]; ok {
-			v, found = appViewOf(s, a, true), true
+			v, found = appViewOf(s, a, true, deploymentsByApp(s)), true
 		}
 	})
 	if !found {

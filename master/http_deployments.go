@@ -122,6 +122,7 @@ func (m *Master) getQueue(w http.ResponseWriter, _ *http.Request) {
 	items := []queueItem{}
 	m.View(func(s *events.State) {
 		now := m.cfg.Now()
+		var deps map[string][]events.Deployment // made once, if needed
 		for _, a := range s.SortedApps() {
 			live := 0
 			for _, t := range s.TasksOf(a.ID) {
@@ -139,7 +140,10 @@ func (m *Master) getQueue(w http.ResponseWriter, _ *http.Request) {
 			if ok, until := m.runtime.launchAllowed(a.ID, now); !ok {
 				delay = queueDelay{TimeLeftSeconds: int(math.Ceil(until.Sub(now).Seconds()))}
 			}
-			items = append(items, queueItem{App: appViewOf(s, a, false), Count: a.Instances - live, Delay: delay})
+			if deps == nil {
+				deps = deploymentsByApp(s)
+			}
+			items = append(items, queueItem{App: appViewOf(s, a, false, deps), Count: a.Instances - live, Delay: delay})
 		}
 	})
 	writeJSON(w, http.StatusOK, struct {

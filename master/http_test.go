@@ -701,7 +701,7 @@ func TestViewsCoverRecords(t *testing.T) {
 	app := eventstest.App("/web", 1)
 	app.Args, app.User, app.TaskKillGracePeriodSeconds = []string{"x"}, "u", 3
 	s := events.NewState()
-	view := keys(appViewOf(s, app, true))
+	view := keys(appViewOf(s, app, true, nil))
 	for k := range keys(app) {
 		if !view[k] {
 			t.Errorf("appView lacks %q", k)
