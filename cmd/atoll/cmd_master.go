@@ -24,6 +24,8 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	zkSession := fs.Duration("zk-session-timeout", master.DefaultZKSessionTimeout, "ZooKeeper session timeout: how long a leader ZooKeeper stops hearing from keeps its place")
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	drain := fs.Duration("kill-drain-delay", master.DefaultKillDrainDelay, "how long a serving task stays TASK_KILLING (out of load balancers and DNS) before it gets SIGTERM; negative: no delay")
+	launchTimeout := fs.Duration("task-launch-timeout", master.DefaultTaskLaunchTimeout,
+		"how long a task may take from staging to running before it is killed and counts as a failure (Marathon's --task_launch_timeout)")
 	maxInstances := fs.Int("max-instances-per-app", master.DefaultMaxInstancesPerApp,
 		"most instances one app may have: the API refuses more with a 422 (Marathon has no such flag)")
 	var sec apiSecurityFlags
@@ -31,6 +33,10 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
+		return 2
+	}
+	if *launchTimeout <= 0 {
+		fmt.Fprintf(stderr, "atoll master: --task-launch-timeout is %s, must be positive\n", *launchTimeout)
 		return 2
 	}
 	if *maxInstances < 1 {
@@ -45,7 +51,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
-		killDrainDelay: *drain, security: security, hostname: *hostname,
+		killDrainDelay: *drain, taskLaunchTimeout: *launchTimeout, security: security, hostname: *hostname,
 		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
@@ -61,8 +67,10 @@ type masterOptions struct {
 	agentTimeout time.Duration
 	// killDrainDelay is master.Config.KillDrainDelay (0: the default).
 	killDrainDelay time.Duration
-	security       apiSecurity
-	hostname       string
+	// taskLaunchTimeout is master.Config.TaskLaunchTimeout (0: the default).
+	taskLaunchTimeout time.Duration
+	security          apiSecurity
+	hostname          string
 	// zkURL, if set, elects the leader in ZooKeeper and keeps the state
 	// there instead of in dataDir.
 	zkURL            string
@@ -77,7 +85,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 	cfg := master.Config{
 		Subjects: o.nats.subjects(),
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
-		KillDrainDelay: o.killDrainDelay, Hostname: o.hostname, Log: log, Version: version,
+		KillDrainDelay: o.killDrainDelay, TaskLaunchTimeout: o.taskLaunchTimeout, Hostname: o.hostname, Log: log, Version: version,
 		MaxInstancesPerApp: o.maxInstancesPerApp,
 		HTTPCredentials:    o.security.credentials, HTTPCORSOrigins: o.security.corsOrigins,
 		TLS: o.security.tls, PeerTLS: o.security.peerTLS,
