@@ -1,0 +1,119 @@
+package master
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
+)
+
+// gatedStore is a MemStore whose next AppendAll can be held and failed.
+type gatedStore struct {
+	MemStore
+	mu      sync.Mutex
+	gate    chan error // when set, the next AppendAll waits for its verdict
+	entered chan struct{}
+}
+
+func (g *gatedStore) AppendAll(evs []events.Event) (int, error) {
+	g.mu.Lock()
+	gate, entered := g.gate, g.entered
+	g.gate, g.entered = nil, nil
+	g.mu.Unlock()
+	if gate != nil {
+		close(entered)
+		if err := <-gate; err != nil {
+			return 0, err
+		}
+	}
+	return g.MemStore.AppendAll(evs)
+}
+
+// A store write that fails takes back its changes and every change staged
+// behind it while it ran: their callers get the error, the state and its
+// seq are as before, nothing of them is published, and the next write is
+// stored and served as if nothing had happened.
+func TestFailedStoreWriteChangesNothing(t *testing.T) {
+	ns := eventstest.StartNATS(t)
+	store := &gatedStore{}
+	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	establishForTest(t, m)
+	seq := func() (s uint64) { m.View(func(st *events.State) { s = st.Seq }); return }
+	has := func(id string) (ok bool) { m.View(func(st *events.State) { _, ok = st.Apps[id] }); return }
+	before := seq()
+
+	verdict := make(chan error)
+	entered := make(chan struct{})
+	store.mu.Lock()
+	store.gate, store.entered = verdict, entered
+	store.mu.Unlock()
+
+	create := func(id string, out chan<- error) {
+		app, err := appForCreate([]byte(`{"id": "`+id+`", "cmd": "sleep 1", "instances": 0}`), testLimits)
+		if err != nil {
+			t.Error(err)
+		}
+		_, err = m.CreateApp(app)
+		out <- err
+	}
+	first, second := make(chan error, 1), make(chan error, 1)
+	go create("/first", first)
+	<-entered // the committer is writing /first
+	go create("/second", second)
+	waitUntil(t, func() bool { return has("/second") }, "/second staged behind the write in flight")
+
+	diskFull := errors.New("no space left on device")
+	verdict <- diskFull
+	for name, ch := range map[string]chan error{"first": first, "second": second} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, diskFull) {
+				t.Errorf("%s create: err %v, want the store's error", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s create did not return", name)
+		}
+	}
+	if has("/first") || has("/second") || seq() != before {
+		t.Fatalf("after the failed write: /first %v, /second %v, seq %d; want neither, seq %d", has("/first"), has("/second"), seq(), before)
+	}
+	m.pipe.pubMu.Lock()
+	published := m.pipe.publishedSeq
+	m.pipe.pubMu.Unlock()
+	if published != before {
+		t.Errorf("published up to seq %d, want %d: nothing of the failed write goes out", published, before)
+	}
+
+	third := make(chan error, 1)
+	create("/third", third)
+	if err := <-third; err != nil {
+		t.Fatalf("create after the failure: %v", err)
+	}
+	stored, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := stored.Apps["/third"]; !ok || len(stored.Apps) != 1 || stored.Seq != seq() {
+		t.Errorf("store holds apps %v at seq %d; want only /third at seq %d", stored.Apps, stored.Seq, seq())
+	}
+}
+
+func waitUntil(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
