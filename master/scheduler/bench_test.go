@@ -32,3 +32,32 @@ func BenchmarkPlace100On100Agents(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlaceIn1000On1000Busy places 1,000 instances of one app (one
+// reconcile pass of a 10,000-instance scale-up) on 1,000 agents that run
+// 100 tasks each, on a pool kept between passes as the master keeps it.
+func BenchmarkPlaceIn1000On1000Busy(b *testing.B) {
+	s := events.NewState()
+	for i := 0; i < 1000; i++ {
+		id := fmt.Sprintf("agent-%04d", i)
+		s.Agents[id] = events.Agent{ID: id, Hostname: id, IP: "127.0.0.1", State: events.AgentActive,
+			Resources: events.Resources{Cpus: 64, Mem: 262144, Disk: 100000, Ports: []events.PortRange{{Begin: 31000, End: 41000}}}}
+		for j := 0; j < 100; j++ {
+			tid := fmt.Sprintf("other.%d.%d", i, j)
+			s.Tasks[tid] = events.Task{ID: tid, AppID: fmt.Sprintf("/other%d", j), AgentID: id, Host: id,
+				State: events.TaskRunning, Cpus: 0.01, Mem: 1, Ports: []int{31000 + j}}
+		}
+	}
+	s.Reindex()
+	app := events.App{ID: "/web", Instances: 10000, Cpus: 0.01, Mem: 1, PortDefinitions: []events.PortDefinition{{Port: 10000}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pool := NewPool(s)
+		b.StartTimer()
+		if r := PlaceIn(pool, s, app, 1000); len(r.Placements) != 1000 {
+			b.Fatalf("placed %d of 1000: %s", len(r.Placements), r.Reason)
+		}
+	}
+}

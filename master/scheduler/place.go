@@ -50,11 +50,11 @@ func PlaceIn(p *Pool, s *events.State, app events.App, n int) Result {
 	pool := p.order
 	placed := appSites(s, app.ID)
 	known := knownValues(rules, pool)
-	spread := newSpread(placed)
+	spread := newSpread(placed, pool)
 
 	var res Result
 	for i := 0; i < n; i++ {
-		best, ports, rejects := choose(app, rules, pool, placed, known, spread)
+		best, ports, rejects := choose(app, rules, pool, placed, known)
 		if best == nil {
 			res.Unplaced = n - i
 			res.Reason = explain(len(pool), rules, rejects)
@@ -63,7 +63,7 @@ func PlaceIn(p *Pool, s *events.State, app events.App, n int) Result {
 		best.take(app, ports)
 		at := agentSite(best.agent)
 		placed = append(placed, at)
-		spread.add(at)
+		spread.add(at, best)
 		res.Placements = append(res.Placements, Placement{
 			AgentID: best.agent.ID,
 			Host:    best.agent.Hostname,
@@ -105,19 +105,18 @@ func knownValues(rules []rule, pool []*node) []map[string]bool {
 
 // choose returns the best node for one more instance and its host ports,
 // or nil and why each node was refused.
-func choose(app events.App, rules []rule, pool []*node, placed []site, known []map[string]bool, sp *spread) (*node, []int, []reject) {
+func choose(app events.App, rules []rule, pool []*node, placed []site, known []map[string]bool) (*node, []int, []reject) {
 	tallies := make([]tally, len(rules))
 	for i, r := range rules {
 		tallies[i] = r.tally(placed)
 	}
-	perRegion, perAgent := sp.perRegion, sp.perAgent
 	// better orders candidates: fewest of the app's instances in the
 	// region, then on the agent, then most free cpus, then agent id.
 	better := func(a, b *node) bool {
-		if c := cmp.Compare(perRegion[a.agent.Attributes[spreadAttr]], perRegion[b.agent.Attributes[spreadAttr]]); c != 0 {
+		if c := cmp.Compare(*a.inRegion, *b.inRegion); c != 0 {
 			return c < 0
 		}
-		if c := cmp.Compare(perAgent[a.agent.ID], perAgent[b.agent.ID]); c != 0 {
+		if c := cmp.Compare(a.onAgent, b.onAgent); c != 0 {
 			return c < 0
 		}
 		if a.cpus != b.cpus {
@@ -127,43 +126,65 @@ func choose(app events.App, rules []rule, pool []*node, placed []site, known []m
 	}
 
 	var best *node
-	var bestPorts []int
 	var rejects []reject
 	for _, n := range pool {
 		if rj, refused := refusal(n, app, rules, tallies, known); refused {
 			rejects = append(rejects, rj)
 			continue
 		}
-		ports, lack := n.fit(app)
-		if len(lack) > 0 {
+		if lack := n.fits(app); len(lack) > 0 {
 			rejects = append(rejects, reject{rule: -1, detail: strings.Join(lack, "/")})
 			continue
 		}
 		if best == nil || better(n, best) {
-			best, bestPorts = n, ports
+			best = n
 		}
 	}
-	return best, bestPorts, rejects
+	if best == nil {
+		return nil, nil, rejects
+	}
+	ports, _ := best.pickPorts(app)
+	return best, ports, rejects
 }
 
 // spread counts the app's instances per region and per agent, kept up to
-// date as instances are placed: recounting them per instance would make a
-// 10,000-instance scale-up cost 10,000² steps.
+// date as instances are placed and read by each node through its own
+// fields (inRegion, onAgent): recounting per instance, or a map lookup per
+// node compared, would make a 10,000-instance scale-up on 1,000 agents
+// cost billions of steps.
 type spread struct {
-	perRegion, perAgent map[string]int
+	perRegion map[string]*int
 }
 
-func newSpread(placed []site) *spread {
-	s := &spread{perRegion: map[string]int{}, perAgent: map[string]int{}}
+// newSpread counts the placed instances and points every node of the pool
+// at its counts.
+func newSpread(placed []site, pool []*node) *spread {
+	s := &spread{perRegion: map[string]*int{}}
+	perAgent := map[string]int{}
 	for _, p := range placed {
-		s.add(p)
+		*s.region(p.attrs[spreadAttr])++
+		perAgent[p.agentID]++
+	}
+	for _, n := range pool {
+		n.inRegion = s.region(n.agent.Attributes[spreadAttr])
+		n.onAgent = perAgent[n.agent.ID]
 	}
 	return s
 }
 
-func (s *spread) add(p site) {
-	s.perRegion[p.attrs[spreadAttr]]++
-	s.perAgent[p.agentID]++
+func (s *spread) region(name string) *int {
+	c := s.perRegion[name]
+	if c == nil {
+		c = new(int)
+		s.perRegion[name] = c
+	}
+	return c
+}
+
+// add counts one more instance, placed on node n.
+func (s *spread) add(p site, n *node) {
+	*s.region(p.attrs[spreadAttr])++
+	n.onAgent++
 }
 
 // refusal returns the first constraint that refuses the node, in the app's

@@ -18,6 +18,14 @@ type node struct {
 	cpus, mem, disk float64
 	ranges          []events.PortRange // sorted by Begin, so the first free port is the lowest
 	used            map[int]bool       // host ports held by active tasks or chosen in this call
+	// floor is a port at or below the lowest free one: every offered
+	// port under it is used. A busy agent's hundred used ports are then
+	// not walked again for every instance placed.
+	floor int
+	// inRegion and onAgent are the instances of the app being placed in
+	// this node's region and on it (set by newSpread for one Place).
+	inRegion *int
+	onAgent  int
 }
 
 // Pool is the active agents with what is still free on each, kept
@@ -78,6 +86,7 @@ func (p *Pool) refresh(s *events.State, id string) {
 			n.used[port] = true
 		}
 	}
+	n.raiseFloor()
 	p.byID[id] = n
 }
 
@@ -89,9 +98,10 @@ func (p *Pool) sort() {
 	slices.SortFunc(p.order, func(a, b *node) int { return strings.Compare(a.agent.ID, b.agent.ID) })
 }
 
-// fit returns the host ports one more instance of the app would get here,
-// or what the agent lacks ("cpus", "mem", "disk", "ports").
-func (n *node) fit(app events.App) (ports []int, lack []string) {
+// fits reports whether one more instance of the app fits here, or what
+// the agent lacks ("cpus", "mem", "disk", "ports"); it allocates only to
+// say what is lacking, as it runs for every agent and every instance.
+func (n *node) fits(app events.App) (lack []string) {
 	if n.cpus+epsilon < app.Cpus {
 		lack = append(lack, "cpus")
 	}
@@ -101,14 +111,23 @@ func (n *node) fit(app events.App) (ports []int, lack []string) {
 	if n.disk+epsilon < app.Disk {
 		lack = append(lack, "disk")
 	}
-	ports, ok := n.pickPorts(app)
-	if !ok {
+	if !n.hasPorts(app) {
 		lack = append(lack, "ports")
 	}
-	if len(lack) > 0 {
-		return nil, lack
+	return lack
+}
+
+// hasPorts is pickPorts's verdict without the ports: the common case (no
+// required ports, one port definition) costs one look at the floor.
+func (n *node) hasPorts(app events.App) bool {
+	if app.RequirePorts || len(app.PortDefinitions) > 1 {
+		_, ok := n.pickPorts(app)
+		return ok
 	}
-	return ports, nil
+	if len(app.PortDefinitions) == 0 {
+		return true
+	}
+	return n.lowestFree(func(p int) bool { return n.used[p] }) != 0
 }
 
 // take books one instance on the node.
@@ -118,6 +137,21 @@ func (n *node) take(app events.App, ports []int) {
 	n.disk -= app.Disk
 	for _, p := range ports {
 		n.used[p] = true
+	}
+	n.raiseFloor()
+}
+
+// raiseFloor moves floor past the used ports at the bottom of the ranges.
+func (n *node) raiseFloor() {
+	for _, r := range n.ranges {
+		p := max(r.Begin, 1, n.floor)
+		for ; p <= r.End && n.used[p]; p++ {
+		}
+		if p <= r.End {
+			n.floor = p
+			return
+		}
+		n.floor = r.End + 1
 	}
 }
 
@@ -155,7 +189,7 @@ func (n *node) offers(p int) bool {
 // lowestFree returns the lowest offered port not taken, or 0 when none is.
 func (n *node) lowestFree(taken func(int) bool) int {
 	for _, r := range n.ranges {
-		for p := max(r.Begin, 1); p <= r.End; p++ {
+		for p := max(r.Begin, 1, n.floor); p <= r.End; p++ {
 			if !taken(p) {
 				return p
 			}
