@@ -128,13 +128,18 @@ func (s *State) CountTasksOf(appID string) int {
 }
 
 func (s *State) tasksIn(ids map[string]struct{}, keep func(Task) bool) []Task {
-	out := make([]Task, 0, len(ids))
+	// Sort the ids, not the records: a task is hundreds of bytes.
+	sorted := make([]string, 0, len(ids))
 	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	slices.Sort(sorted)
+	out := make([]Task, 0, len(sorted))
+	for _, id := range sorted {
 		if t, ok := s.Tasks[id]; ok && keep(t) {
 			out = append(out, t)
 		}
 	}
-	sortTasks(out)
 	return out
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -172,7 +173,9 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		m.respond(msg, events.HeartbeatReply{Reregister: true})
 		return
 	}
-	m.kickReconcile()
+	// No kick: the report waits for the next regular pass (at most
+	// reconcileEvery), so a thousand agents' heartbeats do not make a
+	// thousand passes a second.
 	m.respond(msg, events.HeartbeatReply{})
 }
 
@@ -297,7 +300,8 @@ func (m *Master) killUnknownLocked(agentID, taskID string) {
 // next deadline of an agent still active (zero if none).
 func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 	var next time.Time
-	for _, a := range m.state.SortedAgents() {
+	var expired []events.Agent
+	for _, a := range m.state.Agents {
 		if a.State != events.AgentActive {
 			continue
 		}
@@ -311,6 +315,15 @@ func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 				next = deadline
 			}
 			continue
+		}
+		expired = append(expired, a)
+	}
+	// Sorted, for a reproducible order of events; only the expired ones.
+	slices.SortFunc(expired, func(x, y events.Agent) int { return strings.Compare(x.ID, y.ID) })
+	for _, a := range expired {
+		seen := m.live.lastSeen(a.ID)
+		if now.Before(seen.Add(m.cfg.AgentTimeout)) {
+			continue // a heartbeat came meanwhile
 		}
 		a.State = events.AgentUnreachable
 		changes := []events.Change{events.PutAgent(a)}

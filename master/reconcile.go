@@ -37,6 +37,9 @@ const (
 // status updates and API calls go on between them.
 const maxLaunchesPerPass = 1000
 
+// minPassGap is the least time between two reconcile passes.
+const minPassGap = 5 * time.Millisecond
+
 // reconcileLoop brings the cluster towards the state: on every kick, at
 // least every reconcileEvery, and exactly when the next agent's heartbeat
 // deadline or app timer passes, so an agent is unreachable within
@@ -58,6 +61,14 @@ func (m *Master) reconcileLoop(ctx context.Context) {
 			m.mu.Unlock()
 		}
 		deadline := m.reconcileOnce()
+		// Kicks that come while a pass runs are one pass, after a short
+		// gap: a burst of status updates makes a few passes, each with
+		// one batch to store, not one pass and one store write each.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(minPassGap):
+		}
 		wait := reconcileEvery
 		if !deadline.IsZero() {
 			wait = min(wait, max(deadline.Sub(m.cfg.Now()), time.Millisecond))
