@@ -119,6 +119,24 @@ func (s *State) TasksOn(agentID string) []Task {
 	return s.tasksIn(s.tasksByApp.byAgent[agentID], func(t Task) bool { return t.AgentID == agentID })
 }
 
+// EachTaskOf calls fn with each of the app's tasks, in no order: for
+// counting, where TasksOf would copy and sort them.
+func (s *State) EachTaskOf(appID string, fn func(Task)) {
+	if !s.indexReady() {
+		for _, t := range s.Tasks {
+			if t.AppID == appID {
+				fn(t)
+			}
+		}
+		return
+	}
+	for id := range s.tasksByApp.byApp[appID] {
+		if t, ok := s.Tasks[id]; ok && t.AppID == appID {
+			fn(t)
+		}
+	}
+}
+
 // CountTasksOf is len(TasksOf(appID)) without building the list.
 func (s *State) CountTasksOf(appID string) int {
 	if !s.indexReady() {

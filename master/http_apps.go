@@ -94,8 +94,7 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 		Deployments: []deploymentRef{},
 		Waiting:     []string{},
 	}
-	tasks := s.TasksOf(a.ID)
-	for _, t := range tasks {
+	s.EachTaskOf(a.ID, func(t events.Task) {
 		switch t.State {
 		case events.TaskStaging, events.TaskStarting:
 			v.TasksStaged++
@@ -110,7 +109,7 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 				v.TasksUnhealthy++
 			}
 		}
-	}
+	})
 	for _, d := range deps[a.ID] {
 		v.Deployments = append(v.Deployments, deploymentRef{ID: d.ID})
 		for _, act := range d.CurrentActions {
@@ -120,6 +119,7 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 		}
 	}
 	if withTasks {
+		tasks := s.TasksOf(a.ID)
 		views := make([]taskView, len(tasks))
 		for i, t := range tasks {
 			views[i] = taskViewOf(t)
