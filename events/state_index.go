@@ -18,10 +18,36 @@ type taskIndex struct {
 	byApp   map[string]map[string]struct{}
 	byAgent map[string]map[string]struct{}
 	count   int
+	// counts are each app's tasks by what the API counts, so that a
+	// listing of 10,000 apps does not visit 100,000 tasks.
+	counts map[string]*TaskCounts
+}
+
+// TaskCounts is how many of an app's tasks are in the states Marathon's
+// app view counts. Healthy and Unhealthy count tasks whose last health
+// verdict is known, whether or not the app still checks health.
+type TaskCounts struct {
+	Staged, Running, Healthy, Unhealthy int
+}
+
+func (c *TaskCounts) change(t Task, by int) {
+	switch t.State {
+	case TaskStaging, TaskStarting:
+		c.Staged += by
+	case TaskRunning:
+		c.Running += by
+	}
+	if t.Healthy != nil {
+		if *t.Healthy {
+			c.Healthy += by
+		} else {
+			c.Unhealthy += by
+		}
+	}
 }
 
 func buildTaskIndex(tasks map[string]Task) *taskIndex {
-	ix := &taskIndex{byApp: map[string]map[string]struct{}{}, byAgent: map[string]map[string]struct{}{}}
+	ix := &taskIndex{byApp: map[string]map[string]struct{}{}, byAgent: map[string]map[string]struct{}{}, counts: map[string]*TaskCounts{}}
 	for _, t := range tasks {
 		ix.add(t)
 	}
@@ -31,6 +57,12 @@ func buildTaskIndex(tasks map[string]Task) *taskIndex {
 func (ix *taskIndex) add(t Task) {
 	if addID(ix.byApp, t.AppID, t.ID) {
 		ix.count++
+		c := ix.counts[t.AppID]
+		if c == nil {
+			c = &TaskCounts{}
+			ix.counts[t.AppID] = c
+		}
+		c.change(t, 1)
 	}
 	addID(ix.byAgent, t.AgentID, t.ID)
 }
@@ -38,6 +70,12 @@ func (ix *taskIndex) add(t Task) {
 func (ix *taskIndex) remove(t Task) {
 	if dropID(ix.byApp, t.AppID, t.ID) {
 		ix.count--
+		if c := ix.counts[t.AppID]; c != nil {
+			c.change(t, -1)
+			if _, left := ix.byApp[t.AppID]; !left {
+				delete(ix.counts, t.AppID)
+			}
+		}
 	}
 	dropID(ix.byAgent, t.AgentID, t.ID)
 }
@@ -117,6 +155,24 @@ func (s *State) TasksOn(agentID string) []Task {
 		return s.scanTasks(func(t Task) bool { return t.AgentID == agentID })
 	}
 	return s.tasksIn(s.tasksByApp.byAgent[agentID], func(t Task) bool { return t.AgentID == agentID })
+}
+
+// CountsOf is how many of the app's tasks are staged, running, healthy and
+// unhealthy.
+func (s *State) CountsOf(appID string) TaskCounts {
+	if !s.indexReady() {
+		var c TaskCounts
+		for _, t := range s.Tasks {
+			if t.AppID == appID {
+				c.change(t, 1)
+			}
+		}
+		return c
+	}
+	if c := s.tasksByApp.counts[appID]; c != nil {
+		return *c
+	}
+	return TaskCounts{}
 }
 
 // EachTaskOf calls fn with each of the app's tasks, in no order: for

@@ -94,22 +94,12 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 		Deployments: []deploymentRef{},
 		Waiting:     []string{},
 	}
-	s.EachTaskOf(a.ID, func(t events.Task) {
-		switch t.State {
-		case events.TaskStaging, events.TaskStarting:
-			v.TasksStaged++
-		case events.TaskRunning:
-			v.TasksRunning++
-		}
-		// Health counts only mean something when the app checks health.
-		if len(a.HealthChecks) > 0 && t.Healthy != nil {
-			if *t.Healthy {
-				v.TasksHealthy++
-			} else {
-				v.TasksUnhealthy++
-			}
-		}
-	})
+	c := s.CountsOf(a.ID)
+	v.TasksStaged, v.TasksRunning = c.Staged, c.Running
+	// Health counts only mean something when the app checks health.
+	if len(a.HealthChecks) > 0 {
+		v.TasksHealthy, v.TasksUnhealthy = c.Healthy, c.Unhealthy
+	}
 	for _, d := range deps[a.ID] {
 		v.Deployments = append(v.Deployments, deploymentRef{ID: d.ID})
 		for _, act := range d.CurrentActions {

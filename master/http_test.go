@@ -34,14 +34,14 @@ func (c *testClock) Now() time.Time {
 
 // newAPI returns a master that leads (its state established, no reconcile
 // loop: deployments stay until a test ends them) and its API handler.
-func newAPI(t *testing.T, creds string) (*Master, http.Handler) {
+func newAPI(t testing.TB, creds string) (*Master, http.Handler) {
 	t.Helper()
 	m := newUnestablished(t, creds)
 	establishForTest(t, m)
 	return m, m.Handler()
 }
 
-func newUnestablished(t *testing.T, creds string) *Master {
+func newUnestablished(t testing.TB, creds string) *Master {
 	t.Helper()
 	nc := eventstest.Connect(t, eventstest.StartNATS(t))
 	clock := &testClock{now: time.Date(2026, 11, 23, 17, 34, 21, 123456789, time.UTC)}

@@ -62,7 +62,7 @@ func leadingMasterOn(t *testing.T) (*Master, *manualClock, *eventstest.NATS) {
 // establishForTest makes m lead with its committer running (no reconcile
 // loop: tests drive reconcile themselves); requests to agents are
 // captured, not sent (see reconcile).
-func establishForTest(t *testing.T, m *Master) {
+func establishForTest(t testing.TB, m *Master) {
 	t.Helper()
 	started, err := m.establish()
 	if err != nil {

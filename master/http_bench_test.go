@@ -1,0 +1,63 @@
+package master
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// benchState is 100,000 tasks: 10,000 apps of 10 on 1,000 agents.
+func benchState() *events.State {
+	s := events.NewState()
+	at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		id := fmt.Sprintf("agent-%04d-S%d", i, i)
+		s.Agents[id] = events.Agent{ID: id, Hostname: fmt.Sprintf("h%d", i), IP: "127.0.0.1", State: events.AgentActive,
+			Resources: events.Resources{Cpus: 64, Mem: 262144, Disk: 100000, Ports: []events.PortRange{{Begin: 31000, End: 41000}}}}
+	}
+	for a := range 10000 {
+		appID := fmt.Sprintf("/bench/app%05d", a)
+		s.Apps[appID] = events.App{ID: appID, Cmd: "sleep 1000", Instances: 10, Cpus: 0.01, Mem: 1,
+			PortDefinitions: []events.PortDefinition{{Port: 10000 + a, Protocol: "tcp"}},
+			Version:         at, VersionInfo: events.VersionInfo{LastScalingAt: at, LastConfigChangeAt: at}}
+		for k := range 10 {
+			tid := fmt.Sprintf("bench_app%05d.%d", a, k)
+			agent := fmt.Sprintf("agent-%04d-S%d", (a*10+k)%1000, (a*10+k)%1000)
+			s.Tasks[tid] = events.Task{ID: tid, AppID: appID, AgentID: agent, Host: s.Agents[agent].Hostname,
+				IPAddresses: []events.IPAddress{{IPAddress: "127.0.0.1", Protocol: "IPv4"}},
+				Ports:       []int{31000 + k}, State: events.TaskRunning, StagedAt: at, Version: at, ConfigVersion: at}
+		}
+	}
+	s.Reindex()
+	return s
+}
+
+// BenchmarkAPIReads100k times the API's big reads at 100,000 tasks, alone
+// on the machine (bench/scale times them with a fleet on the same cores).
+func BenchmarkAPIReads100k(b *testing.B) {
+	m, h := newAPI(b, "")
+	m.mu.Lock()
+	st := benchState()
+	st.Epoch, st.Seq = m.state.Epoch, m.state.Seq
+	st.Leader = m.state.Leader
+	m.state = st
+	m.mu.Unlock()
+	for _, path := range []string{"/v2/apps", "/v2/apps?embed=apps.tasks", "/v2/tasks", "/master/state"} {
+		b.Run(path, func(b *testing.B) {
+			size := 0
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != 200 {
+					b.Fatalf("GET %s: %d", path, rec.Code)
+				}
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size)/1e6, "MB")
+		})
+	}
+}
