@@ -36,9 +36,14 @@ func (m *Master) noteChangeLocked(e events.Event, prev *events.Task) {
 	case events.AppUpdated, events.AppRemoved:
 		d.apps[e.ID] = struct{}{}
 	case events.TaskUpdated, events.TaskRemoved:
+		// The pool's view of an agent changes only when what its tasks
+		// hold does: a task comes, goes, or stops holding resources.
+		// A status update alone (staging → running) leaves it be.
 		if prev != nil {
 			d.apps[prev.AppID] = struct{}{}
-			d.agents[prev.AgentID] = struct{}{}
+			if e.Task == nil || holds(*prev) != holds(*e.Task) || prev.AgentID != e.Task.AgentID {
+				d.agents[prev.AgentID] = struct{}{}
+			}
 		}
 		id := e.ID
 		delete(r.staging, id)
@@ -46,7 +51,9 @@ func (m *Master) noteChangeLocked(e events.Event, prev *events.Task) {
 		if t := e.Task; t != nil {
 			id = t.ID
 			d.apps[t.AppID] = struct{}{}
-			d.agents[t.AgentID] = struct{}{}
+			if prev == nil || holds(*prev) != holds(*t) || prev.AgentID != t.AgentID {
+				d.agents[t.AgentID] = struct{}{}
+			}
 			switch t.State {
 			case events.TaskStaging, events.TaskStarting:
 				r.staging[t.ID] = struct{}{}
@@ -131,3 +138,7 @@ func (m *Master) nextWakeLocked() time.Time {
 	}
 	return next
 }
+
+// holds reports whether a task holds its agent's resources, as the
+// scheduler's pool counts them.
+func holds(t events.Task) bool { return t.State.Active() }
