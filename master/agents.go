@@ -136,7 +136,7 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (_ strin
 	if err := m.commitLocked(events.PutAgent(a)); err != nil {
 		return "", fmt.Errorf("register agent %s: %w", id, err)
 	}
-	m.live.set(id, node, true, now)
+	m.live.heardFrom(id, node, now)
 	m.log.Info("agent registered", "id", id, "hostname", a.Hostname, "ip", a.IP, "returning", known)
 	m.reconcileReportsLocked(id, &agentReport{tasks: req.Tasks, at: now}, now)
 	m.kickReconcile()

@@ -157,7 +157,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 			ReservedResources: map[string]any{}, UnreservedResources: res,
 			Attributes: attrs, Active: active, Version: m.cfg.Version,
 			// runtime is guarded by m.mu, which View holds.
-			LastHeartbeat: unixSeconds(m.live.lastSeen(a.ID)),
+			LastHeartbeat: unixSeconds(m.live.lastHeard(a.ID)),
 		})
 	}
 

@@ -82,7 +82,7 @@ func TestUIAgentsLastHeartbeat(t *testing.T) {
 		t.Fatalf("last_heartbeat %v before any heartbeat, want 0", hb)
 	}
 	seen := eventstest.T0.Add(5 * time.Second)
-	m.live.set(agent.ID, nodeOf(m, agent.ID), true, seen)
+	m.live.heardFrom(agent.ID, nodeOf(m, agent.ID), seen)
 	if hb := slave()["last_heartbeat"]; hb != float64(seen.UnixNano())/1e9 {
 		t.Fatalf("last_heartbeat %v, want %v", hb, float64(seen.UnixNano())/1e9)
 	}

@@ -25,8 +25,12 @@ type liveness struct {
 type agentLiveness struct {
 	node     string // the NATS credential's name it must speak as
 	active   bool
-	lastSeen time.Time
-	report   *agentReport // latest heartbeat report not yet reconciled
+	lastSeen time.Time // its heartbeat deadline counts from here
+	// heard is when it last spoke (a heartbeat or registration): zero
+	// after a leader change until it does, where lastSeen is the
+	// takeover (its silence while no master ran is not its fault).
+	heard  time.Time
+	report *agentReport // latest heartbeat report not yet reconciled
 }
 
 // agentReport is the tasks an agent said it runs, and when it said so.
@@ -50,6 +54,15 @@ func (l *liveness) reset() {
 // set records an agent's node and whether it is active (registration,
 // unreachable, gone); an active agent counts as just seen.
 func (l *liveness) set(id, node string, active bool, now time.Time) {
+	l.setAt(id, node, active, now, false)
+}
+
+// heardFrom is set for an agent that has just registered.
+func (l *liveness) heardFrom(id, node string, now time.Time) {
+	l.setAt(id, node, true, now, true)
+}
+
+func (l *liveness) setAt(id, node string, active bool, now time.Time, heard bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.agents[id]
@@ -58,6 +71,9 @@ func (l *liveness) set(id, node string, active bool, now time.Time) {
 		l.agents[id] = a
 	}
 	a.node, a.active = node, active
+	if heard {
+		a.heard = now
+	}
 	if active {
 		a.lastSeen = now
 	} else {
@@ -96,7 +112,7 @@ func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.Task
 	case !a.active:
 		return heartbeatReregister, ""
 	}
-	a.lastSeen = now
+	a.lastSeen, a.heard = now, now
 	a.report = &agentReport{tasks: tasks, at: now}
 	return heartbeatOK, ""
 }
@@ -107,6 +123,17 @@ func (l *liveness) lastSeen(id string) time.Time {
 	defer l.mu.Unlock()
 	if a := l.agents[id]; a != nil {
 		return a.lastSeen
+	}
+	return time.Time{}
+}
+
+// lastHeard is when an agent last spoke to this master (zero if it has
+// not since this master leads): Mesos's last_heartbeat.
+func (l *liveness) lastHeard(id string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.agents[id]; a != nil {
+		return a.heard
 	}
 	return time.Time{}
 }
