@@ -193,6 +193,14 @@ func (s *State) EachTaskOf(appID string, fn func(Task)) {
 	}
 }
 
+// CountTasksOn is len(TasksOn(agentID)) without building the list.
+func (s *State) CountTasksOn(agentID string) int {
+	if !s.indexReady() {
+		return len(s.TasksOn(agentID))
+	}
+	return len(s.tasksByApp.byAgent[agentID])
+}
+
 // CountTasksOf is len(TasksOf(appID)) without building the list.
 func (s *State) CountTasksOf(appID string) int {
 	if !s.indexReady() {

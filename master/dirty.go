@@ -36,6 +36,12 @@ func (m *Master) noteChangeLocked(e events.Event, prev *events.Task) {
 	case events.AppUpdated, events.AppRemoved:
 		d.apps[e.ID] = struct{}{}
 	case events.TaskUpdated, events.TaskRemoved:
+		if prev != nil {
+			m.live.changed(prev.AgentID)
+		}
+		if e.Task != nil && (prev == nil || prev.AgentID != e.Task.AgentID) {
+			m.live.changed(e.Task.AgentID)
+		}
 		// The pool's view of an agent changes only when what its tasks
 		// hold does: a task comes, goes, or stops holding resources.
 		// A status update alone (staging → running) leaves it be.
@@ -74,6 +80,7 @@ func (m *Master) noteChangeLocked(e events.Event, prev *events.Task) {
 		}
 	case events.AgentUpdated, events.AgentRemoved:
 		d.agents[e.ID] = struct{}{}
+		m.live.changed(e.ID)
 		// An agent that joins or changes may fit what did not fit before.
 		for id := range r.unplaced {
 			d.apps[id] = struct{}{}

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 type liveness struct {
 	mu     sync.Mutex
 	agents map[string]*agentLiveness // by agent id
+	byNode map[string]string         // agent id by node
+	seed   maphash.Seed
 	// acked is when each launch's ack arrived, by task id: a report
 	// received well after it that lacks the task means the task is gone;
 	// an earlier one may have been sent before the launch arrived.
@@ -31,16 +34,60 @@ type agentLiveness struct {
 	// takeover (its silence while no master ran is not its fault).
 	heard  time.Time
 	report *agentReport // latest heartbeat report not yet reconciled
+	// version counts the changes to the agent and its tasks; settled is
+	// the hash of a report that matched the state exactly at settledAt
+	// (a version). The same report again, with nothing changed since,
+	// can change nothing: it is neither decoded nor reconciled.
+	version, settledAt uint64
+	settled            uint64
 }
 
 // agentReport is the tasks an agent said it runs, and when it said so.
 type agentReport struct {
 	tasks []events.TaskReport
 	at    time.Time
+	sum   uint64 // hash of the heartbeat's bytes (0: not from a heartbeat)
+}
+
+// sum hashes a heartbeat's bytes.
+func (l *liveness) sum(data []byte) uint64 { return maphash.Bytes(l.seed, data) }
+
+// sameAsSettled records a heartbeat from node whose bytes hash to sum, if
+// it is the settled report of an active agent with nothing changed since;
+// it reports false otherwise, and the heartbeat is handled in full.
+func (l *liveness) sameAsSettled(node string, sum uint64, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.agents[l.byNode[node]]
+	if a == nil || !a.active || a.settled == 0 || a.settled != sum || a.settledAt != a.version {
+		return false
+	}
+	a.lastSeen, a.heard = now, now
+	return true
+}
+
+// changed records a change to an agent or its tasks: its settled report
+// no longer says everything.
+func (l *liveness) changed(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.agents[id]; a != nil {
+		a.version++
+	}
+}
+
+// settle records that the report hashing to sum matched the state of
+// agent id exactly, as it stands now.
+func (l *liveness) settle(id string, sum uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a := l.agents[id]; a != nil && sum != 0 {
+		a.settled, a.settledAt = sum, a.version
+	}
 }
 
 func newLiveness() *liveness {
-	return &liveness{agents: map[string]*agentLiveness{}, acked: map[string]time.Time{}}
+	return &liveness{agents: map[string]*agentLiveness{}, byNode: map[string]string{}, acked: map[string]time.Time{}, seed: maphash.MakeSeed()}
 }
 
 // reset forgets everything: a new term starts from the stored state.
@@ -48,6 +95,7 @@ func (l *liveness) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.agents = map[string]*agentLiveness{}
+	l.byNode = map[string]string{}
 	l.acked = map[string]time.Time{}
 }
 
@@ -71,6 +119,8 @@ func (l *liveness) setAt(id, node string, active bool, now time.Time, heard bool
 		l.agents[id] = a
 	}
 	a.node, a.active = node, active
+	a.version++
+	l.byNode[node] = id
 	if heard {
 		a.heard = now
 	}
@@ -85,6 +135,9 @@ func (l *liveness) setAt(id, node string, active bool, now time.Time, heard bool
 func (l *liveness) forget(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if a := l.agents[id]; a != nil && l.byNode[a.node] == id {
+		delete(l.byNode, a.node)
+	}
 	delete(l.agents, id)
 }
 
@@ -100,7 +153,7 @@ const (
 // heartbeat records a heartbeat of agent id from node at now and keeps its
 // report. An agent the master does not hold as active must register
 // again, which reconciles its tasks in one step.
-func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.TaskReport) (heartbeatVerdict, string) {
+func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.TaskReport, sum uint64) (heartbeatVerdict, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.agents[id]
@@ -113,7 +166,7 @@ func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.Task
 		return heartbeatReregister, ""
 	}
 	a.lastSeen, a.heard = now, now
-	a.report = &agentReport{tasks: tasks, at: now}
+	a.report = &agentReport{tasks: tasks, at: now, sum: sum}
 	return heartbeatOK, ""
 }
 

@@ -41,6 +41,9 @@ type metrics struct {
 	// heartbeats counts agent heartbeats handled; unreachable, agents
 	// declared unreachable; launchTimeouts, launches that timed out.
 	heartbeats, unreachable, launchTimeouts prometheus.Counter
+	// heartbeatsSettled counts heartbeats that repeated a report which
+	// matched the state, handled without decoding them.
+	heartbeatsSettled prometheus.Counter
 }
 
 func newMetrics(m *Master) *metrics {
@@ -91,6 +94,9 @@ func newMetrics(m *Master) *metrics {
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_heartbeats_total", Help: "Agent heartbeats handled.",
 		}),
+		heartbeatsSettled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "atoll_master_heartbeats_settled_total", Help: "Heartbeats that repeated a task report which matched the state, so were neither decoded nor reconciled.",
+		}),
 		unreachable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_agents_unreachable_total", Help: "Agents declared unreachable because their heartbeats stopped.",
 		}),
@@ -102,7 +108,7 @@ func newMetrics(m *Master) *metrics {
 		}, []string{"reason"}),
 	}
 	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
-		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, mt.batchEvents, mt.heartbeats, mt.unreachable, mt.launchTimeouts, &stateCollector{m: m},
+		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, mt.batchEvents, mt.heartbeats, mt.heartbeatsSettled, mt.unreachable, mt.launchTimeouts, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt
 }

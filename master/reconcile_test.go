@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/atollhq/atoll/events"
@@ -350,5 +352,61 @@ func TestReportBeforeAckLosesNothing(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.metrics.lostFromReports) + testutil.ToFloat64(m.metrics.unknownKills); n != 0 {
 		t.Errorf("lost from reports + unknown kills = %v, want 0", n)
+	}
+}
+
+// A heartbeat that repeats a report which matched the state is counted
+// and costs no decode, but only while nothing on the agent changed: once
+// a task is staged there, the same report is reconciled again, and once
+// the launch was acked long enough before it, its absence loses the task.
+func TestSettledHeartbeatsSkipOnlyWhileNothingChanged(t *testing.T) {
+	m, clock := leadingMaster(t)
+	id := addAgent(t, m, "h1", "127.0.0.9")
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 1}`)
+	reconcile(t, m)
+	first := tasksIn(m, "/web", events.TaskStaging)[0]
+	setStatus(t, m, first.ID, events.TaskRunning)
+	beat := func(ids ...string) {
+		hb := events.Heartbeat{AgentID: id}
+		for _, tid := range ids {
+			hb.Tasks = append(hb.Tasks, events.TaskReport{TaskID: tid, AppID: "/web", State: events.TaskRunning})
+		}
+		data, _ := json.Marshal(hb)
+		m.handleHeartbeat(&nats.Msg{Subject: m.cfg.Subjects.Heartbeat("h1"), Data: data})
+		reconcile(t, m)
+	}
+	settled := func() float64 { return testutil.ToFloat64(m.metrics.heartbeatsSettled) }
+
+	beat(first.ID) // matches the state: settles
+	beat(first.ID)
+	beat(first.ID)
+	if n := settled(); n != 2 {
+		t.Fatalf("settled heartbeats after three identical ones = %v, want 2", n)
+	}
+	// A second instance is staged and acked on the agent: the same report
+	// no longer says everything.
+	scaleTo(t, m, "/web", 2)
+	reconcile(t, m)
+	second := tasksIn(m, "/web", events.TaskStaging)[0]
+	m.live.launchAcked(second.ID, clock.Now())
+	clock.Advance(2 * reportAfterAck)
+	beat(first.ID)
+	if n := settled(); n != 2 {
+		t.Errorf("a heartbeat after a change was skipped (settled %v, want 2)", n)
+	}
+	if lost := testutil.ToFloat64(m.metrics.lostFromReports); lost != 1 {
+		t.Errorf("lost from reports = %v, want 1: the acked task the report lacks", lost)
+	}
+}
+
+// scaleTo sets an app's instances, forcing past its deployment.
+func scaleTo(t *testing.T, m *Master, appID string, n int) {
+	t.Helper()
+	if _, err := m.UpdateApp(appID, func(a *events.App) (events.App, error) {
+		next := *a
+		next.Instances = n
+		return next, nil
+	}, true); err != nil {
+		t.Fatal(err)
 	}
 }
