@@ -23,6 +23,7 @@ type State struct {
 	Deployments map[string]Deployment `json:"deployments"`
 
 	tasksByApp *taskIndex // see state_index.go
+	byAgent    bool       // index by agent too (IndexByAgent)
 }
 
 // NewState returns the empty state at (0, 0).
@@ -120,6 +121,7 @@ func (s *State) Clone() *State {
 		Apps:        make(map[string]App, len(s.Apps)),
 		Tasks:       make(map[string]Task, len(s.Tasks)),
 		Deployments: make(map[string]Deployment, len(s.Deployments)),
+		byAgent:     s.byAgent,
 	}
 	if s.Leader != nil {
 		l := *s.Leader

@@ -46,8 +46,15 @@ func (c *TaskCounts) change(t Task, by int) {
 	}
 }
 
-func buildTaskIndex(tasks map[string]Task) *taskIndex {
-	ix := &taskIndex{byApp: map[string]map[string]struct{}{}, byAgent: map[string]map[string]struct{}{}, counts: map[string]*TaskCounts{}}
+// buildTaskIndex indexes tasks by app, and by agent and with per-app
+// counts too when byAgent is set: only the master asks for those, and at
+// 50,000 tasks they would cost every sidecar megabytes.
+func buildTaskIndex(tasks map[string]Task, byAgent bool) *taskIndex {
+	ix := &taskIndex{byApp: map[string]map[string]struct{}{}}
+	if byAgent {
+		ix.byAgent = map[string]map[string]struct{}{}
+		ix.counts = map[string]*TaskCounts{}
+	}
 	for _, t := range tasks {
 		ix.add(t)
 	}
@@ -57,14 +64,18 @@ func buildTaskIndex(tasks map[string]Task) *taskIndex {
 func (ix *taskIndex) add(t Task) {
 	if addID(ix.byApp, t.AppID, t.ID) {
 		ix.count++
-		c := ix.counts[t.AppID]
-		if c == nil {
-			c = &TaskCounts{}
-			ix.counts[t.AppID] = c
+		if ix.counts != nil {
+			c := ix.counts[t.AppID]
+			if c == nil {
+				c = &TaskCounts{}
+				ix.counts[t.AppID] = c
+			}
+			c.change(t, 1)
 		}
-		c.change(t, 1)
 	}
-	addID(ix.byAgent, t.AgentID, t.ID)
+	if ix.byAgent != nil {
+		addID(ix.byAgent, t.AgentID, t.ID)
+	}
 }
 
 func (ix *taskIndex) remove(t Task) {
@@ -77,7 +88,9 @@ func (ix *taskIndex) remove(t Task) {
 			}
 		}
 	}
-	dropID(ix.byAgent, t.AgentID, t.ID)
+	if ix.byAgent != nil {
+		dropID(ix.byAgent, t.AgentID, t.ID)
+	}
 }
 
 // addID and dropID keep one set of an index; they report whether it changed.
@@ -108,7 +121,18 @@ func dropID(sets map[string]map[string]struct{}, key, id string) bool {
 
 // Reindex rebuilds the app → tasks index; call it after writing Tasks
 // other than through Apply (a state assembled by hand or decoded).
-func (s *State) Reindex() { s.tasksByApp = buildTaskIndex(s.Tasks) }
+func (s *State) Reindex() { s.tasksByApp = buildTaskIndex(s.Tasks, s.byAgent) }
+
+// IndexByAgent has the state keep its tasks indexed by agent as well
+// (TasksOn, CountTasksOn) and count them per app (CountsOf), from now on
+// and in its clones: what the master needs, and sidecars do without.
+func (s *State) IndexByAgent() {
+	s.byAgent = true
+	s.Reindex()
+}
+
+// agentIndexReady reports whether TasksOn may use the index.
+func (s *State) agentIndexReady() bool { return s.indexReady() && s.tasksByApp.byAgent != nil }
 
 // putTask and dropTask are Apply's only writes of Tasks; they keep the
 // index in step, building it first when it is missing or out of step.
@@ -151,7 +175,7 @@ func (s *State) TasksOf(appID string) []Task {
 
 // TasksOn returns the tasks placed on an agent, sorted by id.
 func (s *State) TasksOn(agentID string) []Task {
-	if !s.indexReady() {
+	if !s.agentIndexReady() {
 		return s.scanTasks(func(t Task) bool { return t.AgentID == agentID })
 	}
 	return s.tasksIn(s.tasksByApp.byAgent[agentID], func(t Task) bool { return t.AgentID == agentID })
@@ -160,7 +184,7 @@ func (s *State) TasksOn(agentID string) []Task {
 // CountsOf is how many of the app's tasks are staged, running, healthy and
 // unhealthy.
 func (s *State) CountsOf(appID string) TaskCounts {
-	if !s.indexReady() {
+	if !s.agentIndexReady() {
 		var c TaskCounts
 		for _, t := range s.Tasks {
 			if t.AppID == appID {
@@ -195,7 +219,7 @@ func (s *State) EachTaskOf(appID string, fn func(Task)) {
 
 // CountTasksOn is len(TasksOn(agentID)) without building the list.
 func (s *State) CountTasksOn(agentID string) int {
-	if !s.indexReady() {
+	if !s.agentIndexReady() {
 		return len(s.TasksOn(agentID))
 	}
 	return len(s.tasksByApp.byAgent[agentID])

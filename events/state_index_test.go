@@ -46,6 +46,7 @@ func TestTasksOfFollowsEveryWayTasksChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewState()
+			s.IndexByAgent() // as the master keeps it
 			apply(t, s, now, put("web.2", "/web", TaskRunning), put("web.1", "/web", TaskRunning), put("db.1", "/db", TaskRunning))
 			tt.change(s)
 			if got := taskIDs(s.TasksOf(tt.app)); !reflect.DeepEqual(got, tt.want) {

@@ -13,7 +13,7 @@ import (
 // them, record for record, and its indexes answer as before.
 func TestRevertRestoresTheStateBefore(t *testing.T) {
 	s := base(t)
-	s.Reindex()
+	s.IndexByAgent()
 	want := dump(t, s)
 	a2 := eventstest.Agent("a2")
 	killed := eventstest.Task("web.1", "/web", "a1", events.TaskKilled)

@@ -32,7 +32,7 @@ func benchState() *events.State {
 				Ports:       []int{31000 + k}, State: events.TaskRunning, StagedAt: at, Version: at, ConfigVersion: at}
 		}
 	}
-	s.Reindex()
+	s.IndexByAgent() // as the master keeps it
 	return s
 }
 

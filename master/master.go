@@ -305,7 +305,7 @@ func (m *Master) establish() (durability, error) {
 	if err != nil {
 		return durability{}, fmt.Errorf("master: load state: %w", err)
 	}
-	st.Reindex()
+	st.IndexByAgent() // the master asks for an agent's tasks; followers do not
 	m.pipe.reset(st.Epoch, st.Seq)
 	m.live.reset()
 	m.mu.Lock()
