@@ -256,6 +256,7 @@ func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 		m.pipe.open = newBatch()
 		m.revertLocked(later, len(later.evs))
 		m.revertLocked(b, len(b.evs)-stored)
+		m.rebuildInFlightLocked()
 		m.markAllDirtyLocked()
 	}
 	m.mu.Unlock()

@@ -149,3 +149,20 @@ func (m *Master) nextWakeLocked() time.Time {
 // holds reports whether a task holds its agent's resources, as the
 // scheduler's pool counts them.
 func holds(t events.Task) bool { return t.State.Active() }
+
+// rebuildInFlightLocked makes the staging and killing sets anew from the
+// state, after changes were taken back (they were noted as they were
+// made, not as they were undone). It costs every task, once per failed
+// store write.
+func (m *Master) rebuildInFlightLocked() {
+	r := m.runtime
+	r.staging, r.killing = map[string]struct{}{}, map[string]struct{}{}
+	for id, t := range m.state.Tasks {
+		switch t.State {
+		case events.TaskStaging, events.TaskStarting:
+			r.staging[id] = struct{}{}
+		case events.TaskKilling:
+			r.killing[id] = struct{}{}
+		}
+	}
+}

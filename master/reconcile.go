@@ -313,6 +313,10 @@ func (m *Master) killOrphansLocked(now time.Time) []func(context.Context) {
 func (m *Master) resendLocked(now time.Time) []func(context.Context) {
 	var sends []func(context.Context)
 	for _, id := range sortedIDs(m.runtime.killing) {
+		if t, ok := m.state.Tasks[id]; !ok || t.State != events.TaskKilling {
+			delete(m.runtime.killing, id) // taken back with a failed store write
+			continue
+		}
 		if now.Sub(m.runtime.killSent[id]) >= killResend {
 			if s := m.killLocked(id, now); s != nil {
 				sends = append(sends, s)
