@@ -199,24 +199,6 @@ func (s *State) CountsOf(appID string) TaskCounts {
 	return TaskCounts{}
 }
 
-// EachTaskOf calls fn with each of the app's tasks, in no order: for
-// counting, where TasksOf would copy and sort them.
-func (s *State) EachTaskOf(appID string, fn func(Task)) {
-	if !s.indexReady() {
-		for _, t := range s.Tasks {
-			if t.AppID == appID {
-				fn(t)
-			}
-		}
-		return
-	}
-	for id := range s.tasksByApp.byApp[appID] {
-		if t, ok := s.Tasks[id]; ok && t.AppID == appID {
-			fn(t)
-		}
-	}
-}
-
 // CountTasksOn is len(TasksOn(agentID)) without building the list.
 func (s *State) CountTasksOn(agentID string) int {
 	if !s.agentIndexReady() {
