@@ -210,8 +210,12 @@ func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))
 	for {
 		select {
 		case <-ctx.Done():
+			// What was staged but never stored comes out of the state:
+			// until a new term reloads it, this master's reads must not
+			// show changes whose callers were told they failed.
 			m.mu.Lock()
 			open := m.pipe.open
+			m.revertLocked(open, len(open.evs))
 			m.pipe.open, m.pipe.inflight = newBatch(), nil
 			m.mu.Unlock()
 			open.finish(ErrNotLeader)
