@@ -36,8 +36,16 @@ func NewHTTPHandler(cfg Config, zone func() *Zone, metrics *Metrics, version str
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics.Handler())
 	}
-	// Heap and CPU profiles of a running sidecar: the DNS benchmark reads
-	// the live heap after a GC from /debug/pprof/heap?gc=1.
+	return mux
+}
+
+// withProfiling adds heap and CPU profiles of the running sidecar to h
+// (the DNS benchmark reads the live heap after a GC from
+// /debug/pprof/heap?gc=1). Only on request: a profile shows the cluster's
+// names and costs CPU, and this API has no credentials.
+func withProfiling(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux

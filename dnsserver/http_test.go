@@ -339,3 +339,24 @@ func TestHTTPAXFRZoneFile(t *testing.T) {
 	var bad struct{ Message string }
 	f.getJSON(t, "/v1/axfr?format=xml", 400, &bad)
 }
+
+// The API has no credentials, so profiles (which show the cluster's names
+// and cost CPU) are served only when the operator asks for them.
+func TestProfilesOnlyWhenAsked(t *testing.T) {
+	h := NewHTTPHandler(Config{Addr: "127.0.0.1:8053"}, func() *Zone { return nil }, NewMetrics(), "1")
+	for _, tc := range []struct {
+		h    http.Handler
+		want int
+	}{{h, http.StatusNotFound}, {withProfiling(h), http.StatusOK}} {
+		srv := httptest.NewServer(tc.h)
+		resp, err := http.Get(srv.URL + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /debug/pprof/heap: %d, want %d", resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type SidecarConfig struct {
 	// HTTPAddr is where the Mesos-DNS HTTP API and /metrics listen;
 	// "" serves no HTTP at all.
 	HTTPAddr string
+	// Profiling serves /debug/pprof/ on the HTTP API too (off unless
+	// asked: the API has no credentials).
+	Profiling bool
 	// Version is reported by /v1/version.
 	Version string
 	// SyncTimeout is the follower's; zero takes its default.
@@ -161,8 +164,12 @@ func (s *Sidecar) Run(ctx context.Context) error {
 // serveHTTP serves the API on the listener bound by NewSidecar until ctx
 // ends, then lets requests in flight finish for a moment.
 func (s *Sidecar) serveHTTP(ctx context.Context) error {
+	h := NewHTTPHandler(s.cfg.DNS, s.server.Zone, s.metrics, s.cfg.Version)
+	if s.cfg.Profiling {
+		h = withProfiling(h)
+	}
 	hs := &http.Server{
-		Handler:           NewHTTPHandler(s.cfg.DNS, s.server.Zone, s.metrics, s.cfg.Version),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -87,7 +87,7 @@ func run(atoll string, apps, perApp int, duration time.Duration, changes, heapTa
 		return err
 	}
 	sidecar := exec.Command("taskset", append(append([]string{"-c", serverCore, atoll, "dns"}, natsArgs...),
-		"--dns", dnsAddr, "--http", httpAddr, "--resolvers", "127.0.0.1:9", "--dns-sockets", "1")...)
+		"--dns", dnsAddr, "--http", httpAddr, "--pprof", "--resolvers", "127.0.0.1:9", "--dns-sockets", "1")...)
 	sidecar.Env = append(os.Environ(), "GOMAXPROCS=1")
 	sidecar.Stderr = os.Stderr
 	if err := sidecar.Start(); err != nil {

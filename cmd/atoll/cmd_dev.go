@@ -70,7 +70,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
-		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr, security: security,
+		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr, dnsPprof: df.pprof, security: security,
 		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA,
 	}
 	if *lb {
@@ -105,6 +105,7 @@ type devOptions struct {
 	demo                        bool
 	dns                         *dnsserver.Config // nil: no DNS sidecar
 	dnsHTTP                     string
+	dnsPprof                    bool
 	lb                          *lbOptions // nil: no HAProxy
 	security                    apiSecurity
 	credentialsFile, caFile     string // for the banner
@@ -204,7 +205,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 		wg.Wait()
 		sidecarWG.Wait()
 	}
-	parts := sidecarParts{dns: o.dns, dnsHTTP: o.dnsHTTP}
+	parts := sidecarParts{dns: o.dns, dnsHTTP: o.dnsHTTP, pprof: o.dnsPprof}
 	lbLine := ""
 	if o.lb != nil {
 		if _, err := exec.LookPath(o.lb.bin); err != nil {

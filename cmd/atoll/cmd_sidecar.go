@@ -49,7 +49,7 @@ func runSidecar(ctx context.Context, args []string, _, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 			return 2
 		}
-		parts.dns, parts.dnsHTTP = &cfg, o.dns.httpAddr
+		parts.dns, parts.dnsHTTP, parts.pprof = &cfg, o.dns.httpAddr, o.dns.pprof
 	}
 	if err := serveNodeSidecar(ctx, o.nats, parts, newLogger(stderr, o.logLevel)); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
@@ -92,7 +92,7 @@ func (o *sidecarOptions) run(ctx context.Context, name string, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	parts := sidecarParts{dns: &cfg, dnsHTTP: o.dns.httpAddr}
+	parts := sidecarParts{dns: &cfg, dnsHTTP: o.dns.httpAddr, pprof: o.dns.pprof}
 	if err := serveNodeSidecar(ctx, o.nats, parts, newLogger(stderr, o.logLevel)); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
@@ -111,6 +111,7 @@ type dnsFlags struct {
 	forwardTimeout    time.Duration
 	recursionCIDRs    string
 	sockets           int
+	pprof             bool
 }
 
 func (f *dnsFlags) register(fs *flag.FlagSet, defaultAddr, httpFlag string) {
@@ -123,6 +124,7 @@ func (f *dnsFlags) register(fs *flag.FlagSet, defaultAddr, httpFlag string) {
 	fs.DurationVar(&f.forwardTimeout, "forward-timeout", dnsserver.DefaultForwardTimeout, "per-try timeout of a forwarded query before the next resolver")
 	fs.StringVar(&f.recursionCIDRs, "recursion-cidrs", prefixList(dnsserver.DefaultRecursionCIDRs()), `clients whose other names are forwarded, comma separated; others get REFUSED ("" forwards for nobody)`)
 	fs.IntVar(&f.sockets, "dns-sockets", 0, "UDP sockets (SO_REUSEPORT) to serve on (default GOMAXPROCS)")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's /debug/pprof/ profiles on the HTTP API too (it has no credentials: keep it on loopback)")
 }
 
 // config turns the flags into the server's Config; resolvers default to

@@ -22,6 +22,7 @@ import (
 type sidecarParts struct {
 	dns     *dnsserver.Config // nil: no DNS server
 	dnsHTTP string            // its HTTP API; "" none
+	pprof   bool              // /debug/pprof/ on that API too
 	lb      *lbOptions        // nil: no load balancer
 }
 
@@ -76,7 +77,7 @@ func newNodeSidecar(nf natsFlags, nc *nats.Conn, p sidecarParts, log *slog.Logge
 	var fan events.Fanout
 	if p.dns != nil {
 		sc, err := dnsserver.NewSidecar(dnsserver.SidecarConfig{
-			DNS: *p.dns, Follower: s.follower, HTTPAddr: p.dnsHTTP, Version: version, Log: log.With("component", "dns"),
+			DNS: *p.dns, Follower: s.follower, HTTPAddr: p.dnsHTTP, Profiling: p.pprof, Version: version, Log: log.With("component", "dns"),
 		})
 		if err != nil {
 			if s.lb != nil {
