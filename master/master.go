@@ -305,8 +305,10 @@ func (m *Master) establish() (durability, error) {
 	if err != nil {
 		return durability{}, fmt.Errorf("master: load state: %w", err)
 	}
+	// Nothing staged yet: what was loaded is what followers have. Cloned
+	// before the agent index, which only the working state keeps.
+	m.pipe.published.reset(st.Clone())
 	st.IndexByAgent() // the master asks for an agent's tasks; followers do not
-	m.pipe.reset(st.Epoch, st.Seq)
 	m.live.reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()
