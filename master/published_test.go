@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -175,4 +176,62 @@ func TestEventStreamFollowsStoredHistory(t *testing.T) {
 			t.Fatalf("event %d is of the refused write: %+v", i, got)
 		}
 	}
+
+	// What a sidecar that resyncs now gets is the stored history: the
+	// refused write left the published state neither ahead nor behind.
+	snap, err := m.publishedState()
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	got := snap.State
+	if got.Seq != ref.Seq || !reflect.DeepEqual(got.Apps, ref.Apps) || !reflect.DeepEqual(got.Tasks, ref.Tasks) ||
+		!reflect.DeepEqual(got.Deployments, ref.Deployments) || !reflect.DeepEqual(got.Agents, ref.Agents) {
+		t.Errorf("snapshot at seq %d: apps %v tasks %v deployments %v;\nstored history at seq %d: apps %v tasks %v deployments %v",
+			got.Seq, got.Apps, got.Tasks, got.Deployments, ref.Seq, ref.Apps, ref.Tasks, ref.Deployments)
+	}
+	if snap.Digest.IsZero() {
+		t.Errorf("snapshot at %d-%d carries no digest", got.Epoch, got.Seq)
+	}
+}
+
+// Should the published state ever fall out of step with the store (a
+// bug), a sidecar asking for a snapshot is told so, and the operator reads
+// it in the log, rather than either getting a state that is not the
+// stored history.
+func TestOutOfStepPublishedStateRefusesSnapshots(t *testing.T) {
+	var logged strings.Builder
+	var logMu sync.Mutex
+	m, err := New(Config{NC: eventstest.Connect(t, eventstest.StartNATS(t)), Store: &MemStore{},
+		Log: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logged}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	establishForTest(t, m)
+	snap, err := m.publishedState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the committer publishes; nothing is being committed now.
+	skipped := events.Event{Epoch: snap.State.Epoch, Seq: snap.State.Seq + 2, Type: events.AppRemoved, ID: "/web", Time: time.Now()}
+	m.publishStored([]events.Event{skipped})
+
+	if _, err := m.publishedState(); err == nil || !errors.Is(err, events.ErrOutOfOrder) {
+		t.Fatalf("snapshot after an event that did not apply: err %v, want it refused as out of order", err)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if !strings.Contains(logged.String(), "level=ERROR") || !strings.Contains(logged.String(), "out of step") {
+		t.Errorf("log does not say the published state is out of step:\n%s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
