@@ -78,7 +78,9 @@ func (m *Master) publishedState() (events.Snapshot, error) {
 	if p.broken != nil {
 		return events.Snapshot{}, p.broken
 	}
-	s := p.state.Clone()
+	// The copy is encoded, never asked: its index is not worth the
+	// committer's wait.
+	s := p.state.CloneUnindexed()
 	return events.Snapshot{State: s, Digest: m.pub.Digest(s.Epoch, s.Seq)}, nil
 }
 
