@@ -37,6 +37,11 @@ func TestTasksOfFollowsEveryWayTasksChange(t *testing.T) {
 		{"written directly, added", func(s *State) { s.Tasks["web.3"] = Task{ID: "web.3", AppID: "/web"} }, "/web", []string{"web.1", "web.2", "web.3"}},
 		{"written directly, removed", func(s *State) { delete(s.Tasks, "web.1") }, "/web", []string{"web.2"}},
 		{"a clone", func(s *State) { *s = *s.Clone() }, "/db", []string{"db.1"}},
+		{"a clone without the index", func(s *State) { *s = *s.CloneUnindexed() }, "/web", []string{"web.1", "web.2"}},
+		{"Apply on a clone without the index", func(s *State) {
+			*s = *s.CloneUnindexed()
+			apply(t, s, now, put("web.3", "/web", TaskRunning))
+		}, "/web", []string{"web.1", "web.2", "web.3"}},
 		{"an app without tasks", func(s *State) {}, "/none", []string{}},
 		{"Apply after a direct write", func(s *State) {
 			s.Tasks["web.3"] = Task{ID: "web.3", AppID: "/web"}

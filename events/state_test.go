@@ -186,18 +186,24 @@ func TestApplyCopiesRecords(t *testing.T) {
 }
 
 func TestCloneSharesNoMaps(t *testing.T) {
-	s := base(t)
-	c := s.Clone()
-	if err := eventstest.Equal(s, c); err != nil {
-		t.Fatalf("clone differs: %v", err)
-	}
-	apply(t, c, events.DeleteAgent("a1"))
-	apply(t, c, events.DeleteApp("/web"))
-	apply(t, c, events.DeleteTask("web.1"))
-	apply(t, c, events.DeleteDeployment("d1"))
-	c.Leader.ID = "changed"
-	if err := eventstest.Equal(s, base(t)); err != nil {
-		t.Errorf("changing the clone changed the original: %v", err)
+	for name, clone := range map[string]func(*events.State) *events.State{
+		"Clone": (*events.State).Clone, "CloneUnindexed": (*events.State).CloneUnindexed,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := base(t)
+			c := clone(s)
+			if err := eventstest.Equal(s, c); err != nil {
+				t.Fatalf("clone differs: %v", err)
+			}
+			apply(t, c, events.DeleteAgent("a1"))
+			apply(t, c, events.DeleteApp("/web"))
+			apply(t, c, events.DeleteTask("web.1"))
+			apply(t, c, events.DeleteDeployment("d1"))
+			c.Leader.ID = "changed"
+			if err := eventstest.Equal(s, base(t)); err != nil {
+				t.Errorf("changing the clone changed the original: %v", err)
+			}
+		})
 	}
 }
 

@@ -18,17 +18,17 @@ var ErrNotLeader = errors.New("not the leader")
 // applied to the leader's working state under m.mu, which is all a
 // decision needs, and joins the open batch. One committer goroutine takes
 // the open batch as a whole, makes it durable with one store write (group
-// commit), then publishes its events on NATS and feeds them to /v2/events
-// in seq order, and only then sends the agent requests that depended on
-// it and tells the callers waiting on it. A batch the store could not
-// keep is taken back out of the working state, with every batch after it:
-// a write that could not be made changes nothing.
+// commit), then applies its events to the published state (published.go),
+// publishes them on NATS and feeds them to /v2/events in seq order, and
+// only then sends the agent requests that depended on it and tells the
+// callers waiting on it. A batch the store could not keep is taken back
+// out of the working state, with every batch after it: a write that could
+// not be made changes nothing, and the published state never saw it.
 
 // batch is changes applied to the working state that are not yet durable.
 type batch struct {
-	evs    []events.Event
-	undos  []events.Undo
-	frames [][]sseFrame // per event, made against the state before it
+	evs   []events.Event
+	undos []events.Undo
 	// after runs once the batch is durable and published: requests to
 	// agents that name what the batch staged.
 	after []func(context.Context)
@@ -66,30 +66,17 @@ func (d durability) wait() error {
 }
 
 // pipeline is the leader's batches on their way to the store. open and
-// inflight are guarded by Master.mu; published by pubMu.
+// inflight are guarded by Master.mu; published is the committer's and has
+// its own lock.
 type pipeline struct {
-	open     *batch // gathering changes
-	inflight *batch // taken by the committer, not yet published
-	kick     chan struct{}
-
-	// pubMu is held while a batch is published, so that a snapshot or a
-	// sync tick sees the published chain between batches, never inside
-	// one. Lock order: pubMu before Master.mu.
-	pubMu          sync.Mutex
-	publishedEpoch uint64
-	publishedSeq   uint64
+	open      *batch // gathering changes
+	inflight  *batch // taken by the committer, not yet published
+	kick      chan struct{}
+	published published
 }
 
 func newPipeline() *pipeline {
 	return &pipeline{open: newBatch(), kick: make(chan struct{}, 1)}
-}
-
-// reset starts a term from a state loaded at (epoch, seq): nothing staged,
-// that much published.
-func (p *pipeline) reset(epoch, seq uint64) {
-	p.pubMu.Lock()
-	p.publishedEpoch, p.publishedSeq = epoch, seq
-	p.pubMu.Unlock()
 }
 
 // commitLocked stamps changes, applies them to the working state and adds
@@ -119,7 +106,6 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 		b.start = time.Now()
 	}
 	for i, e := range evs {
-		frames := sseFrames(m.state, e) // before Apply: compares with the old records
 		var prev *events.Task
 		if t, ok := m.state.Tasks[e.ID]; ok && (e.Type == events.TaskUpdated || e.Type == events.TaskRemoved) {
 			prev = &t
@@ -129,7 +115,7 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 			m.revertLocked(b, len(b.evs)-i) // this call's, newest first
 			return fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 		}
-		b.evs, b.undos, b.frames = append(b.evs, e), append(b.undos, u), append(b.frames, frames)
+		b.evs, b.undos = append(b.evs, e), append(b.undos, u)
 		m.noteChangeLocked(e, prev)
 	}
 	m.kickCommit()
@@ -200,7 +186,7 @@ func (m *Master) revertLocked(b *batch, n int) {
 		m.state.Revert(b.undos[i])
 	}
 	k := len(b.evs) - n
-	b.evs, b.undos, b.frames = b.evs[:k], b.undos[:k], b.frames[:k]
+	b.evs, b.undos = b.evs[:k], b.undos[:k]
 }
 
 // commitLoop is the committer: it runs while this master leads and
@@ -237,16 +223,7 @@ func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))
 // commitBatch stores, publishes and finishes one batch.
 func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 	stored, storeErr := m.storeBatch(b.evs)
-	m.pipe.pubMu.Lock()
-	for i, e := range b.evs[:stored] {
-		m.sse.publish(e.Epoch, e.Seq, b.frames[i])
-		if err := m.pub.Publish(e); err != nil {
-			// Followers notice the gap at the next event or sync tick.
-			m.log.Warn("publish event", "seq", e.Seq, "err", err)
-		}
-		m.pipe.publishedEpoch, m.pipe.publishedSeq = e.Epoch, e.Seq
-		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
-	}
+	m.publishStored(b.evs[:stored])
 	if stored > 0 {
 		m.metrics.commit.Observe(time.Since(b.start).Seconds())
 		m.metrics.batchEvents.Observe(float64(stored))
@@ -264,7 +241,6 @@ func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 		m.markAllDirtyLocked()
 	}
 	m.mu.Unlock()
-	m.pipe.pubMu.Unlock()
 	if storeErr != nil {
 		m.log.Warn("store write failed; its changes are taken back", "events", len(b.evs)-stored, "err", storeErr)
 		later.finish(fmt.Errorf("an earlier change was not stored: %w", storeErr))
@@ -289,39 +265,4 @@ func (m *Master) storeBatch(evs []events.Event) (int, error) {
 		return n, fmt.Errorf("commit %s %s: %w", e.Type, e.ID, err)
 	}
 	return n, nil
-}
-
-// publishedState is the state as followers have it: the working state
-// without what is not yet published, and the digest of the chain there.
-func (m *Master) publishedState() (events.Snapshot, error) {
-	m.pipe.pubMu.Lock()
-	defer m.pipe.pubMu.Unlock()
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if !m.actingLocked() {
-		return events.Snapshot{}, ErrNotLeader
-	}
-	s := m.state.Clone()
-	for _, b := range []*batch{m.pipe.open, m.pipe.inflight} {
-		if b == nil {
-			continue
-		}
-		for i := len(b.undos) - 1; i >= 0; i-- {
-			s.Revert(b.undos[i])
-		}
-	}
-	return events.Snapshot{State: s, Digest: m.pub.Digest(s.Epoch, s.Seq)}, nil
-}
-
-// publishSyncTick publishes the published (epoch, seq) for followers to
-// check against.
-func (m *Master) publishSyncTick() {
-	m.pipe.pubMu.Lock()
-	defer m.pipe.pubMu.Unlock()
-	if !m.Leading() || m.pipe.publishedSeq == 0 {
-		return
-	}
-	if err := m.pub.PublishSync(m.pipe.publishedEpoch, m.pipe.publishedSeq, m.cfg.Now()); err != nil {
-		m.log.Warn("publish sync tick", "err", err)
-	}
 }

@@ -86,9 +86,9 @@ func TestFailedStoreWriteChangesNothing(t *testing.T) {
 	if has("/first") || has("/second") || seq() != before {
 		t.Fatalf("after the failed write: /first %v, /second %v, seq %d; want neither, seq %d", has("/first"), has("/second"), seq(), before)
 	}
-	m.pipe.pubMu.Lock()
-	published := m.pipe.publishedSeq
-	m.pipe.pubMu.Unlock()
+	m.pipe.published.mu.RLock()
+	published := m.pipe.published.state.Seq
+	m.pipe.published.mu.RUnlock()
 	if published != before {
 		t.Errorf("published up to seq %d, want %d: nothing of the failed write goes out", published, before)
 	}

@@ -301,12 +301,17 @@ func (m *Master) lead(ctx context.Context) error {
 // the state says are active get a fresh heartbeat deadline: their silence
 // while no master ran is not their fault.
 func (m *Master) establish() (durability, error) {
-	st, err := m.cfg.Store.Load()
+	loaded, err := m.cfg.Store.Load()
 	if err != nil {
 		return durability{}, fmt.Errorf("master: load state: %w", err)
 	}
-	st.IndexByAgent() // the master asks for an agent's tasks; followers do not
-	m.pipe.reset(st.Epoch, st.Seq)
+	// Nothing is staged yet: what was loaded is what followers have. The
+	// working state is a copy, indexed by agent too (the master asks for
+	// an agent's tasks; followers do not); the loaded state keeps the app
+	// index its store built.
+	st := loaded.CloneUnindexed()
+	st.IndexByAgent()
+	m.pipe.published.reset(loaded)
 	m.live.reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()

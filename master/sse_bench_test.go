@@ -8,7 +8,7 @@ import (
 )
 
 // BenchmarkSSEPublishTaskUpdate is what the SSE stream adds to each
-// committed task update, under the master's lock: framing it as
+// committed task update, on the committer: framing it as
 // status_update_event and recording it in the replay ring.
 func BenchmarkSSEPublishTaskUpdate(b *testing.B) {
 	s := events.NewState()

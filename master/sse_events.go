@@ -171,7 +171,8 @@ func stepAt(d events.Deployment, n int) deploymentStep {
 
 // sseFrames makes the Marathon events for committed event e. s is the
 // state e applies to, before it is applied: what changed is told by
-// comparing. It runs under the master's lock and must not keep s.
+// comparing. The committer runs it over the published state
+// (published.go); it must not keep s.
 func sseFrames(s *events.State, e events.Event) []sseFrame {
 	id := sseID(e.Epoch, e.Seq)
 	ts := jsonTime(e.Time)
