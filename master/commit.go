@@ -247,6 +247,9 @@ func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 		m.pipe.publishedEpoch, m.pipe.publishedSeq = e.Epoch, e.Seq
 		m.metrics.events.WithLabelValues(string(e.Type)).Inc()
 	}
+	// Before anyone waiting on the batch is told: a caller's next read
+	// shows its write.
+	m.reads.apply(b.evs[:stored])
 	if stored > 0 {
 		m.metrics.commit.Observe(time.Since(b.start).Seconds())
 		m.metrics.batchEvents.Observe(float64(stored))

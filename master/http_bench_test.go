@@ -45,6 +45,7 @@ func BenchmarkAPIReads100k(b *testing.B) {
 	st.Epoch, st.Seq = m.state.Epoch, m.state.Seq
 	st.Leader = m.state.Leader
 	m.state = st
+	m.reads.reset(st)
 	m.mu.Unlock()
 	for _, path := range []string{"/v2/apps", "/v2/apps?embed=apps.tasks", "/v2/tasks", "/master/state"} {
 		b.Run(path, func(b *testing.B) {
