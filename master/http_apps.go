@@ -1,6 +1,7 @@
 package master
 
 import (
+	"bufio"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -161,7 +162,6 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
 	withTasks := embedsTasks(r)
 	var picked []*appEntry
-	size := 0
 	for _, e := range m.reads.load().apps {
 		if e.app == nil {
 			continue
@@ -175,46 +175,58 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		if !match(e.app.Labels) {
 			continue
 		}
-		data, err := e.encoded()
-		if err != nil {
+		// Encoded before the answer starts: an app that cannot be is a
+		// 500, not half an answer.
+		if err := e.encode(withTasks); err != nil {
 			m.writeError(w, r, err)
 			return
 		}
-		size += len(data) + 1
-		if withTasks {
-			tasks, _, err := e.tasks.encoded()
-			if err != nil {
-				m.writeError(w, r, err)
-				return
-			}
-			size += len(tasks) + len(`,"tasks":[]`)
-		}
 		picked = append(picked, e)
 	}
-	// One buffer of the right size: at 100,000 tasks the answer is tens
-	// of megabytes, and growing it by doubling would copy it again.
-	body := make([]byte, 0, len(`{"apps":[]}`)+size+1)
-	body = append(body, `{"apps":[`...)
+	out := startJSON(w, http.StatusOK)
+	out.WriteString(`{"apps":[`)
 	for i, e := range picked {
 		if i > 0 {
-			body = append(body, ',')
+			out.WriteByte(',')
 		}
-		if withTasks {
-			body, _ = e.appendWithTasks(body) // encoded above
-		} else {
-			data, _ := e.encoded()
-			body = append(body, data...)
-		}
+		out.app(e, withTasks)
 	}
-	writeEncoded(w, http.StatusOK, append(body, "]}"...))
+	out.WriteString("]}")
+	out.end()
 }
 
-// writeEncoded answers with data, JSON already encoded as writeJSON would
-// encode it (without the newline writeJSON adds).
-func writeEncoded(w http.ResponseWriter, status int, data []byte) {
+// jsonAnswer writes an answer made of pieces of encoded JSON straight to
+// the client rather than joining them first: at 100,000 tasks an answer
+// is tens of megabytes, and a buffer that size per GET would cost the
+// garbage collector more than the copying. The pieces are encoded as
+// writeJSON would encode the whole.
+type jsonAnswer struct{ *bufio.Writer }
+
+func startJSON(w http.ResponseWriter, status int) jsonAnswer {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	return jsonAnswer{bufio.NewWriterSize(w, 64<<10)}
+}
+
+// app writes an app's view, with its tasks embedded or without; the
+// entry must be encoded (appEntry.encode).
+func (a jsonAnswer) app(e *appEntry, withTasks bool) {
+	if !withTasks {
+		a.Write(e.json)
+		return
+	}
+	// The view's closing brace makes way for its tasks, appView's last field.
+	a.Write(e.json[:len(e.json)-1])
+	a.WriteString(`,"tasks":[`)
+	a.Write(e.tasks.json)
+	a.WriteString("]}")
+}
+
+// end ends the answer with writeJSON's newline and sends what is left. A
+// client that went away is not an error to report.
+func (a jsonAnswer) end() {
+	a.WriteByte('\n')
+	_ = a.Flush()
 }
 
 // appLimits are the bounds the API holds app definitions to.
@@ -327,12 +339,15 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, appNotFound(id))
 		return
 	}
-	body, err := e.appendWithTasks([]byte(`{"app":`))
-	if err != nil {
+	if err := e.encode(true); err != nil {
 		m.writeError(w, r, err)
 		return
 	}
-	writeEncoded(w, http.StatusOK, append(body, '}'))
+	out := startJSON(w, http.StatusOK)
+	out.WriteString(`{"app":`)
+	out.app(e, true)
+	out.WriteByte('}')
+	out.end()
 }
 
 // putApp is PUT /v2/apps/{id}: a partial update by default

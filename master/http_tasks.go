@@ -85,44 +85,40 @@ func (m *Master) listTasks(w http.ResponseWriter, r *http.Request) {
 		want = append(want, events.TaskState("TASK_"+strings.ToUpper(s)))
 	}
 	apps := m.reads.load().apps
-	size := 0
 	for _, e := range apps {
-		data, _, err := e.tasks.encoded()
-		if err != nil {
+		if err := e.tasks.encode(); err != nil {
 			m.writeError(w, r, err)
 			return
 		}
-		size += len(data) + 1
 	}
-	body := make([]byte, 0, len(`{"tasks":[]}`)+size+1)
-	body = append(body, `{"tasks":[`...)
+	out := startJSON(w, http.StatusOK)
+	out.WriteString(`{"tasks":[`)
 	first := true
 	for _, e := range apps {
-		data, ends, _ := e.tasks.encoded() // encoded above
+		ts := e.tasks
 		if len(want) == 0 {
-			if len(data) > 0 {
+			if len(ts.json) > 0 {
 				if !first {
-					body = append(body, ',')
+					out.WriteByte(',')
 				}
-				body, first = append(body, data...), false
+				out.Write(ts.json)
+				first = false
 			}
 			continue
 		}
-		for i, t := range e.tasks.tasks {
+		for i, t := range ts.tasks {
 			if !slices.Contains(want, t.State) {
 				continue
 			}
-			start := 0
-			if i > 0 {
-				start = ends[i-1] + 1 // past the comma
-			}
 			if !first {
-				body = append(body, ',')
+				out.WriteByte(',')
 			}
-			body, first = append(body, data[start:ends[i]]...), false
+			out.Write(ts.taskJSON(i))
+			first = false
 		}
 	}
-	writeEncoded(w, http.StatusOK, append(body, "]}"...))
+	out.WriteString("]}")
+	out.end()
 }
 
 // getAppTasks is GET /v2/apps/{id}/tasks, served from the read view.
@@ -132,15 +128,15 @@ func (m *Master) getAppTasks(w http.ResponseWriter, r *http.Request, id string) 
 		m.writeError(w, r, appNotFound(id))
 		return
 	}
-	data, _, err := e.tasks.encoded()
-	if err != nil {
+	if err := e.tasks.encode(); err != nil {
 		m.writeError(w, r, err)
 		return
 	}
-	body := make([]byte, 0, len(`{"tasks":[]}`)+len(data)+1)
-	body = append(body, `{"tasks":[`...)
-	body = append(body, data...)
-	writeEncoded(w, http.StatusOK, append(body, "]}"...))
+	out := startJSON(w, http.StatusOK)
+	out.WriteString(`{"tasks":[`)
+	out.Write(e.tasks.json)
+	out.WriteString("]}")
+	out.end()
 }
 
 // killAppTasks is DELETE /v2/apps/{id}/tasks?host=&scale=: kills the

@@ -75,39 +75,20 @@ func (e *appEntry) view(withTasks bool) appView {
 	return appViewFrom(*e.app, e.tasks.counts, e.deps, e.tasks.tasks, withTasks)
 }
 
-// encoded is the app's view without tasks as JSON, made on first use.
-func (e *appEntry) encoded() ([]byte, error) {
+// encode makes, once, the app's view without tasks as JSON and, if
+// withTasks, its tasks' (jsonAnswer.app joins them). Afterwards e.json
+// and e.tasks.json may be read.
+func (e *appEntry) encode(withTasks bool) error {
 	e.once.Do(func() {
 		e.json, e.err = json.Marshal(e.view(false))
 		if e.err != nil {
 			e.err = fmt.Errorf("encode app %s: %w", e.id, e.err)
 		}
 	})
-	return e.json, e.err
-}
-
-// appendWithTasks appends the app's view with its tasks embedded: the
-// view without them, its closing brace replaced by the tasks (the last
-// field of appView), as encoding/json would write the whole.
-func (e *appEntry) appendWithTasks(dst []byte) ([]byte, error) {
-	plain, err := e.encoded()
-	if err != nil {
-		return dst, err
+	if e.err != nil || !withTasks {
+		return e.err
 	}
-	tasks, _, err := e.tasks.encoded()
-	if err != nil {
-		return dst, err
-	}
-	dst = append(dst, plain[:len(plain)-1]...)
-	dst = append(dst, `,"tasks":[`...)
-	dst = append(dst, tasks...)
-	return append(dst, "]}"...), nil
-}
-
-// sizeWithTasks is how many bytes appendWithTasks appends (once encoded).
-func (e *appEntry) sizeWithTasks() int {
-	tasks, _, _ := e.tasks.encoded()
-	return len(e.json) + len(`,"tasks":[]`) + len(tasks)
+	return e.tasks.encode()
 }
 
 // taskSet is an app's tasks by id, with their counts and, made on first
@@ -132,14 +113,15 @@ func newTaskSet(tasks []events.Task) *taskSet {
 	return ts
 }
 
-// encoded returns the task views as JSON, comma-separated, and where each
-// one ends.
-func (ts *taskSet) encoded() ([]byte, []int, error) {
+// encode makes, once, the task views as JSON, comma-separated, and notes
+// where each one ends. Afterwards ts.json and taskJSON may be read.
+func (ts *taskSet) encode() error {
 	ts.once.Do(func() {
 		ts.ends = make([]int, len(ts.tasks))
 		for i, t := range ts.tasks {
 			data, err := json.Marshal(taskViewOf(t))
 			if err != nil {
+				ts.json, ts.ends = nil, nil
 				ts.err = fmt.Errorf("encode task %s: %w", t.ID, err)
 				return
 			}
@@ -150,7 +132,16 @@ func (ts *taskSet) encoded() ([]byte, []int, error) {
 			ts.ends[i] = len(ts.json)
 		}
 	})
-	return ts.json, ts.ends, ts.err
+	return ts.err
+}
+
+// taskJSON is task i's view as JSON, once encoded.
+func (ts *taskSet) taskJSON(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = ts.ends[i-1] + 1 // past the comma
+	}
+	return ts.json[start:ts.ends[i]]
 }
 
 // readViews keeps the read view: the published picture, and what it takes
