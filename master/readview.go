@@ -131,6 +131,9 @@ func (ts *taskSet) encode() error {
 			ts.json = append(ts.json, data...)
 			ts.ends[i] = len(ts.json)
 		}
+		// Kept for as long as the tasks do not change: without the room
+		// the appends left (a third more at 100,000 tasks).
+		ts.json = slices.Clone(ts.json)
 	})
 	return ts.err
 }
@@ -201,6 +204,9 @@ func (r *readViews) reset(s *events.State) {
 		}
 		tasks := noTasks
 		if l := byApp[id]; len(l) > 0 {
+			// A copy of exactly its length: the appends left up to
+			// half again as much room, megabytes at 100,000 tasks.
+			l = slices.Clone(l)
 			slices.SortFunc(l, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
 			tasks = newTaskSet(l)
 		}
@@ -331,7 +337,18 @@ func mergeTasks(tasks []events.Task, changes map[string]*events.Task) []events.T
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	out := make([]events.Task, 0, len(tasks)+len(ids))
+	// Exactly as long as the result: the view keeps it.
+	n := len(tasks)
+	for _, id := range ids {
+		_, had := slices.BinarySearchFunc(tasks, id, func(t events.Task, id string) int { return strings.Compare(t.ID, id) })
+		switch put := changes[id] != nil; {
+		case put && !had:
+			n++
+		case !put && had:
+			n--
+		}
+	}
+	out := make([]events.Task, 0, n)
 	i := 0
 	for _, id := range ids {
 		for i < len(tasks) && tasks[i].ID < id {
