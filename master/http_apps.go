@@ -1,7 +1,6 @@
 package master
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -193,40 +192,6 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out.WriteString("]}")
 	out.end()
-}
-
-// jsonAnswer writes an answer made of pieces of encoded JSON straight to
-// the client rather than joining them first: at 100,000 tasks an answer
-// is tens of megabytes, and a buffer that size per GET would cost the
-// garbage collector more than the copying. The pieces are encoded as
-// writeJSON would encode the whole.
-type jsonAnswer struct{ *bufio.Writer }
-
-func startJSON(w http.ResponseWriter, status int) jsonAnswer {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	return jsonAnswer{bufio.NewWriterSize(w, 64<<10)}
-}
-
-// app writes an app's view, with its tasks embedded or without; the
-// entry must be encoded (appEntry.encode).
-func (a jsonAnswer) app(e *appEntry, withTasks bool) {
-	if !withTasks {
-		a.Write(e.json)
-		return
-	}
-	// The view's closing brace makes way for its tasks, appView's last field.
-	a.Write(e.json[:len(e.json)-1])
-	a.WriteString(`,"tasks":[`)
-	a.Write(e.tasks.json)
-	a.WriteString("]}")
-}
-
-// end ends the answer with writeJSON's newline and sends what is left. A
-// client that went away is not an error to report.
-func (a jsonAnswer) end() {
-	a.WriteByte('\n')
-	_ = a.Flush()
 }
 
 // appLimits are the bounds the API holds app definitions to.

@@ -70,17 +70,12 @@ func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deplo
 	return e
 }
 
-// view is the app as the API shows it, with its tasks or without.
-func (e *appEntry) view(withTasks bool) appView {
-	return appViewFrom(*e.app, e.tasks.counts, e.deps, e.tasks.tasks, withTasks)
-}
-
 // encode makes, once, the app's view without tasks as JSON and, if
 // withTasks, its tasks' (jsonAnswer.app joins them). Afterwards e.json
 // and e.tasks.json may be read.
 func (e *appEntry) encode(withTasks bool) error {
 	e.once.Do(func() {
-		e.json, e.err = json.Marshal(e.view(false))
+		e.json, e.err = json.Marshal(appViewFrom(*e.app, e.tasks.counts, e.deps, nil, false))
 		if e.err != nil {
 			e.err = fmt.Errorf("encode app %s: %w", e.id, e.err)
 		}
