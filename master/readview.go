@@ -169,7 +169,17 @@ func (r *readViews) load() *readView { return r.cur.Load() }
 func (r *readViews) reset(s *events.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	byApp := map[string][]events.Task{}
+	// Each app's tasks in a slice of exactly their number: the view
+	// keeps them, and appending would leave up to half again as much
+	// room (megabytes at 100,000 tasks).
+	perApp := map[string]int{}
+	for _, t := range s.Tasks {
+		perApp[t.AppID]++
+	}
+	byApp := make(map[string][]events.Task, len(perApp))
+	for id, n := range perApp {
+		byApp[id] = make([]events.Task, 0, n)
+	}
 	r.taskApp = make(map[string]string, len(s.Tasks))
 	for id, t := range s.Tasks {
 		byApp[t.AppID] = append(byApp[t.AppID], t)
@@ -199,9 +209,6 @@ func (r *readViews) reset(s *events.State) {
 		}
 		tasks := noTasks
 		if l := byApp[id]; len(l) > 0 {
-			// A copy of exactly its length: the appends left up to
-			// half again as much room, megabytes at 100,000 tasks.
-			l = slices.Clone(l)
 			slices.SortFunc(l, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
 			tasks = newTaskSet(l)
 		}
