@@ -463,3 +463,25 @@ func BenchmarkReadViewBatch100k(b *testing.B) {
 		b.Fatalf("GET /v2/apps after the batches: %d apps, %v", len(v.Apps), err)
 	}
 }
+
+// A new term's reads show the state it loaded, before it changes anything.
+func TestReadsOfANewTermShowWhatItLoaded(t *testing.T) {
+	store := &MemStore{}
+	newMaster := func() (*Master, http.Handler) {
+		m, err := New(Config{NC: eventstest.Connect(t, eventstest.StartNATS(t)), Store: store,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		establishForTest(t, m)
+		return m, m.Handler()
+	}
+	_, first := newMaster()
+	if r := call(t, first, "POST", "/v2/apps", `{"id":"web","cmd":"sleep 1000","instances":0}`); r.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", r.status, r.body)
+	}
+	_, next := newMaster()
+	if r := call(t, next, "GET", "/v2/apps/web", ""); r.status != http.StatusOK {
+		t.Fatalf("GET /v2/apps/web from the next term: %d %s", r.status, r.body)
+	}
+}
