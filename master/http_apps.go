@@ -161,6 +161,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
 	withTasks := embedsTasks(r)
 	var picked []*appEntry
+	size := 0
 	for _, e := range m.reads.load().apps {
 		if e.app == nil {
 			continue
@@ -181,8 +182,11 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		picked = append(picked, e)
+		if size += len(e.json) + 1; withTasks {
+			size += len(e.tasks.json) + len(`,"tasks":[]`)
+		}
 	}
-	out := startJSON(w, http.StatusOK)
+	out := startJSON(w, http.StatusOK, size+len(`{"apps":[]}`))
 	out.WriteString(`{"apps":[`)
 	for i, e := range picked {
 		if i > 0 {
@@ -308,7 +312,7 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, err)
 		return
 	}
-	out := startJSON(w, http.StatusOK)
+	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(`{"app":,"tasks":[]}`))
 	out.WriteString(`{"app":`)
 	out.app(e, true)
 	out.WriteByte('}')

@@ -85,13 +85,15 @@ func (m *Master) listTasks(w http.ResponseWriter, r *http.Request) {
 		want = append(want, events.TaskState("TASK_"+strings.ToUpper(s)))
 	}
 	apps := m.reads.load().apps
+	size := 0
 	for _, e := range apps {
 		if err := e.tasks.encode(); err != nil {
 			m.writeError(w, r, err)
 			return
 		}
+		size += len(e.tasks.json) + 1
 	}
-	out := startJSON(w, http.StatusOK)
+	out := startJSON(w, http.StatusOK, size+len(`{"tasks":[]}`))
 	out.WriteString(`{"tasks":[`)
 	first := true
 	for _, e := range apps {
@@ -132,7 +134,7 @@ func (m *Master) getAppTasks(w http.ResponseWriter, r *http.Request, id string) 
 		m.writeError(w, r, err)
 		return
 	}
-	out := startJSON(w, http.StatusOK)
+	out := startJSON(w, http.StatusOK, len(e.tasks.json)+len(`{"tasks":[]}`))
 	out.WriteString(`{"tasks":[`)
 	out.Write(e.tasks.json)
 	out.WriteString("]}")

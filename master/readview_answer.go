@@ -14,10 +14,12 @@ import (
 // writeJSON would encode the whole.
 type jsonAnswer struct{ *bufio.Writer }
 
-func startJSON(w http.ResponseWriter, status int) jsonAnswer {
+// startJSON starts an answer of about size bytes: its buffer is no larger
+// than it needs, up to 64 KiB.
+func startJSON(w http.ResponseWriter, status, size int) jsonAnswer {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	return jsonAnswer{bufio.NewWriterSize(w, 64<<10)}
+	return jsonAnswer{bufio.NewWriterSize(w, min(max(size, 512), 64<<10))}
 }
 
 // app writes an app's view, with its tasks embedded or without; the
