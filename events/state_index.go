@@ -30,6 +30,10 @@ type TaskCounts struct {
 	Staged, Running, Healthy, Unhealthy int
 }
 
+// Count counts one more task, as the state's own per-app counts do (the
+// master's read view keeps its own).
+func (c *TaskCounts) Count(t Task) { c.change(t, 1) }
+
 func (c *TaskCounts) change(t Task, by int) {
 	switch t.State {
 	case TaskStaging, TaskStarting:

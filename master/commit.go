@@ -224,6 +224,9 @@ func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))
 func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 	stored, storeErr := m.storeBatch(b.evs)
 	m.publishStored(b.evs[:stored])
+	// Before anyone waiting on the batch is told: a caller's next read
+	// shows its write.
+	m.reads.apply(b.evs[:stored])
 	if stored > 0 {
 		m.metrics.commit.Observe(time.Since(b.start).Seconds())
 		m.metrics.batchEvents.Observe(float64(stored))

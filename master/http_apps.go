@@ -56,7 +56,6 @@ type versionInfoView struct {
 	LastConfigChangeAt jsonTime `json:"lastConfigChangeAt"`
 }
 
-// appViewOf shows app as it stands in s.
 // deploymentsByApp is the state's deployments, in id order, by the apps
 // they affect: one pass over them for a listing, not one per app.
 func deploymentsByApp(s *events.State) map[string][]events.Deployment {
@@ -73,6 +72,16 @@ func deploymentsByApp(s *events.State) map[string][]events.Deployment {
 
 // appViewOf is the app as the API shows it; deps is deploymentsByApp(s).
 func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]events.Deployment) appView {
+	var tasks []events.Task
+	if withTasks {
+		tasks = s.TasksOf(a.ID)
+	}
+	return appViewFrom(a, s.CountsOf(a.ID), deps[a.ID], tasks, withTasks)
+}
+
+// appViewFrom is the app as the API shows it, given its task counts, the
+// deployments naming it (oldest first) and, withTasks, its tasks by id.
+func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, tasks []events.Task, withTasks bool) appView {
 	v := appView{
 		ID: a.ID, Cmd: a.Cmd, Args: a.Args, User: a.User,
 		Instances: a.Instances, Cpus: a.Cpus, Mem: a.Mem, Disk: a.Disk,
@@ -94,13 +103,12 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 		Deployments: []deploymentRef{},
 		Waiting:     []string{},
 	}
-	c := s.CountsOf(a.ID)
 	v.TasksStaged, v.TasksRunning = c.Staged, c.Running
 	// Health counts only mean something when the app checks health.
 	if len(a.HealthChecks) > 0 {
 		v.TasksHealthy, v.TasksUnhealthy = c.Healthy, c.Unhealthy
 	}
-	for _, d := range deps[a.ID] {
+	for _, d := range deps {
 		v.Deployments = append(v.Deployments, deploymentRef{ID: d.ID})
 		for _, act := range d.CurrentActions {
 			if act.App == a.ID && act.Waiting != "" {
@@ -109,11 +117,7 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 		}
 	}
 	if withTasks {
-		tasks := s.TasksOf(a.ID)
-		views := make([]taskView, len(tasks))
-		for i, t := range tasks {
-			views[i] = taskViewOf(t)
-		}
+		views := taskViews(tasks)
 		v.Tasks = &views
 	}
 	return v
@@ -145,7 +149,8 @@ func embedsTasks(r *http.Request) bool {
 }
 
 // listApps is GET /v2/apps with Marathon's filters: id and cmd
-// (case-insensitive substrings) and a label selector.
+// (case-insensitive substrings) and a label selector. It is served from
+// the read view, without the state's lock.
 func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	match, err := parseLabelSelector(q.Get("label"))
@@ -155,25 +160,42 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
 	withTasks := embedsTasks(r)
-	views := []appView{}
-	m.View(func(s *events.State) {
-		deps := deploymentsByApp(s)
-		for _, a := range s.SortedApps() {
-			if idPart != "" && !strings.Contains(strings.ToLower(a.ID), idPart) {
-				continue
-			}
-			if cmdPart != "" && !strings.Contains(strings.ToLower(a.Cmd), cmdPart) {
-				continue
-			}
-			if !match(a.Labels) {
-				continue
-			}
-			views = append(views, appViewOf(s, a, withTasks, deps))
+	var picked []*appEntry
+	size := 0
+	for _, e := range m.reads.load().apps {
+		if e.app == nil {
+			continue
 		}
-	})
-	writeJSON(w, http.StatusOK, struct {
-		Apps []appView `json:"apps"`
-	}{views})
+		if idPart != "" && !strings.Contains(e.lowerID, idPart) {
+			continue
+		}
+		if cmdPart != "" && !strings.Contains(e.lowerCmd, cmdPart) {
+			continue
+		}
+		if !match(e.app.Labels) {
+			continue
+		}
+		// Encoded before the answer starts: an app that cannot be is a
+		// 500, not half an answer.
+		if err := e.encode(withTasks); err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		picked = append(picked, e)
+		if size += len(e.json) + 1; withTasks {
+			size += len(e.tasks.json) + len(`,"tasks":[]`)
+		}
+	}
+	out := startJSON(w, http.StatusOK, size+len(`{"apps":[]}`))
+	out.WriteString(`{"apps":[`)
+	for i, e := range picked {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.app(e, withTasks)
+	}
+	out.WriteString("]}")
+	out.end()
 }
 
 // appLimits are the bounds the API holds app definitions to.
@@ -199,8 +221,13 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 		m.writeError(w, r, err)
 		return
 	}
-	var v appView
-	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true, deploymentsByApp(s)) })
+	// The app as created, with its tasks as the read view has them: the
+	// change is durable and published, so the view holds it.
+	counts, deps, tasks := events.TaskCounts{}, []events.Deployment(nil), []events.Task(nil)
+	if e, ok := m.reads.load().find(ch.App.ID); ok {
+		counts, deps, tasks = e.tasks.counts, e.deps, e.tasks.tasks
+	}
+	v := appViewFrom(ch.App, counts, deps, tasks, true)
 	// The deployment may have ended already; the answer names it anyway.
 	v.Deployments = []deploymentRef{{ID: ch.Deployment.ID}}
 	w.Header().Set("Location", "/v2/apps"+ch.App.ID)
@@ -274,22 +301,22 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 }
 
 // getApp is GET /v2/apps/{id}: the app with its tasks, as Marathon always
-// embeds them here.
+// embeds them here. It is served from the read view.
 func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
-	var v appView
-	found := false
-	m.View(func(s *events.State) {
-		if a, ok := s.Apps[id]; ok {
-			v, found = appViewOf(s, a, true, deploymentsByApp(s)), true
-		}
-	})
-	if !found {
+	e, ok := m.reads.load().find(id)
+	if !ok || e.app == nil {
 		m.writeError(w, r, appNotFound(id))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
-		App appView `json:"app"`
-	}{v})
+	if err := e.encode(true); err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(`{"app":,"tasks":[]}`))
+	out.WriteString(`{"app":`)
+	out.app(e, true)
+	out.WriteByte('}')
+	out.end()
 }
 
 // putApp is PUT /v2/apps/{id}: a partial update by default

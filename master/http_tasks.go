@@ -3,7 +3,6 @@ package master
 import (
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/atollhq/atoll/events"
@@ -77,43 +76,69 @@ type taskList struct {
 }
 
 // listTasks is GET /v2/tasks, optionally only tasks in the given states
-// (?status=running&status=staging, Marathon's lower-case names).
+// (?status=running&status=staging, Marathon's lower-case names), by app
+// and then by id. It is served from the read view, without the state's
+// lock.
 func (m *Master) listTasks(w http.ResponseWriter, r *http.Request) {
 	var want []events.TaskState
 	for _, s := range r.URL.Query()["status"] {
 		want = append(want, events.TaskState("TASK_"+strings.ToUpper(s)))
 	}
-	var tasks []events.Task
-	m.View(func(s *events.State) {
-		for _, t := range s.Tasks {
-			if len(want) == 0 || slices.Contains(want, t.State) {
-				tasks = append(tasks, t)
+	apps := m.reads.load().apps
+	size := 0
+	for _, e := range apps {
+		if err := e.tasks.encode(); err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		size += len(e.tasks.json) + 1
+	}
+	out := startJSON(w, http.StatusOK, size+len(`{"tasks":[]}`))
+	out.WriteString(`{"tasks":[`)
+	first := true
+	for _, e := range apps {
+		ts := e.tasks
+		if len(want) == 0 {
+			if len(ts.json) > 0 {
+				if !first {
+					out.WriteByte(',')
+				}
+				out.Write(ts.json)
+				first = false
 			}
+			continue
 		}
-	})
-	sort.Slice(tasks, func(i, j int) bool {
-		if tasks[i].AppID != tasks[j].AppID {
-			return tasks[i].AppID < tasks[j].AppID
+		for i, t := range ts.tasks {
+			if !slices.Contains(want, t.State) {
+				continue
+			}
+			if !first {
+				out.WriteByte(',')
+			}
+			out.Write(ts.taskJSON(i))
+			first = false
 		}
-		return tasks[i].ID < tasks[j].ID
-	})
-	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
+	}
+	out.WriteString("]}")
+	out.end()
 }
 
-// getAppTasks is GET /v2/apps/{id}/tasks.
+// getAppTasks is GET /v2/apps/{id}/tasks, served from the read view.
 func (m *Master) getAppTasks(w http.ResponseWriter, r *http.Request, id string) {
-	var tasks []events.Task
-	found := false
-	m.View(func(s *events.State) {
-		if _, found = s.Apps[id]; found {
-			tasks = s.TasksOf(id)
-		}
-	})
-	if !found {
+	e, ok := m.reads.load().find(id)
+	if !ok || e.app == nil {
 		m.writeError(w, r, appNotFound(id))
 		return
 	}
-	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
+	if err := e.tasks.encode(); err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	out := startJSON(w, http.StatusOK, len(e.tasks.json)+len(`{"tasks":[]}`))
+	out.WriteString(`{"tasks":[`)
+	out.Write(e.tasks.json)
+	out.WriteString("]}")
+	out.end()
 }
 
 // killAppTasks is DELETE /v2/apps/{id}/tasks?host=&scale=: kills the

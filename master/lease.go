@@ -36,9 +36,6 @@ func (m *Master) extendLease(start time.Time) {
 // actingLocked is leading with a lease; m.mu held (read or write).
 func (m *Master) actingLocked() bool { return m.leading && m.leaseHeld() }
 
-// actingNow is actingLocked for those that do not take m.mu.
-func (m *Master) actingNow() bool { return m.leadingNow.Load() && m.leaseHeld() }
-
 // renewLease extends the lease every quarter session timeout with a
 // round trip to ZooKeeper (an exists on this master's own candidate
 // node) until ctx ends. A call that fails extends nothing: the lease runs

@@ -99,9 +99,10 @@ type Master struct {
 	lease   atomic.Pointer[time.Time] // see lease.go
 	// candidateInfos are the election's candidates (see Masters).
 	candidateInfos atomic.Pointer[[]MasterInfo]
-	runtime        *runtime  // in-memory, leader-only bookkeeping
-	pipe           *pipeline // changes on their way to the store (commit.go)
-	live           *liveness // agents' heartbeats, apart from mu (liveness.go)
+	runtime        *runtime   // in-memory, leader-only bookkeeping
+	pipe           *pipeline  // changes on their way to the store (commit.go)
+	reads          *readViews // what API reads are served from (readview.go)
+	live           *liveness  // agents' heartbeats, apart from mu (liveness.go)
 	metrics        *metrics
 	guard          *httpGuard // the API's door (http_guard.go)
 	sse            *sseHub    // /v2/events streams
@@ -175,6 +176,7 @@ func New(cfg Config) (*Master, error) {
 		state:   events.NewState(),
 		runtime: newRuntime(),
 		pipe:    newPipeline(),
+		reads:   newReadViews(),
 		live:    newLiveness(),
 		kick:    make(chan struct{}, 1),
 	}
@@ -312,6 +314,7 @@ func (m *Master) establish() (durability, error) {
 	st := loaded.CloneUnindexed()
 	st.IndexByAgent()
 	m.pipe.published.reset(loaded)
+	m.reads.reset(st) // st is this function's alone until m.state is set
 	m.live.reset()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -389,11 +392,11 @@ func (m *Master) View(fn func(s *events.State)) {
 	fn(m.state)
 }
 
-// Leading reports whether this master currently acts as leader.
+// Leading reports whether this master currently acts as leader. It takes
+// no lock: every API call asks (standby.go), and a read must not queue
+// behind a write for it.
 func (m *Master) Leading() bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.actingLocked()
+	return m.leadingNow.Load() && m.leaseHeld()
 }
 
 // syncTicks publishes the leader's (epoch, seq) every second so followers

@@ -72,7 +72,7 @@ func (m *Master) publishedState() (events.Snapshot, error) {
 	p := &m.pipe.published
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if !m.actingNow() || p.state == nil {
+	if !m.Leading() || p.state == nil {
 		return events.Snapshot{}, ErrNotLeader
 	}
 	if p.broken != nil {
@@ -90,7 +90,7 @@ func (m *Master) publishSyncTick() {
 	p := &m.pipe.published
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if !m.actingNow() || p.state == nil || p.state.Seq == 0 {
+	if !m.Leading() || p.state == nil || p.state.Seq == 0 {
 		return
 	}
 	if err := m.pub.PublishSync(p.state.Epoch, p.state.Seq, m.cfg.Now()); err != nil {

@@ -128,8 +128,8 @@ func (m *Master) withStandby(local http.Handler) *standby {
 func (s *standby) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := standbyRoute(r.Method, r.URL.Path)
 	if rt == routeLocal {
-		// No Leading() here: it takes the state lock, and /ping and
-		// /master/health must answer even while a long pass holds it.
+		// Whether or not this master leads: /ping and /master/health
+		// describe this master itself.
 		if l, ok := s.m.LeaderInfo(); ok {
 			w.Header().Set(headerLeader, s.m.scheme()+"://"+l.HostPort())
 		}
