@@ -11,6 +11,9 @@ import (
 	"github.com/atollhq/atoll/events"
 )
 
+// defaultMaxPayload is NATS's default limit on a message (1 MB).
+const defaultMaxPayload = 1 << 20
+
 // Request kinds, for atoll_master_agent_requests_total.
 const (
 	requestLaunch = "launch"
@@ -36,6 +39,9 @@ func (m *Master) releaseKillLocked(node string, req events.KillRequest, wait tim
 // one NATS message), its kills, and its drained kills once they drained.
 func (m *Master) agentRequests(o *outbox) []func(context.Context) {
 	maxBytes := int(m.cfg.NC.MaxPayload())
+	if maxBytes <= 0 {
+		maxBytes = defaultMaxPayload // not connected: the server's default
+	}
 	var sends []func(context.Context)
 	for _, token := range o.nodes {
 		ao := o.byNode[token]

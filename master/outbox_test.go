@@ -208,3 +208,50 @@ func TestLaunchBatchesFitOneMessage(t *testing.T) {
 		t.Errorf("batches carry %d launches, want %d", n, len(reqs))
 	}
 }
+
+// TestLaunchesToAnAgentThatPredatesBatches: an agent from before batches
+// finds no task id in a batch and refuses it as a whole, doing nothing;
+// the master then sends it each launch alone, and every task is acked,
+// none failed (a master upgraded before its agents).
+func TestLaunchesToAnAgentThatPredatesBatches(t *testing.T) {
+	m, _, ns := leadingMasterOn(t)
+	addAgent(t, m, "h1", "127.0.0.11")
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 3, "cpus": 0.1, "mem": 16}`)
+	sends, _ := reconcile(t, m)
+
+	nc := ns.ConnectAs(t, natsauth.RoleAgent, "h1")
+	var mu sync.Mutex
+	var lone []string
+	sub, err := nc.Subscribe(m.cfg.Subjects.Launch("h1"), func(msg *nats.Msg) {
+		var req events.LaunchRequest // all an old agent knows
+		_ = json.Unmarshal(msg.Data, &req)
+		ack := events.Ack{}
+		if req.Task.ID == "" {
+			ack = events.Ack{Code: events.AckRefused, Error: "launch request without task id"}
+		} else {
+			mu.Lock()
+			lone = append(lone, req.Task.ID)
+			mu.Unlock()
+		}
+		data, _ := json.Marshal(ack)
+		_ = msg.Respond(data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	runAll(sends)
+
+	staged := tasksIn(m, "/web", events.TaskStaging)
+	if len(staged) != 3 || len(lone) != 3 {
+		t.Fatalf("%d tasks staging, %d lone launches received; want 3 and 3", len(staged), len(lone))
+	}
+	for _, task := range staged {
+		if _, acked := m.live.ackedAt(task.ID); !acked {
+			t.Errorf("task %s: launch not acked", task.ID)
+		}
+	}
+}

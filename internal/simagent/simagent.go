@@ -7,11 +7,12 @@
 // node name with its task reports (again whenever a heartbeat reply asks
 // it to), heartbeats every interval with its task reports, answers launch
 // and kill requests (batches, events.LaunchBatch and events.KillBatch, and
-// lone requests) with typed events.Ack codes per task (task_exists for a launch
-// it already holds, unknown_task for a kill of a task it does not run,
-// bad_request for what does not decode), and sends status updates one at a
-// time, in order, each retried with backoff (100 ms to 2 s) until acked,
-// held back while it is not registered. A launch is acked once the task
+// lone requests) with typed events.Ack codes per task (task_exists for a
+// launch it already holds, unknown_task for a kill of a task it does not
+// run, bad_request for what does not decode), and sends status updates one
+// at a time, in order, each retried with backoff (100 ms to 2 s) until
+// acked, held back while it is not registered; past 1,024 queued, only
+// each task's newest update stays queued. A launch is acked once the task
 // "runs": after Config.LaunchDelay, with TASK_STAGING in its reports
 // meanwhile, then TASK_RUNNING queued before the ack. A kill is acked at
 // once: TASK_KILLING, then TASK_KILLED (the process "exits" on SIGTERM),
@@ -74,8 +75,11 @@ type Agent struct {
 	id    string
 	tasks map[string]*task
 	queue []events.StatusUpdate // not yet acked, in order
-	wake  chan struct{}         // capacity 1: something was queued
-	reg   chan struct{}         // closed while registered
+	// compactAt is the queue length that drops superseded updates, as
+	// the real agent's bounded queue does (status.go).
+	compactAt int
+	wake      chan struct{} // capacity 1: something was queued
+	reg       chan struct{} // closed while registered
 }
 
 type task struct {
@@ -283,6 +287,7 @@ func (a *Agent) pushLocked(taskID string, state events.TaskState) {
 		return
 	}
 	a.queue = append(a.queue, events.StatusUpdate{TaskID: taskID, State: state, Time: time.Now().UTC()})
+	a.compactLocked()
 	select {
 	case a.wake <- struct{}{}:
 	default:
