@@ -68,7 +68,7 @@ func newMetrics(m *Master) *metrics {
 			Name: "atoll_master_task_launches_total", Help: "Tasks staged for launch.",
 		}),
 		kills: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "atoll_master_task_kills_total", Help: "Kill requests sent to agents.",
+			Name: "atoll_master_task_kills_total", Help: "Task kills sent to agents (an agent's kills go in one request: atoll_master_agent_requests_total).",
 		}),
 		agentRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "atoll_master_agent_requests_total", Help: "Launch and kill requests sent to agents, by kind: one carries all an agent's launches (or kills) that a store write released.",

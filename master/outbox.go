@@ -25,7 +25,7 @@ const maxKillsPerRequest = 1000
 
 // perTaskAllowance is how much longer than requestTimeout a batch may take
 // per task in it: the agent starts a batch's processes one after another.
-const perTaskAllowance = 10 * time.Millisecond
+const perTaskAllowance = 20 * time.Millisecond
 
 // outbox is the launches and kills one batch releases, by agent.
 type outbox struct {
