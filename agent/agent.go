@@ -162,6 +162,7 @@ func New(cfg Config) (*Agent, error) {
 		tasks:           map[string]*task{},
 		regReady:        make(chan struct{}),
 	}
+	a.status.log = cfg.Log
 	a.checkReach(defUser)
 	return a, nil
 }

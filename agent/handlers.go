@@ -23,35 +23,66 @@ func (a *Agent) begin() bool {
 
 var errStopping = &events.CodedError{Code: events.AckStopping, Err: errors.New("agent is stopping")}
 
-// handleLaunch answers a LaunchRequest with an Ack once the task runs.
+// handleLaunch answers a LaunchBatch with an AckBatch once every task in
+// it runs or failed to start, one at a time in order, each as a lone
+// launch; and a lone LaunchRequest (from a leader that predates batches)
+// with an Ack once its task runs.
 func (a *Agent) handleLaunch(m *nats.Msg) {
-	if !a.begin() {
-		respond(m, errStopping)
-		return
-	}
-	defer a.inflight.Done()
-	var req events.LaunchRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	reqs, batch, err := events.DecodeLaunches(m.Data)
+	if err != nil {
 		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad launch request: %w", err)})
 		return
 	}
-	respond(m, a.launch(req))
+	acks := make([]events.TaskAck, len(reqs))
+	for i, req := range reqs {
+		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(a.launchOne(req))}
+	}
+	answer(m, batch, acks)
 }
 
-// handleKill answers a KillRequest with an Ack at once; the kill goes on
-// in the background.
-func (a *Agent) handleKill(m *nats.Msg) {
+// launchOne is one launch, unless the agent is stopping.
+func (a *Agent) launchOne(req events.LaunchRequest) error {
 	if !a.begin() {
-		respond(m, errStopping)
-		return
+		return errStopping
 	}
 	defer a.inflight.Done()
-	var req events.KillRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	return a.launch(req)
+}
+
+// handleKill answers a KillBatch with an AckBatch, and a lone KillRequest
+// with an Ack, at once; the kills go on in the background.
+func (a *Agent) handleKill(m *nats.Msg) {
+	reqs, batch, err := events.DecodeKills(m.Data)
+	if err != nil {
 		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad kill request: %w", err)})
 		return
 	}
-	respond(m, a.kill(req))
+	acks := make([]events.TaskAck, len(reqs))
+	for i, req := range reqs {
+		acks[i] = events.TaskAck{TaskID: req.TaskID, Ack: events.AckFor(a.killOne(req))}
+	}
+	answer(m, batch, acks)
+}
+
+// killOne is one kill, unless the agent is stopping.
+func (a *Agent) killOne(req events.KillRequest) error {
+	if !a.begin() {
+		return errStopping
+	}
+	defer a.inflight.Done()
+	return a.kill(req)
+}
+
+// answer replies to a batch with its acks, and to a lone request with its
+// one ack.
+func answer(m *nats.Msg, batch bool, acks []events.TaskAck) {
+	if !batch {
+		data, _ := json.Marshal(acks[0].Ack)
+		_ = m.Respond(data)
+		return
+	}
+	data, _ := json.Marshal(events.AckBatch{Acks: acks})
+	_ = m.Respond(data)
 }
 
 func respond(m *nats.Msg, err error) {

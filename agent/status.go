@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -20,24 +21,99 @@ type statusItem struct {
 	replaceable bool
 }
 
+// mustReach reports whether a later health update of its task may not
+// supersede it: the one that hit the failure limit, on which the master
+// replaces the task.
+func (it statusItem) mustReach() bool {
+	return !it.replaceable && len(it.upd.HealthCheckResults) > 0
+}
+
+// supersedes reports whether it, a later update of the same task, makes
+// earlier unsent: the master needs only a task's newest state.
+func (it statusItem) supersedes(earlier statusItem) bool {
+	return !(earlier.mustReach() && it.replaceable)
+}
+
+// statusQueueBound is how many updates the queue holds before it drops
+// those a later update of the same task supersedes (compact). While the
+// master is out of reach, tasks that start, fail health checks or end
+// would otherwise queue without end.
+const statusQueueBound = 1024
+
 // statusQueue sends status updates in order, one at a time, each retried
-// until acked. Pushing never blocks.
+// until acked. Pushing never blocks. Past statusQueueBound the queue keeps
+// only what the master must hear: each task's newest update, and the
+// update that hit a health check's limit until a state change follows it;
+// so it holds at most about two updates per task.
 type statusQueue struct {
 	mu      sync.Mutex
 	items   []statusItem
 	wake    chan struct{}   // capacity 1: "something was pushed"
 	waiters []chan struct{} // closed when the queue is empty
+	// compactAt is the length that makes the next compaction: at least
+	// statusQueueBound, and twice what the last one kept, so a queue of
+	// many tasks' newest states is not compacted on every push.
+	compactAt int
+	// superseded counts the updates compaction dropped.
+	superseded int
+	log        *slog.Logger // nil: compactions go unlogged (tests)
 }
 
 func newStatusQueue() *statusQueue {
-	return &statusQueue{wake: make(chan struct{}, 1)}
+	return &statusQueue{wake: make(chan struct{}, 1), compactAt: statusQueueBound}
 }
 
 func (q *statusQueue) push(it statusItem) {
 	q.mu.Lock()
 	q.items = append(q.items, it)
+	q.compactIfLongLocked()
 	q.mu.Unlock()
 	q.signal()
+}
+
+// compactIfLongLocked drops the updates that a later one of the same task
+// supersedes, once the queue is long; the dropped one's onAck runs when
+// its successor's does. The head is kept: it may be on the wire. q.mu
+// held.
+func (q *statusQueue) compactIfLongLocked() {
+	if len(q.items) <= q.compactAt {
+		return
+	}
+	before := len(q.items)
+	// Walk from the newest: latest is each task's next kept update.
+	latest := map[string]int{}
+	keep := make([]bool, len(q.items))
+	for i := len(q.items) - 1; i >= 0; i-- {
+		it := q.items[i]
+		j, seen := latest[it.upd.TaskID]
+		if i == 0 || !seen || !q.items[j].supersedes(it) {
+			keep[i], latest[it.upd.TaskID] = true, i
+			continue
+		}
+		if it.onAck != nil {
+			later, first := q.items[j].onAck, it.onAck
+			q.items[j].onAck = func() {
+				first()
+				if later != nil {
+					later()
+				}
+			}
+		}
+	}
+	kept := q.items[:0]
+	for i, it := range q.items {
+		if keep[i] {
+			kept = append(kept, it)
+		}
+	}
+	clear(q.items[len(kept):])
+	q.items = kept
+	q.compactAt = max(statusQueueBound, 2*len(kept))
+	q.superseded += before - len(kept)
+	if q.log != nil {
+		q.log.Info("status updates queued past the bound: sending each task's newest only",
+			"queued", before, "kept", len(kept), "superseded_total", q.superseded)
+	}
 }
 
 // pushHealth queues a health update of a task. While the master is out of
@@ -59,6 +135,7 @@ func (q *statusQueue) pushHealth(it statusItem) {
 		break
 	}
 	q.items = append(q.items, it)
+	q.compactIfLongLocked()
 	q.mu.Unlock()
 	q.signal()
 }

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -134,6 +135,87 @@ type LaunchRequest struct {
 type KillRequest struct {
 	TaskID          string        `json:"taskId"`
 	KillGracePeriod time.Duration `json:"killGracePeriod,omitempty"`
+}
+
+// The leader sends an agent its launches, and its kills, in batches: one
+// request and one reply where there would be one per task (a reconcile
+// pass of 1,000 launches on 100 agents is 100 requests, not 1,000). A
+// batch goes on the same subject as a lone request (Subjects.Launch,
+// Subjects.Kill), so the NATS permissions are the same; the agent tells
+// them apart by shape (DecodeLaunches, DecodeKills) and still takes a
+// lone request, from a leader that predates batches. An agent that
+// predates them answers a batch with a plain Ack (it finds no task id in
+// it) and does nothing: AckBatch.Acks is then nil, and the leader sends
+// that batch's requests one at a time.
+
+// LaunchBatch tells an agent to start several tasks, each as a lone
+// LaunchRequest would.
+type LaunchBatch struct {
+	Launches []LaunchRequest `json:"launches"`
+}
+
+// KillBatch tells an agent to kill several tasks, each as a lone
+// KillRequest would.
+type KillBatch struct {
+	Kills []KillRequest `json:"kills"`
+}
+
+// TaskAck is the answer to one task's launch or kill in a batch.
+type TaskAck struct {
+	TaskID string `json:"taskId"`
+	Ack
+}
+
+// AckBatch answers a LaunchBatch or a KillBatch: Acks[i] answers its i-th
+// request. Acks is never nil in an agent's answer to a batch it decoded;
+// a reply without Acks is the Ack that refused the batch as a whole.
+type AckBatch struct {
+	Acks []TaskAck `json:"acks"`
+	Ack
+}
+
+// launchMessage is either message an agent takes on its launch subject.
+type launchMessage struct {
+	Launches []LaunchRequest `json:"launches"`
+	LaunchRequest
+}
+
+// DecodeLaunches reads what arrived on an agent's launch subject: a
+// LaunchBatch (batch true) or a lone LaunchRequest (one request, batch
+// false). A lone request is returned as sent, to be checked as before.
+func DecodeLaunches(data []byte) (reqs []LaunchRequest, batch bool, err error) {
+	var msg launchMessage
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return nil, false, err
+	}
+	if msg.Launches == nil {
+		return []LaunchRequest{msg.LaunchRequest}, false, nil
+	}
+	if msg.Task.ID != "" {
+		return nil, true, errors.New("both a batch of launches and a lone launch")
+	}
+	return msg.Launches, true, nil
+}
+
+// killMessage is either message an agent takes on its kill subject.
+type killMessage struct {
+	Kills []KillRequest `json:"kills"`
+	KillRequest
+}
+
+// DecodeKills is DecodeLaunches for the kill subject.
+func DecodeKills(data []byte) (reqs []KillRequest, batch bool, err error) {
+	var msg killMessage
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return nil, false, err
+	}
+	if msg.Kills == nil {
+		return []KillRequest{msg.KillRequest}, false, nil
+	}
+	if msg.TaskID != "" {
+		return nil, true, errors.New("both a batch of kills and a lone kill")
+	}
+	return msg.Kills, true, nil
 }
 
 // SnapshotReply answers a snapshot request: the leader's state (redacted)

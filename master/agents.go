@@ -33,15 +33,15 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		return nil, err
 	}
 	subs = append(subs, snap)
-	for _, sub := range []struct {
+	handlers := []struct {
 		subject string
 		h       nats.MsgHandler
 	}{
 		{m.cfg.Subjects.FromAgents(events.VerbRegister), m.handleRegister},
 		{m.cfg.Subjects.FromAgents(events.VerbHeartbeat), m.handleHeartbeat},
-		{m.cfg.Subjects.FromAgents(events.VerbStatus), m.handleStatus},
 		{m.cfg.Subjects.LBReports(), m.handleLBReport},
-	} {
+	}
+	for _, sub := range handlers {
 		if err := add(sub.subject, sub.h); err != nil {
 			for _, s := range subs {
 				_ = s.Unsubscribe()
@@ -49,8 +49,27 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 			return nil, err
 		}
 	}
+	// A status update is acked once durable: one handler would wait out
+	// a store write per update, so a scale-up's thousands of TASK_RUNNING
+	// would be acked one store write at a time. Several handlers in a
+	// queue group wait together and share store writes (group commit).
+	// An agent sends its next update only after the last one's ack, so
+	// each agent's updates still arrive in order.
+	for range statusHandlers {
+		s, err := m.cfg.NC.QueueSubscribe(m.cfg.Subjects.FromAgents(events.VerbStatus), "status", m.handleStatus)
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return nil, fmt.Errorf("master: subscribe %s: %w", m.cfg.Subjects.FromAgents(events.VerbStatus), err)
+		}
+		subs = append(subs, s)
+	}
 	return subs, m.cfg.NC.Flush()
 }
+
+// statusHandlers is how many status updates are handled at once.
+const statusHandlers = 16
 
 // snapshot is the state as published, with the digest at it: followers
 // get nothing that is not durable yet.

@@ -29,9 +29,10 @@ var ErrNotLeader = errors.New("not the leader")
 type batch struct {
 	evs   []events.Event
 	undos []events.Undo
-	// after runs once the batch is durable and published: requests to
-	// agents that name what the batch staged.
-	after []func(context.Context)
+	// out is the launches and kills to agents that name what the batch
+	// staged: sent, grouped by agent, once it is durable and published
+	// (outbox.go).
+	out   outbox
 	start time.Time
 
 	once sync.Once
@@ -41,7 +42,7 @@ type batch struct {
 
 func newBatch() *batch { return &batch{done: make(chan struct{})} }
 
-func (b *batch) empty() bool { return len(b.evs) == 0 && len(b.after) == 0 }
+func (b *batch) empty() bool { return len(b.evs) == 0 && b.out.empty() }
 
 // finish ends the batch for everyone waiting on it; only the first call counts.
 func (b *batch) finish(err error) {
@@ -120,15 +121,6 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 	}
 	m.kickCommit()
 	return nil
-}
-
-// afterDurableLocked runs send once everything staged so far is durable.
-func (m *Master) afterDurableLocked(sends ...func(context.Context)) {
-	if len(sends) == 0 {
-		return
-	}
-	m.pipe.open.after = append(m.pipe.open.after, sends...)
-	m.kickCommit()
 }
 
 // durableLocked is what to wait on, after unlocking, for everything
@@ -251,7 +243,7 @@ func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 		m.kickReconcile()
 		return
 	}
-	for _, send := range b.after {
+	for _, send := range m.agentRequests(&b.out) {
 		run(send)
 	}
 	b.finish(nil)

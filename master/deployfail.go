@@ -1,7 +1,6 @@
 package master
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -26,33 +25,30 @@ func (m *Master) deploymentOfLocked(appID string) (events.Deployment, bool) {
 // failing while old ones serve, and keeps a halted deployment where it
 // stands: the failing new tasks go, nothing is launched, old tasks stay.
 // It reports false when the app's deployment is not halted.
-func (m *Master) holdFailedLocked(app events.App, now time.Time) ([]func(context.Context), string, bool) {
+func (m *Master) holdFailedLocked(app events.App, now time.Time) (string, bool) {
 	d, ok := m.deploymentOfLocked(app.ID)
 	if !ok {
-		return nil, "", false
+		return "", false
 	}
 	if d.Failed == "" {
 		failures := m.runtime.deployFailures[app.ID]
 		if failures < deploymentFailureLimit || !m.oldTasksServeLocked(app) {
-			return nil, "", false
+			return "", false
 		}
 		d.Failed = fmt.Sprintf("%d tasks of the new version failed in a row and none became ready; "+
 			"the old tasks keep serving (DELETE /v2/deployments/%s rolls back)", failures, d.ID)
 		if err := m.commitLocked(events.PutDeployment(d)); err != nil {
 			m.log.Warn("halt deployment", "id", d.ID, "err", err)
-			return nil, "", false
+			return "", false
 		}
 		m.log.Warn("deployment halted", "id", d.ID, "app", app.ID, "failures", failures)
 	}
-	var sends []func(context.Context)
 	for _, t := range m.state.TasksOf(app.ID) {
 		if t.State != events.TaskKilling && !t.State.Terminal() && current(app, t) && !ready(app, t) {
-			if s := m.killLocked(t.ID, now); s != nil {
-				sends = append(sends, s)
-			}
+			m.killLocked(t.ID, now)
 		}
 	}
-	return sends, "failed: " + d.Failed, true
+	return "failed: " + d.Failed, true
 }
 
 // oldTasksServeLocked reports whether tasks of an earlier config of the app

@@ -36,10 +36,17 @@ func TestKillWaitsForDrain(t *testing.T) {
 	// The kill reaches the agent of h1: a connection with its credential.
 	agentNC := ns.ConnectAs(t, natsauth.RoleAgent, "h1")
 	sub(agentNC, m.cfg.Subjects.Kill("h1"), func(msg *nats.Msg) {
-		var req events.KillRequest
-		_ = json.Unmarshal(msg.Data, &req)
-		got <- seen{"kill " + req.TaskID, time.Now()}
-		_ = msg.Respond([]byte(`{}`))
+		reqs, _, err := events.DecodeKills(msg.Data)
+		if err != nil {
+			t.Errorf("kill request: %v", err)
+		}
+		reply := events.AckBatch{Acks: []events.TaskAck{}}
+		for _, req := range reqs {
+			got <- seen{"kill " + req.TaskID, time.Now()}
+			reply.Acks = append(reply.Acks, events.TaskAck{TaskID: req.TaskID})
+		}
+		data, _ := json.Marshal(reply)
+		_ = msg.Respond(data)
 	})
 	sub(m.cfg.NC, m.cfg.Subjects.AllEvents(), func(msg *nats.Msg) {
 		ev, err := events.DecodeEvent(msg.Data)

@@ -13,15 +13,19 @@ import (
 // metrics are the master's Prometheus metrics, in a registry of its own so
 // that two masters in one process (tests, `atoll dev`) never collide.
 type metrics struct {
-	reg        *prometheus.Registry
-	events     *prometheus.CounterVec
-	commit     prometheus.Histogram
-	reconcile  prometheus.Histogram
-	launches   prometheus.Counter
-	kills      prometheus.Counter
-	failures   prometheus.Counter
-	statusRecv prometheus.Counter
-	lbReports  prometheus.Counter
+	reg       *prometheus.Registry
+	events    *prometheus.CounterVec
+	commit    prometheus.Histogram
+	reconcile prometheus.Histogram
+	launches  prometheus.Counter
+	kills     prometheus.Counter
+	// agentRequests counts launch and kill requests to agents, by kind:
+	// one per agent per batch (or per task, to an agent that predates
+	// batches).
+	agentRequests *prometheus.CounterVec
+	failures      prometheus.Counter
+	statusRecv    prometheus.Counter
+	lbReports     prometheus.Counter
 	// unhealthyKills counts tasks killed for failing their health checks.
 	unhealthyKills prometheus.Counter
 	// refused counts messages refused because their sender may not say
@@ -64,8 +68,11 @@ func newMetrics(m *Master) *metrics {
 			Name: "atoll_master_task_launches_total", Help: "Tasks staged for launch.",
 		}),
 		kills: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "atoll_master_task_kills_total", Help: "Kill requests sent to agents.",
+			Name: "atoll_master_task_kills_total", Help: "Task kills sent to agents (an agent's kills go in one request: atoll_master_agent_requests_total).",
 		}),
+		agentRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "atoll_master_agent_requests_total", Help: "Launch and kill requests sent to agents, by kind: one carries all an agent's launches (or kills) that a store write released.",
+		}, []string{"kind"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "atoll_master_task_failures_total", Help: "Tasks that ended without being asked to (they count for the launch backoff).",
 		}),
@@ -107,7 +114,7 @@ func newMetrics(m *Master) *metrics {
 			Name: "atoll_master_http_refused_total", Help: "API calls refused: unauthorized, cross_origin or media_type.",
 		}, []string{"reason"}),
 	}
-	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
+	mt.reg.MustRegister(mt.events, mt.commit, mt.reconcile, mt.launches, mt.kills, mt.agentRequests, mt.failures, mt.statusRecv, mt.lbReports, mt.unhealthyKills,
 		mt.refused, mt.httpRefused, mt.unknownKills, mt.lostFromReports, mt.batchEvents, mt.heartbeats, mt.heartbeatsSettled, mt.unreachable, mt.launchTimeouts, &stateCollector{m: m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return mt

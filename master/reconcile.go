@@ -2,14 +2,10 @@ package master
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/master/scheduler"
@@ -98,7 +94,6 @@ func (m *Master) reconcileOnce() time.Time {
 	} else {
 		m.runtime.pool.Refresh(m.state, agents)
 	}
-	var sends []func(context.Context)
 	launched := 0
 	for i, id := range apps {
 		if launched >= maxLaunchesPerPass {
@@ -111,11 +106,10 @@ func (m *Master) reconcileOnce() time.Time {
 		}
 		app, ok := m.state.Apps[id]
 		if !ok {
-			sends = append(sends, m.reapAppLocked(id, now)...)
+			m.reapAppLocked(id, now)
 			continue
 		}
-		s, st, n := m.reconcileAppLocked(app, now, maxLaunchesPerPass-launched)
-		sends = append(sends, s...)
+		st, n := m.reconcileAppLocked(app, now, maxLaunchesPerPass-launched)
 		launched += n
 		m.runtime.appStatus[id] = st
 		if st.waiting != "" && n == 0 {
@@ -124,10 +118,9 @@ func (m *Master) reconcileOnce() time.Time {
 			delete(m.runtime.unplaced, id)
 		}
 	}
-	sends = append(sends, m.killOrphansLocked(now)...)
-	sends = append(sends, m.resendLocked(now)...)
+	m.killOrphansLocked(now)
+	m.resendLocked(now)
 	m.updateDeploymentsLocked(apps)
-	m.afterDurableLocked(sends...)
 	if w := m.nextWakeLocked(); !w.IsZero() && (deadline.IsZero() || w.Before(deadline)) {
 		deadline = w
 	}
@@ -135,24 +128,22 @@ func (m *Master) reconcileOnce() time.Time {
 }
 
 // reconcileAppLocked plans one app, stages up to limit new tasks and the
-// kills, and returns the requests to send, the app's status and how many
-// tasks it staged.
-func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (sends []func(context.Context), st appStatus, launched int) {
-	if sends, why, held := m.holdFailedLocked(app, now); held {
-		return sends, appStatus{waiting: why}, 0
+// kills, releases their requests, and returns the app's status and how
+// many tasks it staged.
+func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (st appStatus, launched int) {
+	if why, held := m.holdFailedLocked(app, now); held {
+		return appStatus{waiting: why}, 0
 	}
 	p := planApp(m.state, app)
 	for _, id := range p.Kill {
-		if s := m.killLocked(id, now); s != nil {
-			sends = append(sends, s)
-		}
+		m.killLocked(id, now)
 	}
 	if p.Launch == 0 {
-		return sends, appStatus{done: p.Done}, 0
+		return appStatus{done: p.Done}, 0
 	}
 	if ok, until := m.runtime.launchAllowed(app.ID, now); !ok {
 		m.wakeLocked(app.ID, until)
-		return sends, appStatus{waiting: fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339))}, 0
+		return appStatus{waiting: fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339))}, 0
 	}
 	want := min(p.Launch, limit)
 	res := scheduler.PlaceIn(m.runtime.pool, m.state, app, want)
@@ -165,16 +156,16 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (s
 	}
 	if err := m.commitLocked(changes...); err != nil {
 		m.log.Warn("stage tasks", "app", app.ID, "tasks", len(changes), "err", err)
-		return sends, appStatus{}, 0
+		return appStatus{}, 0
 	}
 	for _, t := range tasks {
-		sends = append(sends, m.launchLocked(app, t, now))
+		m.launchLocked(app, t, now)
 		m.metrics.launches.Inc()
 	}
 	if res.Unplaced > 0 {
 		st.waiting = fmt.Sprintf("%d of %d instances cannot be placed: %s", res.Unplaced, p.Launch, res.Reason)
 	}
-	return sends, st, len(tasks)
+	return st, len(tasks)
 }
 
 // newTask is a staging task for app at a placement.
@@ -201,12 +192,12 @@ func newTask(app events.App, pl scheduler.Placement, now time.Time) events.Task 
 	}
 }
 
-// killLocked marks a task killing and returns the request that kills it,
-// or nil when no request is needed.
-func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
+// killLocked marks a task killing and releases the request that kills it,
+// when one is needed.
+func (m *Master) killLocked(id string, now time.Time) {
 	t, ok := m.state.Tasks[id]
 	if !ok {
-		return nil
+		return
 	}
 	if t.State == events.TaskUnreachable || t.State == events.TaskStaging && m.runtime.launchSent[id].IsZero() {
 		// Nothing runs that we can reach: the task just ends.
@@ -219,11 +210,11 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 		if err := m.commitLocked(events.PutTask(t)); err != nil {
 			m.log.Warn("kill task", "task", id, "err", err)
 		}
-		return nil
+		return
 	}
 	if t.State != events.TaskKilling {
 		if !m.beginKillingLocked(t, now) {
-			return nil
+			return
 		}
 	}
 	m.runtime.killSent[id] = now
@@ -234,18 +225,7 @@ func (m *Master) killLocked(id string, now time.Time) func(context.Context) {
 	if since, ok := m.runtime.draining[id]; ok {
 		wait = m.cfg.KillDrainDelay - now.Sub(since)
 	}
-	return func(ctx context.Context) {
-		if wait > 0 {
-			timer := time.NewTimer(wait)
-			defer timer.Stop()
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		}
-		m.sendKill(ctx, node, id, grace)
-	}
+	m.releaseKillLocked(node, events.KillRequest{TaskID: id, KillGracePeriod: grace}, wait)
 }
 
 // beginKillingLocked commits t as TASK_KILLING. A task that was serving
@@ -271,27 +251,22 @@ func (m *Master) killGraceLocked(appID string) time.Duration {
 }
 
 // reapAppLocked kills the tasks of an app that no longer exists.
-func (m *Master) reapAppLocked(appID string, now time.Time) []func(context.Context) {
-	var sends []func(context.Context)
+func (m *Master) reapAppLocked(appID string, now time.Time) {
 	for _, t := range m.state.TasksOf(appID) {
 		if t.State == events.TaskKilling {
 			continue
 		}
-		if s := m.killLocked(t.ID, now); s != nil {
-			sends = append(sends, s)
-		}
+		m.killLocked(t.ID, now)
 	}
 	if m.state.CountTasksOf(appID) == 0 {
 		delete(m.runtime.appStatus, appID)
 		delete(m.runtime.unplaced, appID)
 	}
-	return sends
 }
 
 // killOrphansLocked kills the tasks agents run that the state does not
 // hold.
-func (m *Master) killOrphansLocked(now time.Time) []func(context.Context) {
-	var sends []func(context.Context)
+func (m *Master) killOrphansLocked(now time.Time) {
 	for taskID, at := range m.runtime.killSent {
 		if _, ok := m.state.Tasks[taskID]; !ok && now.Sub(at) > time.Minute {
 			delete(m.runtime.killSent, taskID)
@@ -300,27 +275,22 @@ func (m *Master) killOrphansLocked(now time.Time) []func(context.Context) {
 	for taskID, agentID := range m.runtime.orphans {
 		delete(m.runtime.orphans, taskID)
 		m.runtime.killSent[taskID] = now
-		node := m.agentNodeLocked(agentID)
-		sends = append(sends, func(ctx context.Context) { m.sendKill(ctx, node, taskID, defaultKillGrace) })
+		m.releaseKillLocked(m.agentNodeLocked(agentID), events.KillRequest{TaskID: taskID, KillGracePeriod: defaultKillGrace}, 0)
 	}
-	return sends
 }
 
 // resendLocked repeats launches and kills that went unanswered, and ends
 // launches that timed out (Marathon's task_launch_timeout): such a task
 // is killed, never adopted as well, and counts as a failure of its app.
 // It looks only at the tasks in flight.
-func (m *Master) resendLocked(now time.Time) []func(context.Context) {
-	var sends []func(context.Context)
+func (m *Master) resendLocked(now time.Time) {
 	for _, id := range sortedIDs(m.runtime.killing) {
 		if t, ok := m.state.Tasks[id]; !ok || t.State != events.TaskKilling {
 			delete(m.runtime.killing, id) // taken back with a failed store write
 			continue
 		}
 		if now.Sub(m.runtime.killSent[id]) >= killResend {
-			if s := m.killLocked(id, now); s != nil {
-				sends = append(sends, s)
-			}
+			m.killLocked(id, now)
 		}
 	}
 	for _, id := range sortedIDs(m.runtime.staging) {
@@ -336,18 +306,15 @@ func (m *Master) resendLocked(now time.Time) []func(context.Context) {
 			}
 			m.log.Warn("task launch timed out; killing it", "task", id, "agent", t.AgentID, "staged", now.Sub(t.StagedAt).Round(time.Second))
 			delete(m.runtime.killSent, id)
-			if s := m.killLocked(id, now); s != nil {
-				sends = append(sends, s)
-			}
+			m.killLocked(id, now)
 			continue
 		}
 		if now.Sub(m.runtime.launchSent[id]) >= launchResend {
 			if app, ok := m.state.Apps[t.AppID]; ok {
-				sends = append(sends, m.launchLocked(app, t, now))
+				m.launchLocked(app, t, now)
 			}
 		}
 	}
-	return sends
 }
 
 func sortedIDs(set map[string]struct{}) []string {
@@ -359,10 +326,10 @@ func sortedIDs(set map[string]struct{}) []string {
 	return out
 }
 
-// launchLocked records the launch and returns the request that sends it.
-func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func(context.Context) {
+// launchLocked records the launch and releases the request that sends it.
+func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 	m.runtime.launchSent[t.ID] = now
-	req := events.LaunchRequest{
+	m.releaseLaunchLocked(m.agentNodeLocked(t.AgentID), events.LaunchRequest{
 		Task:            t,
 		Cmd:             app.Cmd,
 		Args:            app.Args,
@@ -370,77 +337,5 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) func
 		Env:             taskEnv(app, t, m.state.Agents[t.AgentID]),
 		KillGracePeriod: m.killGraceLocked(app.ID),
 		HealthChecks:    app.HealthChecks,
-	}
-	node := m.agentNodeLocked(t.AgentID)
-	return func(ctx context.Context) { m.sendLaunch(ctx, node, req) }
-}
-
-// sendLaunch asks the agent to start the task; a refusal fails the task.
-func (m *Master) sendLaunch(ctx context.Context, node string, req events.LaunchRequest) {
-	data, err := json.Marshal(req)
-	if err != nil {
-		m.log.Error("encode launch", "task", req.Task.ID, "err", err)
-		return
-	}
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Launch(node), data)
-	if errors.Is(err, nats.ErrNoResponders) {
-		// The agent has registered but not yet subscribed (its first
-		// registration reply is still on its way): try again at the
-		// next reconcile pass rather than after launchResend.
-		m.mu.Lock()
-		delete(m.runtime.launchSent, req.Task.ID)
-		m.mu.Unlock()
-		m.kickReconcile()
-		m.log.Debug("launch: agent not listening yet", "task", req.Task.ID, "agent", req.Task.AgentID)
-		return
-	}
-	if err != nil {
-		// Resent later, or lost once staging times out.
-		m.log.Warn("launch not answered", "task", req.Task.ID, "agent", req.Task.AgentID, "err", err)
-		return
-	}
-	var ack events.Ack
-	if err := json.Unmarshal(msg.Data, &ack); err != nil {
-		ack.Error = "bad reply: " + err.Error()
-	}
-	if ack.Error == "" || ack.Code == events.AckTaskExists {
-		m.live.launchAcked(req.Task.ID, m.cfg.Now())
-		return
-	}
-	m.log.Warn("launch refused", "task", req.Task.ID, "agent", req.Task.AgentID, "err", ack.Error)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t, ok := m.state.Tasks[req.Task.ID]; ok && t.State == events.TaskStaging {
-		changes := m.taskStatusLocked(t, events.TaskFailed, "launch refused: "+ack.Error, nil, m.cfg.Now())
-		if err := m.commitLocked(changes...); err != nil {
-			m.log.Warn("fail refused task", "task", t.ID, "err", err)
-		}
-	}
-}
-
-// sendKill asks the agent on node to kill a task. An agent that does not
-// know the task has nothing to kill: the task is over.
-func (m *Master) sendKill(ctx context.Context, node, taskID string, grace time.Duration) {
-	data, _ := json.Marshal(events.KillRequest{TaskID: taskID, KillGracePeriod: grace})
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	msg, err := m.cfg.NC.RequestWithContext(rctx, m.cfg.Subjects.Kill(node), data)
-	if err != nil {
-		m.log.Warn("kill not answered", "task", taskID, "node", node, "err", err)
-		return
-	}
-	var ack events.Ack
-	if err := json.Unmarshal(msg.Data, &ack); err != nil || ack.Code != events.AckUnknownTask {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t, ok := m.state.Tasks[taskID]; ok && t.State == events.TaskKilling {
-		changes := m.taskStatusLocked(t, events.TaskKilled, "agent no longer runs the task", nil, m.cfg.Now())
-		if err := m.commitLocked(changes...); err != nil {
-			m.log.Warn("end killed task", "task", taskID, "err", err)
-		}
-	}
+	})
 }

@@ -6,11 +6,13 @@
 // Like the real agent, a simulated agent registers under its credential's
 // node name with its task reports (again whenever a heartbeat reply asks
 // it to), heartbeats every interval with its task reports, answers launch
-// and kill requests with typed events.Ack codes (task_exists for a launch
-// it already holds, unknown_task for a kill of a task it does not run,
-// bad_request for what does not decode), and sends status updates one at a
-// time, in order, each retried with backoff (100 ms to 2 s) until acked,
-// held back while it is not registered. A launch is acked once the task
+// and kill requests (batches, events.LaunchBatch and events.KillBatch, and
+// lone requests) with typed events.Ack codes per task (task_exists for a
+// launch it already holds, unknown_task for a kill of a task it does not
+// run, bad_request for what does not decode), and sends status updates one
+// at a time, in order, each retried with backoff (100 ms to 2 s) until
+// acked, held back while it is not registered; past 1,024 queued, only
+// each task's newest update stays queued. A launch is acked once the task
 // "runs": after Config.LaunchDelay, with TASK_STAGING in its reports
 // meanwhile, then TASK_RUNNING queued before the ack. A kill is acked at
 // once: TASK_KILLING, then TASK_KILLED (the process "exits" on SIGTERM),
@@ -73,8 +75,11 @@ type Agent struct {
 	id    string
 	tasks map[string]*task
 	queue []events.StatusUpdate // not yet acked, in order
-	wake  chan struct{}         // capacity 1: something was queued
-	reg   chan struct{}         // closed while registered
+	// compactAt is the queue length that drops superseded updates, as
+	// the real agent's bounded queue does (status.go).
+	compactAt int
+	wake      chan struct{} // capacity 1: something was queued
+	reg       chan struct{} // closed while registered
 }
 
 type task struct {
@@ -282,30 +287,40 @@ func (a *Agent) pushLocked(taskID string, state events.TaskState) {
 		return
 	}
 	a.queue = append(a.queue, events.StatusUpdate{TaskID: taskID, State: state, Time: time.Now().UTC()})
+	a.compactLocked()
 	select {
 	case a.wake <- struct{}{}:
 	default:
 	}
 }
 
+// handleLaunch answers a batch of launches (events.LaunchBatch) with an
+// ack per task once each "runs", one at a time in order, as the real
+// agent does; and a lone LaunchRequest with its ack.
 func (a *Agent) handleLaunch(m *nats.Msg) {
-	var req events.LaunchRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	reqs, batch, err := events.DecodeLaunches(m.Data)
+	if err != nil {
 		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad launch request: %w", err)})
 		return
 	}
+	acks := make([]events.TaskAck, len(reqs))
+	for i, req := range reqs {
+		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(a.launch(req))}
+	}
+	answer(m, batch, acks)
+}
+
+func (a *Agent) launch(req events.LaunchRequest) error {
 	id := req.Task.ID
 	if id == "" {
-		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: errors.New("launch request without task id")})
-		return
+		return &events.CodedError{Code: events.AckBadRequest, Err: errors.New("launch request without task id")}
 	}
 	a.c.Launches.Add(1)
 	a.mu.Lock()
 	if _, ok := a.tasks[id]; ok {
 		a.mu.Unlock()
 		a.c.LaunchDup.Add(1)
-		respond(m, &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)})
-		return
+		return &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
 	}
 	t := &task{appID: req.Task.AppID, state: events.TaskStaging}
 	a.tasks[id] = t
@@ -322,23 +337,32 @@ func (a *Agent) handleLaunch(m *nats.Msg) {
 	}
 	a.mu.Unlock()
 	a.c.LaunchAcks.Add(1)
-	respond(m, nil)
+	return nil
 }
 
+// handleKill answers a batch of kills (events.KillBatch) with an ack per
+// task, and a lone KillRequest with its ack, at once.
 func (a *Agent) handleKill(m *nats.Msg) {
-	var req events.KillRequest
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	reqs, batch, err := events.DecodeKills(m.Data)
+	if err != nil {
 		respond(m, &events.CodedError{Code: events.AckBadRequest, Err: fmt.Errorf("bad kill request: %w", err)})
 		return
 	}
+	acks := make([]events.TaskAck, len(reqs))
+	for i, req := range reqs {
+		acks[i] = events.TaskAck{TaskID: req.TaskID, Ack: events.AckFor(a.kill(req))}
+	}
+	answer(m, batch, acks)
+}
+
+func (a *Agent) kill(req events.KillRequest) error {
 	a.c.Kills.Add(1)
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	t, ok := a.tasks[req.TaskID]
 	if !ok {
-		a.mu.Unlock()
 		a.c.KillUnknown.Add(1)
-		respond(m, &events.CodedError{Code: events.AckUnknownTask, Err: fmt.Errorf("unknown task %s", req.TaskID)})
-		return
+		return &events.CodedError{Code: events.AckUnknownTask, Err: fmt.Errorf("unknown task %s", req.TaskID)}
 	}
 	if t.acked && t.state == events.TaskRunning {
 		a.c.KillsOfAcked.Add(1)
@@ -353,8 +377,19 @@ func (a *Agent) handleKill(m *nats.Msg) {
 		a.pushLocked(req.TaskID, events.TaskKilling)
 		a.pushLocked(req.TaskID, events.TaskKilled)
 	}
-	a.mu.Unlock()
-	respond(m, nil)
+	return nil
+}
+
+// answer replies to a batch with its acks, and to a lone request with its
+// one ack.
+func answer(m *nats.Msg, batch bool, acks []events.TaskAck) {
+	var data []byte
+	if batch {
+		data, _ = json.Marshal(events.AckBatch{Acks: acks})
+	} else {
+		data, _ = json.Marshal(acks[0].Ack)
+	}
+	_ = m.Respond(data)
 }
 
 func respond(m *nats.Msg, err error) {

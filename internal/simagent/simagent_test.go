@@ -223,8 +223,23 @@ func TestSimAgentSpeaksTheAgentProtocol(t *testing.T) {
 		return r.AgentID == "agent-id-1" && len(r.Tasks) == 1 && r.Tasks[0].TaskID == "app.t2"
 	})
 
+	// A batch: an ack per task, in order.
+	data, _ := json.Marshal(events.LaunchBatch{Launches: []events.LaunchRequest{
+		{Task: events.Task{ID: "app.t2", AppID: "/app"}}, {Task: events.Task{ID: "app.t3", AppID: "/app"}},
+	}})
+	msg, err := mnc.Request(s.Launch(node), data, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch events.AckBatch
+	if err := json.Unmarshal(msg.Data, &batch); err != nil || len(batch.Acks) != 2 ||
+		batch.Acks[0].TaskID != "app.t2" || batch.Acks[0].Code != events.AckTaskExists ||
+		batch.Acks[1] != (events.TaskAck{TaskID: "app.t3"}) {
+		t.Errorf("batch of launches answered %s (%v), want t2 task_exists and t3 acked", msg.Data, err)
+	}
+
 	c := a.Counters().Snapshot()
-	if c.KillsOfAcked != 1 || c.KillUnknown != 1 || c.LaunchDup != 1 || c.StatusRetries < 1 || c.ReregisterAsks != 1 {
-		t.Errorf("counters %s: want 1 kill of an acked task, 1 of an unknown one, 1 launch already held, a status retry, 1 re-registration ask", c)
+	if c.KillsOfAcked != 1 || c.KillUnknown != 1 || c.LaunchDup != 2 || c.StatusRetries < 1 || c.ReregisterAsks != 1 {
+		t.Errorf("counters %s: want 1 kill of an acked task, 1 of an unknown one, 2 launches already held, a status retry, 1 re-registration ask", c)
 	}
 }

@@ -87,3 +87,29 @@ func (a *Agent) Pending() int {
 	defer a.mu.Unlock()
 	return len(a.queue)
 }
+
+// statusQueueBound is the real agent's (agent/status.go): past it, only
+// each task's newest update is kept (the head stays: it may be on the
+// wire). The simulated agents send no health, so nothing else must stay.
+const statusQueueBound = 1024
+
+// compactLocked drops updates a later one of the same task supersedes,
+// once the queue is past the bound. a.mu held.
+func (a *Agent) compactLocked() {
+	if len(a.queue) <= max(a.compactAt, statusQueueBound) {
+		return
+	}
+	newest := make(map[string]int, len(a.queue))
+	for i, u := range a.queue {
+		newest[u.TaskID] = i
+	}
+	kept := a.queue[:0]
+	for i, u := range a.queue {
+		if i == 0 || newest[u.TaskID] == i {
+			kept = append(kept, u)
+		}
+	}
+	clear(a.queue[len(kept):])
+	a.queue = kept
+	a.compactAt = 2 * len(kept)
+}
