@@ -37,7 +37,6 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{m.cfg.Subjects.FromAgents(events.VerbRegister), m.handleRegister},
 		{m.cfg.Subjects.FromAgents(events.VerbHeartbeat), m.handleHeartbeat},
 		{m.cfg.Subjects.LBReports(), m.handleLBReport},
 	}
@@ -49,27 +48,39 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 			return nil, err
 		}
 	}
-	// A status update is acked once durable: one handler would wait out
-	// a store write per update, so a scale-up's thousands of TASK_RUNNING
-	// would be acked one store write at a time. Several handlers in a
+	// A status update or a registration is answered once durable: one
+	// handler would wait out a store write per message, so a scale-up's
+	// thousands of TASK_RUNNING, or a fleet registering after a restart,
+	// would be answered one store write at a time. Several handlers in a
 	// queue group wait together and share store writes (group commit).
 	// An agent sends its next update only after the last one's ack, so
 	// each agent's updates still arrive in order.
-	for range statusHandlers {
-		s, err := m.cfg.NC.QueueSubscribe(m.cfg.Subjects.FromAgents(events.VerbStatus), "status", m.handleStatus)
-		if err != nil {
-			for _, s := range subs {
-				_ = s.Unsubscribe()
+	queued := []struct {
+		verb string
+		h    nats.MsgHandler
+	}{
+		{events.VerbStatus, m.handleStatus},
+		{events.VerbRegister, m.handleRegister},
+	}
+	for _, q := range queued {
+		subject := m.cfg.Subjects.FromAgents(q.verb)
+		for range sharedWriteHandlers {
+			s, err := m.cfg.NC.QueueSubscribe(subject, q.verb, q.h)
+			if err != nil {
+				for _, s := range subs {
+					_ = s.Unsubscribe()
+				}
+				return nil, fmt.Errorf("master: subscribe %s: %w", subject, err)
 			}
-			return nil, fmt.Errorf("master: subscribe %s: %w", m.cfg.Subjects.FromAgents(events.VerbStatus), err)
+			subs = append(subs, s)
 		}
-		subs = append(subs, s)
 	}
 	return subs, m.cfg.NC.Flush()
 }
 
-// statusHandlers is how many status updates are handled at once.
-const statusHandlers = 16
+// sharedWriteHandlers is how many status updates, and how many
+// registrations, are handled at once.
+const sharedWriteHandlers = 16
 
 // snapshot is the state as published, with the digest at it: followers
 // get nothing that is not durable yet.
