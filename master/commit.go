@@ -199,6 +199,9 @@ func (m *Master) revertLocked(b *batch, n int) {
 	for i := len(b.evs) - 1; i >= len(b.evs)-n; i-- {
 		m.state.Revert(b.undos[i])
 	}
+	if n > 0 {
+		m.runtime.servicePorts = nil // counted anew from the state when next needed
+	}
 	k := len(b.evs) - n
 	b.evs, b.undos, b.frames = b.evs[:k], b.undos[:k], b.frames[:k]
 }

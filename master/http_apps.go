@@ -71,6 +71,19 @@ func deploymentsByApp(s *events.State) map[string][]events.Deployment {
 	return out
 }
 
+// appDeployments is deploymentsByApp(s) for one app: a view of one app
+// sorts its own deployments, not every deployment under way.
+func appDeployments(s *events.State, appID string) map[string][]events.Deployment {
+	var out []events.Deployment
+	for _, d := range s.Deployments {
+		if slices.Contains(d.AffectedApps, appID) {
+			out = append(out, d)
+		}
+	}
+	sortDeployments(out)
+	return map[string][]events.Deployment{appID: out}
+}
+
 // appViewOf is the app as the API shows it; deps is deploymentsByApp(s).
 func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]events.Deployment) appView {
 	v := appView{
@@ -200,7 +213,7 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var v appView
-	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true, deploymentsByApp(s)) })
+	m.View(func(s *events.State) { v = appViewOf(s, ch.App, true, appDeployments(s, ch.App.ID)) })
 	// The deployment may have ended already; the answer names it anyway.
 	v.Deployments = []deploymentRef{{ID: ch.Deployment.ID}}
 	w.Header().Set("Location", "/v2/apps"+ch.App.ID)
@@ -280,7 +293,7 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	found := false
 	m.View(func(s *events.State) {
 		if a, ok := s.Apps[id]; ok {
-			v, found = appViewOf(s, a, true, deploymentsByApp(s)), true
+			v, found = appViewOf(s, a, true, appDeployments(s, id)), true
 		}
 	})
 	if !found {
@@ -406,11 +419,16 @@ func sortedDeployments(s *events.State) []events.Deployment {
 	for _, d := range s.Deployments {
 		out = append(out, d)
 	}
+	sortDeployments(out)
+	return out
+}
+
+// sortDeployments sorts deployments oldest first.
+func sortDeployments(out []events.Deployment) {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Version.Equal(out[j].Version) {
 			return out[i].Version.Before(out[j].Version)
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out
 }
