@@ -159,10 +159,15 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		return
 	}
 	// Most heartbeats repeat the last one, which matched the state:
-	// those cost a hash, not a decode and a comparison per task.
+	// those cost a hash, not a decode and a comparison per task. One
+	// that repeats the last while the state changed is not decoded again.
 	now, sum := m.cfg.Now(), m.live.sum(msg.Data)
-	if m.live.sameAsSettled(node, sum, now) {
+	switch m.live.repeated(node, sum, now) {
+	case repeatSettled:
 		m.metrics.heartbeatsSettled.Inc()
+		m.respond(msg, events.HeartbeatReply{})
+		return
+	case repeatLast:
 		m.respond(msg, events.HeartbeatReply{})
 		return
 	}
@@ -222,11 +227,21 @@ func (m *Master) applyReportsLocked(now time.Time) {
 // reported running, after its kill was sent. A staging task the agent has
 // not acked is never lost by a report; its launch times out instead.
 func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now time.Time) {
+	// Most reports say what the state holds (a cost of a lookup per
+	// task): they change nothing, and their repeats need not be looked at.
+	if m.reportMatchesLocked(agentID, rep) {
+		m.live.settle(agentID, rep.sum)
+		return
+	}
 	reported := make(map[string]events.TaskReport, len(rep.tasks))
+	held := 0 // tasks the state places here that the report names
 	var changes []events.Change
 	for _, r := range rep.tasks {
-		reported[r.TaskID] = r
 		t, ok := m.state.Tasks[r.TaskID]
+		if _, dup := reported[r.TaskID]; !dup && ok && t.AgentID == agentID {
+			held++
+		}
+		reported[r.TaskID] = r
 		switch {
 		case !ok || t.AgentID != agentID:
 			if !r.State.Terminal() {
@@ -245,7 +260,12 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 			changes = append(changes, m.taskStatusLocked(t, events.TaskRunning, r.Message, nil, now)...)
 		}
 	}
-	for _, t := range m.state.TasksOn(agentID) {
+	// Only tasks the report does not name can be gone from the agent.
+	var unreported []events.Task
+	if held < m.state.CountTasksOn(agentID) {
+		unreported = m.state.TasksOn(agentID)
+	}
+	for _, t := range unreported {
 		if _, ok := reported[t.ID]; ok || !m.surelyGoneLocked(t, rep.at) {
 			continue
 		}
@@ -265,10 +285,6 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 			m.log.Warn("reconcile agent tasks", "agent", agentID, "err", err)
 		}
 		m.kickReconcile()
-		return
-	}
-	if m.reportMatchesLocked(agentID, rep) {
-		m.live.settle(agentID, rep.sum)
 	}
 }
 
@@ -277,7 +293,7 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 // state it has, running, and nothing else. Only then can the same report
 // again change nothing, whatever the time.
 func (m *Master) reportMatchesLocked(agentID string, rep *agentReport) bool {
-	if rep.sum == 0 || m.state.CountTasksOn(agentID) != len(rep.tasks) {
+	if m.state.CountTasksOn(agentID) != len(rep.tasks) {
 		return false
 	}
 	for _, r := range rep.tasks {

@@ -201,6 +201,7 @@ func (m *Master) revertLocked(b *batch, n int) {
 	}
 	if n > 0 {
 		m.runtime.servicePorts = nil // counted anew from the state when next needed
+		m.live.changedAll()          // a settled report may have matched them
 	}
 	k := len(b.evs) - n
 	b.evs, b.undos, b.frames = b.evs[:k], b.undos[:k], b.frames[:k]

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,7 +144,9 @@ func removeBenchApps(b *testing.B, m *Master, ids []string) {
 // BenchmarkHeartbeat100k is one agent's heartbeat of its 100 tasks, all
 // running as the state has them, received and then reconciled by a pass,
 // while the agent has a change since its last settled report (as during
-// growth, when the settled hash does not spare the work).
+// growth, when the settled hash does not spare the work): "repeated"
+// sends the same bytes as the heartbeat before, "new" other bytes each
+// time (the same tasks in another order).
 func BenchmarkHeartbeat100k(b *testing.B) {
 	m, _ := newBenchMaster(b)
 	const agent = "agent-0007-S7"
@@ -155,27 +158,39 @@ func BenchmarkHeartbeat100k(b *testing.B) {
 			reports = append(reports, events.TaskReport{TaskID: t.ID, AppID: t.AppID, State: events.TaskRunning})
 		}
 	})
-	data, err := json.Marshal(events.Heartbeat{AgentID: agent, Tasks: reports})
-	if err != nil {
-		b.Fatal(err)
+	var msgs []*nats.Msg
+	for range 2 {
+		data, err := json.Marshal(events.Heartbeat{AgentID: agent, Tasks: reports})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, &nats.Msg{Subject: m.cfg.Subjects.Heartbeat(host), Data: data})
+		slices.Reverse(reports)
 	}
-	msg := &nats.Msg{Subject: m.cfg.Subjects.Heartbeat(host), Data: data}
-	b.ReportMetric(float64(len(reports)), "tasks")
-	var cpu cpuMeter
-	n := 0
-	b.ReportAllocs()
-	runtimeGC()
-	cpu.start()
-	for b.Loop() {
-		m.live.changed(agent)
-		m.handleHeartbeat(msg)
-		m.mu.Lock()
-		m.applyReportsLocked(m.cfg.Now())
-		m.mu.Unlock()
-		n++
+	for _, bytes := range []string{"repeated", "new"} {
+		b.Run(bytes, func(b *testing.B) {
+			b.ReportMetric(float64(len(reports)), "tasks")
+			var cpu cpuMeter
+			n := 0
+			b.ReportAllocs()
+			runtimeGC()
+			cpu.start()
+			for b.Loop() {
+				msg := msgs[0]
+				if bytes == "new" {
+					msg = msgs[n%2]
+				}
+				m.live.changed(agent)
+				m.handleHeartbeat(msg)
+				m.mu.Lock()
+				m.applyReportsLocked(m.cfg.Now())
+				m.mu.Unlock()
+				n++
+			}
+			cpu.stop()
+			cpu.report(b, n)
+		})
 	}
-	cpu.stop()
-	cpu.report(b, n)
 }
 
 // BenchmarkReconcileScaleUp100k is one reconcile pass of bench/scale's
