@@ -171,8 +171,8 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		m.respond(msg, events.HeartbeatReply{})
 		return
 	}
-	var hb events.Heartbeat
-	if err := json.Unmarshal(msg.Data, &hb); err != nil {
+	hb, err := decodeHeartbeat(msg.Data)
+	if err != nil {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
 		return
 	}
