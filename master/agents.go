@@ -48,13 +48,13 @@ func (m *Master) subscribe() ([]*nats.Subscription, error) {
 			return nil, err
 		}
 	}
-	// A status update or a registration is answered once durable: one
-	// handler would wait out a store write per message, so a scale-up's
-	// thousands of TASK_RUNNING, or a fleet registering after a restart,
-	// would be answered one store write at a time. Several handlers in a
+	// A registration is answered once durable, and one handler would
+	// wait out a store write per agent: a fleet registering after a
+	// restart would register one fsync at a time. Several handlers in a
 	// queue group wait together and share store writes (group commit).
-	// An agent sends its next update only after the last one's ack, so
-	// each agent's updates still arrive in order.
+	// Status updates are acked by the committer and do not wait, but
+	// decode in parallel too. An agent sends its next update only after
+	// the last one's ack, so each agent's updates still arrive in order.
 	queued := []struct {
 		verb string
 		h    nats.MsgHandler
@@ -189,15 +189,20 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		return
 	}
 	// Most heartbeats repeat the last one, which matched the state:
-	// those cost a hash, not a decode and a comparison per task.
+	// those cost a hash, not a decode and a comparison per task. One
+	// that repeats the last while the state changed is not decoded again.
 	now, sum := m.cfg.Now(), m.live.sum(msg.Data)
-	if m.live.sameAsSettled(node, sum, now) {
+	switch m.live.repeated(node, sum, now) {
+	case repeatSettled:
 		m.metrics.heartbeatsSettled.Inc()
 		m.respond(msg, events.HeartbeatReply{})
 		return
+	case repeatLast:
+		m.respond(msg, events.HeartbeatReply{})
+		return
 	}
-	var hb events.Heartbeat
-	if err := json.Unmarshal(msg.Data, &hb); err != nil {
+	hb, err := decodeHeartbeat(msg.Data)
+	if err != nil {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
 		return
 	}
@@ -252,11 +257,21 @@ func (m *Master) applyReportsLocked(now time.Time) {
 // reported running, after its kill was sent. A staging task the agent has
 // not acked is never lost by a report; its launch times out instead.
 func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now time.Time) {
+	// Most reports say what the state holds (a cost of a lookup per
+	// task): they change nothing, and their repeats need not be looked at.
+	if m.reportMatchesLocked(agentID, rep) {
+		m.live.settle(agentID, rep.sum)
+		return
+	}
 	reported := make(map[string]events.TaskReport, len(rep.tasks))
+	held := 0 // tasks the state places here that the report names
 	var changes []events.Change
 	for _, r := range rep.tasks {
-		reported[r.TaskID] = r
 		t, ok := m.state.Tasks[r.TaskID]
+		if _, dup := reported[r.TaskID]; !dup && ok && t.AgentID == agentID {
+			held++
+		}
+		reported[r.TaskID] = r
 		switch {
 		case !ok || t.AgentID != agentID:
 			if !r.State.Terminal() {
@@ -275,7 +290,12 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 			changes = append(changes, m.taskStatusLocked(t, events.TaskRunning, r.Message, nil, now)...)
 		}
 	}
-	for _, t := range m.state.TasksOn(agentID) {
+	// Only tasks the report does not name can be gone from the agent.
+	var unreported []events.Task
+	if held < m.state.CountTasksOn(agentID) {
+		unreported = m.state.TasksOn(agentID)
+	}
+	for _, t := range unreported {
 		if _, ok := reported[t.ID]; ok || !m.surelyGoneLocked(t, rep.at) {
 			continue
 		}
@@ -295,10 +315,6 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 			m.log.Warn("reconcile agent tasks", "agent", agentID, "err", err)
 		}
 		m.kickReconcile()
-		return
-	}
-	if m.reportMatchesLocked(agentID, rep) {
-		m.live.settle(agentID, rep.sum)
 	}
 }
 
@@ -307,7 +323,7 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 // state it has, running, and nothing else. Only then can the same report
 // again change nothing, whatever the time.
 func (m *Master) reportMatchesLocked(agentID string, rep *agentReport) bool {
-	if rep.sum == 0 || m.state.CountTasksOn(agentID) != len(rep.tasks) {
+	if m.state.CountTasksOn(agentID) != len(rep.tasks) {
 		return false
 	}
 	for _, r := range rep.tasks {

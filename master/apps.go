@@ -179,10 +179,20 @@ func (m *Master) changeableLocked(id string, force bool) (events.App, error) {
 }
 
 func (m *Master) assignPortsLocked(app *events.App) error {
-	if err := scheduler.AssignServicePorts(m.state, app); err != nil {
+	if err := m.servicePortsLocked().Assign(m.state, app); err != nil {
 		return &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
 	}
 	return nil
+}
+
+// servicePortsLocked is the count of the working state's service ports,
+// made when missing or made for another state.
+func (m *Master) servicePortsLocked() *scheduler.ServicePorts {
+	r := m.runtime
+	if r.servicePorts == nil || r.portsOf != m.state {
+		r.servicePorts, r.portsOf = scheduler.NewServicePorts(m.state), m.state
+	}
+	return r.servicePorts
 }
 
 // deployLocked commits an app change together with the deployment that

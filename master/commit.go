@@ -32,7 +32,11 @@ type batch struct {
 	// out is the launches and kills to agents that name what the batch
 	// staged: sent, grouped by agent, once it is durable and published
 	// (outbox.go).
-	out   outbox
+	out outbox
+	// acks answer agents whose status updates the batch holds (or who
+	// must wait for what was staged before): sent once it is durable,
+	// never if it is not (the agent sends the update again).
+	acks  []func()
 	start time.Time
 
 	once sync.Once
@@ -42,7 +46,7 @@ type batch struct {
 
 func newBatch() *batch { return &batch{done: make(chan struct{})} }
 
-func (b *batch) empty() bool { return len(b.evs) == 0 && b.out.empty() }
+func (b *batch) empty() bool { return len(b.evs) == 0 && b.out.empty() && len(b.acks) == 0 }
 
 // finish ends the batch for everyone waiting on it; only the first call counts.
 func (b *batch) finish(err error) {
@@ -123,6 +127,12 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 	return nil
 }
 
+// ackWhenDurableLocked runs ack once everything staged so far is durable.
+func (m *Master) ackWhenDurableLocked(ack func()) {
+	m.pipe.open.acks = append(m.pipe.open.acks, ack)
+	m.kickCommit()
+}
+
 // durableLocked is what to wait on, after unlocking, for everything
 // staged so far to be durable.
 func (m *Master) durableLocked() durability {
@@ -176,6 +186,10 @@ func (m *Master) kickCommit() {
 func (m *Master) revertLocked(b *batch, n int) {
 	for i := len(b.evs) - 1; i >= len(b.evs)-n; i-- {
 		m.state.Revert(b.undos[i])
+	}
+	if n > 0 {
+		m.runtime.servicePorts = nil // counted anew from the state when next needed
+		m.live.changedAll()          // a settled report may have matched them
 	}
 	k := len(b.evs) - n
 	b.evs, b.undos = b.evs[:k], b.undos[:k]
@@ -242,6 +256,9 @@ func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
 		b.finish(storeErr)
 		m.kickReconcile()
 		return
+	}
+	for _, ack := range b.acks {
+		ack()
 	}
 	for _, send := range m.agentRequests(&b.out) {
 		run(send)

@@ -35,6 +35,13 @@ func (m *Master) noteChangeLocked(e events.Event, prev *events.Task) {
 	switch e.Type {
 	case events.AppUpdated, events.AppRemoved:
 		d.apps[e.ID] = struct{}{}
+		if sp := r.servicePorts; sp != nil {
+			if e.App != nil {
+				sp.Set(*e.App)
+			} else {
+				sp.Remove(e.ID)
+			}
+		}
 	case events.TaskUpdated, events.TaskRemoved:
 		if prev != nil {
 			m.live.changed(prev.AgentID)

@@ -35,7 +35,7 @@ func TestHealthResults(t *testing.T) {
 		ack, err := m.recordStatus(nodeOf(m, agentID), events.StatusUpdate{
 			AgentID: agentID, TaskID: task.ID, State: events.TaskRunning, Healthy: &alive,
 			HealthCheckResults: []events.HealthCheckResult{r}, Time: at,
-		})
+		}, func() {})
 		if err != nil || !ack {
 			t.Fatalf("status not recorded: ack %v, err %v", ack, err)
 		}

@@ -433,11 +433,16 @@ func sortedDeployments(s *events.State) []events.Deployment {
 	for _, d := range s.Deployments {
 		out = append(out, d)
 	}
+	sortDeployments(out)
+	return out
+}
+
+// sortDeployments sorts deployments oldest first.
+func sortDeployments(out []events.Deployment) {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Version.Equal(out[j].Version) {
 			return out[i].Version.Before(out[j].Version)
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out
 }

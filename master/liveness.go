@@ -40,6 +40,11 @@ type agentLiveness struct {
 	// can change nothing: it is neither decoded nor reconciled.
 	version, settledAt uint64
 	settled            uint64
+	// last is the latest report accepted from it, decoded: a heartbeat
+	// that repeats its bytes while the state changed (its version moved
+	// on: a task launched, a status update) is kept again without being
+	// decoded again. During growth most heartbeats are such.
+	last *agentReport
 }
 
 // agentReport is the tasks an agent said it runs, and when it said so.
@@ -52,18 +57,36 @@ type agentReport struct {
 // sum hashes a heartbeat's bytes.
 func (l *liveness) sum(data []byte) uint64 { return maphash.Bytes(l.seed, data) }
 
-// sameAsSettled records a heartbeat from node whose bytes hash to sum, if
-// it is the settled report of an active agent with nothing changed since;
-// it reports false otherwise, and the heartbeat is handled in full.
-func (l *liveness) sameAsSettled(node string, sum uint64, now time.Time) bool {
+// repeat is what a heartbeat whose bytes repeat an earlier one needs.
+type repeat int
+
+const (
+	repeatNone    repeat = iota // new bytes: decode and handle it in full
+	repeatSettled               // the settled report, nothing changed since: done
+	repeatLast                  // the last report accepted: kept again, decoded
+)
+
+// repeated records a heartbeat from node whose bytes hash to sum, if it
+// repeats the settled report of an active agent with nothing changed
+// since (nothing more to do) or the last report accepted from it (kept
+// again for the next pass, as decoded then); otherwise it reports
+// repeatNone, and the heartbeat is handled in full.
+func (l *liveness) repeated(node string, sum uint64, now time.Time) repeat {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.agents[l.byNode[node]]
-	if a == nil || !a.active || a.settled == 0 || a.settled != sum || a.settledAt != a.version {
-		return false
+	switch {
+	case a == nil || !a.active || sum == 0:
+		return repeatNone
+	case a.settled == sum && a.settledAt == a.version:
+		a.lastSeen, a.heard = now, now
+		return repeatSettled
+	case a.last != nil && a.last.sum == sum:
+		a.lastSeen, a.heard = now, now
+		a.report = &agentReport{tasks: a.last.tasks, at: now, sum: sum}
+		return repeatLast
 	}
-	a.lastSeen, a.heard = now, now
-	return true
+	return repeatNone
 }
 
 // changed records a change to an agent or its tasks: its settled report
@@ -72,6 +95,16 @@ func (l *liveness) changed(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if a := l.agents[id]; a != nil {
+		a.version++
+	}
+}
+
+// changedAll is changed for every agent: changes were taken back out of
+// the state, which a settled report may have matched only with them.
+func (l *liveness) changedAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.agents {
 		a.version++
 	}
 }
@@ -127,7 +160,7 @@ func (l *liveness) setAt(id, node string, active bool, now time.Time, heard bool
 	if active {
 		a.lastSeen = now
 	} else {
-		a.report = nil
+		a.report, a.last = nil, nil
 	}
 }
 
@@ -167,6 +200,7 @@ func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.Task
 	}
 	a.lastSeen, a.heard = now, now
 	a.report = &agentReport{tasks: tasks, at: now, sum: sum}
+	a.last = a.report
 	return heartbeatOK, ""
 }
 

@@ -45,6 +45,11 @@ type runtime struct {
 	// pool is the scheduler's view of free resources, refreshed per
 	// agent as its tasks change; nil until the first pass.
 	pool *scheduler.Pool
+	// servicePorts counts the service ports of the apps of portsOf (the
+	// working state), kept up to date as apps change; nil until an app
+	// needs ports assigned, and again after changes were taken back.
+	servicePorts *scheduler.ServicePorts
+	portsOf      *events.State
 }
 
 // appStatus is an app's outcome at its last reconcile pass.

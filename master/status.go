@@ -25,29 +25,31 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 		m.respond(msg, events.Ack{Code: events.AckBadRequest, Error: "bad status update: " + err.Error()})
 		return
 	}
-	ack, err := m.recordStatus(node, up)
-	if errors.Is(err, errNotYours) {
+	// The ack goes from the committer once the update is durable: were
+	// this handler to wait for that, every agent's update would wait
+	// behind the one before it, each for a store write of its own (all
+	// agents' updates come through this one subscription), and a
+	// cluster's launches would run at one per fsync.
+	// Not leading: no ack is queued; the agent retries with the next leader.
+	_, err := m.recordStatus(node, up, func() { m.respond(msg, events.Ack{}) })
+	switch {
+	case errors.Is(err, errNotYours):
 		m.respond(msg, events.Ack{Code: events.AckRefused, Error: err.Error()})
-		return
+	case err != nil:
+		m.log.Warn("status update not stored", "task", up.TaskID, "state", up.State, "err", err) // no ack: retried
 	}
-	if err != nil {
-		m.log.Warn("status update not stored", "task", up.TaskID, "state", up.State, "err", err)
-		return // no ack: retried
-	}
-	if !ack {
-		return // not leading: no ack, the agent retries with the next leader
-	}
-	m.respond(msg, events.Ack{})
 }
 
-// recordStatus commits what the status update of node's agent changes. It
-// reports false when this master does not lead (the update must not be
-// acked). An update for a task the state no longer holds records nothing:
-// the agent's next heartbeat gets the task killed if it still runs. An
-// update about another node's agent or task is refused (errNotYours).
-func (m *Master) recordStatus(node string, up events.StatusUpdate) (_ bool, err error) {
-	// Acked only once durable: the agent retries until then.
-	defer m.writeLocked()(&err)
+// recordStatus commits what the status update of node's agent changes and
+// runs ack once that, and everything staged before it, is durable (never,
+// if the store fails: the agent retries). It reports false when this
+// master does not lead (the update must not be acked). An update for a
+// task the state no longer holds records nothing: the agent's next
+// heartbeat gets the task killed if it still runs. An update about another
+// node's agent or task is refused (errNotYours).
+func (m *Master) recordStatus(node string, up events.StatusUpdate, ack func()) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if !m.actingLocked() {
 		return false, nil
 	}
@@ -61,6 +63,7 @@ func (m *Master) recordStatus(node string, up events.StatusUpdate) (_ bool, err 
 		return true, fmt.Errorf("status for task %s: %w", up.TaskID, errNotYours)
 	}
 	if !ok || t.AgentID != up.AgentID {
+		m.ackWhenDurableLocked(ack)
 		return true, nil
 	}
 	now := m.cfg.Now()
@@ -74,6 +77,7 @@ func (m *Master) recordStatus(node string, up events.StatusUpdate) (_ bool, err 
 	if len(changes) > 0 {
 		m.kickReconcile()
 	}
+	m.ackWhenDurableLocked(ack)
 	return true, nil
 }
 

@@ -23,22 +23,105 @@ const (
 // It replaces app.PortDefinitions with a new slice rather than writing into
 // the old one, which may be shared with the state. On error, when the range
 // is exhausted, the app is left unchanged.
+//
+// It counts every app of s; a caller that assigns again and again keeps a
+// ServicePorts instead.
 func AssignServicePorts(s *events.State, app *events.App) error {
-	used := map[int]bool{}
-	for id, other := range s.Apps {
-		if id == app.ID {
-			continue
+	return NewServicePorts(s).Assign(s, app)
+}
+
+// ServicePorts is which service ports the apps of a state use, kept up to
+// date app by app (Set, Remove) as the state changes, so that assigning
+// ports to one more app costs a walk of the range, not of every app: at
+// 10,000 apps, a walk of every app on each POST /v2/apps was a tenth of
+// the master's work.
+type ServicePorts struct {
+	// inRange counts the apps using each port of the range, by port -
+	// ServicePortMin; outside counts those using a port outside it (an
+	// explicit one: such ports are never picked, but may be kept).
+	inRange []int32
+	outside map[int]int32
+	// byApp is the ports each app is counted with, as its record had them.
+	byApp map[string][]int
+}
+
+// NewServicePorts counts the service ports of every app in s.
+func NewServicePorts(s *events.State) *ServicePorts {
+	sp := &ServicePorts{
+		inRange: make([]int32, ServicePortMax-ServicePortMin+1),
+		outside: map[int]int32{},
+		byApp:   make(map[string][]int, len(s.Apps)),
+	}
+	for _, a := range s.Apps {
+		sp.Set(a)
+	}
+	return sp
+}
+
+// Set counts app's service ports in place of those of its previous record.
+func (sp *ServicePorts) Set(app events.App) {
+	sp.Remove(app.ID)
+	var ports []int
+	for _, pd := range app.PortDefinitions {
+		if pd.Port != 0 {
+			ports = append(ports, pd.Port)
+			sp.add(pd.Port, 1)
 		}
-		for _, pd := range other.PortDefinitions {
-			if pd.Port != 0 {
-				used[pd.Port] = true
+	}
+	if ports != nil {
+		sp.byApp[app.ID] = ports
+	}
+}
+
+// Remove stops counting an app's service ports.
+func (sp *ServicePorts) Remove(appID string) {
+	for _, p := range sp.byApp[appID] {
+		sp.add(p, -1)
+	}
+	delete(sp.byApp, appID)
+}
+
+func (sp *ServicePorts) add(port int, by int32) {
+	if port >= ServicePortMin && port <= ServicePortMax {
+		sp.inRange[port-ServicePortMin] += by
+		return
+	}
+	if n := sp.outside[port] + by; n > 0 {
+		sp.outside[port] = n
+	} else {
+		delete(sp.outside, port)
+	}
+}
+
+func (sp *ServicePorts) count(port int) int32 {
+	if port >= ServicePortMin && port <= ServicePortMax {
+		return sp.inRange[port-ServicePortMin]
+	}
+	return sp.outside[port]
+}
+
+// Assign is AssignServicePorts on the apps counted, which must be those
+// of s (s gives the app's previous version).
+func (sp *ServicePorts) Assign(s *events.State, app *events.App) error {
+	own := sp.byApp[app.ID] // the app's previous ports do not block it
+	var taken []int         // ports this assignment gave out or keeps
+	used := func(p int) bool {
+		if n := sp.count(p); n > 0 {
+			for _, o := range own {
+				if o == p {
+					n--
+				}
+			}
+			if n > 0 {
+				return true
 			}
 		}
+		return slices.Contains(taken, p)
 	}
 	defs := slices.Clone(app.PortDefinitions)
 	for _, pd := range defs {
 		if pd.Port != 0 {
-			used[pd.Port] = true
+			taken = append(taken, pd.Port)
 		}
 	}
 
@@ -49,9 +132,9 @@ func AssignServicePorts(s *events.State, app *events.App) error {
 			if defs[i].Port != 0 || i >= len(old.PortDefinitions) {
 				continue
 			}
-			if p := old.PortDefinitions[i].Port; p != 0 && !used[p] {
+			if p := old.PortDefinitions[i].Port; p != 0 && !used(p) {
 				defs[i].Port = p
-				used[p] = true
+				taken = append(taken, p)
 			}
 		}
 	}
@@ -61,14 +144,14 @@ func AssignServicePorts(s *events.State, app *events.App) error {
 		if defs[i].Port != 0 {
 			continue
 		}
-		for next <= ServicePortMax && used[next] {
+		for next <= ServicePortMax && used(next) {
 			next++
 		}
 		if next > ServicePortMax {
 			return fmt.Errorf("app %s: portDefinitions[%d]: no free service port in %d-%d", app.ID, i, ServicePortMin, ServicePortMax)
 		}
 		defs[i].Port = next
-		used[next] = true
+		taken = append(taken, next)
 	}
 	app.PortDefinitions = defs
 	return nil

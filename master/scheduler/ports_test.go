@@ -117,3 +117,40 @@ func TestAssignServicePortsDoesNotWriteThrough(t *testing.T) {
 		t.Fatalf("state's app now has port %d", got)
 	}
 }
+
+// A ServicePorts kept up to date as apps come, change and go frees the
+// ports of an app's earlier record and of a removed app, and assigns as
+// a fresh count of the state would.
+func TestServicePortsFollowsChanges(t *testing.T) {
+	s := events.NewState()
+	sp := NewServicePorts(s)
+	put := func(a events.App) {
+		s.Apps[a.ID] = a
+		sp.Set(a)
+	}
+	put(withService("/a", 10000, 10001))
+	put(withService("/b", 10002, 80))
+	put(withService("/a", 10003)) // /a moved: 10000 and 10001 are free again
+	delete(s.Apps, "/b")
+	sp.Remove("/b") // 10002 and 80 are free again
+
+	for _, tt := range []struct {
+		app  events.App
+		want []int
+	}{
+		{withService("/c", 0, 0, 0, 0), []int{10000, 10001, 10002, 10004}},
+		{withService("/c", 80, 0), []int{80, 10000}},
+		{withService("/a", 0, 0), []int{10003, 10000}},
+	} {
+		a, fresh := tt.app, tt.app
+		if err := sp.Assign(s, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := AssignServicePorts(s, &fresh); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.ServicePorts(); !reflect.DeepEqual(got, tt.want) || !reflect.DeepEqual(got, fresh.ServicePorts()) {
+			t.Fatalf("%s: kept count gives %v, a fresh count %v; want %v", tt.app.ID, got, fresh.ServicePorts(), tt.want)
+		}
+	}
+}
