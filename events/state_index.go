@@ -203,6 +203,25 @@ func (s *State) CountsOf(appID string) TaskCounts {
 	return TaskCounts{}
 }
 
+// EachTaskOn calls fn with each task on the agent, in no set order and
+// without building a list: for sums over an agent's tasks, which the
+// scheduler makes for every agent a launch touched.
+func (s *State) EachTaskOn(agentID string, fn func(Task)) {
+	if !s.agentIndexReady() {
+		for _, t := range s.Tasks {
+			if t.AgentID == agentID {
+				fn(t)
+			}
+		}
+		return
+	}
+	for id := range s.tasksByApp.byAgent[agentID] {
+		if t, ok := s.Tasks[id]; ok && t.AgentID == agentID {
+			fn(t)
+		}
+	}
+}
+
 // CountTasksOn is len(TasksOn(agentID)) without building the list.
 func (s *State) CountTasksOn(agentID string) int {
 	if !s.agentIndexReady() {

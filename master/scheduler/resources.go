@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math"
 	"slices"
 	"strings"
 
@@ -53,42 +54,55 @@ func (p *Pool) Refresh(s *events.State, agentIDs []string) {
 	if len(agentIDs) == 0 {
 		return
 	}
+	resort := false
 	for _, id := range agentIDs {
-		p.refresh(s, id)
+		if p.refresh(s, id) {
+			resort = true
+		}
 	}
-	p.sort()
+	if resort { // only when an agent came or went: nodes change in place
+		p.sort()
+	}
 }
 
-func (p *Pool) refresh(s *events.State, id string) {
+func (p *Pool) refresh(s *events.State, id string) (membership bool) {
 	a, ok := s.Agents[id]
+	old, had := p.byID[id]
 	if !ok || a.State != events.AgentActive {
 		delete(p.byID, id)
-		return
+		return had
 	}
 	n := &node{
 		agent:  a,
-		cpus:   a.Resources.Cpus,
-		mem:    a.Resources.Mem,
-		disk:   a.Resources.Disk,
 		ranges: slices.Clone(a.Resources.Ports),
 		used:   map[int]bool{},
 	}
 	slices.SortFunc(n.ranges, func(x, y events.PortRange) int { return x.Begin - y.Begin })
-	// TasksOn is sorted by id, so float sums are reproducible.
-	for _, t := range s.TasksOn(id) {
+	// Sums in millionths are exact whatever the order the tasks come in,
+	// so the same tasks always leave the same free resources.
+	var cpus, mem, disk int64
+	s.EachTaskOn(id, func(t events.Task) {
 		if !t.State.Active() {
-			continue
+			return
 		}
-		n.cpus -= t.Cpus
-		n.mem -= t.Mem
-		n.disk -= t.Disk
+		cpus, mem, disk = cpus+millionths(t.Cpus), mem+millionths(t.Mem), disk+millionths(t.Disk)
 		for _, port := range t.Ports {
 			n.used[port] = true
 		}
-	}
+	})
+	n.cpus = a.Resources.Cpus - float64(cpus)/1e6
+	n.mem = a.Resources.Mem - float64(mem)/1e6
+	n.disk = a.Resources.Disk - float64(disk)/1e6
 	n.raiseFloor()
+	if had {
+		*old = *n // p.order holds old: it stays in place
+		return false
+	}
 	p.byID[id] = n
+	return true
 }
+
+func millionths(x float64) int64 { return int64(math.Round(x * 1e6)) }
 
 func (p *Pool) sort() {
 	p.order = p.order[:0]
