@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,16 +101,37 @@ type mesosState struct {
 
 // getMesosState is GET /master/state (and its .json aliases).
 func (m *Master) getMesosState(w http.ResponseWriter, _ *http.Request) {
-	var st mesosState
-	m.View(func(s *events.State) { st = m.mesosStateOf(s) })
+	// Under the lock only what is small: the agents, when each was last
+	// heard from, and the leader. Tasks and apps come from the read view,
+	// which takes no lock: 100,000 tasks are rendered without holding up
+	// a write.
+	var in mesosInputs
+	m.View(func(s *events.State) {
+		in.leader = s.Leader
+		in.agents = s.SortedAgents()
+		in.lastHeard = make([]time.Time, len(in.agents))
+		for i, a := range in.agents {
+			// runtime is guarded by m.mu, which View holds.
+			in.lastHeard[i] = m.live.lastHeard(a.ID)
+		}
+	})
+	in.view = m.reads.load()
+	st := m.mesosStateOf(in)
 	st.Masters = m.Masters() // not under m.mu: Masters takes it itself
 	writeJSON(w, http.StatusOK, st)
 }
 
-// mesosStateOf renders s. Agents that are gone are left out, as Mesos
-// leaves out removed agents; unreachable ones are listed inactive. It runs
-// under m.mu (see View).
-func (m *Master) mesosStateOf(s *events.State) mesosState {
+// mesosInputs is what /master/state is made of.
+type mesosInputs struct {
+	leader    *events.Leader
+	agents    []events.Agent // by id
+	lastHeard []time.Time    // per agent
+	view      *readView      // apps and tasks
+}
+
+// mesosStateOf renders the state. Agents that are gone are left out, as
+// Mesos leaves out removed agents; unreachable ones are listed inactive.
+func (m *Master) mesosStateOf(in mesosInputs) mesosState {
 	ip, port := m.advertised()
 	self := "master@" + net.JoinHostPort(ip, strconv.Itoa(port))
 	st := mesosState{
@@ -117,7 +139,7 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 		Slaves: []mesosSlave{}, CompletedFrameworks: []mesosFramework{}, OrphanTasks: []mesosTask{},
 	}
 	fwHost, fwAddr := m.cfg.Hostname, net.JoinHostPort(ip, strconv.Itoa(port))
-	if l := s.Leader; l != nil && l.IP != "" {
+	if l := in.leader; l != nil && l.IP != "" {
 		addr := net.JoinHostPort(l.IP, strconv.Itoa(l.Port))
 		st.Leader = "master@" + addr
 		st.LeaderInfo = &mesosLeaderInfo{
@@ -127,13 +149,33 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 		fwHost, fwAddr = l.Hostname, addr
 	}
 
-	used := map[string][]events.Task{} // active tasks per agent
-	for _, t := range s.Tasks {
-		if t.State.Active() {
-			used[t.AgentID] = append(used[t.AgentID], t)
+	fw := mesosFramework{
+		ID: frameworkID, Name: frameworkName, Hostname: fwHost,
+		PID: "scheduler-" + frameworkID + "@" + fwAddr, WebUIURL: m.scheme() + "://" + fwAddr,
+		User: "root", Role: "*", Active: true, Connected: true,
+		Tasks: []mesosTask{}, CompletedTasks: []mesosTask{},
+	}
+	var all []*events.Task
+	var fwUsed resourceSum
+	used := map[string]*resourceSum{} // active tasks' resources per agent
+	for _, e := range in.view.apps {
+		for i := range e.tasks.tasks {
+			t := &e.tasks.tasks[i]
+			all = append(all, t)
+			if !t.State.Active() {
+				continue
+			}
+			fwUsed.add(t)
+			u := used[t.AgentID]
+			if u == nil {
+				u = &resourceSum{}
+				used[t.AgentID] = u
+			}
+			u.add(t)
 		}
 	}
-	for _, a := range s.SortedAgents() {
+
+	for i, a := range in.agents {
 		if a.State == events.AgentGone {
 			continue
 		}
@@ -149,59 +191,61 @@ func (m *Master) mesosStateOf(s *events.State) mesosState {
 		if attrs == nil {
 			attrs = map[string]string{}
 		}
+		var u mesosResources
+		if s := used[a.ID]; s != nil {
+			u = s.resources()
+		}
 		st.Slaves = append(st.Slaves, mesosSlave{
 			ID: a.ID, PID: "slave(1)@" + net.JoinHostPort(a.IP, strconv.Itoa(agentPort)),
 			Hostname: a.Hostname, Port: agentPort,
 			RegisteredTime: unixSeconds(a.RegisteredAt),
-			Resources:      res, UsedResources: sumResources(used[a.ID]),
+			Resources:      res, UsedResources: u,
 			ReservedResources: map[string]any{}, UnreservedResources: res,
 			Attributes: attrs, Active: active, Version: m.cfg.Version,
-			// runtime is guarded by m.mu, which View holds.
-			LastHeartbeat: unixSeconds(m.live.lastHeard(a.ID)),
+			LastHeartbeat: unixSeconds(in.lastHeard[i]),
 		})
 	}
 
-	fw := mesosFramework{
-		ID: frameworkID, Name: frameworkName, Hostname: fwHost,
-		PID: "scheduler-" + frameworkID + "@" + fwAddr, WebUIURL: m.scheme() + "://" + fwAddr,
-		User: "root", Role: "*", Active: true, Connected: true,
-		Tasks: []mesosTask{}, CompletedTasks: []mesosTask{},
-	}
-	var all []events.Task
-	for _, t := range s.Tasks {
-		all = append(all, t)
-		if t.State.Active() {
-			fw.UsedResources = addResources(fw.UsedResources, t)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	slices.SortFunc(all, func(a, b *events.Task) int { return strings.Compare(a.ID, b.ID) })
+	fw.Tasks = make([]mesosTask, 0, len(all))
 	for _, t := range all {
-		fw.Tasks = append(fw.Tasks, mesosTaskOf(t, s.Apps[t.AppID]))
+		var app events.App
+		if e, ok := in.view.find(t.AppID); ok && e.app != nil {
+			app = *e.app
+		}
+		fw.Tasks = append(fw.Tasks, mesosTaskOf(*t, app))
 	}
+	fw.UsedResources = fwUsed.resources()
 	fw.Resources = fw.UsedResources
 	st.Frameworks = []mesosFramework{fw}
 	return st
 }
 
-func sumResources(tasks []events.Task) mesosResources {
-	var r mesosResources
-	for _, t := range tasks {
-		r = addResources(r, t)
-	}
-	return r
+// resourceSum adds up tasks' resources; their ports are formatted once,
+// at the end, not again for every task added.
+type resourceSum struct {
+	cpus, mem, disk float64
+	ports           []events.PortRange
 }
 
-// addResources adds a task's resources to r, ports included.
-func addResources(r mesosResources, t events.Task) mesosResources {
-	r.Cpus += t.Cpus
-	r.Mem += t.Mem
-	r.Disk += t.Disk
-	ranges := parseRanges(r.Ports)
+func (r *resourceSum) add(t *events.Task) {
+	r.cpus += t.Cpus
+	r.mem += t.Mem
+	r.disk += t.Disk
 	for _, p := range t.Ports {
-		ranges = append(ranges, events.PortRange{Begin: p, End: p})
+		r.ports = append(r.ports, events.PortRange{Begin: p, End: p})
 	}
-	r.Ports = formatRanges(ranges)
-	return r
+}
+
+func (r *resourceSum) resources() mesosResources {
+	return mesosResources{Cpus: r.cpus, Mem: r.mem, Disk: r.disk, Ports: formatRanges(r.ports)}
+}
+
+// taskResources is one task's resources as Mesos shows them.
+func taskResources(t events.Task) mesosResources {
+	var r resourceSum
+	r.add(&t)
+	return r.resources()
 }
 
 // formatRanges prints port ranges as Mesos does, sorted and coalesced:
@@ -226,24 +270,6 @@ func formatRanges(rs []events.PortRange) string {
 		parts[i] = fmt.Sprintf("%d-%d", r.Begin, r.End)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-// parseRanges reads what formatRanges prints.
-func parseRanges(s string) []events.PortRange {
-	s = strings.Trim(s, "[]")
-	if s == "" {
-		return nil
-	}
-	var out []events.PortRange
-	for _, part := range strings.Split(s, ",") {
-		b, e, _ := strings.Cut(strings.TrimSpace(part), "-")
-		begin, err1 := strconv.Atoi(b)
-		end, err2 := strconv.Atoi(e)
-		if err1 == nil && err2 == nil {
-			out = append(out, events.PortRange{Begin: begin, End: end})
-		}
-	}
-	return out
 }
 
 // mesosIP is an IPv4 address as Mesos's MasterInfo.ip: the address bytes

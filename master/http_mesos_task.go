@@ -85,7 +85,7 @@ func mesosTaskOf(t events.Task, app events.App) mesosTask {
 	mt := mesosTask{
 		ID: t.ID, Name: taskName(t.AppID), FrameworkID: frameworkID, SlaveID: t.AgentID,
 		State:     string(t.State),
-		Resources: addResources(mesosResources{}, t),
+		Resources: taskResources(t),
 		Role:      "*",
 		Statuses:  []mesosStatus{},
 		Labels:    labelsOf(app.Labels),
