@@ -148,35 +148,43 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	c.m.mu.RLock()
-	defer c.m.mu.RUnlock()
-	s := c.m.state
+	// The counts of tasks and apps come from the read view, without the
+	// state's lock: a scrape walks 100,000 tasks and must not hold up a
+	// write meanwhile.
 	leading := 0.0
-	if c.m.leading {
-		leading = 1
-	}
-	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leading)
-	ch <- prometheus.MustNewConstMetric(descEpoch, prometheus.GaugeValue, float64(s.Epoch))
-	ch <- prometheus.MustNewConstMetric(descSeq, prometheus.GaugeValue, float64(s.Seq))
 	agents := map[events.AgentState]int{events.AgentActive: 0, events.AgentUnreachable: 0}
-	for _, a := range s.Agents {
-		agents[a.State]++
-	}
+	var epoch, seq uint64
+	var deployments int
+	c.m.View(func(s *events.State) {
+		if c.m.leading {
+			leading = 1
+		}
+		epoch, seq, deployments = s.Epoch, s.Seq, len(s.Deployments)
+		for _, a := range s.Agents {
+			agents[a.State]++
+		}
+	})
+	ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, leading)
+	ch <- prometheus.MustNewConstMetric(descEpoch, prometheus.GaugeValue, float64(epoch))
+	ch <- prometheus.MustNewConstMetric(descSeq, prometheus.GaugeValue, float64(seq))
 	for st, n := range agents {
 		ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(n), string(st))
 	}
 	tasks := map[events.TaskState]int{events.TaskRunning: 0, events.TaskStaging: 0, events.TaskUnreachable: 0}
-	for _, t := range s.Tasks {
-		tasks[t.State]++
+	apps, wanted := 0, 0
+	for _, e := range c.m.reads.load().apps {
+		for i := range e.tasks.tasks {
+			tasks[e.tasks.tasks[i].State]++
+		}
+		if e.app != nil {
+			apps++
+			wanted += e.app.Instances
+		}
 	}
 	for st, n := range tasks {
 		ch <- prometheus.MustNewConstMetric(descTasks, prometheus.GaugeValue, float64(n), string(st))
 	}
-	wanted := 0
-	for _, a := range s.Apps {
-		wanted += a.Instances
-	}
-	ch <- prometheus.MustNewConstMetric(descApps, prometheus.GaugeValue, float64(len(s.Apps)))
+	ch <- prometheus.MustNewConstMetric(descApps, prometheus.GaugeValue, float64(apps))
 	ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(wanted))
-	ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.GaugeValue, float64(len(s.Deployments)))
+	ch <- prometheus.MustNewConstMetric(descDeployments, prometheus.GaugeValue, float64(deployments))
 }
