@@ -117,3 +117,33 @@ func waitUntil(t *testing.T, ok func() bool, what string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// gatedMaster is a leading master on a NATS server of its own, answering
+// agents (subscribed), whose store writes the test holds and releases.
+func gatedMaster(t *testing.T, agentTimeout time.Duration) (*Master, *gatedStore, *eventstest.NATS) {
+	t.Helper()
+	ns := eventstest.StartNATS(t)
+	store := &gatedStore{}
+	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store, AgentTimeout: agentTimeout,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	establishForTest(t, m)
+	subscribeForTest(t, m)
+	return m, store, ns
+}
+
+// subscribeForTest has m answer agents and followers until the test ends.
+func subscribeForTest(t *testing.T, m *Master) {
+	t.Helper()
+	subs, err := m.subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	})
+}

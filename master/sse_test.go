@@ -581,15 +581,7 @@ func TestLBReportsReachTheStream(t *testing.T) {
 	m, _, ns := leadingMasterOn(t)
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)
-	subs, err := m.subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
-		}
-	})
+	subscribeForTest(t, m)
 	// The filter also keeps event_stream_attached away: the first event
 	// read must be the report.
 	s := openSSE(t, srv.URL+"/v2/events?event_type=lb_report_event", "")

@@ -2,8 +2,6 @@ package master
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/atollhq/atoll/events"
-	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -20,23 +17,7 @@ import (
 // next write, rather than queued behind it (a scale-up's thousands of
 // TASK_RUNNING are acked a store write for many, not one each).
 func TestStatusUpdatesShareStoreWrites(t *testing.T) {
-	ns := eventstest.StartNATS(t)
-	store := &gatedStore{}
-	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store, AgentTimeout: time.Minute,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	establishForTest(t, m)
-	subs, err := m.subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
-		}
-	})
+	m, store, ns := gatedMaster(t, time.Minute)
 	agentOf := map[string]string{addAgent(t, m, "h1", "127.0.0.11"): "h1", addAgent(t, m, "h2", "127.0.0.12"): "h2"}
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2, "cpus": 0.1, "mem": 16,
 		"constraints": [["hostname", "UNIQUE"]]}`)

@@ -3,13 +3,10 @@ package master
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/atollhq/atoll/events"
-	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -18,23 +15,7 @@ import (
 // not wait in line, one store write each (issue 13: a scale-up ran at
 // one launch per fsync).
 func TestStatusUpdatesDoNotWaitForEarlierWrites(t *testing.T) {
-	ns := eventstest.StartNATS(t)
-	store := &gatedStore{}
-	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	establishForTest(t, m)
-	subs, err := m.subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
-		}
-	})
+	m, store, ns := gatedMaster(t, 0)
 	agentID := addAgent(t, m, "h1", "127.0.0.9")
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2}`)
 	reconcile(t, m)
