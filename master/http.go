@@ -193,3 +193,14 @@ type deploymentResult struct {
 func resultOf(ch Change) deploymentResult {
 	return deploymentResult{DeploymentID: ch.Deployment.ID, Version: jsonTime(ch.Deployment.Version)}
 }
+
+// deploymentHeader names the deployment a response started, as Marathon
+// sets it on every such response (RestResource.deploymentResult).
+const deploymentHeader = "Marathon-Deployment-Id"
+
+// writeDeployment answers a change that started a deployment: Marathon's
+// {"deploymentId","version"} and its Marathon-Deployment-Id header.
+func writeDeployment(w http.ResponseWriter, status int, ch Change) {
+	w.Header().Set(deploymentHeader, ch.Deployment.ID)
+	writeJSON(w, status, resultOf(ch))
+}

@@ -231,6 +231,7 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 	// The deployment may have ended already; the answer names it anyway.
 	v.Deployments = []deploymentRef{{ID: ch.Deployment.ID}}
 	w.Header().Set("Location", "/v2/apps"+ch.App.ID)
+	w.Header().Set(deploymentHeader, ch.Deployment.ID)
 	writeJSON(w, http.StatusCreated, v)
 }
 
@@ -341,7 +342,7 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 		w.Header().Set("Location", "/v2/apps"+ch.App.ID)
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, resultOf(ch))
+	writeDeployment(w, status, ch)
 }
 
 // change runs an operation that starts a deployment and answers
@@ -352,7 +353,7 @@ func (m *Master) change(w http.ResponseWriter, r *http.Request, op func() (Chang
 		m.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resultOf(ch))
+	writeDeployment(w, http.StatusOK, ch)
 }
 
 // Label selectors, as Marathon's LabelSelectorParsers take them:

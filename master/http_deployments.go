@@ -98,7 +98,7 @@ func (m *Master) serveDeploymentPath(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
-		writeJSON(w, http.StatusOK, resultOf(ch))
+		writeDeployment(w, http.StatusOK, ch)
 	}}.ServeHTTP(w, r)
 }
 

@@ -174,7 +174,7 @@ func (m *Master) killAppTasks(w http.ResponseWriter, r *http.Request, id string,
 		return
 	}
 	if ch != nil {
-		writeJSON(w, http.StatusOK, resultOf(*ch))
+		writeDeployment(w, http.StatusOK, *ch)
 		return
 	}
 	writeJSON(w, http.StatusOK, taskList{taskViews(tasks)})
@@ -197,7 +197,7 @@ func (m *Master) killAppTask(w http.ResponseWriter, r *http.Request, id, taskID 
 		return
 	}
 	if ch != nil {
-		writeJSON(w, http.StatusOK, resultOf(*ch))
+		writeDeployment(w, http.StatusOK, *ch)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {

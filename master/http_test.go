@@ -56,6 +56,20 @@ func newUnestablished(t testing.TB, creds string) *Master {
 	return m
 }
 
+// namesItsDeployment checks that a response that started a deployment
+// names it in Marathon's Marathon-Deployment-Id header, as its body does.
+func namesItsDeployment(t *testing.T, res response) {
+	t.Helper()
+	body := res.json(t)
+	id, _ := body["deploymentId"].(string)
+	if id == "" { // POST /v2/apps answers with the app, naming its deployment
+		id, _ = at(t, body, "deployments", 0, "id").(string)
+	}
+	if got := res.header.Get("Marathon-Deployment-Id"); id == "" || got != id {
+		t.Errorf("Marathon-Deployment-Id %q, the body names %q", got, id)
+	}
+}
+
 type response struct {
 	status int
 	header http.Header
@@ -134,6 +148,7 @@ func TestAppLifecycle(t *testing.T) {
 	if res.status != http.StatusCreated || res.header.Get("Location") != "/v2/apps/web" {
 		t.Fatalf("create: %d %v %s", res.status, res.header, res.body)
 	}
+	namesItsDeployment(t, res)
 	app := res.json(t)
 	depID := at(t, app, "deployments", 0, "id").(string)
 	for path, want := range map[string]any{
@@ -190,6 +205,7 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("locked put: %d %s", res.status, res.body)
 	}
 	res = call(t, h, "PUT", "/v2/apps/web?force=true", `{"instances":3}`)
+	namesItsDeployment(t, res)
 	if res.status != http.StatusOK || at(t, res.json(t), "deploymentId") == "" ||
 		!marathonTime.MatchString(at(t, res.json(t), "version").(string)) {
 		t.Fatalf("forced put: %d %s", res.status, res.body)
@@ -205,12 +221,14 @@ func TestAppLifecycle(t *testing.T) {
 	if res = call(t, h, "POST", "/v2/apps/web/restart?force=true", ""); res.status != http.StatusOK {
 		t.Fatalf("restart: %d %s", res.status, res.body)
 	}
+	namesItsDeployment(t, res)
 	if res = call(t, h, "DELETE", "/v2/apps/web", ""); res.status != http.StatusConflict {
 		t.Fatalf("locked delete: %d %s", res.status, res.body)
 	}
 	if res = call(t, h, "DELETE", "/v2/apps/web?force=true", ""); res.status != http.StatusOK || at(t, res.json(t), "deploymentId") == "" {
 		t.Fatalf("delete: %d %s", res.status, res.body)
 	}
+	namesItsDeployment(t, res)
 	res = call(t, h, "GET", "/v2/apps/web", "")
 	if res.status != http.StatusNotFound || at(t, res.json(t), "message") != "App '/web' does not exist" {
 		t.Fatalf("get deleted: %d %s", res.status, res.body)
@@ -221,6 +239,7 @@ func TestAppLifecycle(t *testing.T) {
 	if res.status != http.StatusCreated || res.header.Get("Location") != "/v2/apps/group/new" || at(t, res.json(t), "deploymentId") == "" {
 		t.Fatalf("put new: %d %v %s", res.status, res.header, res.body)
 	}
+	namesItsDeployment(t, res)
 	m.View(func(s *events.State) {
 		if a := s.Apps["/group/new"]; a.Instances != 1 || a.Mem != 128 || len(a.PortDefinitions) != 1 {
 			t.Errorf("created by PUT: %+v", a)
