@@ -30,6 +30,7 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/v2/deployments", methods{"GET": m.listDeployments})
 	mux.HandleFunc("/v2/deployments/", m.serveDeploymentPath)
 	mux.Handle("/v2/queue", methods{"GET": m.getQueue})
+	mux.HandleFunc("/v2/queue/", m.serveQueuePath)
 	mux.Handle("/v2/info", methods{"GET": m.getInfo})
 	mux.Handle("/v2/events", methods{"GET": m.getEvents})
 	mux.Handle("/v2/leader", methods{"GET": m.getLeader})

@@ -1,6 +1,7 @@
 package master
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -124,16 +125,8 @@ func (m *Master) getQueue(w http.ResponseWriter, _ *http.Request) {
 		now := m.cfg.Now()
 		var deps map[string][]events.Deployment // made once, if needed
 		for _, a := range s.SortedApps() {
-			live := 0
-			for _, t := range s.TasksOf(a.ID) {
-				switch t.State {
-				case events.TaskStaging, events.TaskStarting, events.TaskRunning:
-					if current(a, t) {
-						live++
-					}
-				}
-			}
-			if a.Instances <= live {
+			count := queuedInstances(s, a)
+			if count == 0 {
 				continue
 			}
 			delay := queueDelay{Overdue: true}
@@ -143,10 +136,66 @@ func (m *Master) getQueue(w http.ResponseWriter, _ *http.Request) {
 			if deps == nil {
 				deps = deploymentsByApp(s)
 			}
-			items = append(items, queueItem{App: appViewOf(s, a, false, deps), Count: a.Instances - live, Delay: delay})
+			items = append(items, queueItem{App: appViewOf(s, a, false, deps), Count: count, Delay: delay})
 		}
 	})
 	writeJSON(w, http.StatusOK, struct {
 		Queue []queueItem `json:"queue"`
 	}{items})
+}
+
+// queuedInstances is how many instances of the app wait to be launched:
+// Marathon's launch queue holds an app while it has fewer live tasks of
+// its current config than it wants.
+func queuedInstances(s *events.State, a events.App) int {
+	live := 0
+	for _, t := range s.TasksOf(a.ID) {
+		switch t.State {
+		case events.TaskStaging, events.TaskStarting, events.TaskRunning:
+			if current(a, t) {
+				live++
+			}
+		}
+	}
+	return max(a.Instances-live, 0)
+}
+
+// serveQueuePath is DELETE /v2/queue/{appId}/delay: the app's launch delay
+// after failures (its backoff) is reset, so its next launch goes at once,
+// as Marathon's QueueResource.resetDelay does.
+func (m *Master) serveQueuePath(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutSuffix(strings.TrimRight(r.URL.Path, "/"), "/delay")
+	id := normalizeQueueID(strings.TrimPrefix(rest, "/v2/queue"))
+	if !ok || id == "/" {
+		writeMessage(w, http.StatusNotFound, fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	methods{"DELETE": func(w http.ResponseWriter, r *http.Request) {
+		if err := m.ResetLaunchDelay(id); err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}}.ServeHTTP(w, r)
+}
+
+func normalizeQueueID(p string) string { return "/" + strings.Trim(p, "/") }
+
+// ResetLaunchDelay forgets the app's failures, so its next launch is not
+// held back; an app with nothing to launch is not in the queue (404).
+func (m *Master) ResetLaunchDelay(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.actingLocked() {
+		return ErrNotLeader
+	}
+	a, ok := m.state.Apps[id]
+	if !ok || queuedInstances(m.state, a) == 0 {
+		return &NotFoundError{Message: fmt.Sprintf("Application %s not found in tasks queue.", id)}
+	}
+	m.runtime.resetBackoff(id)
+	delete(m.runtime.wake, id)
+	m.runtime.dirty.apps[id] = struct{}{}
+	m.kickReconcile()
+	return nil
 }

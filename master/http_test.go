@@ -734,3 +734,36 @@ func TestViewsCoverRecords(t *testing.T) {
 		}
 	}
 }
+
+// DELETE /v2/queue/{id}/delay lets an app that failed launch again at once
+// (Marathon's QueueResource.resetDelay): 204, and the queue shows it
+// overdue; an app with nothing to launch is not in the queue: 404.
+func TestResetQueueDelay(t *testing.T) {
+	m, h := newAPI(t, "")
+	if res := call(t, h, "POST", "/v2/apps", webApp); res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	m.mu.Lock()
+	m.runtime.failed(m.state.Apps["/web"], m.cfg.Now())
+	m.mu.Unlock()
+	q := call(t, h, "GET", "/v2/queue", "").json(t)
+	if at(t, q, "queue", 0, "delay", "overdue") != false || at(t, q, "queue", 0, "delay", "timeLeftSeconds").(float64) < 1 {
+		t.Fatalf("queue after a failure %v", q)
+	}
+
+	if res := call(t, h, "DELETE", "/v2/queue/web/delay", ""); res.status != http.StatusNoContent || len(res.body) != 0 {
+		t.Fatalf("reset: %d %s", res.status, res.body)
+	}
+	q = call(t, h, "GET", "/v2/queue", "").json(t)
+	if at(t, q, "queue", 0, "delay", "overdue") != true {
+		t.Errorf("queue after the reset %v", q)
+	}
+
+	res := call(t, h, "DELETE", "/v2/queue/nope/delay", "")
+	if res.status != http.StatusNotFound || at(t, res.json(t), "message") != "Application /nope not found in tasks queue." {
+		t.Errorf("unknown app: %d %s", res.status, res.body)
+	}
+	if res := call(t, h, "GET", "/v2/queue/web/delay", ""); res.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET of the delay: %d %s", res.status, res.body)
+	}
+}
