@@ -27,6 +27,7 @@ func (m *Master) Handler() http.Handler {
 	// is taken apart by serveAppPath.
 	mux.HandleFunc("/v2/apps/", m.serveAppPath)
 	mux.Handle("/v2/tasks", methods{"GET": m.listTasks})
+	mux.Handle("/v2/tasks/delete", methods{"POST": m.deleteTasks})
 	mux.Handle("/v2/deployments", methods{"GET": m.listDeployments})
 	mux.HandleFunc("/v2/deployments/", m.serveDeploymentPath)
 	mux.Handle("/v2/queue", methods{"GET": m.getQueue})

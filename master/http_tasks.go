@@ -1,6 +1,8 @@
 package master
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -203,4 +205,75 @@ func (m *Master) killAppTask(w http.ResponseWriter, r *http.Request, id, taskID 
 	writeJSON(w, http.StatusOK, struct {
 		Task taskView `json:"task"`
 	}{taskViewOf(tasks[0])})
+}
+
+// deleteTasks is POST /v2/tasks/delete?scale=&wipe=&force= with
+// {"ids":[...]} (Marathon's TasksResource.killTasks): the named tasks are
+// killed, ids that name no task are skipped. Without scale they are
+// replaced and the answer lists them; with scale their apps shrink by as
+// many instances and the answer names the deployment. wipe also forgets
+// a resident task's reservations in Marathon; atoll has none, so it is a
+// kill.
+func (m *Master) deleteTasks(w http.ResponseWriter, r *http.Request) {
+	scale, wipe, force := boolParam(r, "scale", false), boolParam(r, "wipe", false), boolParam(r, "force", false)
+	if scale && wipe {
+		writeMessage(w, http.StatusBadRequest, "You cannot use scale and wipe at the same time.")
+		return
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	var req struct {
+		IDs []string `json:"ids"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		m.writeError(w, r, &InvalidJSONError{Message: "Invalid JSON", Details: []FieldErrors{{Path: "/", Errors: []string{err.Error()}}}})
+		return
+	}
+	for _, id := range req.IDs {
+		if app, rest, ok := strings.Cut(id, "."); !ok || app == "" || rest == "" {
+			writeMessage(w, http.StatusBadRequest, fmt.Sprintf("Invalid task id '%s'.", id))
+			return
+		}
+	}
+	byApp := map[string][]string{}
+	var apps []string
+	m.View(func(s *events.State) {
+		for _, id := range req.IDs {
+			t, ok := s.Tasks[id]
+			if !ok || slices.Contains(byApp[t.AppID], id) {
+				continue
+			}
+			if byApp[t.AppID] == nil {
+				apps = append(apps, t.AppID)
+			}
+			byApp[t.AppID] = append(byApp[t.AppID], id)
+		}
+	})
+	slices.Sort(apps)
+	if scale && len(apps) > 1 {
+		// Marathon scales them all in one deployment; atoll's deployments
+		// change one app each, so it says so rather than answer with one
+		// of several deployments.
+		m.writeError(w, r, &ValidationError{Details: []FieldErrors{{Path: "/ids", Errors: []string{fmt.Sprintf(
+			"scale=true with tasks of %d apps (%s): atoll scales one app per deployment; send each app's tasks in a call of its own",
+			len(apps), strings.Join(apps, ", "))}}}})
+		return
+	}
+	killed := []events.Task{}
+	for _, app := range apps {
+		tasks, ch, err := m.KillTasks(app, byApp[app], scale, force)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		if ch != nil {
+			writeDeployment(w, http.StatusOK, *ch)
+			return
+		}
+		killed = append(killed, tasks...)
+	}
+	writeJSON(w, http.StatusOK, taskList{taskViews(killed)})
 }

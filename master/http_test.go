@@ -767,3 +767,56 @@ func TestResetQueueDelay(t *testing.T) {
 		t.Errorf("GET of the delay: %d %s", res.status, res.body)
 	}
 }
+
+// POST /v2/tasks/delete kills tasks by id across apps, as Marathon's
+// TasksResource: unknown ids are skipped, malformed ones are a 400, scale
+// with wipe is a 400, and scale answers with the deployment.
+func TestDeleteTasksByID(t *testing.T) {
+	m, h, agent := withTasks(t)
+	if res := call(t, h, "POST", "/v2/apps", `{"id":"api","cmd":"sleep 1000","instances":1}`); res.status != http.StatusCreated {
+		t.Fatal(res.status)
+	}
+	if err := m.commit(events.PutTask(eventstest.Task("api.1", "/api", agent.ID, events.TaskRunning))); err != nil {
+		t.Fatal(err)
+	}
+	state := func(id string) (st events.TaskState) {
+		m.View(func(s *events.State) { st = s.Tasks[id].State })
+		return st
+	}
+
+	for _, tc := range []struct{ target, body, msg string }{
+		{"/v2/tasks/delete", `{"ids":["web.1","nodot"]}`, "Invalid task id 'nodot'."},
+		{"/v2/tasks/delete?scale=true&wipe=true", `{"ids":["web.1"]}`, "You cannot use scale and wipe at the same time."},
+	} {
+		res := call(t, h, "POST", tc.target, tc.body)
+		if res.status != http.StatusBadRequest || at(t, res.json(t), "message") != tc.msg {
+			t.Errorf("%s %s: %d %s", tc.target, tc.body, res.status, res.body)
+		}
+	}
+	if state("web.1") != events.TaskRunning {
+		t.Fatalf("a refused call killed web.1: %s", state("web.1"))
+	}
+	res := call(t, h, "POST", "/v2/tasks/delete?scale=true", `{"ids":["web.1","api.1"]}`)
+	if res.status != http.StatusUnprocessableEntity || at(t, res.json(t), "details", 0, "path") != "/ids" {
+		t.Errorf("scale across apps: %d %s", res.status, res.body)
+	}
+
+	res = call(t, h, "POST", "/v2/tasks/delete", `{"ids":["web.1","api.1","web.999"]}`)
+	if res.status != http.StatusOK || len(at(t, res.json(t), "tasks").([]any)) != 2 {
+		t.Fatalf("kill: %d %s", res.status, res.body)
+	}
+	if state("web.1") != events.TaskKilling || state("api.1") != events.TaskKilling {
+		t.Errorf("after the kill: web.1 %s, api.1 %s", state("web.1"), state("api.1"))
+	}
+
+	res = call(t, h, "POST", "/v2/tasks/delete?scale=true&force=true", `{"ids":["web.2"]}`)
+	if res.status != http.StatusOK {
+		t.Fatalf("kill and scale: %d %s", res.status, res.body)
+	}
+	namesItsDeployment(t, res)
+	m.View(func(s *events.State) {
+		if s.Apps["/web"].Instances != 1 || s.Tasks["web.2"].State != events.TaskKilling {
+			t.Errorf("after kill and scale: instances %d, web.2 %s", s.Apps["/web"].Instances, s.Tasks["web.2"].State)
+		}
+	})
+}
