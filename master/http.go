@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ func (m *Master) Handler() http.Handler {
 	mux.Handle("/master/health", methods{"GET": func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }})
 	mux.Handle("/metrics", m.metrics.handler())
 	registerUI(mux) // the web UI at /ui/ (http_ui.go)
+	if m.cfg.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	mux.Handle("/api/v1", methods{"POST": m.postOperatorCall})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusNotFound, "URI not found: "+r.URL.Path)

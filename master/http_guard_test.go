@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,26 @@ func TestSameHost(t *testing.T) {
 		if got := sameHost(c.origin, c.host); got != c.want {
 			t.Errorf("sameHost(%q, %q) = %v, want %v", c.origin, c.host, got, c.want)
 		}
+	}
+}
+
+// Profiles are served only when asked for, and then only with the API's
+// credentials: they show the cluster's apps and cost CPU.
+func TestProfilesOnlyWhenAskedAndGuarded(t *testing.T) {
+	m, h := newAPI(t, "admin:s3cret")
+	if res := call(t, h, "GET", "/debug/pprof/heap", "", "admin", "s3cret"); res.status != http.StatusNotFound {
+		t.Errorf("profiles without --pprof: %d", res.status)
+	}
+	m.cfg.Profiling = true
+	h = m.Handler()
+	if res := call(t, h, "GET", "/debug/pprof/heap", ""); res.status != http.StatusUnauthorized {
+		t.Errorf("profiles without credentials: %d", res.status)
+	}
+	req := httptest.NewRequest("GET", "/debug/pprof/heap", nil)
+	req.SetBasicAuth("admin", "s3cret")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+		t.Errorf("profiles with credentials: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
 }

@@ -26,8 +26,11 @@ import (
 
 // Config is what a master needs to run.
 type Config struct {
-	NC       *nats.Conn
-	Subjects events.Subjects
+	// Profiling serves Go's profiles at /debug/pprof/ on the API, behind
+	// its credentials like every other path (off unless asked).
+	Profiling bool
+	NC        *nats.Conn
+	Subjects  events.Subjects
 	// Store keeps the state of a master that always leads. With ZK set
 	// it must be nil: the state then lives in ZooKeeper.
 	Store Store

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +172,9 @@ func (c *cluster) measure(ctx context.Context, r *sizeResult, before simagent.Sn
 	r.appsT = c.get(rctx, "/v2/apps?embed=apps.tasks")
 	r.state = c.get(rctx, "/master/state")
 	r.rss, _ = rssMB(c.m.pid())
+	if c.o.heapProfiles != "" {
+		c.saveHeapProfile(rctx, c.wanted)
+	}
 	r.sidecar, r.falseUnreach = c.sc.take()
 	r.resyncs = c.sc.f.Resyncs()
 	r.fleet = c.fleet.Counters.Snapshot().Sub(before)
@@ -355,4 +360,16 @@ func states(mt metrics, wanted int) string {
 		return "no tasks"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// saveHeapProfile writes the master's heap profile, after a GC, to
+// <heap-profiles>/heap-<store>-<tasks>.pb.gz.
+func (c *cluster) saveHeapProfile(ctx context.Context, tasks int) {
+	_, _, data, err := c.m.api.call(ctx, "GET", "/debug/pprof/heap?gc=1", nil)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(c.o.heapProfiles, fmt.Sprintf("heap-%s-%d.pb.gz", c.store, tasks)), data, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "heap profile at %d tasks: %v\n", tasks, err)
+	}
 }

@@ -63,6 +63,7 @@ type options struct {
 	natsTLS         bool
 	launchDelay     time.Duration
 	keepLogs        string
+	heapProfiles    string
 }
 
 func main() {
@@ -83,6 +84,7 @@ func main() {
 	flag.BoolVar(&o.natsTLS, "nats-tls", true, "TLS on NATS (authentication is always on)")
 	flag.DurationVar(&o.launchDelay, "launch-delay", 0, "how long a simulated agent takes to ack a launch")
 	flag.StringVar(&o.keepLogs, "master-log", "", "copy the master's logs into this folder (default: only counts of notable lines are printed)")
+	flag.StringVar(&o.heapProfiles, "heap-profiles", "", "run the master with --pprof and save its heap profile (after a GC) at each size into this folder, for `go tool pprof`")
 	flag.Parse()
 	var err error
 	if o.sizes, err = parseSizes(sizes); err == nil {
@@ -147,7 +149,7 @@ func runStore(o options, store string) error {
 		return err
 	}
 	defer env.Shutdown()
-	mc := masterConfig{atoll: o.atoll, dir: dir, maxInstances: max(1000, o.scaleUp)}
+	mc := masterConfig{atoll: o.atoll, dir: dir, maxInstances: max(1000, o.scaleUp), pprof: o.heapProfiles != ""}
 	if store == "zk" {
 		// One znode per task: 100,000 of them outgrow the tests' heap.
 		zk, err := zktest.LaunchOpts(filepath.Join(dir, "zk"), 1, zktest.Options{HeapMB: 1024})

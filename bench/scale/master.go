@@ -40,6 +40,7 @@ type masterConfig struct {
 	dir          string
 	zkURL        string // "": local store in dir/data
 	maxInstances int
+	pprof        bool // --pprof
 }
 
 func startMaster(env *natsenv.Env, mc masterConfig) (*master, error) {
@@ -63,6 +64,9 @@ func startMaster(env *natsenv.Env, mc masterConfig) (*master, error) {
 	args := append(append([]string{"master"}, natsArgs...),
 		"--http", addr, "--data-dir", filepath.Join(mc.dir, "data"), "--http-credentials-file", credsFile,
 		"--max-instances-per-app", fmt.Sprint(mc.maxInstances), "--hostname", "bench-master")
+	if mc.pprof {
+		args = append(args, "--pprof")
+	}
 	if mc.zkURL != "" {
 		// A single master: the ZooKeeper session of a killed one must
 		// expire before the next leads; zktest's ticks allow 4 s at most.

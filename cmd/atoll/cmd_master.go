@@ -32,6 +32,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	sec.register(fs, true)
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	profiling := fs.Bool("pprof", false, "serve Go's /debug/pprof/ profiles on the API (behind its credentials)")
 	if !parseFlags(fs, args, stderr) {
 		return 2
 	}
@@ -52,7 +53,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := serveMaster(ctx, masterOptions{
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
 		killDrainDelay: *drain, taskLaunchTimeout: *launchTimeout, security: security, hostname: *hostname,
-		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances,
+		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances, profiling: *profiling,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
 		return 1
@@ -78,6 +79,7 @@ type masterOptions struct {
 	// maxInstancesPerApp is master.Config.MaxInstancesPerApp (0: the
 	// default).
 	maxInstancesPerApp int
+	profiling          bool // /debug/pprof/ on the API
 }
 
 // serveMaster runs one master until ctx ends.
@@ -86,8 +88,8 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		Subjects: o.nats.subjects(),
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
 		KillDrainDelay: o.killDrainDelay, TaskLaunchTimeout: o.taskLaunchTimeout, Hostname: o.hostname, Log: log, Version: version,
-		MaxInstancesPerApp: o.maxInstancesPerApp,
-		HTTPCredentials:    o.security.credentials, HTTPCORSOrigins: o.security.corsOrigins,
+		MaxInstancesPerApp: o.maxInstancesPerApp, Profiling: o.profiling,
+		HTTPCredentials: o.security.credentials, HTTPCORSOrigins: o.security.corsOrigins,
 		TLS: o.security.tls, PeerTLS: o.security.peerTLS,
 	}
 	where := []any{"data-dir", o.dataDir}
