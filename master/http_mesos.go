@@ -1,6 +1,8 @@
 package master
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -116,9 +118,42 @@ func (m *Master) getMesosState(w http.ResponseWriter, _ *http.Request) {
 		}
 	})
 	in.view = m.reads.load()
-	st := m.mesosStateOf(in)
+	st, tasks := m.mesosStateOf(in)
 	st.Masters = m.Masters() // not under m.mu: Masters takes it itself
-	writeJSON(w, http.StatusOK, st)
+	writeMesosState(w, st, tasks)
+}
+
+// writeMesosState writes st with the framework's tasks streamed in one by
+// one: at 100,000 tasks the answer is 56 MB, and json.Marshal of the whole
+// would grow a buffer that size (and keep it in its pool).
+func writeMesosState(w http.ResponseWriter, st mesosState, tasks []mesosTask) {
+	st.Frameworks[0].Tasks = []mesosTask{}
+	head, err := json.Marshal(st)
+	// "tasks":[] is the framework's alone: other lists are named
+	// completed_tasks and orphan_tasks, and agents carry none.
+	at := bytes.Index(head, []byte(`"tasks":[]`))
+	if err != nil || at < 0 || bytes.Count(head, []byte(`"tasks":[]`)) != 1 {
+		st.Frameworks[0].Tasks = tasks
+		writeJSON(w, http.StatusOK, st)
+		return
+	}
+	at += len(`"tasks":[`)
+	a := startJSON(w, http.StatusOK, len(head)+len(tasks)*512)
+	a.Write(head[:at])
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range tasks {
+		buf.Reset()
+		if err := enc.Encode(tasks[i]); err != nil {
+			continue // a task view has nothing that does not encode
+		}
+		if i > 0 {
+			a.WriteByte(',')
+		}
+		a.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	}
+	a.Write(head[at:])
+	a.end()
 }
 
 // mesosInputs is what /master/state is made of.
@@ -131,7 +166,7 @@ type mesosInputs struct {
 
 // mesosStateOf renders the state. Agents that are gone are left out, as
 // Mesos leaves out removed agents; unreachable ones are listed inactive.
-func (m *Master) mesosStateOf(in mesosInputs) mesosState {
+func (m *Master) mesosStateOf(in mesosInputs) (mesosState, []mesosTask) {
 	ip, port := m.advertised()
 	self := "master@" + net.JoinHostPort(ip, strconv.Itoa(port))
 	st := mesosState{
@@ -207,18 +242,18 @@ func (m *Master) mesosStateOf(in mesosInputs) mesosState {
 	}
 
 	slices.SortFunc(all, func(a, b *events.Task) int { return strings.Compare(a.ID, b.ID) })
-	fw.Tasks = make([]mesosTask, 0, len(all))
+	tasks := make([]mesosTask, 0, len(all))
 	for _, t := range all {
 		var app events.App
 		if e, ok := in.view.find(t.AppID); ok && e.app != nil {
 			app = *e.app
 		}
-		fw.Tasks = append(fw.Tasks, mesosTaskOf(*t, app))
+		tasks = append(tasks, mesosTaskOf(*t, app))
 	}
 	fw.UsedResources = fwUsed.resources()
 	fw.Resources = fw.UsedResources
 	st.Frameworks = []mesosFramework{fw}
-	return st
+	return st, tasks
 }
 
 // resourceSum adds up tasks' resources; their ports are formatted once,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -174,5 +175,29 @@ func TestMesosStateTaskShape(t *testing.T) {
 			t.Fatalf("%s: no task of /shop/web", path)
 		}
 		sameShape(t, path+" task", "", want, web)
+	}
+}
+
+// /master/state streams its tasks in, and the bytes are json.Marshal's of
+// the whole, as before.
+func TestMesosStateStreamsWhatMarshalWrites(t *testing.T) {
+	m, _, _ := withTasks(t)
+	var in mesosInputs
+	m.View(func(s *events.State) {
+		in.leader, in.agents = s.Leader, s.SortedAgents()
+		in.lastHeard = make([]time.Time, len(in.agents))
+	})
+	in.view = m.reads.load()
+	st, tasks := m.mesosStateOf(in)
+	if len(tasks) != 2 {
+		t.Fatalf("%d tasks, want 2", len(tasks))
+	}
+	streamed := httptest.NewRecorder()
+	writeMesosState(streamed, st, tasks)
+	st.Frameworks[0].Tasks = tasks
+	whole := httptest.NewRecorder()
+	writeJSON(whole, http.StatusOK, st)
+	if streamed.Body.String() != whole.Body.String() {
+		t.Errorf("streamed:\n%s\nmarshalled:\n%s", streamed.Body, whole.Body)
 	}
 }
