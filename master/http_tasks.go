@@ -82,6 +82,10 @@ type taskList struct {
 // and then by id. It is served from the read view, without the state's
 // lock.
 func (m *Master) listTasks(w http.ResponseWriter, r *http.Request) {
+	if wantsText(r) {
+		writeTaskText(w, m.reads.load().apps)
+		return
+	}
 	var want []events.TaskState
 	for _, s := range r.URL.Query()["status"] {
 		want = append(want, events.TaskState("TASK_"+strings.ToUpper(s)))
@@ -130,6 +134,10 @@ func (m *Master) getAppTasks(w http.ResponseWriter, r *http.Request, id string) 
 	e, ok := m.reads.load().find(id)
 	if !ok || e.app == nil {
 		m.writeError(w, r, appNotFound(id))
+		return
+	}
+	if wantsText(r) {
+		writeTaskText(w, []*appEntry{e})
 		return
 	}
 	if err := e.tasks.encode(); err != nil {

@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -819,4 +820,33 @@ func TestDeleteTasksByID(t *testing.T) {
 			t.Errorf("after kill and scale: instances %d, web.2 %s", s.Apps["/web"].Instances, s.Tasks["web.2"].State)
 		}
 	})
+}
+
+// With Accept: text/plain, /v2/tasks and /v2/apps/{id}/tasks answer with
+// Marathon's script-friendly list; JSON stays the answer for */*.
+func TestTasksAsText(t *testing.T) {
+	m, h, _ := withTasks(t)
+	if res := call(t, h, "POST", "/v2/apps", `{"id":"/g/noports","cmd":"sleep 1","instances":1,"portDefinitions":[]}`); res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	var port int
+	m.View(func(s *events.State) { port = s.Apps["/web"].PortDefinitions[0].Port })
+	get := func(target, accept string) (string, string) {
+		req := httptest.NewRequest("GET", target, nil)
+		req.Header.Set("Accept", accept)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Header().Get("Content-Type"), rec.Body.String()
+	}
+	want := fmt.Sprintf("g_noports\t \t\nweb\t%d\tagent-1.test:31001\tagent-1.test:31002\t\n", port)
+	if ct, body := get("/v2/tasks", "text/plain"); !strings.HasPrefix(ct, "text/plain") || body != want {
+		t.Errorf("/v2/tasks as text: %s\n%q\nwant\n%q", ct, body, want)
+	}
+	want = fmt.Sprintf("web\t%d\tagent-1.test:31001\tagent-1.test:31002\t\n", port)
+	if _, body := get("/v2/apps/web/tasks", "text/plain"); body != want {
+		t.Errorf("/v2/apps/web/tasks as text: %q, want %q", body, want)
+	}
+	if ct, _ := get("/v2/tasks", "text/plain, */*"); ct != "application/json" {
+		t.Errorf("Accept: text/plain, */*: %s, want JSON", ct)
+	}
 }
