@@ -276,8 +276,9 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 	switch sub {
 	case subApp:
 		h = methods{
-			"GET": func(w http.ResponseWriter, r *http.Request) { m.getApp(w, r, id) },
-			"PUT": func(w http.ResponseWriter, r *http.Request) { m.putApp(w, r, rawID, id, force) },
+			"GET":   func(w http.ResponseWriter, r *http.Request) { m.getApp(w, r, id) },
+			"PUT":   func(w http.ResponseWriter, r *http.Request) { m.putApp(w, r, rawID, id, force) },
+			"PATCH": func(w http.ResponseWriter, r *http.Request) { m.patchApp(w, r, rawID, id, force) },
 			"DELETE": func(w http.ResponseWriter, r *http.Request) {
 				m.change(w, r, func() (Change, error) { return m.DeleteApp(id, force) })
 			},
@@ -343,6 +344,28 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 		status = http.StatusCreated
 	}
 	writeDeployment(w, status, ch)
+}
+
+// patchApp is PATCH /v2/apps/{id}: always a partial update, and never a
+// creation (404 for an app that does not exist), as Marathon's
+// AppsResource.patch.
+func (m *Master) patchApp(w http.ResponseWriter, r *http.Request, rawID, id string, force bool) {
+	body, err := readBody(w, r)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
+		if existing == nil {
+			return events.App{}, appNotFound(id)
+		}
+		return appForUpdate(rawID, existing, body, true, m.appLimits())
+	}, force)
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	writeDeployment(w, http.StatusOK, ch)
 }
 
 // change runs an operation that starts a deployment and answers

@@ -850,3 +850,31 @@ func TestTasksAsText(t *testing.T) {
 		t.Errorf("Accept: text/plain, */*: %s, want JSON", ct)
 	}
 }
+
+// PATCH /v2/apps/{id} changes only the fields given and never creates an
+// app (Marathon's AppsResource.patch).
+func TestPatchApp(t *testing.T) {
+	m, h := newAPI(t, "")
+	if res := call(t, h, "POST", "/v2/apps", webApp); res.status != http.StatusCreated {
+		t.Fatal(res.status)
+	}
+	res := call(t, h, "PATCH", "/v2/apps/web?force=true", `{"instances":5}`)
+	if res.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", res.status, res.body)
+	}
+	namesItsDeployment(t, res)
+	m.View(func(s *events.State) {
+		if a := s.Apps["/web"]; a.Instances != 5 || a.Cmd != "sleep 1000" || a.Labels["HAPROXY_GROUP"] != "external" {
+			t.Errorf("after patch: %+v", a)
+		}
+	})
+	res = call(t, h, "PATCH", "/v2/apps/nope", `{"instances":1}`)
+	if res.status != http.StatusNotFound || at(t, res.json(t), "message") != "App '/nope' does not exist" {
+		t.Errorf("patch of a missing app: %d %s", res.status, res.body)
+	}
+	m.View(func(s *events.State) {
+		if _, ok := s.Apps["/nope"]; ok {
+			t.Error("PATCH created /nope")
+		}
+	})
+}
