@@ -165,7 +165,7 @@ func queuedInstances(s *events.State, a events.App) int {
 // as Marathon's QueueResource.resetDelay does.
 func (m *Master) serveQueuePath(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutSuffix(strings.TrimRight(r.URL.Path, "/"), "/delay")
-	id := normalizeQueueID(strings.TrimPrefix(rest, "/v2/queue"))
+	id, _ := normalizeAppID(strings.TrimPrefix(rest, "/v2/queue")) // a bad id names no app: 404 below
 	if !ok || id == "/" {
 		writeMessage(w, http.StatusNotFound, fmt.Sprintf("no such API route: %s %s", r.Method, r.URL.Path))
 		return
@@ -178,8 +178,6 @@ func (m *Master) serveQueuePath(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}}.ServeHTTP(w, r)
 }
-
-func normalizeQueueID(p string) string { return "/" + strings.Trim(p, "/") }
 
 // ResetLaunchDelay forgets the app's failures, so its next launch is not
 // held back; an app with nothing to launch is not in the queue (404).
