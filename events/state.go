@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -21,9 +22,14 @@ type State struct {
 	Apps        map[string]App        `json:"apps"`
 	Tasks       map[string]Task       `json:"tasks"`
 	Deployments map[string]Deployment `json:"deployments"`
+	// AppVersions is each app's history of definitions, oldest first
+	// (versions.go). Only the leader's states keep it: followers drop it
+	// (DropVersions), and what NATS carries leaves it out (Redacted).
+	AppVersions map[string][]App `json:"appVersions,omitempty"`
 
 	tasksByApp *taskIndex // see state_index.go
 	byAgent    bool       // index by agent too (IndexByAgent)
+	noVersions bool       // see DropVersions
 }
 
 // NewState returns the empty state at (0, 0).
@@ -58,6 +64,9 @@ func (s *State) Apply(e Event) error {
 		s.Apps[e.App.ID] = *e.App
 	case AppRemoved:
 		delete(s.Apps, e.ID)
+		delete(s.AppVersions, e.ID)
+	case AppVersionAdded, AppVersionRemoved:
+		s.applyVersion(e)
 	case TaskUpdated:
 		if e.Task.State.Terminal() {
 			s.dropTask(e.Task.ID)
@@ -132,6 +141,10 @@ func (s *State) CloneUnindexed() *State {
 		Tasks:       make(map[string]Task, len(s.Tasks)),
 		Deployments: make(map[string]Deployment, len(s.Deployments)),
 		byAgent:     s.byAgent,
+		noVersions:  s.noVersions,
+	}
+	if s.AppVersions != nil {
+		c.AppVersions = maps.Clone(s.AppVersions) // the histories are never changed in place
 	}
 	if s.Leader != nil {
 		l := *s.Leader

@@ -16,6 +16,10 @@ type Undo struct {
 	app        App
 	task       Task
 	deployment Deployment
+	// versions is the app's history before the event, for the events
+	// that change it (AppRemoved, AppVersionAdded, AppVersionRemoved).
+	versions    []App
+	hadVersions bool
 }
 
 // ApplyUndoable is Apply that also returns how to take the event back.
@@ -34,6 +38,12 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 			u.id = e.App.ID
 		}
 		u.app, u.had = s.Apps[u.id]
+		u.versions, u.hadVersions = s.AppVersions[u.id]
+	case AppVersionAdded, AppVersionRemoved:
+		if e.App != nil {
+			u.id = e.App.ID
+		}
+		u.versions, u.hadVersions = s.AppVersions[u.id]
 	case TaskUpdated, TaskRemoved:
 		if e.Task != nil {
 			u.id = e.Task.ID
@@ -67,6 +77,9 @@ func (s *State) Revert(u Undo) {
 		} else {
 			delete(s.Apps, u.id)
 		}
+		s.revertVersions(u)
+	case AppVersionAdded, AppVersionRemoved:
+		s.revertVersions(u)
 	case TaskUpdated, TaskRemoved:
 		if u.had {
 			s.putTask(u.task)
@@ -81,4 +94,13 @@ func (s *State) Revert(u Undo) {
 		}
 	}
 	s.Epoch, s.Seq, s.Leader = u.epoch, u.seq, u.leader
+}
+
+// revertVersions puts back an app's history as u found it.
+func (s *State) revertVersions(u Undo) {
+	if u.hadVersions {
+		s.AppVersions[u.id] = u.versions
+	} else {
+		delete(s.AppVersions, u.id)
+	}
 }

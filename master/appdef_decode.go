@@ -56,6 +56,7 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 	if len(r.typeErrs) > 0 {
 		return nil, &InvalidJSONError{Message: msgInvalidJSON, Details: r.typeErrs}
 	}
+	r.refuseFields(obj)
 	p.invalid = r.invalid
 	return p, nil
 }

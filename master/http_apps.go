@@ -237,24 +237,32 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 
 // Sub-resources of an app, as splitAppPath names them.
 const (
-	subApp     = ""
-	subTasks   = "tasks"
-	subTask    = "task"
-	subRestart = "restart"
+	subApp      = ""
+	subTasks    = "tasks"
+	subTask     = "task"
+	subRestart  = "restart"
+	subVersions = "versions"
+	subVersion  = "version"
 )
 
 // splitAppPath takes apart what follows /v2/apps: "/group/app",
-// "/group/app/tasks", "/group/app/tasks/<taskId>" or "/group/app/restart".
-// App ids never end in "tasks" or "restart" (normalizeAppID refuses
-// them), so the split is unambiguous.
-func splitAppPath(rest string) (appID, sub, taskID string) {
+// "/group/app/tasks", "/group/app/tasks/<taskId>", "/group/app/restart",
+// "/group/app/versions" or "/group/app/versions/<version>" (arg is the
+// task id or the version). App ids never end in "tasks", "restart" or
+// "versions" (normalizeAppID refuses them), so the split is unambiguous.
+func splitAppPath(rest string) (appID, sub, arg string) {
 	rest = strings.TrimRight(rest, "/")
 	if i := strings.LastIndex(rest, "/tasks/"); i > 0 {
 		if t := rest[i+len("/tasks/"):]; t != "" && !strings.Contains(t, "/") {
 			return rest[:i], subTask, t
 		}
 	}
-	for _, s := range []string{subTasks, subRestart} {
+	if i := strings.LastIndex(rest, "/versions/"); i > 0 {
+		if v := rest[i+len("/versions/"):]; v != "" && !strings.Contains(v, "/") {
+			return rest[:i], subVersion, v
+		}
+	}
+	for _, s := range []string{subTasks, subRestart, subVersions} {
 		if strings.HasSuffix(rest, "/"+s) && len(rest) > len(s)+1 {
 			return strings.TrimSuffix(rest, "/"+s), s, ""
 		}
@@ -280,6 +288,8 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 			"PUT":   func(w http.ResponseWriter, r *http.Request) { m.putApp(w, r, rawID, id, force) },
 			"PATCH": func(w http.ResponseWriter, r *http.Request) { m.patchApp(w, r, rawID, id, force) },
 			"DELETE": func(w http.ResponseWriter, r *http.Request) {
+				// Marathon's AppsResource.delete: force defaults to true.
+				force := boolParam(r, "force", true)
 				m.change(w, r, func() (Change, error) { return m.DeleteApp(id, force) })
 			},
 		}
@@ -298,6 +308,10 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 		h = methods{
 			"DELETE": func(w http.ResponseWriter, r *http.Request) { m.killAppTask(w, r, id, taskID, force) },
 		}
+	case subVersions:
+		h = methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getAppVersions(w, r, id) }}
+	case subVersion:
+		h = methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getAppVersion(w, r, id, taskID) }}
 	}
 	h.ServeHTTP(w, r)
 }
@@ -330,6 +344,9 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 		m.writeError(w, r, err)
 		return
 	}
+	if m.rolledBack(w, r, body, id, force) {
+		return
+	}
 	partial := boolParam(r, "partialUpdate", true)
 	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
 		return appForUpdate(rawID, existing, body, partial, m.appLimits())
@@ -353,6 +370,9 @@ func (m *Master) patchApp(w http.ResponseWriter, r *http.Request, rawID, id stri
 	body, err := readBody(w, r)
 	if err != nil {
 		m.writeError(w, r, err)
+		return
+	}
+	if m.rolledBack(w, r, body, id, force) {
 		return
 	}
 	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {

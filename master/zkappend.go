@@ -222,7 +222,13 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 	case events.AppUpdated:
 		return put(s.recordPath("apps", e.App.ID), e.App)
 	case events.AppRemoved:
+		// The app's kept versions were forgotten by AppVersionRemoved
+		// events before it (Master.deployLocked).
 		return del(s.recordPath("apps", e.ID))
+	case events.AppVersionAdded:
+		return put(s.appVersionPath(e.App), e.App)
+	case events.AppVersionRemoved:
+		return del(s.appVersionPath(e.App))
 	case events.DeploymentUpdated:
 		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
 	case events.DeploymentRemoved:

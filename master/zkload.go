@@ -198,6 +198,7 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		apps   = make([]events.App, count["app"])
 		agents = make([]events.Agent, count["agent"])
 		deps   = make([]events.Deployment, count["deployment"])
+		vers   = make([]events.App, count["appversion"])
 		tasks  = make([]events.Task, count["task"])
 	)
 	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
@@ -212,6 +213,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &agents[slot[i]])
 			case "deployment":
 				err = json.Unmarshal(r.data, &deps[slot[i]])
+			case "appversion":
+				err = json.Unmarshal(r.data, &vers[slot[i]])
 			case "task":
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
 			}
@@ -232,6 +235,10 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	}
 	for _, d := range deps {
 		st.Deployments[d.ID] = d
+	}
+	st.AppVersions = make(map[string][]events.App)
+	for _, v := range vers {
+		st.AppVersions[v.ID] = events.WithVersion(st.AppVersions[v.ID], v)
 	}
 	st.Tasks = make(map[string]events.Task, len(tasks))
 	for _, t := range tasks {
