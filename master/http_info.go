@@ -66,6 +66,35 @@ func (m *Master) getInfo(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// deleteLeader is DELETE /v2/leader: the leader steps down and another
+// master takes over (Marathon's LeaderResource.delete). Standbys forward
+// it to the leader. A master without an election has nobody to hand
+// over to, and says so rather than pretend.
+func (m *Master) deleteLeader(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Has("backup") || q.Has("restore") {
+		writeMessage(w, http.StatusBadRequest, "backup and restore are not supported: the state is in the master's store (see README)")
+		return
+	}
+	if m.cfg.ZK == nil {
+		writeMessage(w, http.StatusConflict, "this master runs without an election (no --zk): there is no other master to take over, so it does not step down")
+		return
+	}
+	if !m.Leading() {
+		writeMessage(w, http.StatusNotFound, "There is no leader")
+		return
+	}
+	writeMessage(w, http.StatusOK, "Leadership abdicated")
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush() // the answer goes out before the term ends
+	}
+	if !m.Abdicate() {
+		m.log.Warn("DELETE /v2/leader: leadership ended before it could be abdicated")
+		return
+	}
+	m.log.Info("abdicating: DELETE /v2/leader", "from", r.RemoteAddr)
+}
+
 // getLeader is GET /v2/leader: {"leader": "ip:port"}, 404 without one.
 func (m *Master) getLeader(w http.ResponseWriter, _ *http.Request) {
 	addr := m.leaderAddr()

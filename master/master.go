@@ -101,6 +101,9 @@ type Master struct {
 
 	// leaderInfo is the leader this master knows of (see LeaderInfo).
 	leaderInfo atomic.Pointer[MasterInfo]
+	// abdicate ends the term this master leads (see Abdicate); nil
+	// while it leads none.
+	abdicate atomic.Pointer[context.CancelCauseFunc]
 
 	zkStore *ZKStore                  // with Config.ZK: bound to each term's session
 	lease   atomic.Pointer[time.Time] // see lease.go
