@@ -26,6 +26,8 @@ type State struct {
 	// (versions.go). Only the leader's states keep it: followers drop it
 	// (DropVersions), and what NATS carries leaves it out (Redacted).
 	AppVersions map[string][]App `json:"appVersions,omitempty"`
+	// AppFailures is each app's last task failure (failures.go).
+	AppFailures map[string]TaskFailure `json:"appFailures,omitempty"`
 
 	tasksByApp *taskIndex // see state_index.go
 	byAgent    bool       // index by agent too (IndexByAgent)
@@ -65,10 +67,12 @@ func (s *State) Apply(e Event) error {
 	case AppRemoved:
 		delete(s.Apps, e.ID)
 		delete(s.AppVersions, e.ID)
+		delete(s.AppFailures, e.ID)
 	case AppVersionAdded, AppVersionRemoved:
 		s.applyVersion(e)
 	case TaskUpdated:
 		if e.Task.State.Terminal() {
+			s.noteFailure(e)
 			s.dropTask(e.Task.ID)
 		} else {
 			s.putTask(s.shareStrings(*e.Task))
@@ -145,6 +149,9 @@ func (s *State) CloneUnindexed() *State {
 	}
 	if s.AppVersions != nil {
 		c.AppVersions = maps.Clone(s.AppVersions) // the histories are never changed in place
+	}
+	if s.AppFailures != nil {
+		c.AppFailures = maps.Clone(s.AppFailures)
 	}
 	if s.Leader != nil {
 		l := *s.Leader

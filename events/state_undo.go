@@ -20,6 +20,11 @@ type Undo struct {
 	// that change it (AppRemoved, AppVersionAdded, AppVersionRemoved).
 	versions    []App
 	hadVersions bool
+	// failure is the app's last failure before the event, for the
+	// events that change it (AppRemoved, a TaskUpdated that fails).
+	failure    TaskFailure
+	hadFailure bool
+	failureApp string
 }
 
 // ApplyUndoable is Apply that also returns how to take the event back.
@@ -39,6 +44,8 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 		}
 		u.app, u.had = s.Apps[u.id]
 		u.versions, u.hadVersions = s.AppVersions[u.id]
+		u.failureApp = u.id
+		u.failure, u.hadFailure = s.AppFailures[u.id]
 	case AppVersionAdded, AppVersionRemoved:
 		if e.App != nil {
 			u.id = e.App.ID
@@ -47,6 +54,8 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 	case TaskUpdated, TaskRemoved:
 		if e.Task != nil {
 			u.id = e.Task.ID
+			u.failureApp = e.Task.AppID
+			u.failure, u.hadFailure = s.AppFailures[e.Task.AppID]
 		}
 		u.task, u.had = s.Tasks[u.id]
 	case DeploymentUpdated, DeploymentRemoved:
@@ -78,6 +87,7 @@ func (s *State) Revert(u Undo) {
 			delete(s.Apps, u.id)
 		}
 		s.revertVersions(u)
+		s.revertFailure(u)
 	case AppVersionAdded, AppVersionRemoved:
 		s.revertVersions(u)
 	case TaskUpdated, TaskRemoved:
@@ -86,6 +96,7 @@ func (s *State) Revert(u Undo) {
 		} else {
 			s.dropTask(u.id)
 		}
+		s.revertFailure(u)
 	case DeploymentUpdated, DeploymentRemoved:
 		if u.had {
 			s.Deployments[u.id] = u.deployment
@@ -102,5 +113,16 @@ func (s *State) revertVersions(u Undo) {
 		s.AppVersions[u.id] = u.versions
 	} else {
 		delete(s.AppVersions, u.id)
+	}
+}
+
+// revertFailure puts back an app's last failure as u found it.
+func (s *State) revertFailure(u Undo) {
+	switch {
+	case u.failureApp == "":
+	case u.hadFailure:
+		s.AppFailures[u.failureApp] = u.failure
+	default:
+		delete(s.AppFailures, u.failureApp)
 	}
 }

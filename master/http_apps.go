@@ -137,17 +137,6 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// embeds reports whether ?embed= asks for the apps' (or app's) tasks.
-func embedsTasks(r *http.Request) bool {
-	for _, e := range r.URL.Query()["embed"] {
-		switch e {
-		case "apps.tasks", "app.tasks", "apps.failures", "app.failures":
-			return true
-		}
-	}
-	return false
-}
-
 // listApps is GET /v2/apps with Marathon's filters: id and cmd
 // (case-insensitive substrings) and a label selector. It is served from
 // the read view, without the state's lock.
@@ -159,8 +148,10 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
-	withTasks := embedsTasks(r)
+	emb := parseAppEmbeds(r, appEmbeds{})
+	withTasks, now := emb.tasks, m.cfg.Now()
 	var picked []*appEntry
+	var extras [][]byte
 	size := 0
 	for _, e := range m.reads.load().apps {
 		if e.app == nil {
@@ -181,8 +172,13 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 			m.writeError(w, r, err)
 			return
 		}
-		picked = append(picked, e)
-		if size += len(e.json) + 1; withTasks {
+		x, err := e.extras(emb, now)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		picked, extras = append(picked, e), append(extras, x)
+		if size += len(e.json) + len(x) + 1; withTasks {
 			size += len(e.tasks.json) + len(`,"tasks":[]`)
 		}
 	}
@@ -192,7 +188,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		out.app(e, withTasks)
+		out.app(e, withTasks, extras[i])
 	}
 	out.WriteString("]}")
 	out.end()
@@ -316,8 +312,9 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(w, r)
 }
 
-// getApp is GET /v2/apps/{id}: the app with its tasks, as Marathon always
-// embeds them here. It is served from the read view.
+// getApp is GET /v2/apps/{id}: the app with its tasks and its last task
+// failure, as Marathon always embeds them here. It is served from the
+// read view.
 func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	e, ok := m.reads.load().find(id)
 	if !ok || e.app == nil {
@@ -328,9 +325,14 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, err)
 		return
 	}
-	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(`{"app":,"tasks":[]}`))
+	x, err := e.extras(parseAppEmbeds(r, appEmbeds{tasks: true, lastTaskFailure: true}), m.cfg.Now())
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(x)+len(`{"app":,"tasks":[]}`))
 	out.WriteString(`{"app":`)
-	out.app(e, true)
+	out.app(e, true, x)
 	out.WriteByte('}')
 	out.end()
 }

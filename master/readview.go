@@ -57,6 +57,7 @@ type appEntry struct {
 	// versions is the app's kept definitions, oldest first (shared with
 	// the state's history, never changed).
 	versions []events.App
+	failure  *events.TaskFailure // the app's last (lastTaskFailure), if any
 	// lowerID and lowerCmd are for the case-insensitive ?id= and ?cmd=
 	// filters, made once rather than per app per request.
 	lowerID, lowerCmd string
@@ -66,8 +67,8 @@ type appEntry struct {
 	err  error
 }
 
-func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deployment, versions []events.App) *appEntry {
-	e := &appEntry{id: id, app: app, tasks: tasks, deps: deps, versions: versions, lowerID: strings.ToLower(id)}
+func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deployment, versions []events.App, failure *events.TaskFailure) *appEntry {
+	e := &appEntry{id: id, app: app, tasks: tasks, deps: deps, versions: versions, failure: failure, lowerID: strings.ToLower(id)}
 	if app != nil {
 		e.lowerCmd = strings.ToLower(app.Cmd)
 	}
@@ -158,6 +159,7 @@ type readViews struct {
 	deployments map[string]events.Deployment
 	depsOf      map[string]map[string]struct{} // app id → ids of deployments naming it
 	versions    map[string][]events.App        // app id → its history (events.State.AppVersions)
+	failures    map[string]events.TaskFailure  // app id → its last failure (events.State.AppFailures)
 }
 
 func newReadViews() *readViews {
@@ -194,6 +196,10 @@ func (r *readViews) reset(s *events.State) {
 	if r.versions == nil {
 		r.versions = map[string][]events.App{}
 	}
+	r.failures = maps.Clone(s.AppFailures)
+	if r.failures == nil {
+		r.failures = map[string]events.TaskFailure{}
+	}
 	r.deployments = make(map[string]events.Deployment, len(s.Deployments))
 	r.depsOf = map[string]map[string]struct{}{}
 	for id, d := range s.Deployments {
@@ -221,7 +227,7 @@ func (r *readViews) reset(s *events.State) {
 			slices.SortFunc(l, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
 			tasks = newTaskSet(l)
 		}
-		v.apps[i] = newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id])
+		v.apps[i] = newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id], r.failureOf(id))
 	}
 	r.cur.Store(v)
 }
@@ -261,6 +267,7 @@ func (r *readViews) apply(evs []events.Event) {
 			c := touch(e.ID)
 			c.app, c.appSet = nil, true
 			delete(r.versions, e.ID)
+			delete(r.failures, e.ID)
 		case events.AppVersionAdded:
 			touch(e.App.ID)
 			r.versions[e.App.ID] = events.WithVersion(r.versions[e.App.ID], *e.App)
@@ -275,6 +282,9 @@ func (r *readViews) apply(evs []events.Event) {
 			t := *e.Task
 			if old, ok := r.taskApp[t.ID]; ok && old != t.AppID {
 				touch(old).tasks[t.ID] = nil
+			}
+			if t.State.Failed() { // as State.Apply: the app's last failure
+				r.failures[t.AppID] = events.TaskFailure{Task: t, Timestamp: e.Time}
 			}
 			if t.State.Terminal() { // as State.Apply: the task is gone
 				touch(t.AppID).tasks[t.ID] = nil
@@ -348,7 +358,15 @@ func (r *readViews) entryAfter(id string, old *appEntry, c *appChange) *appEntry
 	if app == nil && len(tasks.tasks) == 0 {
 		return nil
 	}
-	return newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id])
+	return newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id], r.failureOf(id))
+}
+
+// failureOf is the app's last failure, if any.
+func (r *readViews) failureOf(id string) *events.TaskFailure {
+	if f, ok := r.failures[id]; ok {
+		return &f
+	}
+	return nil
 }
 
 // mergeTasks is tasks (sorted by id) with changes made: a nil change

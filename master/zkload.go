@@ -199,6 +199,7 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		agents = make([]events.Agent, count["agent"])
 		deps   = make([]events.Deployment, count["deployment"])
 		vers   = make([]events.App, count["appversion"])
+		fails  = make([]events.TaskFailure, count["failure"])
 		tasks  = make([]events.Task, count["task"])
 	)
 	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
@@ -215,6 +216,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &deps[slot[i]])
 			case "appversion":
 				err = json.Unmarshal(r.data, &vers[slot[i]])
+			case "failure":
+				err = json.Unmarshal(r.data, &fails[slot[i]])
 			case "task":
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
 			}
@@ -239,6 +242,10 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	st.AppVersions = make(map[string][]events.App)
 	for _, v := range vers {
 		st.AppVersions[v.ID] = events.WithVersion(st.AppVersions[v.ID], v)
+	}
+	st.AppFailures = make(map[string]events.TaskFailure, len(fails))
+	for _, f := range fails {
+		st.AppFailures[f.Task.AppID] = f
 	}
 	st.Tasks = make(map[string]events.Task, len(tasks))
 	for _, t := range tasks {

@@ -78,7 +78,11 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.DeleteAgent("agent-2"),
 			events.DeleteApp("/b"),
 			events.DeleteTask("b.1"),
-			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskFailed)), // terminal: leaves
+			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskFailed)), // terminal: leaves, the app's last failure
+			events.PutTask(eventstest.Task("b.2", "/b", "agent-1", events.TaskStaging)),
+			events.PutTask(eventstest.Task("b.2", "/b", "agent-1", events.TaskLost)), // /b's failure, gone with /b below
+			events.PutApp(eventstest.App("/b", 1)),
+			events.DeleteApp("/b"),
 			events.DeleteDeployment("dep-1"),
 			events.DeleteTask("never-was"),
 		}},
