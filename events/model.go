@@ -98,11 +98,20 @@ type App struct {
 	BackoffFactor              float64           `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64           `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64           `json:"taskKillGracePeriodSeconds,omitempty"`
+	// KillSelection is which tasks go first when the app scales down:
+	// KillYoungestFirst (also when empty) or KillOldestFirst.
+	KillSelection string `json:"killSelection,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
 	VersionInfo VersionInfo `json:"versionInfo"`
 }
+
+// Marathon's killSelection values.
+const (
+	KillYoungestFirst = "YOUNGEST_FIRST"
+	KillOldestFirst   = "OLDEST_FIRST"
+)
 
 // VersionInfo is Marathon's split between a scaling change and a config change.
 type VersionInfo struct {

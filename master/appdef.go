@@ -147,6 +147,7 @@ type appPatch struct {
 	BackoffFactor              *float64
 	MaxLaunchDelaySeconds      *float64
 	TaskKillGracePeriodSeconds *float64
+	KillSelection              *string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
 	invalid []FieldErrors
@@ -290,6 +291,7 @@ func (p *appPatch) applyTo(base events.App) events.App {
 	set(&a.BackoffFactor, p.BackoffFactor)
 	set(&a.MaxLaunchDelaySeconds, p.MaxLaunchDelaySeconds)
 	set(&a.TaskKillGracePeriodSeconds, p.TaskKillGracePeriodSeconds)
+	set(&a.KillSelection, p.KillSelection)
 
 	// cmd and args exclude each other: giving one drops the other, so a
 	// PUT can switch an app from cmd to args.

@@ -43,7 +43,7 @@ var appFieldRules = map[string]struct {
 	"constraints": {rule: fieldRead}, "labels": {rule: fieldRead}, "env": {rule: fieldRead},
 	"healthChecks": {rule: fieldRead}, "upgradeStrategy": {rule: fieldRead}, "backoffSeconds": {rule: fieldRead},
 	"backoffFactor": {rule: fieldRead}, "maxLaunchDelaySeconds": {rule: fieldRead},
-	"taskKillGracePeriodSeconds": {rule: fieldRead},
+	"taskKillGracePeriodSeconds": {rule: fieldRead}, "killSelection": {rule: fieldRead},
 	// version is a rollback request (appRollback); versionInfo is set
 	// by the master.
 	"version": {rule: fieldRead}, "versionInfo": {rule: fieldOutputOnly},
@@ -63,7 +63,6 @@ var appFieldRules = map[string]struct {
 	"readinessChecks":       {rule: fieldUnsupported, why: "readiness checks are not supported yet"},
 	"check":                 {rule: fieldUnsupported, why: "Mesos checks are not supported: use healthChecks"},
 	"unreachableStrategy":   {rule: fieldUnsupported, why: "unreachableStrategy is not supported yet"},
-	"killSelection":         {rule: fieldUnsupported, why: "killSelection is not supported yet", noop: jsonEquals(`"YOUNGEST_FIRST"`)},
 	"fetch":                 {rule: fieldUnsupported, why: "fetching artifacts into the sandbox is not supported yet"},
 	"uris":                  {rule: fieldUnsupported, why: "fetching artifacts into the sandbox is not supported yet"},
 	"storeUrls":             {rule: fieldUnsupported, why: "there is no artifact store"},

@@ -352,7 +352,6 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		{"readinessChecks", `[{"name":"ready","protocol":"HTTP","path":"/ready","portName":"http"}]`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
 		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},
-		{"killSelection", `"OLDEST_FIRST"`},
 		{"fetch", `[{"uri":"http://127.0.0.1/a.tgz"}]`},
 		{"uris", `["http://127.0.0.1/a.tgz"]`},
 		{"storeUrls", `["http://127.0.0.1/a"]`},
@@ -371,6 +370,14 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 			wantDetail(t, err, 422, "/"+tc.field, msgUnsupportedField)
 		})
 	}
+	t.Run("killSelection", func(t *testing.T) {
+		a, err := appForCreate([]byte(`{`+ok+`,"killSelection":"OLDEST_FIRST"}`), testLimits)
+		if err != nil || a.KillSelection != events.KillOldestFirst {
+			t.Fatalf("OLDEST_FIRST: %v %q", err, a.KillSelection)
+		}
+		_, err = appForCreate([]byte(`{`+ok+`,"killSelection":"RANDOM"}`), testLimits)
+		wantDetail(t, err, 422, "/killSelection", "expected one of: [YOUNGEST_FIRST, OLDEST_FIRST]")
+	})
 	t.Run("unknown field", func(t *testing.T) {
 		_, err := appForCreate([]byte(`{`+ok+`,"bogusField":1}`), testLimits)
 		wantDetail(t, err, 422, "/bogusField", msgUnknownField)

@@ -38,6 +38,7 @@ type appView struct {
 	BackoffFactor              float64                 `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
+	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -95,6 +96,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
 		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
 		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
+		KillSelection:              killSelectionOf(a),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
@@ -491,4 +493,13 @@ func sortDeployments(out []events.Deployment) {
 		}
 		return out[i].ID < out[j].ID
 	})
+}
+
+// killSelectionOf is the app's killSelection as Marathon shows it: its
+// default spelled out.
+func killSelectionOf(a events.App) string {
+	if a.KillSelection == "" {
+		return events.KillYoungestFirst
+	}
+	return a.KillSelection
 }

@@ -42,6 +42,7 @@ type appDefinition struct {
 	UpgradeStrategy            events.UpgradeStrategy  `json:"upgradeStrategy"`
 	Labels                     map[string]string       `json:"labels"`
 	TaskKillGracePeriodSeconds *float64                `json:"taskKillGracePeriodSeconds"`
+	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -59,6 +60,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		HealthChecks:          nonNil(a.HealthChecks),
 		UpgradeStrategy:       a.UpgradeStrategy,
 		Labels:                nonNilMap(a.Labels),
+		KillSelection:         killSelectionOf(a),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
