@@ -220,6 +220,10 @@ type Task struct {
 	Cpus          float64   `json:"cpus"`
 	Mem           float64   `json:"mem"`
 	Disk          float64   `json:"disk"`
+	// Region and Zone are the agent's, when it has them (its attributes
+	// "region" and "zone").
+	Region string `json:"region,omitempty"`
+	Zone   string `json:"zone,omitempty"`
 }
 
 // Leader is the master that currently writes the state.

@@ -106,6 +106,12 @@ func (s *State) shareStrings(t Task) Task {
 		if t.Host == ag.Hostname {
 			t.Host = ag.Hostname
 		}
+		if r := ag.Attributes["region"]; t.Region == r {
+			t.Region = r
+		}
+		if z := ag.Attributes["zone"]; t.Zone == z {
+			t.Zone = z
+		}
 		// The slice may be the event's: change a copy.
 		t.IPAddresses = slices.Clone(t.IPAddresses)
 		for i := range t.IPAddresses {
