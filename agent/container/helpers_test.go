@@ -69,7 +69,7 @@ func staticAtoll(t *testing.T) string {
 
 // requireRuntime: containers need root and runc; under CI=true their
 // absence fails the run.
-func requireRuntime(t *testing.T) *Runtime {
+func requireRuntime(t testing.TB) *Runtime {
 	t.Helper()
 	var why string
 	if os.Geteuid() != 0 {
@@ -90,13 +90,13 @@ func requireRuntime(t *testing.T) *Runtime {
 
 // env is a registry, an image store and a runtime for one test.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	reg   *registrytest.Registry
 	store *imagestore.Store
 	rt    *Runtime
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	rt := requireRuntime(t)
 	reg := registrytest.Start(t, registrytest.Options{})
 	store, err := imagestore.Open(imagestore.Options{Root: filepath.Join(t.TempDir(), "images")})
@@ -106,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, reg: reg, store: store, rt: rt}
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
+func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
