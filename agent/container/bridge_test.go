@@ -1,0 +1,100 @@
+package container
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/atollhq/atoll/agent/cninet"
+	"github.com/atollhq/atoll/internal/freeport"
+	"github.com/atollhq/atoll/internal/imagetest"
+)
+
+// Marathon's container/bridge: the container listens on containerPort in
+// its own namespace; HOST:hostPort reaches it. The agent's "host" is a
+// namespace of the test's own, so the machine's network stays untouched.
+func TestBridgedContainerAnswersOnTheHostPort(t *testing.T) {
+	e := newEnv(t)
+	ref := e.push("echo:1", v1.Config{
+		Entrypoint: []string{"/bin/atoll", "echo"},
+		Env:        []string{"PATH=/bin"},
+	}, imagetest.File{Path: "bin/atoll", Mode: 0o755, Src: staticAtoll(t)})
+
+	dir := t.TempDir()
+	hostNS := filepath.Join(dir, "host-ns")
+	if err := cninet.NewNetNS(hostNS); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cninet.RemoveNetNS(hostNS) })
+	bridge, err := cninet.New(cninet.Options{Subnet: "198.18.10.0/24", StateDir: filepath.Join(dir, "cni"), HostNetNS: hostNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort, err := freeport.Reserve("127.0.0.1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxFor(t, time.Minute)
+	att, err := bridge.Attach(ctx, "br.1", []cninet.PortMapping{{HostPort: hostPort, ContainerPort: 8080}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Runs after the container's own cleanup (kill, delete): CNI DEL
+	// while the namespace exists, then the namespace.
+	t.Cleanup(func() { bridge.Detach(context.Background(), "br.1") })
+
+	r, err := e.start(ref, Task{ID: "br.1", NetNS: att.NetNS, MemMB: 64,
+		Env: map[string]string{"HOST": "0.0.0.0", "PORT0": "8080", "MESOS_TASK_ID": "br.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(hostPort)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body, err := httpGetIn(hostNS, addr)
+		if err == nil {
+			if !strings.Contains(body, `"taskId":"br.1"`) {
+				t.Errorf("GET %s answered %q, want task br.1", addr, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s from the host: %v; container output: %s", addr, err, r.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// httpGetIn sends GET / to addr from network namespace ns (http.Client
+// dials on other goroutines, which would leave the namespace).
+func httpGetIn(ns, addr string) (string, error) {
+	var body string
+	err := cninet.InNetNS(ns, func() error {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		bufio.NewReader(resp.Body).WriteTo(&sb)
+		body = sb.String()
+		return nil
+	})
+	return body, err
+}
