@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,26 +15,12 @@ import (
 	"github.com/atollhq/atoll/internal/registrytest"
 )
 
-// binDir holds the static atoll built for the images, once per run.
-var (
-	binDir    string
-	atollOnce sync.Once
-	atollBin  string
-	atollErr  error
-)
-
 // cgroupParent is where this test binary's containers get their cgroups,
 // under its own cgroup (runc's relative cgroupsPath), removed at the end.
 var cgroupParent = fmt.Sprintf("atoll-test-%d", os.Getpid())
 
 func TestMain(m *testing.M) {
-	var err error
-	if binDir, err = os.MkdirTemp("", "atoll-container-test"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(binDir)
 	removeCgroupParents()
 	os.Exit(code)
 }
@@ -60,11 +45,11 @@ func removeCgroupParents() {
 
 func staticAtoll(t *testing.T) string {
 	t.Helper()
-	atollOnce.Do(func() { atollBin, atollErr = imagetest.BuildAtoll(binDir) })
-	if atollErr != nil {
-		t.Fatal(atollErr)
+	bin, err := imagetest.AtollBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return atollBin
+	return bin
 }
 
 // requireRuntime: containers need root and runc; under CI=true their

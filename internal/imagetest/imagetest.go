@@ -9,13 +9,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -85,10 +88,37 @@ func Busybox() ([]File, error) {
 	return files, nil
 }
 
-// BuildAtoll builds a static atoll binary (no cgo: it runs in an image
-// without a libc) into dir and returns its path. Call it from TestMain:
-// it takes tens of seconds on a loaded machine.
-func BuildAtoll(dir string) (string, error) {
+// AtollBinary builds a static atoll binary (no cgo: it runs in an image
+// without a libc) once per process and returns its path. The binary lives
+// in the user's cache folder, one per checkout, so that a later run whose
+// sources did not change skips the link (go build leaves an up-to-date
+// target alone); a cold build compiles every package again for
+// CGO_ENABLED=0 and takes minutes on a loaded machine.
+func AtollBinary() (string, error) {
+	atollOnce.Do(func() { atollPath, atollErr = buildAtoll() })
+	return atollPath, atollErr
+}
+
+var (
+	atollOnce sync.Once
+	atollPath string
+	atollErr  error
+)
+
+func buildAtoll() (string, error) {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("imagetest: go env GOMOD: %w", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("imagetest: %w", err)
+	}
+	sum := sha256.Sum256(bytes.TrimSpace(gomod))
+	dir := filepath.Join(cache, "atoll-imagetest", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("imagetest: %w", err)
+	}
 	out := filepath.Join(dir, "atoll")
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "github.com/atollhq/atoll/cmd/atoll")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
