@@ -1,6 +1,7 @@
 package imagestore
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,4 +118,23 @@ func (s *Store) Leases() ([]string, error) {
 		ids = append(ids, strings.TrimSuffix(filepath.Base(f), ".json"))
 	}
 	return ids, nil
+}
+
+// RunGC collects every interval with delay until ctx ends; the agent
+// owns the goroutine that runs it. report gets each pass's result or
+// error (nil: ignored).
+func (s *Store) RunGC(ctx context.Context, interval, delay time.Duration, report func(GCResult, error)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			res, err := s.GC(delay)
+			if report != nil {
+				report(res, err)
+			}
+		}
+	}
 }
