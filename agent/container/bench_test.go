@@ -63,7 +63,7 @@ func benchContainer(b *testing.B, cached bool) {
 			b.Fatal(err)
 		}
 		if cached {
-			if _, err := store.Pull(context.Background(), ref, false); err != nil {
+			if _, err := store.Pull(context.Background(), ref, imagestore.PullOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -72,7 +72,7 @@ func benchContainer(b *testing.B, cached bool) {
 		b.StartTimer()
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		img, err := store.Pull(ctx, ref, false)
+		img, err := store.Pull(ctx, ref, imagestore.PullOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

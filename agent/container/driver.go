@@ -36,6 +36,9 @@ type Launch struct {
 	Task
 	Image     string // Marathon's container.docker.image
 	ForcePull bool   // Marathon's forcePullImage
+	// RegistryUser and RegistryPassword are Marathon's
+	// container.docker.credential (principal, secret): a secret, like env.
+	RegistryUser, RegistryPassword string
 	// Bridged puts the task on the bridge with Ports mapped (Marathon's
 	// networks: [{mode: container/bridge}] and portMappings); otherwise it
 	// shares the host's network.
@@ -61,7 +64,7 @@ func (d *Driver) Start(ctx context.Context, l Launch) (_ *Running, err error) {
 	if !validID.MatchString(l.ID) {
 		return nil, fmt.Errorf("container: task id %q is not a container id (letters, digits, _ + - .)", l.ID)
 	}
-	img, err := d.Images.Pull(ctx, l.Image, l.ForcePull)
+	img, err := d.Images.Pull(ctx, l.Image, imagestore.PullOptions{Force: l.ForcePull, Username: l.RegistryUser, Password: l.RegistryPassword})
 	if err != nil {
 		return nil, err
 	}

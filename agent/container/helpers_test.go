@@ -140,7 +140,7 @@ type run struct {
 // CgroupsPath filled in), cleaning everything up at the test's end.
 func (e *env) start(ref string, task Task) (*run, error) {
 	e.t.Helper()
-	img, err := e.store.Pull(ctxFor(e.t, time.Minute), ref, false)
+	img, err := e.store.Pull(ctxFor(e.t, time.Minute), ref, imagestore.PullOptions{})
 	if err != nil {
 		return nil, err
 	}

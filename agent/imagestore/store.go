@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -119,15 +120,27 @@ func Open(o Options) (*Store, error) {
 // LayersFetched counts the layer blobs this Store has downloaded.
 func (s *Store) LayersFetched() int64 { return s.layersFetched.Load() }
 
+// PullOptions change how Pull gets an image.
+type PullOptions struct {
+	// Force asks the registry even when the cache holds the image
+	// (Marathon's forcePullImage); layers already cached are not
+	// downloaded again, as docker pull skips them.
+	Force bool
+	// Username and Password are the app's own registry login
+	// (Marathon's container.docker.credential: principal and secret);
+	// they take the place of the agent's credentials file for this pull.
+	Username, Password string
+}
+
 // Pull returns the image ref names, from the cache when it holds it and
-// force is false; otherwise it asks the registry for the manifest (force
-// is Marathon's forcePullImage) and downloads the layers the cache lacks.
-func (s *Store) Pull(ctx context.Context, ref string, force bool) (*Image, error) {
+// o.Force is false; otherwise it asks the registry for the manifest and
+// downloads the layers the cache lacks.
+func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, error) {
 	r, err := ParseReference(ref)
 	if err != nil {
 		return nil, err
 	}
-	if !force {
+	if !o.Force {
 		if img, err := s.cached(r); err == nil {
 			return img, nil
 		}
@@ -137,7 +150,7 @@ func (s *Store) Pull(ctx context.Context, ref string, force bool) (*Image, error
 		ctx, cancel = context.WithTimeout(ctx, s.pullTimeout)
 		defer cancel()
 	}
-	img, err := s.pull(ctx, r)
+	img, err := s.pull(ctx, r, o)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r.Name(), explain(r, err))
 	}
@@ -153,12 +166,18 @@ func (s *Store) Lookup(ref string) (*Image, error) {
 	return s.cached(r)
 }
 
-func (s *Store) pull(ctx context.Context, r name.Reference) (*Image, error) {
-	creds, err := LoadCredentials(s.credentials)
-	if err != nil {
-		return nil, err
+func (s *Store) pull(ctx context.Context, r name.Reference, o PullOptions) (*Image, error) {
+	var keychain authn.Keychain
+	if o.Username != "" {
+		keychain = Credentials{r.Context().RegistryStr(): authn.AuthConfig{Username: o.Username, Password: o.Password}}
+	} else {
+		creds, err := LoadCredentials(s.credentials)
+		if err != nil {
+			return nil, err
+		}
+		keychain = creds
 	}
-	desc, err := remote.Get(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(creds),
+	desc, err := remote.Get(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(keychain),
 		remote.WithTransport(s.transport),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: runtime.GOARCH}))
 	if err != nil {

@@ -54,7 +54,7 @@ func TestSecondPullComesFromTheCacheAndForcePullFetchesNoKnownLayer(t *testing.T
 	pushImage(t, ref, cfg, "", "", append(imagetest.Base(), bb...), []imagetest.File{{Path: "hello.txt", Mode: 0o644, Body: []byte("hello")}})
 
 	s, reqs := openStore(t, Options{})
-	img, err := s.Pull(ctxFor(t, time.Minute), ref, false)
+	img, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestSecondPullComesFromTheCacheAndForcePullFetchesNoKnownLayer(t *testing.T
 		t.Errorf("first pull downloaded %d layers, want 2", n)
 	}
 
-	again, err := s.Pull(ctxFor(t, time.Minute), ref, false)
+	again, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestSecondPullComesFromTheCacheAndForcePullFetchesNoKnownLayer(t *testing.T
 		t.Errorf("second pull of a cached image made %d registry requests, want none", all-afterFirst)
 	}
 
-	if _, err := s.Pull(ctxFor(t, time.Minute), ref, true); err != nil {
+	if _, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	blobsForced, all := reqs.get()
@@ -109,7 +109,7 @@ func TestConcurrentPullsDownloadEachLayerOnce(t *testing.T) {
 	errs := make(chan error, 6)
 	for range 6 {
 		wg.Go(func() {
-			_, err := s.Pull(ctxFor(t, time.Minute), ref, true)
+			_, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{Force: true})
 			errs <- err
 		})
 	}
@@ -144,7 +144,7 @@ func TestRootfsIsAnOverlayWithWhiteoutsApplied(t *testing.T) {
 			{Path: "data/new", Mode: 0o644, Body: []byte("new")},
 		})
 	s, _ := openStore(t, Options{})
-	img, err := s.Pull(ctxFor(t, time.Minute), ref, false)
+	img, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,16 +200,24 @@ func TestRootfsIsAnOverlayWithWhiteoutsApplied(t *testing.T) {
 	}
 }
 
-func TestPrivateRegistryNeedsTheAgentsCredentials(t *testing.T) {
+func TestPrivateRegistryNeedsTheAppsOrTheAgentsCredentials(t *testing.T) {
 	requireRoot(t)
 	reg := startRegistry(t, registrytest.Options{Users: map[string]string{"alice": "s3cret"}})
 	ref := reg.Host + "/priv:1"
 	pushImage(t, ref, v1.Config{Cmd: []string{"/x"}}, "alice", "s3cret", []imagetest.File{{Path: "x", Mode: 0o755, Body: []byte("x")}})
 
 	s, _ := openStore(t, Options{})
-	_, err := s.Pull(ctxFor(t, time.Minute), ref, false)
+	_, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{})
 	if err == nil || !strings.Contains(err.Error(), "refused access") {
 		t.Fatalf("anonymous pull from a private registry: %v, want refused access", err)
+	}
+
+	// The app's own credential (Marathon's container.docker.credential).
+	if _, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{Username: "alice", Password: "wrong"}); err == nil || !strings.Contains(err.Error(), "refused access") {
+		t.Fatalf("pull with a wrong app credential: %v, want refused access", err)
+	}
+	if _, err := s.Pull(ctxFor(t, time.Minute), ref, PullOptions{Username: "alice", Password: "s3cret"}); err != nil {
+		t.Fatalf("pull with the app's credential: %v", err)
 	}
 
 	creds := filepath.Join(t.TempDir(), "docker.json")
@@ -222,7 +230,7 @@ func TestPrivateRegistryNeedsTheAgentsCredentials(t *testing.T) {
 	}
 	os.Chmod(creds, 0o600)
 	s2, _ := openStore(t, Options{CredentialsFile: creds})
-	if _, err := s2.Pull(ctxFor(t, time.Minute), ref, false); err != nil {
+	if _, err := s2.Pull(ctxFor(t, time.Minute), ref, PullOptions{}); err != nil {
 		t.Fatalf("pull with credentials: %v", err)
 	}
 }
@@ -236,7 +244,7 @@ func TestPullErrorsSayWhatIsWrongQuickly(t *testing.T) {
 		{reg.Host + "/nope:1", "not found in registry " + reg.Host},
 	} {
 		start := time.Now()
-		_, err := s.Pull(ctxFor(t, time.Minute), c.ref, false)
+		_, err := s.Pull(ctxFor(t, time.Minute), c.ref, PullOptions{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("pull %s: %v, want %q", c.ref, err, c.want)
 		}
@@ -273,11 +281,11 @@ func TestGCRemovesWhatNoTaskOrImageUses(t *testing.T) {
 	pushImage(t, reg.Host+"/a:1", v1.Config{Cmd: []string{"/a"}}, "", "", shared, []imagetest.File{{Path: "a", Mode: 0o644, Body: []byte("a")}})
 	pushImage(t, reg.Host+"/b:1", v1.Config{Cmd: []string{"/b"}}, "", "", shared, []imagetest.File{{Path: "b", Mode: 0o644, Body: []byte("b")}})
 	s, _ := openStore(t, Options{})
-	a, err := s.Pull(ctxFor(t, time.Minute), reg.Host+"/a:1", false)
+	a, err := s.Pull(ctxFor(t, time.Minute), reg.Host+"/a:1", PullOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.Pull(ctxFor(t, time.Minute), reg.Host+"/b:1", false)
+	b, err := s.Pull(ctxFor(t, time.Minute), reg.Host+"/b:1", PullOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
