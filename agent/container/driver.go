@@ -44,8 +44,11 @@ type Launch struct {
 	// shares the host's network.
 	Bridged bool
 	Ports   []cninet.PortMapping
-	Stdout  string // the sandbox's stdout file
-	Stderr  string
+	// Parameters are Marathon's container.docker.parameters; an
+	// unsupported one fails the start, naming it.
+	Parameters []Parameter
+	Stdout     string // the sandbox's stdout file
+	Stderr     string
 }
 
 // Running is a started task.
@@ -63,6 +66,10 @@ type Running struct {
 func (d *Driver) Start(ctx context.Context, l Launch) (_ *Running, err error) {
 	if !validID.MatchString(l.ID) {
 		return nil, fmt.Errorf("container: task id %q is not a container id (letters, digits, _ + - .)", l.ID)
+	}
+	t, err := ApplyParameters(l.Task, l.Parameters)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", l.ID, err)
 	}
 	img, err := d.Images.Pull(ctx, l.Image, imagestore.PullOptions{Force: l.ForcePull, Username: l.RegistryUser, Password: l.RegistryPassword})
 	if err != nil {
@@ -82,7 +89,6 @@ func (d *Driver) Start(ctx context.Context, l Launch) (_ *Running, err error) {
 		return nil, err
 	}
 	run := &Running{Image: img}
-	t := l.Task
 	t.Rootfs = rootfs
 	if l.Bridged {
 		if d.Bridge == nil {

@@ -154,3 +154,25 @@ func TestFailuresAreClearAndQuick(t *testing.T) {
 		t.Errorf("delete of an unknown container: %v", err)
 	}
 }
+
+func TestDockerParametersTakeEffectInTheContainer(t *testing.T) {
+	e := newEnv(t)
+	ref := e.push("params:1", v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}},
+		imagetest.File{Path: "bin/touch", Link: "busybox"})
+	task, err := ApplyParameters(Task{
+		Cmd: `echo "nofile=$(ulimit -n) cwd=$(pwd) p=$P"; touch /oops 2>/dev/null && echo rootfs-writable; touch /scratch/ok && echo scratch-writable`,
+	}, []Parameter{{"read-only", "true"}, {"tmpfs", "/scratch"}, {"ulimit", "nofile=100:200"}, {"workdir", "/tmp"}, {"env", "P=param"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.start(ref, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status := r.waitExit(t, 30*time.Second); status != 0 {
+		t.Errorf("exit %d: %s", status, r.output())
+	}
+	if got, want := strings.TrimSpace(r.output()), "nofile=100 cwd=/tmp p=param\nscratch-writable"; got != want {
+		t.Errorf("printed %q, want %q", got, want)
+	}
+}

@@ -1,12 +1,14 @@
 package container
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -50,6 +52,18 @@ type Task struct {
 	// made by the CNI setup); "" shares the host's network, as
 	// Marathon's "networks": [{"mode": "host"}].
 	NetNS string
+
+	// What docker parameters set (ApplyParameters).
+	WorkingDir     string // over the image's WorkingDir
+	CapAdd         []string
+	CapDrop        []string
+	ReadOnlyRootfs bool
+	Labels         map[string]string // OCI annotations
+	ShmSize        int64             // /dev/shm bytes; 0 = 64 MB
+	Sysctls        map[string]string
+	Tmpfs          []Tmpfs
+	Rlimits        []specs.POSIXRlimit
+	OOMScoreAdj    *int
 }
 
 // Volume is one of Marathon's container volumes with a host path.
@@ -156,7 +170,10 @@ func Spec(t Task, img v1.Config, user User) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	cwd := img.WorkingDir
+	cwd := t.WorkingDir
+	if cwd == "" {
+		cwd = img.WorkingDir
+	}
 	if cwd == "" {
 		cwd = SandboxPath
 	}
@@ -179,6 +196,12 @@ func Spec(t Task, img v1.Config, user User) (*specs.Spec, error) {
 	if hostname == "" {
 		hostname = t.ID
 	}
+	for k := range t.Sysctls {
+		if strings.HasPrefix(k, "net.") && t.NetNS == "" {
+			return nil, fmt.Errorf("container spec: sysctl %s needs the task's own network (container/bridge), not the host's", k)
+		}
+	}
+	caps := capabilitiesFor(t)
 	ns := []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
 		{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
@@ -189,21 +212,23 @@ func Spec(t Task, img v1.Config, user User) (*specs.Spec, error) {
 	return &specs.Spec{
 		Version: specVersion,
 		Process: &specs.Process{
-			User: specs.User{UID: user.UID, GID: user.GID, AdditionalGids: user.AdditionalGids},
-			Args: argv,
-			Env:  Environment(img, t.Env, user.Home),
-			Cwd:  cwd,
-			Capabilities: &specs.LinuxCapabilities{
-				Bounding: defaultCapabilities, Effective: defaultCapabilities, Permitted: defaultCapabilities,
-			},
+			User:         specs.User{UID: user.UID, GID: user.GID, AdditionalGids: user.AdditionalGids},
+			Args:         argv,
+			Env:          Environment(img, t.Env, user.Home),
+			Cwd:          cwd,
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+			Rlimits:      t.Rlimits,
+			OOMScoreAdj:  t.OOMScoreAdj,
 		},
-		Root:     &specs.Root{Path: t.Rootfs},
-		Hostname: hostname,
-		Mounts:   mounts,
+		Root:        &specs.Root{Path: t.Rootfs, Readonly: t.ReadOnlyRootfs},
+		Annotations: t.Labels,
+		Hostname:    hostname,
+		Mounts:      mounts,
 		Linux: &specs.Linux{
 			Namespaces:  ns,
 			Resources:   res,
 			CgroupsPath: cgroupsPath,
+			Sysctl:      t.Sysctls,
 			// runc's defaults: what a process in a container must not
 			// read or change on the host.
 			MaskedPaths: []string{
@@ -251,7 +276,7 @@ func mountsFor(t Task) ([]specs.Mount, error) {
 		{Destination: "/proc", Type: "proc", Source: "proc"},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(cmp.Or(t.ShmSize, 64<<20), 10)}},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
@@ -259,6 +284,9 @@ func mountsFor(t Task) ([]specs.Mount, error) {
 		{Destination: "/etc/resolv.conf", Type: "bind", Source: "/etc/resolv.conf", Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}},
 		{Destination: "/etc/hosts", Type: "bind", Source: "/etc/hosts", Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}},
 		{Destination: SandboxPath, Type: "bind", Source: t.Sandbox, Options: []string{"rbind", "rw"}},
+	}
+	for _, tm := range t.Tmpfs {
+		m = append(m, specs.Mount{Destination: tm.Path, Type: "tmpfs", Source: "tmpfs", Options: append([]string{"nosuid", "nodev"}, tm.Options...)})
 	}
 	for _, v := range t.Volumes {
 		if v.ContainerPath == "" || v.HostPath == "" {
