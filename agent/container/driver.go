@@ -162,6 +162,12 @@ func (d *Driver) Cleanup(ctx context.Context, id string) (Ended, error) {
 	return end, errors.Join(errs...)
 }
 
+// ExitCode is how task id's container ended (see the package function),
+// for a container adopted after an agent restart.
+func (d *Driver) ExitCode(id string) (int, bool) {
+	return ExitCode(filepath.Join(d.taskDir(id), "bundle", id))
+}
+
 // Adopt finds task id's container after an agent restart: its state (the
 // pid to watch; the runc process that started it belonged to the agent
 // before) and its bridge address, if any.

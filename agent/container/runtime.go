@@ -52,11 +52,12 @@ func NewRuntime(binary, root string) (*Runtime, error) {
 	return &Runtime{Binary: path, Root: root}, nil
 }
 
-// Process is a container's runtime process: `runc run` in the foreground,
-// a child of the caller. It lives as long as the container's first
-// process, forwards signals to it, and exits with its status (128+signal
-// when a signal ended it: 137 for the kernel's OOM kill). The caller
-// reaps it, with Wait or with its own wait4 on Pid.
+// Process is a container's runtime process: `runc run` in the foreground
+// (under a shell that records its status, see ExitCode), a child of the
+// caller. It lives as long as the container's first process and exits
+// with its status (128+signal when a signal ended it: 137 for the
+// kernel's OOM kill). The caller reaps it, with Wait or with its own
+// wait4 on Pid.
 type Process struct {
 	ID  string
 	Pid int // the runc process, the caller's child
@@ -116,8 +117,14 @@ func (r *Runtime) Start(ctx context.Context, bundle string, spec *specs.Spec, st
 	os.Remove(logPath)
 	pidFile := filepath.Join(bundle, "pid")
 	os.Remove(pidFile)
-	cmd := exec.Command(r.Binary, "--root", r.Root, "--log", logPath, "--log-format", "json",
+	exitFile := filepath.Join(bundle, exitFileName)
+	os.Remove(exitFile)
+	// A shell around runc writes its status to the bundle: an agent that
+	// restarted (and so is no longer the parent) reads it there.
+	cmd := exec.Command("/bin/sh", "-c", `"$0" "$@"; rc=$?; echo $rc > "$ATOLL_EXIT_FILE"; exit $rc`,
+		r.Binary, "--root", r.Root, "--log", logPath, "--log-format", "json",
 		"run", "--keep", "--bundle", bundle, "--pid-file", pidFile, id)
+	cmd.Env = append(os.Environ(), "ATOLL_EXIT_FILE="+exitFile)
 	cmd.Stdin = nil // /dev/null
 	cmd.Stdout, cmd.Stderr = outf, errf
 	// Its own process group: signals for the agent's group (a ^C) do
@@ -330,4 +337,20 @@ func readSpec(bundle string) (*specs.Spec, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// exitFileName is the file in a bundle that holds runc run's exit status.
+const exitFileName = "exit-status"
+
+// ExitCode reads the status a container's runc run exited with from its
+// bundle: how an agent that restarted learns how an adopted container
+// ended. ok is false while it runs (or when the runc process was killed
+// before it could write it).
+func ExitCode(bundle string) (code int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(bundle, exitFileName))
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n, err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,6 +100,9 @@ func TestAtollEchoInAContainerAnswersOnTheHostNetwork(t *testing.T) {
 	if status := r.waitExit(t, 10*time.Second); status != 0 {
 		t.Errorf("echo stopped by SIGTERM: exit %d, want 0 (graceful)", status)
 	}
+	if code, ok := ExitCode(list[0].Bundle); !ok || code != 0 {
+		t.Errorf("exit status in the bundle = %d, %v; want 0, true (what a restarted agent reads)", code, ok)
+	}
 	if err := again.Delete(ctxFor(t, 10*time.Second), "web.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,9 @@ func TestMemoryLimitIsEnforcedByTheKernel(t *testing.T) {
 	}
 	if oom, err := OOMKilled(r.task.CgroupsPath); err != nil || !oom {
 		t.Errorf("OOMKilled = %v, %v; want true", oom, err)
+	}
+	if code, ok := ExitCode(filepath.Join(r.dir, "bundle", r.ID)); !ok || code != 137 {
+		t.Errorf("exit status in the bundle = %d, %v; want 137", code, ok)
 	}
 	// The same under 128 MB runs to its end.
 	r, err = e.start(ref, Task{Cmd: hog, MemMB: 128})
