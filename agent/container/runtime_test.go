@@ -85,6 +85,20 @@ func TestAtollEchoInAContainerAnswersOnTheHostNetwork(t *testing.T) {
 		t.Errorf("echo answered %+v, want task web.1 of /web", reply)
 	}
 
+	// A COMMAND health check runs inside the container.
+	code, out, err := e.rt.Exec(ctxFor(t, 30*time.Second), "web.1", []string{"/bin/atoll", "version"})
+	if err != nil || code != 0 {
+		t.Errorf("exec atoll version in the container: %d, %v: %s", code, err, out)
+	}
+	code, _, err = e.rt.Exec(ctxFor(t, 30*time.Second), "web.1", []string{"/bin/sh", "-c", "exit 3"})
+	if err != nil || code != 3 {
+		t.Errorf("exec exit 3: %d, %v", code, err)
+	}
+	st, err := e.rt.Stats(ctxFor(t, 10*time.Second), "web.1")
+	if err != nil || st.MemoryLimit != 64<<20 || st.MemoryBytes == 0 || st.CPUNanos == 0 || st.Pids == 0 {
+		t.Errorf("stats %+v, %v; want usage under a 64 MB limit", st, err)
+	}
+
 	// An agent that restarted finds the container by id and stops it.
 	again, err := NewRuntime(e.rt.Binary, e.rt.Root)
 	if err != nil {
