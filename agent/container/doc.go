@@ -22,6 +22,8 @@
 //	// (128+signal when killed; 137 for an OOM kill). Reap it as a host task's process.
 //	d.Stop(ctx, taskID, grace)          // kill: SIGTERM, SIGKILL after grace
 //	end, err := d.Cleanup(ctx, taskID)  // after exit: end.OOMKilled -> "Memory limit exceeded"
+//	code, ok := d.ExitCode(taskID)      // how an adopted container ended
+//	d.PurgeFinished(gcDelay)            // periodically: finished tasks' folders (their writes, logs)
 //	st, ip, err := d.Adopt(ctx, taskID) // after an agent restart: st.Pid to watch, st.Status
 //
 // Who may use what: the runtime's --root state folder, the bundles and the

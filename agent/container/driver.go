@@ -82,6 +82,7 @@ func (d *Driver) Start(ctx context.Context, l Launch) (_ *Running, err error) {
 	defer func() {
 		if err != nil {
 			d.Cleanup(context.WithoutCancel(ctx), l.ID)
+			d.Purge(l.ID)
 		}
 	}()
 	rootfs, err := d.Images.Rootfs(l.ID, img, filepath.Join(dir, "fs"))
@@ -134,8 +135,10 @@ type Ended struct {
 
 // Cleanup removes what task id had, in order: the runtime's container
 // (after reading its OOM counter), the bridge attachment, the namespace,
-// the root filesystem's mount and writes. Call it once the container's
-// process has ended (or to undo a failed start); a second call is fine.
+// the root filesystem's mount. The task's folder stays (its writes, the
+// bundle with runc's log and the exit status) until Purge or
+// PurgeFinished. Call it once the container's process has ended (or to
+// undo a failed start); a second call is fine.
 func (d *Driver) Cleanup(ctx context.Context, id string) (Ended, error) {
 	var end Ended
 	var errs []error
@@ -154,12 +157,52 @@ func (d *Driver) Cleanup(ctx context.Context, id string) (Ended, error) {
 		}
 	}
 	dir := d.taskDir(id)
-	errs = append(errs, d.Images.ReleaseRootfs(id, filepath.Join(dir, "fs")))
+	errs = append(errs, d.Images.Unmount(id, filepath.Join(dir, "fs")))
+	if _, err := os.Stat(dir); err == nil {
+		// The finish time PurgeFinished counts from.
+		errs = append(errs, os.WriteFile(filepath.Join(dir, finishedFile), nil, 0o600))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return end, fmt.Errorf("container %s: cleanup: %w", id, err)
 	}
-	errs = append(errs, os.RemoveAll(dir))
-	return end, errors.Join(errs...)
+	return end, nil
+}
+
+// finishedFile marks a task folder whose container was cleaned up.
+const finishedFile = "finished"
+
+// Purge removes task id's folder now (after Cleanup).
+func (d *Driver) Purge(id string) error {
+	if err := os.RemoveAll(d.taskDir(id)); err != nil {
+		return fmt.Errorf("container %s: purge: %w", id, err)
+	}
+	return nil
+}
+
+// PurgeFinished removes the folders of tasks cleaned up more than delay
+// ago (Mesos's --gc_delay for sandboxes) and returns their ids.
+func (d *Driver) PurgeFinished(delay time.Duration) ([]string, error) {
+	ents, err := os.ReadDir(d.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container purge: %w", err)
+	}
+	var purged []string
+	var errs []error
+	for _, e := range ents {
+		fi, err := os.Stat(filepath.Join(d.Dir, e.Name(), finishedFile))
+		if err != nil || time.Since(fi.ModTime()) < delay {
+			continue
+		}
+		if err := d.Purge(e.Name()); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		purged = append(purged, e.Name())
+	}
+	return purged, errors.Join(errs...)
 }
 
 // ExitCode is how task id's container ended (see the package function),

@@ -35,8 +35,18 @@ func TestDriverReportsTheOOMKillAndLeavesNothingBehind(t *testing.T) {
 	if err != nil || !end.OOMKilled {
 		t.Errorf("Cleanup = %+v, %v; want OOMKilled", end, err)
 	}
+	// The task's folder stays until its delay has passed.
+	if purged, err := d.PurgeFinished(time.Hour); err != nil || len(purged) != 0 {
+		t.Errorf("PurgeFinished within the delay = %v, %v; want nothing", purged, err)
+	}
+	if code, ok := d.ExitCode("hog.1"); !ok || code != 137 {
+		t.Errorf("exit status kept after cleanup: %d, %v", code, ok)
+	}
+	if purged, err := d.PurgeFinished(0); err != nil || len(purged) != 1 || purged[0] != "hog.1" {
+		t.Errorf("PurgeFinished after the delay = %v, %v; want [hog.1]", purged, err)
+	}
 	if _, err := os.Stat(filepath.Join(d.Dir, "hog.1")); !os.IsNotExist(err) {
-		t.Errorf("task folder after cleanup: %v", err)
+		t.Errorf("task folder after purge: %v", err)
 	}
 	if _, err := e.rt.State(context.Background(), "hog.1"); err == nil {
 		t.Error("runc still knows the container after cleanup")

@@ -81,6 +81,19 @@ func (s *Store) Rootfs(id string, img *Image, dir string) (string, error) {
 // ReleaseRootfs unmounts task id's root filesystem, removes dir's rootfs,
 // upper and work folders and drops the lease. Releasing twice is fine.
 func (s *Store) ReleaseRootfs(id, dir string) error {
+	if err := s.Unmount(id, dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "upper")); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	return nil
+}
+
+// Unmount is ReleaseRootfs that keeps dir/upper, the task's own writes,
+// for a look after the task ended (Mesos keeps a finished task's sandbox
+// until its GC delay); removing dir later removes them.
+func (s *Store) Unmount(id, dir string) error {
 	rootfs := filepath.Join(dir, "rootfs")
 	if mounted(rootfs) {
 		if err := unix.Unmount(rootfs, 0); err != nil {
@@ -92,7 +105,7 @@ func (s *Store) ReleaseRootfs(id, dir string) error {
 			}
 		}
 	}
-	for _, d := range []string{"rootfs", "upper", "work"} {
+	for _, d := range []string{"rootfs", "work"} {
 		if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
 			return fmt.Errorf("rootfs: %w", err)
 		}
