@@ -300,7 +300,7 @@ func mountsFor(t Task) ([]specs.Mount, error) {
 		if !filepath.IsAbs(src) {
 			src = filepath.Join(t.Sandbox, src)
 		}
-		if escapes(dst, v.ContainerPath) || escapes(src, v.HostPath) {
+		if climbsOut(v.ContainerPath) || climbsOut(v.HostPath) {
 			return nil, fmt.Errorf("container spec: volume %q -> %q leaves the sandbox with ..", v.HostPath, v.ContainerPath)
 		}
 		opts := []string{"rbind", "rw"}
@@ -312,9 +312,9 @@ func mountsFor(t Task) ([]specs.Mount, error) {
 	return m, nil
 }
 
-// escapes reports whether a relative path given by the app climbed out of
-// the sandbox it is relative to.
-func escapes(joined, given string) bool {
+// climbsOut reports whether a relative path given by the app climbs out
+// of the sandbox it is relative to.
+func climbsOut(given string) bool {
 	if path.IsAbs(given) {
 		return false
 	}

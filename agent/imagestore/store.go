@@ -39,8 +39,8 @@ type Options struct {
 	// PullTimeout bounds a pull whose context has no deadline; 0 means
 	// 10 minutes.
 	PullTimeout time.Duration
-	// Transport replaces the HTTP transport to registries (tests count
-	// requests with it); nil means a default with dial and header timeouts.
+	// Transport is the HTTP transport to registries; nil means a default
+	// with dial, TLS handshake and response header timeouts.
 	Transport *http.Transport
 }
 
@@ -277,8 +277,14 @@ func explain(r name.Reference, err error) error {
 			return fmt.Errorf("not found in registry %s: %w", reg, err)
 		}
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("registry %s did not answer in time: %w", reg, err)
+	}
 	var nerr net.Error
-	if errors.As(err, &nerr) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &nerr) {
+		if nerr.Timeout() {
+			return fmt.Errorf("registry %s did not answer in time: %w", reg, err)
+		}
 		return fmt.Errorf("registry %s unreachable: %w", reg, err)
 	}
 	return err

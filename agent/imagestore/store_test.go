@@ -1,13 +1,16 @@
 package imagestore
 
 import (
+	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,9 +171,9 @@ func TestRootfsIsAnOverlayWithWhiteoutsApplied(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(root, "bin/suid")); err != nil || fi.Mode()&os.ModeSetuid == 0 {
 		t.Errorf("bin/suid lost setuid: %v %v", fi.Mode(), err)
 	}
-	if st, err := os.Stat(filepath.Join(root, "owned")); err != nil || st.Sys().(interface{}) == nil {
+	if st, err := os.Stat(filepath.Join(root, "owned")); err != nil {
 		t.Fatal(err)
-	} else if uid := statUID(st); uid != 65534 {
+	} else if uid := st.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
 		t.Errorf("owned: uid %d, want 65534", uid)
 	}
 	// A task's writes stay its own: a second rootfs of the image does
@@ -253,6 +256,35 @@ func TestPullErrorsSayWhatIsWrongQuickly(t *testing.T) {
 			t.Errorf("pull %s took %v", c.ref, d)
 		}
 		t.Logf("%s: %v after %v", c.ref, err, d.Round(time.Millisecond))
+	}
+}
+
+func TestARegistryThatNeverAnswersDoesNotHangThePull(t *testing.T) {
+	// Takes connections, says nothing.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	s, _ := openStore(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = s.Pull(ctx, ln.Addr().String()+"/mute:1", PullOptions{})
+	if err == nil || !strings.Contains(err.Error(), "did not answer in time") {
+		t.Errorf("pull from a mute registry: %v, want did not answer in time", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("pull from a mute registry took %v with a 2 s deadline", d)
 	}
 }
 
