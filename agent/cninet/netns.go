@@ -11,30 +11,24 @@ import (
 
 // NewNetNS makes a new network namespace that lives as long as the file
 // path (created here) has it bind-mounted, as `ip netns add` does; runc
-// joins it by path.
+// joins it by path. Its loopback is up.
 func NewNetNS(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
 		return fmt.Errorf("netns: %w", err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// The thread is never unlocked: it leaves the runtime with this
-		// goroutine, and the new namespace with it (held by the mount).
-		runtime.LockOSThread()
+	err = onThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("netns: unshare: %w", err)
-			return
+			return fmt.Errorf("netns: unshare: %w", err)
 		}
 		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
 		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("netns: bind %s: %w", path, err)
-			return
+			return fmt.Errorf("netns: bind %s: %w", path, err)
 		}
-		errc <- setLoopbackUp()
-	}()
-	if err := <-errc; err != nil {
+		return setLoopbackUp()
+	})
+	if err != nil {
 		RemoveNetNS(path)
 		return err
 	}
@@ -60,24 +54,40 @@ func InNetNS(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return onThread(func() error {
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns %s: %w", path, err)
-			return
+			return fmt.Errorf("netns %s: %w", path, err)
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netns %s: setns: %w", path, err)
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn on a locked OS thread and puts the thread back in this
+// process's network namespace afterwards, so that it returns to the Go
+// runtime's pool. Only if that fails is the thread left locked, to end
+// with the goroutine: ending threads would also kill any child process
+// started from them with a parent-death signal (Pdeathsig).
+func onThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := unix.Open(fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns %s: setns: %w", path, err)
+			errc <- fmt.Errorf("netns: %w", err)
 			return
 		}
-		// Not unlocked: the thread is in another namespace now, and
-		// goes away with this goroutine.
-		errc <- fn()
+		defer unix.Close(orig)
+		err = fn()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }

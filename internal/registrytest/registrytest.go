@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,10 +111,26 @@ func Launch(dir string, opt Options) (*Registry, error) {
 	// Its own process group: a test binary killed mid-run does not take
 	// the terminal's signals to it, and Close signals only this process.
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
+	// Pdeathsig fires when the thread that started the process ends, not
+	// the process: a thread the Go runtime retires (one a goroutine left
+	// locked, as namespace code does) would kill the registry mid-test.
+	// The starting thread stays locked to this goroutine until the
+	// registry exits.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := r.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		r.cmd.Wait()
+		close(r.exited)
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("registrytest: start %s: %w", Binary, err)
 	}
-	go func() { r.cmd.Wait(); close(r.exited) }()
 	if err := r.waitReady(); err != nil {
 		r.Close()
 		return nil, err
