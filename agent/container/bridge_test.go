@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,19 +45,22 @@ func TestBridgedContainerAnswersOnTheHostPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxFor(t, time.Minute)
-	att, err := bridge.Attach(ctx, "br.1", []cninet.PortMapping{{HostPort: hostPort, ContainerPort: 8080}})
+	d := e.driver()
+	d.Bridge = bridge
+	sandbox := t.TempDir()
+	run, err := d.Start(ctxFor(t, time.Minute), Launch{
+		Task:    Task{ID: "br.1", MemMB: 64, Sandbox: sandbox, CgroupsPath: cgroupParent + "/br.1", Env: map[string]string{"MESOS_TASK_ID": "br.1"}},
+		Image:   ref,
+		Bridged: true,
+		Ports:   []cninet.PortMapping{{HostPort: hostPort, ContainerPort: 8080}},
+		Stdout:  filepath.Join(sandbox, "stdout"), Stderr: filepath.Join(sandbox, "stderr"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Runs after the container's own cleanup (kill, delete): CNI DEL
-	// while the namespace exists, then the namespace.
-	t.Cleanup(func() { bridge.Detach(context.Background(), "br.1") })
-
-	r, err := e.start(ref, Task{ID: "br.1", NetNS: att.NetNS, MemMB: 64,
-		Env: map[string]string{"MESOS_TASK_ID": "br.1"}})
-	if err != nil {
-		t.Fatal(err)
+	t.Cleanup(func() { d.Cleanup(context.Background(), "br.1") })
+	if _, subnet, _ := net.ParseCIDR("198.18.10.0/24"); !subnet.Contains(run.IP) {
+		t.Errorf("container address %v, want one in 198.18.10.0/24", run.IP)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(hostPort)
 	deadline := time.Now().Add(20 * time.Second)
@@ -69,9 +73,25 @@ func TestBridgedContainerAnswersOnTheHostPort(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s from the host: %v; container output: %s", addr, err, r.output())
+			out, _ := os.ReadFile(filepath.Join(sandbox, "stderr"))
+			t.Fatalf("GET %s from the host: %v; container stderr: %s", addr, err, out)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Killing the task removes the container, its port and namespace.
+	if err := d.Stop(ctxFor(t, 30*time.Second), "br.1", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	run.Wait()
+	if _, err := d.Cleanup(ctxFor(t, 30*time.Second), "br.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := httpGetIn(hostNS, addr); err == nil {
+		t.Error("the host port still answers after cleanup")
+	}
+	if _, err := os.Stat(bridge.NetNSPath("br.1")); !os.IsNotExist(err) {
+		t.Errorf("task namespace after cleanup: %v", err)
 	}
 }
 
