@@ -140,14 +140,25 @@ func (r *Runtime) Start(ctx context.Context, bundle string, spec *specs.Spec, st
 	deadline := time.Now().Add(r.callTimeout())
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	started := func() bool {
 		if b, err := os.ReadFile(pidFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
 			if n, err := strconv.Atoi(string(bytes.TrimSpace(b))); err == nil {
 				p.InitPid = n
-				return p, nil
+				return true
 			}
 		}
+		return false
+	}
+	for {
+		if started() {
+			return p, nil
+		}
 		if exited(p.Pid) {
+			// A short task may have run and ended between the two
+			// looks: runc wrote the pid file before it ran it.
+			if started() {
+				return p, nil
+			}
 			status, _ := p.Wait()
 			r.Delete(context.Background(), id)
 			return nil, fmt.Errorf("container %s: runc could not start it (exit %d): %s", id, status, runcLog(logPath))
