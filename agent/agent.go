@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/cgroup"
 )
 
 // Config configures an Agent.
@@ -57,7 +58,17 @@ type Config struct {
 	// returns (atoll dev). Otherwise tasks keep running and a later Agent on
 	// the same WorkDir re-adopts them.
 	KillTasksOnStop bool
-	Log             *slog.Logger
+	// Isolation is how tasks are held to their resources: cgroups (the
+	// default; the agent must be root) or none.
+	Isolation Isolation
+	// CgroupParent is the agent's cgroup, its tasks' cgroups inside:
+	// relative, under the agent's own cgroup; absolute, from the
+	// hierarchy's root. Default DefaultCgroupParent(Hostname).
+	CgroupParent string
+	// TaskPidsLimit is how many processes (and threads) a task may have:
+	// 0 is DefaultTaskPidsLimit, negative is no limit.
+	TaskPidsLimit int64
+	Log           *slog.Logger
 }
 
 // Agent is one node's agent. Create it with New and start it with Run.
@@ -74,6 +85,8 @@ type Agent struct {
 
 	started atomic.Bool
 	status  *statusQueue
+	// cgroups is the parent of the tasks' cgroups; nil without isolation.
+	cgroups *cgroup.Parent
 
 	mu       sync.Mutex
 	id       string
@@ -131,6 +144,16 @@ func New(cfg Config) (*Agent, error) {
 	if err := fillResources(&cfg.Resources, wd); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.Isolation, err = ParseIsolation(string(cfg.Isolation)); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.TaskPidsLimit == 0 {
+		cfg.TaskPidsLimit = DefaultTaskPidsLimit
+	}
+	cgroups, err := openIsolation(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	id, err := readAgentID(wd)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -158,6 +181,7 @@ func New(cfg Config) (*Agent, error) {
 		adoptedPoll:     250 * time.Millisecond,
 		stopWait:        10 * time.Second,
 		status:          newStatusQueue(),
+		cgroups:         cgroups,
 		id:              id,
 		tasks:           map[string]*task{},
 		regReady:        make(chan struct{}),

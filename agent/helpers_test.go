@@ -98,6 +98,20 @@ func (e *testEnv) newAgent(cfg Config) *Agent {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// The agent's parent cgroup goes once its tasks' have (tests share
+	// its name: whichever test ends last removes it).
+	e.t.Cleanup(func() {
+		if a.cgroups == nil {
+			return
+		}
+		p := a.cgroups.Paths()
+		for c, dir := range p.V1 {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, dir))
+		}
+		if p.V2 != "" {
+			_ = os.Remove(filepath.Join("/sys/fs/cgroup", p.V2))
+		}
+	})
 	return a
 }
 
