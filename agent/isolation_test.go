@@ -321,3 +321,50 @@ func moveToOwnCgroup(t *testing.T, pid int) {
 		}
 	}
 }
+
+func TestParentHoldsTheAdvertisedResources(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config() // advertises cpus 2, mem 1024
+	a := env.newAgent(cfg)
+	p := a.cgroups.Paths()
+	if p.V2 != "" {
+		t.Fatal("this test reads cgroup v1 files; the host is v2")
+	}
+	for _, f := range []struct{ controller, file, want string }{
+		{"memory", "memory.limit_in_bytes", strconv.Itoa(1 << 30)},
+		{"cpu", "cpu.cfs_quota_us", "200000"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+	} {
+		if got := readControl(t, p, f.controller, f.file); got != f.want {
+			t.Errorf("the agent's parent %s = %s, want %s", f.file, got, f.want)
+		}
+	}
+	if !strings.HasSuffix(p.V1["memory"], "/atoll-"+testNode) {
+		t.Errorf("parent = %s, want it named after the agent", p.V1["memory"])
+	}
+}
+
+func TestGatedTaskGetsItsEnvExactly(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	a := env.start(env.newAgent(cfg))
+	id := env.registered(a)
+	// Names no shell would pass on: the start gate execs the task
+	// itself, no shell in between.
+	req := events.LaunchRequest{
+		Task:   events.Task{ID: "env.1", AppID: "/env"},
+		Args:   []string{"env"},
+		Env:    map[string]string{"a.b": "1", "X-Y": "2"},
+		Limits: &events.TaskLimits{Cpus: 0.5, Mem: 32},
+	}
+	if ack := env.launch(id, req); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	env.master.waitStatus(t, "env.1", events.TaskFinished)
+	out := sandboxFile(cfg, "env.1", "stdout")
+	for _, want := range []string{"\na.b=1\n", "\nX-Y=2\n"} {
+		if !strings.Contains("\n"+out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+}
