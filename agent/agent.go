@@ -63,7 +63,7 @@ type Config struct {
 	Isolation Isolation
 	// CgroupParent is the agent's cgroup, its tasks' cgroups inside:
 	// relative, under the agent's own cgroup; absolute, from the
-	// hierarchy's root. Default DefaultCgroupParent(Hostname).
+	// hierarchy's root. Default DefaultCgroupParent(Hostname, WorkDir).
 	CgroupParent string
 	// TaskPidsLimit is how many processes (and threads) a task may have:
 	// 0 is DefaultTaskPidsLimit, negative is no limit.

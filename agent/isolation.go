@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -41,9 +43,14 @@ const DefaultTaskPidsLimit = 4096
 const destroyTimeout = 10 * time.Second
 
 // DefaultCgroupParent is the agent's parent cgroup unless told otherwise:
-// named after the agent's node, so that agents sharing a host (tests, a
-// dev cluster) each have their own.
-func DefaultCgroupParent(hostname string) string { return "atoll-" + events.NodeToken(hostname) }
+// named after the agent's node and its work dir (which one agent at a
+// time holds), so that no two agents share one, even with a hostname in
+// common (test clusters on one machine): an agent removes the cgroups in
+// its parent that are none of its tasks'.
+func DefaultCgroupParent(hostname, workDir string) string {
+	sum := sha256.Sum256([]byte(workDir))
+	return "atoll-" + events.NodeToken(hostname) + "-" + hex.EncodeToString(sum[:4])
+}
 
 // openIsolation makes the agent's parent cgroup, limited to the
 // resources it advertises. Nil with IsolationNone.
@@ -53,7 +60,7 @@ func openIsolation(cfg Config) (*cgroup.Parent, error) {
 	}
 	name := cfg.CgroupParent
 	if name == "" {
-		name = DefaultCgroupParent(cfg.Hostname)
+		name = DefaultCgroupParent(cfg.Hostname, cfg.WorkDir)
 	}
 	p, err := cgroup.OpenParent(name, cgroup.ParentLimits(cfg.Resources.Cpus, cfg.Resources.Mem))
 	if err != nil {

@@ -339,7 +339,7 @@ func TestParentHoldsTheAdvertisedResources(t *testing.T) {
 			t.Errorf("the agent's parent %s = %s, want %s", f.file, got, f.want)
 		}
 	}
-	if !strings.HasSuffix(p.V1["memory"], "/atoll-"+testNode) {
+	if want := "/" + DefaultCgroupParent(testNode, cfg.WorkDir); !strings.HasSuffix(p.V1["memory"], want) {
 		t.Errorf("parent = %s, want it named after the agent", p.V1["memory"])
 	}
 }

@@ -30,7 +30,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	allowRoot := fs.Bool("allow-root-tasks", false, `let tasks run as root (an app with "user":"root", or --default-user root)`)
 	heartbeat := fs.Duration("heartbeat", time.Second, "heartbeat interval")
 	isolation := fs.String("isolation", string(agent.IsolationCgroups), "cgroups: every task in a cgroup of its own, held to its app's cpus and mem (needs root); none: tasks run unlimited")
-	cgroupParent := fs.String("cgroup-parent", "", `the agent's cgroup, its tasks' inside, limited to the advertised cpus and mem: relative to the agent's own cgroup, or absolute (default "atoll-<hostname>")`)
+	cgroupParent := fs.String("cgroup-parent", "", `the agent's cgroup, its tasks' inside, limited to the advertised cpus and mem: relative to the agent's own cgroup, or absolute (default "atoll-<hostname>-<hash of --work-dir>")`)
 	pidsLimit := fs.Int64("task-pids-limit", agent.DefaultTaskPidsLimit, "processes and threads a task may have (negative: no limit)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {

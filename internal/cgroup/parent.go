@@ -114,11 +114,15 @@ func moveSelf(leaf string) error {
 func (p *Parent) Paths() Paths { return p.paths }
 
 // RuncPath is the cgroupsPath a container task's OCI spec gives runc for
-// task id, so that the container's cgroup is under this parent: for a
-// relative parent name it is relative too, and runc (the agent's child,
-// in the agent's cgroups) resolves it under the agent's own cgroup in each
-// hierarchy, as OpenParent did.
+// task id, so that the container's cgroup is Child(id): on v1 it is
+// relative (runc, the agent's child and so in the agent's cgroups,
+// resolves it under its own cgroup in each hierarchy, as OpenParent did);
+// on v2 it is absolute (the agent itself sits in a leaf beside the
+// parent).
 func (p *Parent) RuncPath(id string) string {
+	if p.paths.V2 != "" {
+		return filepath.Join(p.paths.V2, id)
+	}
 	return filepath.Join(p.name, id)
 }
 
