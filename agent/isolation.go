@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/atollhq/atoll/events"
@@ -92,6 +93,29 @@ func endMessage(g *cgroup.Group, state events.TaskState, msg string, killing boo
 		return events.TaskFailed, oom
 	}
 	return state, msg
+}
+
+// enforceMemoryLimits ends the running tasks in whose cgroup the kernel's
+// OOM killer killed a process, as Mesos destroys a container at its OOM:
+// a task whose main process survived (a worker killed, its master left)
+// would otherwise run on without part of itself. Its end is then reported
+// as the memory limitation (endMessage).
+func (a *Agent) enforceMemoryLimits() {
+	a.mu.Lock()
+	var live []*task
+	for _, t := range a.tasks {
+		if t.pid > 0 && !t.exited && !t.killing && t.cgroup != nil {
+			live = append(live, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range live {
+		if n, err := t.cgroup.OOMKills(); err != nil || n == 0 {
+			continue
+		}
+		a.log.Info("the OOM killer struck in the task's cgroup: ending the task", "task", t.id)
+		a.signal(t, syscall.SIGKILL)
+	}
 }
 
 // destroyCgroup kills what is left in a task's cgroup and removes it. A

@@ -131,6 +131,23 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	waitFor(t, 10*time.Second, "the task's cgroup removed", func() bool { return cgroupGone(p) })
 }
 
+func TestOOMKillOfAChildEndsTheTask(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	a := env.start(env.newAgent(cfg))
+	id := env.registered(a)
+	// A subshell hogs and is killed; the task's main process would sleep
+	// on. Mesos ends the whole container at an OOM, and so does the agent.
+	hog := `(x=$(head -c 100000000 /dev/zero | tr "\0" a)); echo sleeping on; exec sleep 300`
+	if ack := env.launch(id, limitedTask("child.1", hog, 1, 32)); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	upd := env.master.waitStatus(t, "child.1", events.TaskFailed)
+	if !strings.HasPrefix(upd.Message, "Memory limit exceeded: Requested: 32MB Maximum Used: ") {
+		t.Errorf("message = %q, want Mesos's memory limitation", upd.Message)
+	}
+}
+
 func TestKill9IsNotAnOOM(t *testing.T) {
 	env := newTestEnv(t)
 	cfg := env.config()

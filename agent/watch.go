@@ -16,7 +16,8 @@ import (
 
 // watchTasks notices tasks that ended: our children on SIGCHLD (and on
 // every tick, in case a signal was coalesced), adopted processes by
-// polling /proc.
+// polling /proc; and, on every tick, tasks in whose cgroup the OOM killer
+// struck.
 func (a *Agent) watchTasks(ctx context.Context) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGCHLD)
@@ -30,6 +31,7 @@ func (a *Agent) watchTasks(ctx context.Context) {
 			return
 		case <-sigs:
 		case <-tick.C:
+			a.enforceMemoryLimits()
 		}
 	}
 }
