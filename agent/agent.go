@@ -51,6 +51,9 @@ type Config struct {
 	AllowRootTasks bool
 	// HeartbeatInterval defaults to 1s.
 	HeartbeatInterval time.Duration
+	// StatisticsInterval is how often a heartbeat carries the tasks'
+	// usage; default 10s.
+	StatisticsInterval time.Duration
 	// BinDir goes first on every task's PATH (the atoll binary's folder);
 	// empty adds nothing.
 	BinDir string
@@ -104,8 +107,9 @@ type Agent struct {
 }
 
 const (
-	defaultKillGrace    = 3 * time.Second
-	defaultHeartbeatInt = time.Second
+	defaultKillGrace     = 3 * time.Second
+	defaultHeartbeatInt  = time.Second
+	defaultStatisticsInt = 10 * time.Second
 )
 
 // New checks cfg, fills its defaults and reads the agent id persisted in
@@ -130,6 +134,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = defaultHeartbeatInt
+	}
+	if cfg.StatisticsInterval <= 0 {
+		cfg.StatisticsInterval = defaultStatisticsInt
 	}
 	if cfg.Hostname == "" {
 		h, err := os.Hostname()

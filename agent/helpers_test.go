@@ -62,16 +62,17 @@ func testLogger(t *testing.T) *slog.Logger {
 // config is an agent config for this env with a fresh work dir.
 func (e *testEnv) config() Config {
 	return Config{
-		NC:                e.connect(),
-		Subjects:          e.subj,
-		Hostname:          testNode,
-		AdvertiseIP:       "127.0.0.2",
-		Resources:         events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
-		Attributes:        map[string]string{"region": "oslo"},
-		WorkDir:           passableTempDir(e.t),
-		HeartbeatInterval: 50 * time.Millisecond,
-		KillTasksOnStop:   true,
-		Log:               testLogger(e.t).With("agent", "a"),
+		NC:                 e.connect(),
+		Subjects:           e.subj,
+		Hostname:           testNode,
+		AdvertiseIP:        "127.0.0.2",
+		Resources:          events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
+		Attributes:         map[string]string{"region": "oslo"},
+		WorkDir:            passableTempDir(e.t),
+		HeartbeatInterval:  50 * time.Millisecond,
+		StatisticsInterval: 200 * time.Millisecond,
+		KillTasksOnStop:    true,
+		Log:                testLogger(e.t).With("agent", "a"),
 	}
 }
 

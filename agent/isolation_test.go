@@ -385,3 +385,33 @@ func TestGatedTaskGetsItsEnvExactly(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageRidesOnHeartbeatsOnlyEveryStatisticsInterval(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	cfg.StatisticsInterval = time.Hour
+	a := env.start(env.newAgent(cfg))
+	id := env.registered(a)
+	if ack := env.launch(id, limitedTask("quiet.1", "exec sleep 300", 0.1, 32)); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	env.master.waitStatus(t, "quiet.1", events.TaskRunning)
+	withTask := func() (n, withStats int) {
+		env.master.mu.Lock()
+		defer env.master.mu.Unlock()
+		for _, hb := range env.master.heartbeats {
+			if len(hb.Tasks) == 1 {
+				n++
+				if hb.Tasks[0].Statistics != nil {
+					withStats++
+				}
+			}
+		}
+		return n, withStats
+	}
+	waitFor(t, 10*time.Second, "ten heartbeats with the task", func() bool { n, _ := withTask(); return n >= 10 })
+	// The agent's first heartbeat carries usage; then none for an hour.
+	if n, withStats := withTask(); withStats > 1 {
+		t.Errorf("%d of %d heartbeats carried usage within one statistics interval, want at most one", withStats, n)
+	}
+}

@@ -45,18 +45,21 @@ func (t *task) report() events.TaskReport {
 	return events.TaskReport{TaskID: t.id, AppID: t.launch.Task.AppID, State: t.state, Message: t.message}
 }
 
-// reports lists the agent's tasks, sorted by id, with the usage of those
-// that run. Ended tasks stay in the list until their final status is
-// acked, so the master learns how they ended even if it missed the
-// update, rather than declaring them lost.
-func (a *Agent) reports() []events.TaskReport {
+// reports lists the agent's tasks, sorted by id. Ended tasks stay in the
+// list until their final status is acked, so the master learns how they
+// ended even if it missed the update, rather than declaring them lost.
+func (a *Agent) reports() []events.TaskReport { return a.reportsWith(false) }
+
+// reportsWith is reports, with the usage of the running tasks if
+// withStatistics.
+func (a *Agent) reportsWith(withStatistics bool) []events.TaskReport {
 	a.mu.Lock()
 	out := []events.TaskReport{}
 	var groups []*cgroup.Group
 	for _, t := range a.tasks {
 		out = append(out, t.report())
 		var g *cgroup.Group
-		if !t.exited && t.pid > 0 {
+		if withStatistics && !t.exited && t.pid > 0 {
 			g = t.cgroup
 		}
 		groups = append(groups, g)
