@@ -112,8 +112,9 @@ const (
 	defaultStatisticsInt = 10 * time.Second
 )
 
-// New checks cfg, fills its defaults and reads the agent id persisted in
-// WorkDir, if any. It starts nothing.
+// New checks cfg, fills its defaults, reads the agent id persisted in
+// WorkDir, if any, and makes the agent's parent cgroup (with cgroups
+// isolation). It starts nothing.
 func New(cfg Config) (*Agent, error) {
 	if cfg.NC == nil {
 		return nil, errors.New("agent: no NATS connection")
@@ -157,10 +158,6 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.TaskPidsLimit == 0 {
 		cfg.TaskPidsLimit = DefaultTaskPidsLimit
 	}
-	cgroups, err := openIsolation(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
 	id, err := readAgentID(wd)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -178,6 +175,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("agent: default user: %w", err)
+	}
+	// Last: a New that fails leaves no cgroup behind.
+	cgroups, err := openIsolation(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{
 		cfg:             cfg,
@@ -289,6 +291,13 @@ func (a *Agent) stop(wcancel, scancel context.CancelFunc) {
 	wcancel()
 	scancel()
 	a.wg.Wait()
+	if a.cgroups != nil {
+		// No empty cgroup is left behind by an agent whose tasks are all
+		// gone; a later agent makes it again.
+		if err := a.cgroups.RemoveIfEmpty(); err != nil {
+			a.log.Warn("cannot remove the agent's cgroup", "err", err)
+		}
+	}
 }
 
 func (a *Agent) goRun(f func()) {

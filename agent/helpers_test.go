@@ -99,20 +99,8 @@ func (e *testEnv) newAgent(cfg Config) *Agent {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	// The agent's parent cgroup goes once its tasks' have (tests share
-	// its name: whichever test ends last removes it).
-	e.t.Cleanup(func() {
-		if a.cgroups == nil {
-			return
-		}
-		p := a.cgroups.Paths()
-		for c, dir := range p.V1 {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", c, dir))
-		}
-		if p.V2 != "" {
-			_ = os.Remove(filepath.Join("/sys/fs/cgroup", p.V2))
-		}
-	})
+	// The agent's parent cgroup goes once its tasks' have.
+	e.t.Cleanup(func() { removeParentCgroup(a) })
 	return a
 }
 
@@ -416,4 +404,19 @@ func (m *fakeMaster) statusesOf(taskID string) []events.StatusUpdate {
 		}
 	}
 	return out
+}
+
+// removeParentCgroup removes an agent's parent cgroup and the task
+// cgroups a test left in it (their processes killed by then): tests make
+// one per work dir.
+func removeParentCgroup(a *Agent) {
+	if a.cgroups == nil {
+		return
+	}
+	if names, err := a.cgroups.Children(); err == nil {
+		for _, name := range names {
+			a.destroyCgroup(name, a.cgroups.Child(name))
+		}
+	}
+	_ = a.cgroups.RemoveIfEmpty()
 }

@@ -37,6 +37,7 @@ func BenchmarkTaskStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			b.Cleanup(func() { removeParentCgroup(a) })
 			var total time.Duration
 			for i := 0; b.Loop(); i++ {
 				req := limitedTask(fmt.Sprintf("bench.%d", i), "exec sleep 60", 0.1, 32)

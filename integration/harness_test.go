@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atollhq/atoll/agent"
+	"github.com/atollhq/atoll/internal/cgroup"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -193,7 +196,37 @@ func (c *cluster) stop() {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+	c.removeAgentCgroups()
 	c.nats.Shutdown()
+}
+
+// removeAgentCgroups removes what the agents left in cgroups: their
+// tasks' cgroups (whatever still runs there is killed) and their parents.
+// The agents ran as this process's children, in its cgroups, so their
+// parents resolve here as they did there.
+func (c *cluster) removeAgentCgroups() {
+	for i, p := range c.agents {
+		if p == nil {
+			continue
+		}
+		name := fmt.Sprintf("agent-%d", i+1)
+		parent, err := cgroup.OpenParent(agent.DefaultCgroupParent(name, filepath.Join(c.dir, name)), cgroup.Limits{})
+		if err != nil {
+			c.t.Logf("agent cgroups of %s: %v", name, err)
+			continue
+		}
+		names, _ := parent.Children()
+		for _, n := range names {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := parent.Child(n).Destroy(ctx); err != nil {
+				c.t.Logf("task cgroup %s of %s: %v", n, name, err)
+			}
+			cancel()
+		}
+		if err := parent.RemoveIfEmpty(); err != nil {
+			c.t.Logf("agent cgroup of %s: %v", name, err)
+		}
+	}
 }
 
 // passableTempDir is t.TempDir() with search permission for everyone on it

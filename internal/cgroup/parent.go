@@ -168,6 +168,21 @@ func (p *Parent) Children() ([]string, error) {
 	return out, nil
 }
 
+// RemoveIfEmpty removes the parent if no cgroup is left in it (an agent
+// that stops with no tasks); one that holds tasks' cgroups stays.
+func (p *Parent) RemoveIfEmpty() error {
+	names, err := p.Children()
+	if err != nil || len(names) > 0 {
+		return err
+	}
+	for _, d := range LoadGroup(p.paths).dirs() {
+		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove cgroup parent: %w", err)
+		}
+	}
+	return nil
+}
+
 // Child is the cgroup name under the parent.
 func (p *Parent) Child(name string) *Group { return LoadGroup(p.paths.child(name)) }
 
