@@ -72,11 +72,13 @@ type cluster struct {
 	// master is nil there.
 	masters     []*proc
 	masterAddrs []string
+	agentArgs   []string // more flags for every agent
 }
 
 type clusterOptions struct {
 	agents       int
 	agentTimeout time.Duration
+	agentArgs    []string // more flags for every agent
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -85,7 +87,8 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		o.agentTimeout = 15 * time.Second
 	}
 	dir := passableTempDir(t)
-	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout}
+	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout,
+		agentArgs: o.agentArgs}
 	c.api = "http://" + c.httpAddr
 	t.Cleanup(c.stop)
 	c.startMaster()
@@ -143,13 +146,14 @@ func (c *cluster) startAgent(i int) {
 	c.t.Helper()
 	base := 41000 + i*100
 	name := fmt.Sprintf("agent-%d", i)
-	c.agents[i-1] = c.start(name, append(append([]string{"agent"}, c.nats.args(natsauth.RoleAgent, name)...),
+	args := append(append([]string{"agent"}, c.nats.args(natsauth.RoleAgent, name)...),
 		"--hostname", name,
 		"--advertise-ip", agentIP(i), "--attributes", fmt.Sprintf("region:r%d;rack:rack-%d", i, i),
 		"--cpus", "4", "--mem", "4096", "--disk", "10000",
 		"--ports", fmt.Sprintf("%d-%d", base, base+99),
 		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("agent-%d", i)),
-		"--heartbeat", "250ms")...)
+		"--heartbeat", "250ms")
+	c.agents[i-1] = c.start(name, append(args, c.agentArgs...)...)
 }
 
 // signal sends sig to a process and waits for it to exit.

@@ -38,10 +38,16 @@ func (g *Group) Usage() (Usage, error) {
 	if lim, err := readUint(g.file("memory", "memory.limit_in_bytes")); err == nil && lim < 1<<62 {
 		u.MemLimitBytes = lim
 	}
-	if user, err := readKey(g.file("cpuacct", "cpuacct.stat"), "user"); err == nil {
+	// cpuacct.usage_user/usage_sys are in ns (kernel 4.7 and later);
+	// cpuacct.stat, in ticks of 10 ms, is the fallback.
+	if ns, err := readUint(g.file("cpuacct", "cpuacct.usage_user")); err == nil {
+		u.CPUUserSecs = float64(ns) / 1e9
+	} else if user, err := readKey(g.file("cpuacct", "cpuacct.stat"), "user"); err == nil {
 		u.CPUUserSecs = float64(user) / userHZ
 	}
-	if sys, err := readKey(g.file("cpuacct", "cpuacct.stat"), "system"); err == nil {
+	if ns, err := readUint(g.file("cpuacct", "cpuacct.usage_sys")); err == nil {
+		u.CPUSystemSecs = float64(ns) / 1e9
+	} else if sys, err := readKey(g.file("cpuacct", "cpuacct.stat"), "system"); err == nil {
 		u.CPUSystemSecs = float64(sys) / userHZ
 	}
 	quota, qerr := readInt(g.file("cpu", "cpu.cfs_quota_us"))
