@@ -55,12 +55,6 @@ func (g *Group) dirs() []string {
 	return out
 }
 
-// Exists reports whether the cgroup is there.
-func (g *Group) Exists() bool {
-	_, err := os.Stat(g.dir())
-	return err == nil
-}
-
 // Add moves process pid into the cgroup, in every hierarchy.
 func (g *Group) Add(pid int) error {
 	for _, d := range g.dirs() {

@@ -94,9 +94,6 @@ func (g *Group) usageV2() (Usage, error) {
 	return u, nil
 }
 
-// CPUSeconds is the CPU time the cgroup used, user and system.
-func (u Usage) CPUSeconds() float64 { return u.CPUUserSecs + u.CPUSystemSecs }
-
 func readUint(path string) (uint64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
