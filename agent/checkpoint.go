@@ -180,8 +180,8 @@ func (a *Agent) recoverTasks() {
 			continue
 		default:
 			a.log.Info("task exited while agent was down", "task", id, "pid", cp.Pid)
-			state, msg := endMessage(t.cgroup, events.TaskFailed, "task exited while agent was down", false)
-			cp.Final = &events.StatusUpdate{TaskID: id, State: state, Message: msg, Time: time.Now().UTC()}
+			end := endOf(t.cgroup, events.TaskFailed, "task exited while agent was down", false)
+			cp.Final = &events.StatusUpdate{TaskID: id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 			if err := writeCheckpoint(dir, cp); err != nil {
 				a.log.Error("cannot checkpoint final status", "task", id, "err", err)
 			}

@@ -81,18 +81,24 @@ func (a *Agent) taskLimits(req events.LaunchRequest) cgroup.Limits {
 	return cgroup.TaskLimits(req.Limits.Cpus, req.Limits.Mem, pids)
 }
 
-// endMessage is how a task whose process ended ended, when its cgroup
-// says the kernel's OOM killer killed in it: Mesos's memory limitation
+// ending is how a task whose process ended ended.
+type ending struct {
+	state  events.TaskState
+	msg    string
+	reason string // Mesos's TaskStatus reason, where known
+}
+
+// endOf is how a task ended, given its process's end: when its cgroup
+// says the kernel's OOM killer killed in it, Mesos's memory limitation
 // (REASON_CONTAINER_LIMITATION_MEMORY), a failure whatever the exit
 // status. A task being killed stays killed.
-func endMessage(g *cgroup.Group, state events.TaskState, msg string, killing bool) (events.TaskState, string) {
-	if g == nil || killing {
-		return state, msg
+func endOf(g *cgroup.Group, state events.TaskState, msg string, killing bool) ending {
+	if g != nil && !killing {
+		if oom, ok := g.MemoryLimitExceeded(); ok {
+			return ending{state: events.TaskFailed, msg: oom, reason: events.ReasonMemoryLimit}
+		}
 	}
-	if oom, ok := g.MemoryLimitExceeded(); ok {
-		return events.TaskFailed, oom
-	}
-	return state, msg
+	return ending{state: state, msg: msg}
 }
 
 // enforceMemoryLimits ends the running tasks in whose cgroup the kernel's

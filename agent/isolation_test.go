@@ -125,6 +125,9 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	if !strings.HasPrefix(upd.Message, "Memory limit exceeded: Requested: 32MB Maximum Used: ") {
 		t.Errorf("message = %q, want Mesos's memory limitation", upd.Message)
 	}
+	if upd.Reason != "REASON_CONTAINER_LIMITATION_MEMORY" {
+		t.Errorf("reason = %q, want Mesos's REASON_CONTAINER_LIMITATION_MEMORY", upd.Reason)
+	}
 	if out := sandboxFile(cfg, "hog.1", "stdout"); strings.Contains(out, "survived") {
 		t.Errorf("the hog was not stopped: %q", out)
 	}
@@ -161,8 +164,8 @@ func TestKill9IsNotAnOOM(t *testing.T) {
 		t.Fatal(err)
 	}
 	upd := env.master.waitStatus(t, "nine.1", events.TaskFailed)
-	if !strings.Contains(upd.Message, "signal 9") || strings.Contains(upd.Message, "Memory") {
-		t.Errorf("message = %q, want a plain SIGKILL", upd.Message)
+	if !strings.Contains(upd.Message, "signal 9") || strings.Contains(upd.Message, "Memory") || upd.Reason != "" {
+		t.Errorf("message = %q, reason %q, want a plain SIGKILL", upd.Message, upd.Reason)
 	}
 }
 

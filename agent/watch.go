@@ -102,9 +102,9 @@ func (a *Agent) reapLocked(t *task) bool {
 		}
 	}
 	state, msg := exitState(ws, err, t.killing)
-	state, msg = endMessage(t.cgroup, state, msg, t.killing)
-	a.log.Info("task ended", "task", t.id, "pid", t.pid, "state", state, "message", msg)
-	a.finishLocked(t, state, msg)
+	end := endOf(t.cgroup, state, msg, t.killing)
+	a.log.Info("task ended", "task", t.id, "pid", t.pid, "state", end.state, "message", end.msg)
+	a.finishLocked(t, end)
 	return true
 }
 
@@ -121,9 +121,9 @@ func (a *Agent) adoptedExited(t *task) {
 	if t.killing {
 		state = events.TaskKilled
 	}
-	state, msg := endMessage(t.cgroup, state, "exited while adopted (status unknown)", t.killing)
-	a.log.Info("adopted task ended", "task", t.id, "pid", t.pid, "state", state)
-	a.finishLocked(t, state, msg)
+	end := endOf(t.cgroup, state, "exited while adopted (status unknown)", t.killing)
+	a.log.Info("adopted task ended", "task", t.id, "pid", t.pid, "state", end.state)
+	a.finishLocked(t, end)
 	a.mu.Unlock()
 	a.destroyCgroup(t.id, t.cgroup)
 }
@@ -152,10 +152,10 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 // finishLocked records a task's end: the final status is checkpointed (a
 // restarted agent sends it again) and queued; once acked the checkpoint
 // goes, the sandbox stays. a.mu held.
-func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
-	t.exited, t.state, t.message = true, state, msg
+func (a *Agent) finishLocked(t *task, end ending) {
+	t.exited, t.state, t.message = true, end.state, end.msg
 	t.stopHealthLocked()
-	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
+	upd := events.StatusUpdate{TaskID: t.id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 	dir := a.checkpointDir(t.id)
 	cp := checkpoint{Launch: t.launch, RunAs: t.runAs, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}
 	if t.cgroup != nil {

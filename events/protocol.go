@@ -77,6 +77,9 @@ type StatusUpdate struct {
 	State   TaskState `json:"state"`
 	Message string    `json:"message,omitempty"`
 	Healthy *bool     `json:"healthy,omitempty"`
+	// Reason is Mesos's TaskStatus reason where the agent knows it
+	// (ReasonMemoryLimit); empty otherwise.
+	Reason string `json:"reason,omitempty"`
 	// HealthCheckResults, with Healthy, are the task's check results, one
 	// per health check of its app in order; sent when a check's verdict
 	// changes and when its consecutive failures reach the limit.
@@ -153,6 +156,10 @@ type LaunchRequest struct {
 	// memory limit.
 	Limits *TaskLimits `json:"limits,omitempty"`
 }
+
+// ReasonMemoryLimit is Mesos's reason for a task the kernel's OOM killer
+// ended: it went past its memory limit.
+const ReasonMemoryLimit = "REASON_CONTAINER_LIMITATION_MEMORY"
 
 // TaskLimits are a task's resources as its agent enforces them: the app's
 // cpus (CPU shares 1024 per cpu, and a CFS quota of cpus × 100 ms per
