@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/cgroup"
 )
 
 // Config configures an Agent.
@@ -50,6 +51,9 @@ type Config struct {
 	AllowRootTasks bool
 	// HeartbeatInterval defaults to 1s.
 	HeartbeatInterval time.Duration
+	// StatisticsInterval is how often a heartbeat carries the tasks'
+	// usage; default 10s.
+	StatisticsInterval time.Duration
 	// BinDir goes first on every task's PATH (the atoll binary's folder);
 	// empty adds nothing.
 	BinDir string
@@ -57,7 +61,17 @@ type Config struct {
 	// returns (atoll dev). Otherwise tasks keep running and a later Agent on
 	// the same WorkDir re-adopts them.
 	KillTasksOnStop bool
-	Log             *slog.Logger
+	// Isolation is how tasks are held to their resources: cgroups (the
+	// default; the agent must be root) or none.
+	Isolation Isolation
+	// CgroupParent is the agent's cgroup, its tasks' cgroups inside:
+	// relative, under the agent's own cgroup; absolute, from the
+	// hierarchy's root. Default DefaultCgroupParent(Hostname, WorkDir).
+	CgroupParent string
+	// TaskPidsLimit is how many processes (and threads) a task may have:
+	// 0 is DefaultTaskPidsLimit, negative is no limit.
+	TaskPidsLimit int64
+	Log           *slog.Logger
 }
 
 // Agent is one node's agent. Create it with New and start it with Run.
@@ -74,6 +88,8 @@ type Agent struct {
 
 	started atomic.Bool
 	status  *statusQueue
+	// cgroups is the parent of the tasks' cgroups; nil without isolation.
+	cgroups *cgroup.Parent
 
 	mu       sync.Mutex
 	id       string
@@ -91,12 +107,14 @@ type Agent struct {
 }
 
 const (
-	defaultKillGrace    = 3 * time.Second
-	defaultHeartbeatInt = time.Second
+	defaultKillGrace     = 3 * time.Second
+	defaultHeartbeatInt  = time.Second
+	defaultStatisticsInt = 10 * time.Second
 )
 
-// New checks cfg, fills its defaults and reads the agent id persisted in
-// WorkDir, if any. It starts nothing.
+// New checks cfg, fills its defaults, reads the agent id persisted in
+// WorkDir, if any, and makes the agent's parent cgroup (with cgroups
+// isolation). It starts nothing.
 func New(cfg Config) (*Agent, error) {
 	if cfg.NC == nil {
 		return nil, errors.New("agent: no NATS connection")
@@ -118,6 +136,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = defaultHeartbeatInt
 	}
+	if cfg.StatisticsInterval <= 0 {
+		cfg.StatisticsInterval = defaultStatisticsInt
+	}
 	if cfg.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -130,6 +151,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if err := fillResources(&cfg.Resources, wd); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.Isolation, err = ParseIsolation(string(cfg.Isolation)); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if cfg.TaskPidsLimit == 0 {
+		cfg.TaskPidsLimit = DefaultTaskPidsLimit
 	}
 	id, err := readAgentID(wd)
 	if err != nil {
@@ -149,6 +176,11 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: default user: %w", err)
 	}
+	// Last: a New that fails leaves no cgroup behind.
+	cgroups, err := openIsolation(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	a := &Agent{
 		cfg:             cfg,
 		log:             cfg.Log,
@@ -158,6 +190,7 @@ func New(cfg Config) (*Agent, error) {
 		adoptedPoll:     250 * time.Millisecond,
 		stopWait:        10 * time.Second,
 		status:          newStatusQueue(),
+		cgroups:         cgroups,
 		id:              id,
 		tasks:           map[string]*task{},
 		regReady:        make(chan struct{}),
@@ -258,6 +291,13 @@ func (a *Agent) stop(wcancel, scancel context.CancelFunc) {
 	wcancel()
 	scancel()
 	a.wg.Wait()
+	if a.cgroups != nil {
+		// No empty cgroup is left behind by an agent whose tasks are all
+		// gone; a later agent makes it again.
+		if err := a.cgroups.RemoveIfEmpty(); err != nil {
+			a.log.Warn("cannot remove the agent's cgroup", "err", err)
+		}
+	}
 }
 
 func (a *Agent) goRun(f func()) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/cgroup"
 	"github.com/atollhq/atoll/internal/fsperm"
 )
 
@@ -33,6 +34,9 @@ type checkpoint struct {
 	StartedAt time.Time `json:"startedAt,omitzero"`
 	// Final is the terminal status not yet acked by the master.
 	Final *events.StatusUpdate `json:"final,omitempty"`
+	// Cgroup is where the task's cgroup is; nil for a task run without
+	// isolation. Kept as paths: a restarted agent may itself sit elsewhere.
+	Cgroup *cgroup.Paths `json:"cgroup,omitempty"`
 }
 
 // writeCheckpoint stores cp in dir; file and folder are private, as env
@@ -153,6 +157,9 @@ func (a *Agent) recoverTasks() {
 			id: id, launch: cp.Launch, runAs: cp.RunAs, pid: cp.Pid, startTime: cp.StartTime, startedAt: cp.StartedAt,
 			adopted: true, done: make(chan struct{}),
 		}
+		if cp.Cgroup != nil {
+			t.cgroup = cgroup.LoadGroup(*cp.Cgroup)
+		}
 		if t.startedAt.IsZero() {
 			// A checkpoint from before StartedAt: grant a full grace
 			// period rather than judge the task at once.
@@ -173,18 +180,18 @@ func (a *Agent) recoverTasks() {
 			continue
 		default:
 			a.log.Info("task exited while agent was down", "task", id, "pid", cp.Pid)
-			cp.Final = &events.StatusUpdate{
-				TaskID: id, State: events.TaskFailed,
-				Message: "task exited while agent was down", Time: time.Now().UTC(),
-			}
+			end := endOf(t.cgroup, events.TaskFailed, "task exited while agent was down", false)
+			cp.Final = &events.StatusUpdate{TaskID: id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 			if err := writeCheckpoint(dir, cp); err != nil {
 				a.log.Error("cannot checkpoint final status", "task", id, "err", err)
 			}
 		}
 		t.state, t.message, t.exited = cp.Final.State, cp.Final.Message, true
+		a.destroyCgroup(id, t.cgroup)
 		close(t.done)
 		finals = append(finals, statusItem{upd: *cp.Final, onAck: func() { a.forget(t) }})
 	}
+	a.sweepCgroupsLocked()
 	slices.SortFunc(finals, func(x, y statusItem) int { return x.upd.Time.Compare(y.upd.Time) })
 	for _, it := range finals {
 		a.status.push(it)

@@ -62,16 +62,17 @@ func testLogger(t *testing.T) *slog.Logger {
 // config is an agent config for this env with a fresh work dir.
 func (e *testEnv) config() Config {
 	return Config{
-		NC:                e.connect(),
-		Subjects:          e.subj,
-		Hostname:          testNode,
-		AdvertiseIP:       "127.0.0.2",
-		Resources:         events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
-		Attributes:        map[string]string{"region": "oslo"},
-		WorkDir:           passableTempDir(e.t),
-		HeartbeatInterval: 50 * time.Millisecond,
-		KillTasksOnStop:   true,
-		Log:               testLogger(e.t).With("agent", "a"),
+		NC:                 e.connect(),
+		Subjects:           e.subj,
+		Hostname:           testNode,
+		AdvertiseIP:        "127.0.0.2",
+		Resources:          events.Resources{Cpus: 2, Mem: 1024, Disk: 1024},
+		Attributes:         map[string]string{"region": "oslo"},
+		WorkDir:            passableTempDir(e.t),
+		HeartbeatInterval:  50 * time.Millisecond,
+		StatisticsInterval: 200 * time.Millisecond,
+		KillTasksOnStop:    true,
+		Log:                testLogger(e.t).With("agent", "a"),
 	}
 }
 
@@ -98,6 +99,8 @@ func (e *testEnv) newAgent(cfg Config) *Agent {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// The agent's parent cgroup goes once its tasks' have.
+	e.t.Cleanup(func() { removeParentCgroup(a) })
 	return a
 }
 
@@ -401,4 +404,19 @@ func (m *fakeMaster) statusesOf(taskID string) []events.StatusUpdate {
 		}
 	}
 	return out
+}
+
+// removeParentCgroup removes an agent's parent cgroup and the task
+// cgroups a test left in it (their processes killed by then): tests make
+// one per work dir.
+func removeParentCgroup(a *Agent) {
+	if a.cgroups == nil {
+		return
+	}
+	if names, err := a.cgroups.Children(); err == nil {
+		for _, name := range names {
+			a.destroyCgroup(name, a.cgroups.Child(name))
+		}
+	}
+	_ = a.cgroups.RemoveIfEmpty()
 }

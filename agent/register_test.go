@@ -133,6 +133,7 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeParentCgroup(a) })
 	r := a.cfg.Resources
 	if r.Cpus != 0.5 || r.Mem <= 0 || r.Disk <= 0 || len(r.Ports) != 1 {
 		t.Errorf("resources = %+v", r)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/internal/cgroup"
+	"github.com/atollhq/atoll/internal/startgate"
 )
 
 // task is one task of this agent. Every field is guarded by Agent.mu.
@@ -30,6 +32,9 @@ type task struct {
 	grace     time.Duration
 	exited    bool          // the process is gone (and reaped, if ours)
 	done      chan struct{} // closed when exited
+	// cgroup holds the task's processes; nil without isolation (or for a
+	// task adopted from before it).
+	cgroup *cgroup.Group
 
 	// Health checks, while the task runs and has any (health.go).
 	stopHealth context.CancelFunc // nil when none were started
@@ -43,12 +48,28 @@ func (t *task) report() events.TaskReport {
 // reports lists the agent's tasks, sorted by id. Ended tasks stay in the
 // list until their final status is acked, so the master learns how they
 // ended even if it missed the update, rather than declaring them lost.
-func (a *Agent) reports() []events.TaskReport {
+func (a *Agent) reports() []events.TaskReport { return a.reportsWith(false) }
+
+// reportsWith is reports, with the usage of the running tasks if
+// withStatistics.
+func (a *Agent) reportsWith(withStatistics bool) []events.TaskReport {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	out := []events.TaskReport{}
+	var groups []*cgroup.Group
 	for _, t := range a.tasks {
 		out = append(out, t.report())
+		var g *cgroup.Group
+		if withStatistics && !t.exited && t.pid > 0 {
+			g = t.cgroup
+		}
+		groups = append(groups, g)
+	}
+	a.mu.Unlock()
+	// The cgroup files are read outside the lock: tasks start and end
+	// meanwhile, and a cgroup that is gone reads as no statistics.
+	now := time.Now()
+	for i, g := range groups {
+		out[i].Statistics = statistics(g, now)
 	}
 	slices.SortFunc(out, func(x, y events.TaskReport) int { return strings.Compare(x.TaskID, y.TaskID) })
 	return out
@@ -94,6 +115,7 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 
 	a.mu.Lock()
 	t.pid, t.startTime, t.startedAt, t.runAs, t.state = st.pid, st.startTime, st.at, &st.runAs, events.TaskRunning
+	t.cgroup = st.cgroup
 	a.sendUpdate(id, events.TaskRunning, "", nil)
 	killing := t.killing
 	if !killing {
@@ -113,6 +135,7 @@ type started struct {
 	startTime uint64    // of pid, from /proc
 	at        time.Time // wall clock
 	runAs     identity
+	cgroup    *cgroup.Group // nil without isolation
 }
 
 // start runs the task's process in its sandbox, as the task's user, and
@@ -139,41 +162,95 @@ func (a *Agent) start(req events.LaunchRequest) (started, error) {
 	if err != nil {
 		return started{}, err
 	}
+	var group *cgroup.Group
+	if a.cgroups != nil {
+		if group, err = a.cgroups.NewGroup(req.Task.ID, a.taskLimits(req)); err != nil {
+			closeFiles(files)
+			return started{}, err
+		}
+	}
 	at := time.Now().UTC()
-	p, err := os.StartProcess(prog, argv, &os.ProcAttr{
+	pid, err := a.startProcess(prog, argv, &os.ProcAttr{
 		Dir:   dir,
 		Env:   env,
 		Files: files,
 		// Own session and process group, no parent-death signal: the
 		// task outlives the agent process.
 		Sys: &syscall.SysProcAttr{Setsid: true, Credential: a.users.credential(owner)},
-	})
-	for _, f := range files {
-		_ = f.Close()
-	}
+	}, group)
+	closeFiles(files)
 	if errors.Is(err, syscall.EACCES) {
-		return started{}, fmt.Errorf("user %s may not run %s: %w", runAs.Name, prog, err)
+		err = fmt.Errorf("user %s may not run %s: %w", runAs.Name, prog, err)
 	}
 	if err != nil {
+		a.destroyCgroup(req.Task.ID, group)
 		return started{}, err
 	}
-	pid := p.Pid
-	_ = p.Release() // we wait for it ourselves (watch.go)
 
 	// Until we reap it, the child's /proc entry stays, even as a zombie.
 	info, err := readProc(pid)
 	if err == nil {
-		err = writeCheckpoint(a.checkpointDir(req.Task.ID), checkpoint{
-			Launch: req, RunAs: &runAs, Pid: pid, StartTime: info.StartTime, BootID: bootID(), StartedAt: at,
-		})
+		cp := checkpoint{Launch: req, RunAs: &runAs, Pid: pid, StartTime: info.StartTime, BootID: bootID(), StartedAt: at}
+		if group != nil {
+			paths := group.Paths()
+			cp.Cgroup = &paths
+		}
+		err = writeCheckpoint(a.checkpointDir(req.Task.ID), cp)
 	}
 	if err != nil {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		var ws syscall.WaitStatus
-		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		killAndReap(pid)
+		a.destroyCgroup(req.Task.ID, group)
 		return started{}, err
 	}
-	return started{pid: pid, startTime: info.StartTime, at: at, runAs: runAs}, nil
+	return started{pid: pid, startTime: info.StartTime, at: at, runAs: runAs, cgroup: group}, nil
+}
+
+// startProcess starts prog and returns its pid. With a cgroup, the
+// process starts behind a gate (internal/startgate), joins the cgroup, and
+// only then execs prog: none of the task runs outside its limits.
+func (a *Agent) startProcess(prog string, argv []string, attr *os.ProcAttr, group *cgroup.Group) (int, error) {
+	if group == nil {
+		p, err := os.StartProcess(prog, argv, attr)
+		if err != nil {
+			return 0, err
+		}
+		pid := p.Pid
+		_ = p.Release() // we wait for it ourselves (watch.go)
+		return pid, nil
+	}
+	gate, err := startgate.Start(prog, argv, attr)
+	if err != nil {
+		return 0, err
+	}
+	if err := group.Add(gate.Pid); err != nil {
+		gate.Abort()
+		killAndReap(gate.Pid)
+		return 0, fmt.Errorf("isolation: %w", err)
+	}
+	if err := gate.Release(); err != nil {
+		killAndReap(gate.Pid)
+		return 0, err
+	}
+	return gate.Pid, nil
+}
+
+// killAndReap ends a child that was never a running task.
+func killAndReap(pid int) {
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return
+		}
+	}
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		_ = f.Close()
+	}
 }
 
 // makeSandbox makes a task's sandbox, mode 0700, owned by the task's user

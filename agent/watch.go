@@ -16,7 +16,8 @@ import (
 
 // watchTasks notices tasks that ended: our children on SIGCHLD (and on
 // every tick, in case a signal was coalesced), adopted processes by
-// polling /proc.
+// polling /proc; and, on every tick, tasks in whose cgroup the OOM killer
+// struck.
 func (a *Agent) watchTasks(ctx context.Context) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGCHLD)
@@ -30,6 +31,7 @@ func (a *Agent) watchTasks(ctx context.Context) {
 			return
 		case <-sigs:
 		case <-tick.C:
+			a.enforceMemoryLimits()
 		}
 	}
 }
@@ -72,12 +74,22 @@ func childExited(pid int) bool {
 	}
 }
 
-// reap collects an exited child and reports how it ended.
+// reap collects an exited child, reports how it ended and removes its
+// cgroup.
 func (a *Agent) reap(t *task) {
+	if a.reapLocked(t) {
+		a.destroyCgroup(t.id, t.cgroup)
+	}
+}
+
+// reapLocked is reap up to the report: the cgroup, read for an OOM kill,
+// stays until the caller removes it outside the lock. It reports whether
+// it reaped.
+func (a *Agent) reapLocked(t *task) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if t.exited {
-		return
+		return false
 	}
 	// A task ends with its whole process group, as a Mesos container does.
 	_ = syscall.Kill(-t.pid, syscall.SIGKILL)
@@ -90,25 +102,30 @@ func (a *Agent) reap(t *task) {
 		}
 	}
 	state, msg := exitState(ws, err, t.killing)
-	a.log.Info("task ended", "task", t.id, "pid", t.pid, "state", state, "message", msg)
-	a.finishLocked(t, state, msg)
+	end := endOf(t.cgroup, state, msg, t.killing)
+	a.log.Info("task ended", "task", t.id, "pid", t.pid, "state", end.state, "message", end.msg)
+	a.finishLocked(t, end)
+	return true
 }
 
 // adoptedExited reports an adopted process that went away: it is not our
-// child, so its exit status is unknown.
+// child, so its exit status is unknown (its cgroup still tells an OOM
+// kill).
 func (a *Agent) adoptedExited(t *task) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if t.exited {
+		a.mu.Unlock()
 		return
 	}
 	state := events.TaskFailed
 	if t.killing {
 		state = events.TaskKilled
 	}
-	msg := "exited while adopted (status unknown)"
-	a.log.Info("adopted task ended", "task", t.id, "pid", t.pid, "state", state)
-	a.finishLocked(t, state, msg)
+	end := endOf(t.cgroup, state, "exited while adopted (status unknown)", t.killing)
+	a.log.Info("adopted task ended", "task", t.id, "pid", t.pid, "state", end.state)
+	a.finishLocked(t, end)
+	a.mu.Unlock()
+	a.destroyCgroup(t.id, t.cgroup)
 }
 
 func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState, string) {
@@ -135,12 +152,16 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 // finishLocked records a task's end: the final status is checkpointed (a
 // restarted agent sends it again) and queued; once acked the checkpoint
 // goes, the sandbox stays. a.mu held.
-func (a *Agent) finishLocked(t *task, state events.TaskState, msg string) {
-	t.exited, t.state, t.message = true, state, msg
+func (a *Agent) finishLocked(t *task, end ending) {
+	t.exited, t.state, t.message = true, end.state, end.msg
 	t.stopHealthLocked()
-	upd := events.StatusUpdate{TaskID: t.id, State: state, Message: msg, Time: time.Now().UTC()}
+	upd := events.StatusUpdate{TaskID: t.id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 	dir := a.checkpointDir(t.id)
 	cp := checkpoint{Launch: t.launch, RunAs: t.runAs, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}
+	if t.cgroup != nil {
+		paths := t.cgroup.Paths()
+		cp.Cgroup = &paths
+	}
 	if err := writeCheckpoint(dir, cp); err != nil {
 		a.log.Error("cannot checkpoint final status", "task", t.id, "err", err)
 	}

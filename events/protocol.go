@@ -17,6 +17,25 @@ type TaskReport struct {
 	AppID   string    `json:"appId"`
 	State   TaskState `json:"state"`
 	Message string    `json:"message,omitempty"`
+	// Statistics is the task's usage, read from its cgroup; nil where the
+	// agent isolates no tasks, or the task has ended.
+	Statistics *ResourceStatistics `json:"statistics,omitempty"`
+}
+
+// ResourceStatistics is what a task used, as its agent measured it from
+// the task's cgroup: the fields of Mesos's ResourceStatistics (the agent's
+// /monitor/statistics) that an agent fills, under Mesos's names.
+type ResourceStatistics struct {
+	// Timestamp is when it was read, in seconds since the epoch.
+	Timestamp             float64 `json:"timestamp"`
+	CpusLimit             float64 `json:"cpus_limit,omitempty"`
+	CpusUserTimeSecs      float64 `json:"cpus_user_time_secs"`
+	CpusSystemTimeSecs    float64 `json:"cpus_system_time_secs"`
+	CpusNrPeriods         uint64  `json:"cpus_nr_periods,omitempty"`
+	CpusNrThrottled       uint64  `json:"cpus_nr_throttled,omitempty"`
+	CpusThrottledTimeSecs float64 `json:"cpus_throttled_time_secs,omitempty"`
+	MemTotalBytes         uint64  `json:"mem_total_bytes"`
+	MemLimitBytes         uint64  `json:"mem_limit_bytes,omitempty"`
 }
 
 // RegisterRequest announces an agent. AgentID is empty on first contact and
@@ -58,6 +77,9 @@ type StatusUpdate struct {
 	State   TaskState `json:"state"`
 	Message string    `json:"message,omitempty"`
 	Healthy *bool     `json:"healthy,omitempty"`
+	// Reason is Mesos's TaskStatus reason where the agent knows it
+	// (ReasonMemoryLimit); empty otherwise.
+	Reason string `json:"reason,omitempty"`
 	// HealthCheckResults, with Healthy, are the task's check results, one
 	// per health check of its app in order; sent when a check's verdict
 	// changes and when its consecutive failures reach the limit.
@@ -129,6 +151,23 @@ type LaunchRequest struct {
 	// HealthChecks are the app's checks, defaults filled in; the agent
 	// runs them while the task runs.
 	HealthChecks []HealthCheck `json:"healthChecks,omitempty"`
+	// Limits are what the agent holds the task to. nil (a leader from
+	// before limits) runs the task in a cgroup of its own with no CPU or
+	// memory limit.
+	Limits *TaskLimits `json:"limits,omitempty"`
+}
+
+// ReasonMemoryLimit is Mesos's reason for a task the kernel's OOM killer
+// ended: it went past its memory limit.
+const ReasonMemoryLimit = "REASON_CONTAINER_LIMITATION_MEMORY"
+
+// TaskLimits are a task's resources as its agent enforces them: the app's
+// cpus (CPU shares 1024 per cpu, and a CFS quota of cpus × 100 ms per
+// 100 ms) and mem in MB (the memory limit; past it the kernel kills the
+// task), as Mesos's cgroups isolators do.
+type TaskLimits struct {
+	Cpus float64 `json:"cpus"`
+	Mem  float64 `json:"mem"`
 }
 
 // KillRequest tells an agent to kill a task.

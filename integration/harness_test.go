@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atollhq/atoll/agent"
+	"github.com/atollhq/atoll/internal/cgroup"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -69,11 +72,13 @@ type cluster struct {
 	// master is nil there.
 	masters     []*proc
 	masterAddrs []string
+	agentArgs   []string // more flags for every agent
 }
 
 type clusterOptions struct {
 	agents       int
 	agentTimeout time.Duration
+	agentArgs    []string // more flags for every agent
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -82,7 +87,8 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		o.agentTimeout = 15 * time.Second
 	}
 	dir := passableTempDir(t)
-	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout}
+	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout,
+		agentArgs: o.agentArgs}
 	c.api = "http://" + c.httpAddr
 	t.Cleanup(c.stop)
 	c.startMaster()
@@ -140,13 +146,14 @@ func (c *cluster) startAgent(i int) {
 	c.t.Helper()
 	base := 41000 + i*100
 	name := fmt.Sprintf("agent-%d", i)
-	c.agents[i-1] = c.start(name, append(append([]string{"agent"}, c.nats.args(natsauth.RoleAgent, name)...),
+	args := append(append([]string{"agent"}, c.nats.args(natsauth.RoleAgent, name)...),
 		"--hostname", name,
 		"--advertise-ip", agentIP(i), "--attributes", fmt.Sprintf("region:r%d;rack:rack-%d", i, i),
 		"--cpus", "4", "--mem", "4096", "--disk", "10000",
 		"--ports", fmt.Sprintf("%d-%d", base, base+99),
 		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("agent-%d", i)),
-		"--heartbeat", "250ms")...)
+		"--heartbeat", "250ms")
+	c.agents[i-1] = c.start(name, append(args, c.agentArgs...)...)
 }
 
 // signal sends sig to a process and waits for it to exit.
@@ -193,7 +200,37 @@ func (c *cluster) stop() {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
+	c.removeAgentCgroups()
 	c.nats.Shutdown()
+}
+
+// removeAgentCgroups removes what the agents left in cgroups: their
+// tasks' cgroups (whatever still runs there is killed) and their parents.
+// The agents ran as this process's children, in its cgroups, so their
+// parents resolve here as they did there.
+func (c *cluster) removeAgentCgroups() {
+	for i, p := range c.agents {
+		if p == nil {
+			continue
+		}
+		name := fmt.Sprintf("agent-%d", i+1)
+		parent, err := cgroup.OpenParent(agent.DefaultCgroupParent(name, filepath.Join(c.dir, name)), cgroup.Limits{})
+		if err != nil {
+			c.t.Logf("agent cgroups of %s: %v", name, err)
+			continue
+		}
+		names, _ := parent.Children()
+		for _, n := range names {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := parent.Child(n).Destroy(ctx); err != nil {
+				c.t.Logf("task cgroup %s of %s: %v", n, name, err)
+			}
+			cancel()
+		}
+		if err := parent.RemoveIfEmpty(); err != nil {
+			c.t.Logf("agent cgroup of %s: %v", name, err)
+		}
+	}
 }
 
 // passableTempDir is t.TempDir() with search permission for everyone on it

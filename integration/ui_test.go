@@ -111,10 +111,10 @@ func TestUI(t *testing.T) {
 	step("AgentsTableShowsRegions", func(t *testing.T) {
 		b.waitJS(uiWait, "the 3 dev agents with their regions", `(() => {
 			const rows = [...document.querySelectorAll('[data-testid=agents-table] tbody tr')];
-			return rows.map(r => r.cells[1].textContent + '=' + r.cells[3].textContent + '=' + r.cells[9].textContent).sort().join(',')
+			return rows.map(r => r.cells[1].textContent + '=' + r.cells[3].textContent + '=' + r.cells[11].textContent).sort().join(',')
 				=== 'agent-1=r1=active,agent-2=r2=active,agent-3=r3=active';
 		})()`)
-		if hb := eval[string](b, `document.querySelector('[data-testid=agents-table] tbody tr').cells[10].textContent`); hb == "–" || hb == "" {
+		if hb := eval[string](b, `document.querySelector('[data-testid=agents-table] tbody tr').cells[12].textContent`); hb == "–" || hb == "" {
 			t.Errorf("no last heartbeat shown: %q", hb)
 		}
 		// Filter by region, then sort by hostname, descending.
@@ -282,7 +282,7 @@ func TestUI(t *testing.T) {
 		c.mustDo("POST", "/v2/apps", `{"id": "/ui/spread", "cmd": "sleep 600", "instances": 3, "cpus": 0.5, "mem": 100, "constraints": [["hostname", "UNIQUE"]]}`, 201, nil)
 		// /ui/paused holds 0.1 cpus and 16 MB on one of them.
 		b.waitJS(uiWait, "every agent's used cpus and mem to include /ui/spread's task", `[...document.querySelectorAll('[data-testid=agents-table] tbody tr')].every(r =>
-			['0.5 / 2', '0.6 / 2'].includes(r.cells[5].textContent) && ['100 / 2048', '116 / 2048'].includes(r.cells[6].textContent))`)
+			['0.5 / 2', '0.6 / 2'].includes(r.cells[5].textContent) && ['100 / 2048', '116 / 2048'].includes(r.cells[7].textContent))`)
 		stillSameDocument()
 	})
 

@@ -23,6 +23,7 @@ func TestDecodeHeartbeatAsUnmarshal(t *testing.T) {
 		string(escaped),
 		`{"agentId":"a1-S0","tasks":[]}`,
 		`{"agentId":"a1-S0","tasks":null}`,
+		`{"agentId":"a1-S0","tasks":[{"taskId":"t","appId":"/a","state":"TASK_RUNNING","statistics":{"timestamp":1.5,"cpus_limit":0.1,"cpus_user_time_secs":2,"cpus_system_time_secs":0.5,"mem_total_bytes":1048576,"mem_limit_bytes":33554432}}]}`,
 		`{"agentId":"","tasks":[{"taskId":"t","appId":"/a","state":"TASK_RUNNING","message":""}]}`,
 		`{ "agentId": "a1-S0", "tasks": [ {"taskId": "t", "appId": "/a", "state": "TASK_RUNNING"} ] }`,
 		`{"tasks":[{"state":"TASK_RUNNING","taskId":"t","appId":"/a"}],"agentId":"a1-S0"}`,

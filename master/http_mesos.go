@@ -48,6 +48,10 @@ type mesosSlave struct {
 	// last heard from the agent, in Unix seconds as registered_time; 0
 	// when this master has not heard from it (a new leader, a standby).
 	LastHeartbeat float64 `json:"last_heartbeat"`
+	// Usage is atoll's own too: what the agent's tasks use (from their
+	// cgroups), next to used_resources (what they were allocated);
+	// absent until the agent reports it.
+	Usage *slaveUsage `json:"usage,omitempty"`
 }
 
 type mesosFramework struct {
@@ -112,9 +116,13 @@ func (m *Master) getMesosState(w http.ResponseWriter, _ *http.Request) {
 		in.leader = s.Leader
 		in.agents = s.SortedAgents()
 		in.lastHeard = make([]time.Time, len(in.agents))
+		in.usage = make([]*slaveUsage, len(in.agents))
 		for i, a := range in.agents {
 			// runtime is guarded by m.mu, which View holds.
 			in.lastHeard[i] = m.live.lastHeard(a.ID)
+			if u, ok := m.live.usage(a.ID); ok {
+				in.usage[i] = slaveUsageOf(u)
+			}
 		}
 	})
 	in.view = m.reads.load()
@@ -161,6 +169,7 @@ type mesosInputs struct {
 	leader    *events.Leader
 	agents    []events.Agent // by id
 	lastHeard []time.Time    // per agent
+	usage     []*slaveUsage  // per agent; nil if unknown (or not asked)
 	view      *readView      // apps and tasks
 }
 
@@ -239,6 +248,9 @@ func (m *Master) mesosStateOf(in mesosInputs) (mesosState, []mesosTask) {
 			Attributes: attrs, Active: active, Version: m.cfg.Version,
 			LastHeartbeat: unixSeconds(in.lastHeard[i]),
 		})
+		if i < len(in.usage) {
+			st.Slaves[len(st.Slaves)-1].Usage = in.usage[i]
+		}
 	}
 
 	slices.SortFunc(all, func(a, b *events.Task) int { return strings.Compare(a.ID, b.ID) })

@@ -45,6 +45,8 @@ type agentLiveness struct {
 	// on: a task launched, a status update) is kept again without being
 	// decoded again. During growth most heartbeats are such.
 	last *agentReport
+	// usage is what its tasks use, from the reports that carry it.
+	usage agentUsage
 }
 
 // agentReport is the tasks an agent said it runs, and when it said so.
@@ -201,6 +203,7 @@ func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.Task
 	a.lastSeen, a.heard = now, now
 	a.report = &agentReport{tasks: tasks, at: now, sum: sum}
 	a.last = a.report
+	a.usage.update(tasks)
 	return heartbeatOK, ""
 }
 

@@ -343,5 +343,6 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 		Env:             taskEnv(app, t, m.state.Agents[t.AgentID]),
 		KillGracePeriod: m.killGraceLocked(app.ID),
 		HealthChecks:    app.HealthChecks,
+		Limits:          &events.TaskLimits{Cpus: app.Cpus, Mem: app.Mem},
 	})
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -49,16 +50,22 @@ func runAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 func writeAgentTable(w io.Writer, agents []client.Slave) {
 	tw := newTabTable(w)
-	tableRow(tw, "ID", "HOSTNAME", "IP", "STATE", "CPUS", "MEM", "PORTS", "ATTRIBUTES")
+	// CPUS and MEM are allocated/offered; USE is what the tasks use,
+	// from their cgroups ("-" until the agent reported it).
+	tableRow(tw, "ID", "HOSTNAME", "IP", "STATE", "CPUS", "CPU USE", "MEM", "MEM USE", "PORTS", "ATTRIBUTES")
 	for i := range agents {
 		a := &agents[i]
 		state := "inactive"
 		if a.Active {
 			state = "active"
 		}
+		cpuUse, memUse := "-", "-"
+		if a.Usage != nil {
+			cpuUse, memUse = fmt.Sprintf("%.2f", a.Usage.Cpus), fmt.Sprintf("%.1f", a.Usage.Mem)
+		}
 		tableRow(tw, a.ID, a.Hostname, a.IP(), state,
-			fmtNum(a.UsedResources.Cpus)+"/"+fmtNum(a.Resources.Cpus),
-			fmtNum(a.UsedResources.Mem)+"/"+fmtNum(a.Resources.Mem),
+			fmtNum(a.UsedResources.Cpus)+"/"+fmtNum(a.Resources.Cpus), cpuUse,
+			fmtNum(a.UsedResources.Mem)+"/"+fmtNum(a.Resources.Mem), memUse,
 			fmtPortRanges(a.Resources.Ports),
 			fmtAttributes(a.Attributes))
 	}

@@ -311,7 +311,8 @@ const fakeAgentsState = `{"version":"1.0.0","leader":"master@127.0.0.1:5050","sl
  {"id":"agent-2","hostname":"node2","pid":"slave(1)@127.0.0.3:5051","resources":{"cpus":4,"mem":7800,"disk":10000,"ports":"[31000-32000, 33000-33100]"},
   "used_resources":{"cpus":0,"mem":0,"disk":0},"attributes":{},"active":false},
  {"id":"agent-1","hostname":"node1","pid":"slave(1)@127.0.0.2:5051","resources":{"cpus":4,"mem":7800,"disk":10000,"ports":"[31000-32000]"},
-  "used_resources":{"cpus":0.2,"mem":64,"disk":0,"ports":"[31000-31001]"},"attributes":{"region":"eu-west","rack":3},"active":true}
+  "used_resources":{"cpus":0.2,"mem":64,"disk":0,"ports":"[31000-31001]"},"attributes":{"region":"eu-west","rack":3},"active":true,
+  "usage":{"cpus":0.104,"mem":21.6,"timestamp":1764600000}}
 ]}`
 
 // run runs one CLI entry point and returns exit code, stdout and stderr.
@@ -660,9 +661,11 @@ func TestAgents(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := `ID       HOSTNAME  IP         STATE     CPUS   MEM      PORTS                    ATTRIBUTES
-agent-1  node1     127.0.0.2  active    0.2/4  64/7800  31000-32000              rack=3,region=eu-west
-agent-2  node2     127.0.0.3  inactive  0/4    0/7800   31000-32000,33000-33100  -
+	// CPU USE and MEM USE: what the tasks use, from their cgroups, next
+	// to what they were allocated.
+	want := `ID       HOSTNAME  IP         STATE     CPUS   CPU USE  MEM      MEM USE  PORTS                    ATTRIBUTES
+agent-1  node1     127.0.0.2  active    0.2/4  0.10     64/7800  21.6     31000-32000              rack=3,region=eu-west
+agent-2  node2     127.0.0.3  inactive  0/4    -        0/7800   -        31000-32000,33000-33100  -
 `
 	if out != want {
 		t.Errorf("table:\n%s\nwant:\n%s", out, want)

@@ -29,6 +29,10 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	defaultUser := fs.String("default-user", "", `user a task runs as when its app has no "user" (default: nobody when the agent runs as root, else the agent's own user)`)
 	allowRoot := fs.Bool("allow-root-tasks", false, `let tasks run as root (an app with "user":"root", or --default-user root)`)
 	heartbeat := fs.Duration("heartbeat", time.Second, "heartbeat interval")
+	isolation := fs.String("isolation", string(agent.IsolationCgroups), "cgroups: every task in a cgroup of its own, held to its app's cpus and mem (needs root); none: tasks run unlimited")
+	cgroupParent := fs.String("cgroup-parent", "", `the agent's cgroup, its tasks' inside, limited to the advertised cpus and mem: relative to the agent's own cgroup, or absolute (default "atoll-<hostname>-<hash of --work-dir>")`)
+	pidsLimit := fs.Int64("task-pids-limit", agent.DefaultTaskPidsLimit, "processes and threads a task may have (negative: no limit)")
+	usageInterval := fs.Duration("usage-interval", 10*time.Second, "how often a heartbeat carries the tasks' usage (from their cgroups)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
 		return 2
@@ -38,6 +42,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 		nats: nf, hostname: *hostname, advertiseIP: *advertise, attributes: *attrs,
 		cpus: *cpus, mem: *mem, disk: *disk, ports: *ports, workDir: *workDir, heartbeat: *heartbeat,
 		defaultUser: *defaultUser, allowRootTasks: *allowRoot,
+		isolation: *isolation, cgroupParent: *cgroupParent, taskPidsLimit: *pidsLimit, usageInterval: *usageInterval,
 	}
 	if err := serveAgent(ctx, o, false, log); err != nil {
 		fmt.Fprintln(stderr, "atoll agent:", err)
@@ -54,6 +59,9 @@ type agentOptions struct {
 	heartbeat                  time.Duration
 	defaultUser                string
 	allowRootTasks             bool
+	isolation, cgroupParent    string
+	taskPidsLimit              int64
+	usageInterval              time.Duration
 }
 
 // agentConfig turns options into an agent config (without the connection).
@@ -72,19 +80,27 @@ func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Confi
 	if err != nil {
 		return agent.Config{}, fmt.Errorf("--ports: %w", err)
 	}
+	isolation, err := agent.ParseIsolation(o.isolation)
+	if err != nil {
+		return agent.Config{}, fmt.Errorf("--isolation: %w", err)
+	}
 	return agent.Config{
-		Subjects:          o.nats.subjects(),
-		Hostname:          o.hostname,
-		AdvertiseIP:       o.advertiseIP,
-		Resources:         events.Resources{Cpus: o.cpus, Mem: o.mem, Disk: o.disk, Ports: ranges},
-		Attributes:        attrs,
-		WorkDir:           o.workDir,
-		DefaultUser:       o.defaultUser,
-		AllowRootTasks:    o.allowRootTasks,
-		HeartbeatInterval: o.heartbeat,
-		BinDir:            binDir(),
-		KillTasksOnStop:   killOnStop,
-		Log:               log,
+		Subjects:           o.nats.subjects(),
+		Hostname:           o.hostname,
+		AdvertiseIP:        o.advertiseIP,
+		Resources:          events.Resources{Cpus: o.cpus, Mem: o.mem, Disk: o.disk, Ports: ranges},
+		Attributes:         attrs,
+		WorkDir:            o.workDir,
+		DefaultUser:        o.defaultUser,
+		AllowRootTasks:     o.allowRootTasks,
+		HeartbeatInterval:  o.heartbeat,
+		BinDir:             binDir(),
+		KillTasksOnStop:    killOnStop,
+		Isolation:          isolation,
+		CgroupParent:       o.cgroupParent,
+		TaskPidsLimit:      o.taskPidsLimit,
+		StatisticsInterval: o.usageInterval,
+		Log:                log,
 	}, nil
 }
 
@@ -117,6 +133,6 @@ func serveAgent(ctx context.Context, o agentOptions, killOnStop bool, log *slog.
 		return err
 	}
 	log.Info("agent starting", "hostname", cfg.Hostname, "advertise-ip", cfg.AdvertiseIP, "work-dir", cfg.WorkDir,
-		"default-user", a.DefaultUser())
+		"default-user", a.DefaultUser(), "isolation", cfg.Isolation)
 	return natsCause(ctx, a.Run(ctx))
 }

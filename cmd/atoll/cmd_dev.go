@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atollhq/atoll/agent"
 	"github.com/atollhq/atoll/deploy"
 	"github.com/atollhq/atoll/dnsserver"
 	"github.com/atollhq/atoll/events/embedded"
@@ -33,6 +34,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	agentTimeout := fs.Duration("agent-timeout", 15*time.Second, "heartbeat silence after which an agent is unreachable")
 	demo := fs.Bool("demo", false, "deploy the demo app (deploy/examples/echo.json)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	isolation := fs.String("isolation", devIsolation(), "cgroups: every task in a cgroup of its own, held to its app's cpus and mem (needs root); none: unlimited (the default when not root)")
 	var df dnsFlags
 	df.register(fs, "127.0.0.1:8053", "dns-http")
 	lb := fs.Bool("lb", true, "run HAProxy kept in line with the cluster, when haproxy is installed")
@@ -71,7 +73,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
 		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr, dnsPprof: df.pprof, security: security,
-		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA,
+		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA, isolation: *isolation,
 	}
 	if *lb {
 		o.lb = &lbOptions{
@@ -109,6 +111,16 @@ type devOptions struct {
 	lb                          *lbOptions // nil: no HAProxy
 	security                    apiSecurity
 	credentialsFile, caFile     string // for the banner
+	isolation                   string // the agents' --isolation
+}
+
+// devIsolation is atoll dev's default --isolation: cgroups need root, and
+// a developer's cluster run as themselves runs its tasks unlimited.
+func devIsolation() string {
+	if os.Geteuid() == 0 {
+		return string(agent.IsolationCgroups)
+	}
+	return string(agent.IsolationNone)
 }
 
 // dev runs NATS, a master, the agents and the DNS sidecar in this process
@@ -182,7 +194,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			ports:       fmt.Sprintf("%d-%d", 31000+(i-1)*1000, 31000+(i-1)*1000+999),
 			workDir:     filepath.Join(o.dataDir, name),
 			cpus:        2, mem: 2048, disk: 10240,
-			heartbeat: time.Second,
+			heartbeat: time.Second, isolation: o.isolation,
 		}
 		agentsWG.Add(1)
 		go func() {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/atollhq/atoll/internal/startgate"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,6 +45,9 @@ func commands() []command {
 }
 
 func main() {
+	// A task's start gate is this binary re-executed: it joins the task's
+	// cgroup, then execs the task (internal/startgate).
+	startgate.Main()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))

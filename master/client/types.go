@@ -102,8 +102,18 @@ type Slave struct {
 	Active         bool           `json:"active"`
 	RegisteredTime float64        `json:"registered_time"`
 	Version        string         `json:"version"`
+	// Usage is atoll's own: what the agent's tasks use, measured from
+	// their cgroups; nil until the agent reported it.
+	Usage *SlaveUsage `json:"usage,omitempty"`
 
 	Raw json.RawMessage `json:"-"`
+}
+
+// SlaveUsage is what an agent's tasks use: cpus in cores, mem in MB.
+type SlaveUsage struct {
+	Cpus      float64 `json:"cpus"`
+	Mem       float64 `json:"mem"`
+	Timestamp float64 `json:"timestamp"`
 }
 
 // UnmarshalJSON decodes the agent entry and keeps its raw JSON.

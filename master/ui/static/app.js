@@ -354,6 +354,9 @@ function agentRows() {
       region: attrs.region === undefined ? '' : String(attrs.region),
       zone: attrs.zone === undefined ? '' : String(attrs.zone),
       cpus: [used.cpus || 0, res.cpus || 0], mem: [used.mem || 0, res.mem || 0], disk: [used.disk || 0, res.disk || 0],
+      // What the tasks use (from their cgroups; atoll's own field), next
+      // to what they were allocated; -1 sorts an agent without it first.
+      cpuUse: s.usage ? s.usage.cpus : -1, memUse: s.usage ? s.usage.mem : -1,
       ports: (used.ports || '').replace(/^\[|\]$/g, ''),
       state: s.active ? 'active' : 'inactive',
       heartbeat: s.last_heartbeat || 0,
@@ -392,7 +395,9 @@ function renderCluster() {
     h('td', { 'data-testid': 'agent-region' }, dash(r.region)),
     h('td', {}, dash(r.zone)),
     h('td', { class: 'num' }, used(r.cpus)),
+    h('td', { class: 'num', 'data-testid': 'agent-cpu-use' }, r.cpuUse < 0 ? '–' : r.cpuUse.toFixed(2)),
     h('td', { class: 'num' }, used(r.mem)),
+    h('td', { class: 'num', 'data-testid': 'agent-mem-use' }, r.memUse < 0 ? '–' : r.memUse.toFixed(1)),
     h('td', { class: 'num' }, used(r.disk)),
     h('td', { class: 'mono' }, dash(r.ports)),
     h('td', { class: r.state === 'active' ? 'ok' : 'bad' }, r.state),
