@@ -98,6 +98,10 @@ type App struct {
 	BackoffFactor              float64           `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64           `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64           `json:"taskKillGracePeriodSeconds,omitempty"`
+	// Dependencies are the absolute ids of the apps and groups that a
+	// deployment of several apps brings up (running and healthy) before
+	// this one, as Marathon's; nil when there are none.
+	Dependencies []string `json:"dependencies,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
@@ -252,4 +256,26 @@ type Deployment struct {
 	// Failed says why the deployment stopped making progress; it then
 	// holds still, old tasks serving, until it is rolled back or replaced.
 	Failed string `json:"failed,omitempty"`
+	// Group is the group the change was made under (/v2/groups), empty
+	// for a change to one app: Marathon's group_change_success names it.
+	Group string `json:"group,omitempty"`
+	// Originals are the apps a deployment of several apps changed or
+	// removed, as they were before it (what a rollback restores); apps
+	// it created are not among them. A one-app deployment uses Original.
+	Originals []App `json:"originals,omitempty"`
+}
+
+// Group is a Marathon group that exists in its own right: created through
+// /v2/groups, possibly empty, or given dependencies there. Groups that
+// only hold apps need no record: the API derives them from the app ids
+// (an app /a/b/c lives in group /a/b).
+type Group struct {
+	ID string `json:"id"`
+	// Dependencies are absolute app or group ids that every app below
+	// this group depends on.
+	Dependencies []string  `json:"dependencies,omitempty"`
+	Version      time.Time `json:"version"`
+	// Versions are the group's versions, newest first, the current one
+	// included; the master keeps a bounded number of them.
+	Versions []time.Time `json:"versions,omitempty"`
 }

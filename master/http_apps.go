@@ -38,6 +38,7 @@ type appView struct {
 	BackoffFactor              float64                 `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
+	Dependencies               []string                `json:"dependencies"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -95,6 +96,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
 		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
 		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
+		Dependencies:               nonNil(a.Dependencies),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

@@ -199,6 +199,7 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		agents = make([]events.Agent, count["agent"])
 		deps   = make([]events.Deployment, count["deployment"])
 		tasks  = make([]events.Task, count["task"])
+		groups = make([]events.Group, count["group"])
 	)
 	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
 	if err := parallel(chunks, func(c int) error {
@@ -214,6 +215,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &deps[slot[i]])
 			case "task":
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
+			case "group":
+				err = json.Unmarshal(r.data, &groups[slot[i]])
 			}
 			if err != nil {
 				return fmt.Errorf("zk store: %s: decode %s: %w", r.path, r.kind, err)
@@ -232,6 +235,9 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	}
 	for _, d := range deps {
 		st.Deployments[d.ID] = d
+	}
+	for _, g := range groups {
+		st.Groups[g.ID] = g
 	}
 	st.Tasks = make(map[string]events.Task, len(tasks))
 	for _, t := range tasks {

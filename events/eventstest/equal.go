@@ -42,7 +42,10 @@ func Equal(a, b *events.State) error {
 	if err := diffMap("tasks", a.Tasks, b.Tasks); err != nil {
 		return err
 	}
-	return diffMap("deployments", a.Deployments, b.Deployments)
+	if err := diffMap("deployments", a.Deployments, b.Deployments); err != nil {
+		return err
+	}
+	return diffMap("groups", a.Groups, b.Groups)
 }
 
 // Dump renders s as indented JSON with sorted keys, ending in a newline:
