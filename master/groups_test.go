@@ -362,3 +362,52 @@ func TestGroupsAreStored(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A group change is told on /v2/events as Marathon tells it: accepted
+// (group_change_success under the group), each step started and done,
+// the deployment's success; one refused for a lock as group_change_failed.
+func TestGroupEvents(t *testing.T) {
+	m, srv := sseMaster(t)
+	h := m.Handler()
+	s := openSSE(t, srv.URL+"/v2/events", "")
+	s.next(t) // event_stream_attached
+	if res := call(t, h, "POST", "/v2/groups", `{"id": "/prod", "apps": [
+		{"id": "a", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16},
+		{"id": "b", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "dependencies": ["a"]}]}`); res.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", res.status, res.body)
+	}
+	var types []string
+	for _, msg := range s.until(t, "deployment_info") {
+		types = append(types, msg.typ)
+		if msg.typ == "group_change_success" && decode(t, msg)["groupId"] != "/prod" {
+			t.Errorf("group_change_success %s", msg.data)
+		}
+	}
+	if !slices.Contains(types, "group_change_success") {
+		t.Fatalf("events %v, no group_change_success", types)
+	}
+
+	// A change refused for the lock the deployment holds.
+	if res := call(t, h, "PUT", "/v2/groups/prod", `{"apps": []}`); res.status != http.StatusConflict {
+		t.Fatalf("PUT over the deployment: %d %s", res.status, res.body)
+	}
+	failed := s.until(t, "group_change_failed")
+	if v := decode(t, failed[len(failed)-1]); v["groupId"] != "/prod" || !strings.Contains(v["reason"].(string), "locked") {
+		t.Errorf("group_change_failed %v", v)
+	}
+
+	reconcile(t, m) // step 1 (create) done
+	steps := s.until(t, "deployment_step_success")
+	if v := decode(t, steps[len(steps)-1]); at(t, v, "currentStep", "actions", 0, "action") != "StartApplication" {
+		t.Errorf("first step done: %v", v)
+	}
+	if info := s.next(t); info.typ != "deployment_info" || at(t, decode(t, info), "currentStep", "actions", 0, "app") != "/prod/a" {
+		t.Fatalf("second step: %+v", info)
+	}
+	for _, app := range []string{"/prod/a", "/prod/b"} {
+		reconcile(t, m)
+		runStaging(t, m, app, nil)
+		reconcile(t, m)
+	}
+	s.until(t, "deployment_success")
+}
