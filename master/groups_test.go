@@ -361,6 +361,25 @@ func TestGroupsAreStored(t *testing.T) {
 	if err := eventstest.Equal(loaded.Normalize(), st); err != nil {
 		t.Fatal(err)
 	}
+
+	// And through the event log, as a restarted master loads it.
+	dir := t.TempDir()
+	fs, err := OpenFileStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged, err := fs.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := stampAll(logged, 1, []events.Change{events.PutGroup(g), events.PutGroup(events.Group{ID: "/gone"}), events.DeleteGroup("/gone")})
+	if n, err := fs.AppendAll(evs); err != nil || n != len(evs) {
+		t.Fatalf("AppendAll: %d %v", n, err)
+	}
+	fs.Close()
+	if err := eventstest.Equal(reload(t, dir), logged); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A group change is told on /v2/events as Marathon tells it: accepted

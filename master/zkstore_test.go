@@ -57,6 +57,7 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskStaging)),
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskRunning)),
 			events.PutDeployment(eventstest.Deployment("dep-1", "/web/frontend")),
+			events.PutGroup(events.Group{ID: "/web", Dependencies: []string{"/db"}, Version: eventstest.T0}),
 		}},
 		{"deletes", []events.Change{
 			events.PutAgent(eventstest.Agent("agent-1")),
@@ -73,6 +74,9 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskFailed)), // terminal: leaves
 			events.DeleteDeployment("dep-1"),
 			events.DeleteTask("never-was"),
+			events.PutGroup(events.Group{ID: "/gone"}),
+			events.PutGroup(events.Group{ID: "/kept"}),
+			events.DeleteGroup("/gone"),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
