@@ -17,8 +17,12 @@ import (
 // heldByStepLocked reports whether the app waits for an earlier step of a
 // deployment that holds it, and why.
 func (m *Master) heldByStepLocked(appID string) (string, bool) {
-	for _, id := range m.deploymentsOfLocked(appID) {
-		d := m.state.Deployments[id]
+	// Deployments of one step hold nothing back: most deployments are,
+	// and they are passed over without a look at their apps.
+	for _, d := range m.state.Deployments {
+		if !stepped(d) {
+			continue
+		}
 		if s := stepOfApp(d, appID); s > d.CurrentStep {
 			return fmt.Sprintf("waiting for step %d of %d of deployment %s: the apps it depends on are not all running and healthy yet",
 				s, len(d.Steps), d.ID), true
