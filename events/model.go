@@ -256,8 +256,10 @@ type Deployment struct {
 	// Failed says why the deployment stopped making progress; it then
 	// holds still, old tasks serving, until it is rolled back or replaced.
 	Failed string `json:"failed,omitempty"`
-	// Group is the group the change was made under (/v2/groups), empty
-	// for a change to one app: Marathon's group_change_success names it.
+	// Group is the group a /v2/groups change was made in (the parent of
+	// the URL's group, as Marathon's GroupsResource hands it to
+	// updateRoot), empty for a change to one app (made in the app's
+	// group): Marathon's group_change_success names it.
 	Group string `json:"group,omitempty"`
 	// Originals are the apps a deployment of several apps changed or
 	// removed, as they were before it (what a rollback restores); apps

@@ -209,8 +209,10 @@ func (t groupTarget) check(lim appLimits) error {
 	return nil
 }
 
-// CreateGroup is POST /v2/groups: the group u.ID must not exist yet.
-func (m *Master) CreateGroup(u groupUpdate, force bool) (_ GroupChange, err error) {
+// CreateGroup is POST /v2/groups: the group u.ID must not exist yet. in
+// is the group the change is made in, which group_change_success names
+// (Marathon's: the parent of the URL's group).
+func (m *Master) CreateGroup(u groupUpdate, in string, force bool) (_ GroupChange, err error) {
 	defer m.writeLocked()(&err)
 	t := m.targetLocked()
 	if _, ok := t.apps[u.ID]; ok {
@@ -222,13 +224,13 @@ func (m *Master) CreateGroup(u groupUpdate, force bool) (_ GroupChange, err erro
 	now := m.cfg.Now().UTC()
 	t.apply(u, now)
 	t.touchUp(u.ID, now)
-	return m.deployGroupLocked(u.ID, t, now, force, false)
+	return m.deployGroupLocked(in, t, now, force, false)
 }
 
 // UpdateGroup is PUT /v2/groups/{id}: scaleBy scales every app below the
 // group; otherwise the group becomes what u says (created if missing).
 // With dryRun nothing changes and the answer is the plan.
-func (m *Master) UpdateGroup(u groupUpdate, force, dryRun bool) (_ GroupChange, err error) {
+func (m *Master) UpdateGroup(u groupUpdate, in string, force, dryRun bool) (_ GroupChange, err error) {
 	defer m.writeLocked()(&err)
 	t := m.targetLocked()
 	if _, ok := t.apps[u.ID]; ok {
@@ -244,7 +246,7 @@ func (m *Master) UpdateGroup(u groupUpdate, force, dryRun bool) (_ GroupChange, 
 		t.apply(u, now)
 	}
 	t.touchUp(u.ID, now)
-	return m.deployGroupLocked(u.ID, t, now, force, dryRun)
+	return m.deployGroupLocked(in, t, now, force, dryRun)
 }
 
 // DeleteGroup is DELETE /v2/groups/{id}: the group goes, with every app
@@ -262,7 +264,7 @@ func (m *Master) DeleteGroup(id string, force bool) (_ GroupChange, err error) {
 	} else {
 		t.touchUp(parentOf(id), now)
 	}
-	return m.deployGroupLocked(id, t, now, force, false)
+	return m.deployGroupLocked(parentOf(id), t, now, force, false)
 }
 
 func groupNotFound(id string) error {

@@ -22,13 +22,12 @@ var groupFields = map[string]bool{
 }
 
 const (
-	fmtNotChild      = "identifier %s is not child of %s. Hint: use relative paths."
-	msgUnknownField  = "is not a field of a group (Marathon's Group schema allows no other)"
-	msgGroupVersion  = "is not supported: atoll does not roll groups back to a stored version yet; PUT the group's definition instead"
-	msgGroupPods     = "is not supported: atoll runs no pods"
-	msgEnforceRole   = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
-	msgScaleByNeg    = "got %s, expected 0.0 or more"
-	msgGroupIDSuffix = "must match the group id in the URL"
+	fmtNotChild     = "identifier %s is not child of %s. Hint: use relative paths."
+	msgUnknownField = "is not a field of a group (Marathon's Group schema allows no other)"
+	msgGroupVersion = "is not supported: atoll does not roll groups back to a stored version yet; PUT the group's definition instead"
+	msgGroupPods    = "is not supported: atoll runs no pods"
+	msgEnforceRole  = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
+	msgScaleByNeg   = "got %s, expected 0.0 or more"
 )
 
 // groupErrs collects a body's type errors (400) and validation errors
@@ -48,9 +47,10 @@ func (g *groupErrs) result() error {
 }
 
 // decodeGroupBody reads a POST or PUT body for the group at path (the
-// URL's). For POST the body's id, relative to path, names the group; for
-// PUT it must name path itself.
-func decodeGroupBody(body []byte, path string, post bool, lim appLimits) (groupUpdate, error) {
+// URL's): the body's id, relative to path, names the group changed (as
+// Marathon's GroupsResource.updateOrCreate takes it), path itself when
+// there is none.
+func decodeGroupBody(body []byte, path string, lim appLimits) (groupUpdate, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return groupUpdate{}, &InvalidJSONError{Message: msgNoContent,
 			Details: []FieldErrors{{Path: "/", Errors: []string{noContentDetails}}}}
@@ -62,17 +62,17 @@ func decodeGroupBody(body []byte, path string, post bool, lim appLimits) (groupU
 			Details: []FieldErrors{{Path: "/", Errors: []string{err.Error()}}}}
 	}
 	var errs groupErrs
-	u := decodeGroup(&errs, "", json.RawMessage(body), path, !post, lim)
+	u := decodeGroup(&errs, "", json.RawMessage(body), path, lim)
 	if err := errs.result(); err != nil {
 		return groupUpdate{}, err
 	}
 	return u, nil
 }
 
-// decodeGroup reads the group at JSON path p. base is the group it is
-// relative to (for the top level, the URL's); exact says the body's id
-// must be base itself rather than a group below it or base.
-func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, exact bool, lim appLimits) groupUpdate {
+// decodeGroup reads the group at JSON path p. base is the group its id is
+// relative to: the URL's for the body, the enclosing group's for a group
+// in it, which must be below that group.
+func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, lim appLimits) groupUpdate {
 	r := &reader{}
 	obj, ok := r.object(pathOr(p), raw)
 	if !ok {
@@ -93,9 +93,7 @@ func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, ex
 			case id == rootGroupID && base == rootGroupID:
 			case len(bad) > 0:
 				errs.invalid.add(p+"/id", bad...)
-			case exact && id != base:
-				errs.invalid.add(p+"/id", msgGroupIDSuffix+" '"+base+"'")
-			case !exact && id != base && !isUnder(id, base):
+			case p != "" && !isUnder(id, base):
 				errs.invalid.add(p+"/id", fmt.Sprintf(fmtNotChild, id, base))
 			}
 			u.ID = id
@@ -152,10 +150,7 @@ func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, ex
 		if items, ok := r.array(p+"/groups", raw); ok {
 			subs := make([]groupUpdate, 0, len(items))
 			for i, item := range items {
-				sub := decodeGroup(errs, fmtPath(p+"/groups", i), item, u.ID, false, lim)
-				if sub.ID == u.ID {
-					errs.invalid.add(fmtPath(p+"/groups", i)+"/id", fmt.Sprintf(fmtNotChild, sub.ID, u.ID))
-				}
+				sub := decodeGroup(errs, fmtPath(p+"/groups", i), item, u.ID, lim)
 				subs = append(subs, sub)
 			}
 			u.Groups = &subs

@@ -80,14 +80,14 @@ func (m *Master) postGroup(w http.ResponseWriter, r *http.Request, path string, 
 		m.writeError(w, r, err)
 		return
 	}
-	u, err := decodeGroupBody(body, path, true, m.appLimits())
+	u, err := decodeGroupBody(body, path, m.appLimits())
 	if err != nil {
 		m.writeError(w, r, err)
 		return
 	}
-	ch, err := m.CreateGroup(u, force)
+	ch, err := m.CreateGroup(u, parentOf(path), force)
 	if err != nil {
-		m.groupFailed(u.ID, err)
+		m.groupFailed(parentOf(path), err)
 		m.writeError(w, r, err)
 		return
 	}
@@ -104,16 +104,16 @@ func (m *Master) putGroup(w http.ResponseWriter, r *http.Request, path string, f
 		m.writeError(w, r, err)
 		return
 	}
-	u, err := decodeGroupBody(body, path, false, m.appLimits())
+	u, err := decodeGroupBody(body, path, m.appLimits())
 	if err != nil {
 		m.writeError(w, r, err)
 		return
 	}
 	dryRun := boolParam(r, "dryRun", false)
-	ch, err := m.UpdateGroup(u, force, dryRun)
+	ch, err := m.UpdateGroup(u, parentOf(path), force, dryRun)
 	if err != nil {
 		if !dryRun {
-			m.groupFailed(u.ID, err)
+			m.groupFailed(parentOf(path), err)
 		}
 		m.writeError(w, r, err)
 		return
@@ -131,7 +131,7 @@ func (m *Master) putGroup(w http.ResponseWriter, r *http.Request, path string, f
 func (m *Master) deleteGroup(w http.ResponseWriter, r *http.Request, id string, force bool) {
 	ch, err := m.DeleteGroup(id, force)
 	if err != nil {
-		m.groupFailed(id, err)
+		m.groupFailed(parentOf(id), err)
 		m.writeError(w, r, err)
 		return
 	}
@@ -153,7 +153,8 @@ func stepViews(steps []events.DeploymentStep) []stepView {
 // groupFailed tells /v2/events that a group change was refused where
 // Marathon's GroupManager refuses it (a lock, an invalid tree), as its
 // group_change_failed. It is a notice: nothing changed, so nothing is
-// replayed.
+// replayed. id is the group the change was made in: as Marathon's
+// GroupsResource passes updateRoot the parent of the URL's group.
 func (m *Master) groupFailed(id string, err error) {
 	var (
 		locked  *LockedError
