@@ -265,6 +265,10 @@ type Deployment struct {
 	// removed, as they were before it (what a rollback restores); apps
 	// it created are not among them. A one-app deployment uses Original.
 	Originals []App `json:"originals,omitempty"`
+	// OriginalGroups are the group records the deployment changed or
+	// removed, as they were before it; the ones it created have it as
+	// their first version.
+	OriginalGroups []Group `json:"originalGroups,omitempty"`
 }
 
 // Group is a Marathon group that exists in its own right: created through

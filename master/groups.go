@@ -331,19 +331,25 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		ports.Set(app)
 		changes = append(changes, events.PutApp(app))
 	}
+	var originalGroups []events.Group
 	for _, id := range slices.Sorted(maps.Keys(t.groups)) {
 		if old, ok := m.state.Groups[id]; !ok || !reflect.DeepEqual(old, t.groups[id]) {
 			changes = append(changes, events.PutGroup(t.groups[id]))
+			if ok {
+				originalGroups = append(originalGroups, old)
+			}
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(m.state.Groups)) {
 		if _, ok := t.groups[id]; !ok {
 			changes = append(changes, events.DeleteGroup(id))
+			originalGroups = append(originalGroups, m.state.Groups[id])
 		}
 	}
 	dep := events.Deployment{
 		ID: uuid.NewString(), Version: now, AffectedApps: nonNil(affected),
 		Steps: nonNil(steps), TotalSteps: len(steps), Group: path, Originals: originals,
+		OriginalGroups: originalGroups,
 	}
 	if len(steps) > 0 {
 		dep.CurrentStep = 1

@@ -106,8 +106,8 @@ func (m *Master) checkDependenciesLocked(app events.App) error {
 }
 
 // rollbackStepsLocked ends a deployment of several apps and undoes it:
-// each app it changed or removed goes back to what it was, each app it
-// created goes, in one new deployment ordered as any other.
+// each app and group record it changed or removed goes back to what it
+// was, each it created goes, in one new deployment ordered as any other.
 func (m *Master) rollbackStepsLocked(d events.Deployment) (Change, error) {
 	now := m.cfg.Now().UTC()
 	if err := m.commitLocked(events.DeleteDeployment(d.ID)); err != nil {
@@ -119,6 +119,14 @@ func (m *Master) rollbackStepsLocked(d events.Deployment) (Change, error) {
 	}
 	for _, a := range d.Originals {
 		t.apps[a.ID] = a
+	}
+	for id, g := range t.groups {
+		if len(g.Versions) > 0 && g.Versions[len(g.Versions)-1].Equal(d.Version) {
+			delete(t.groups, id) // created by d
+		}
+	}
+	for _, g := range d.OriginalGroups {
+		t.groups[g.ID] = g
 	}
 	path := d.Group
 	if path == "" {

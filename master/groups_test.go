@@ -432,3 +432,48 @@ func TestGroupEvents(t *testing.T) {
 	}
 	s.until(t, "deployment_success")
 }
+
+// DELETE /v2/deployments/{id} on a group's deployment undoes all of it:
+// apps it created go, apps it changed go back.
+func TestGroupDeploymentRollback(t *testing.T) {
+	m, h := newAPI(t, "")
+	res := call(t, h, "POST", "/v2/groups", chainGroup)
+	if res.status != http.StatusCreated {
+		t.Fatalf("POST: %d %s", res.status, res.body)
+	}
+	created := res.json(t)["deploymentId"].(string)
+	if res := call(t, h, "DELETE", "/v2/deployments/"+created, ""); res.status != http.StatusOK {
+		t.Fatalf("roll back the creation: %d %s", res.status, res.body)
+	}
+	m.View(func(s *events.State) {
+		if len(s.Apps) != 0 {
+			t.Errorf("apps after rolling back their creation: %v", slices.Collect(func(yield func(string) bool) {
+				for id := range s.Apps {
+					yield(id)
+				}
+			}))
+		}
+	})
+
+	if res := call(t, h, "POST", "/v2/groups?force=true", chainGroup); res.status != http.StatusCreated {
+		t.Fatalf("POST again: %d %s", res.status, res.body)
+	}
+	d, _ := onlyDeployment(t, m)
+	if res := call(t, h, "DELETE", "/v2/deployments/"+d.ID+"?force=true", ""); res.status != http.StatusAccepted {
+		t.Fatalf("stop the creation: %d", res.status)
+	}
+	res = call(t, h, "PUT", "/v2/groups/prod", `{"scaleBy": 3}`)
+	if res.status != http.StatusOK {
+		t.Fatalf("scaleBy: %d %s", res.status, res.body)
+	}
+	if res := call(t, h, "DELETE", "/v2/deployments/"+res.json(t)["deploymentId"].(string), ""); res.status != http.StatusOK {
+		t.Fatalf("roll back the scaling: %d %s", res.status, res.body)
+	}
+	m.View(func(s *events.State) {
+		for id, want := range map[string]int{"/prod/a": 1, "/prod/b": 1, "/prod/c": 2} {
+			if got := s.Apps[id].Instances; got != want {
+				t.Errorf("%s: %d instances after the rollback, want %d", id, got, want)
+			}
+		}
+	})
+}
