@@ -102,6 +102,11 @@ func TestGroupDependenciesOrderTheDeployment(t *testing.T) {
 	if w := at(t, call(t, h, "GET", "/v2/apps/prod/b", "").json(t), "app", "deployments", 0, "id"); w != d.ID {
 		t.Errorf("b is not held by its deployment: %v", w)
 	}
+	// Held apps are not in the launch queue yet, as in Marathon, where
+	// they wait at 0 instances for their step.
+	if q := call(t, h, "GET", "/v2/queue", "").json(t)["queue"].([]any); len(q) != 0 {
+		t.Errorf("queue %v, want none: a's instance is staged, b and c wait for their step", q)
+	}
 
 	// Running but not yet healthy: b still waits.
 	runStaging(t, m, "/prod/a", nil)
