@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +92,50 @@ func firstStaged(t *testing.T, client marathon.Marathon, appID string) time.Time
 	return stamps[0]
 }
 
+// listenGroupEvents follows /v2/events with go-marathon's SSE client and
+// returns what it has seen so far: counts by event type (group changes
+// by type and group id).
+func listenGroupEvents(t *testing.T, api string) func() map[string]int {
+	t.Helper()
+	client, err := marathon.NewClient(marathon.Config{URL: api, EventsTransport: marathon.EventsTransportSSE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := client.AddEventsListener(marathon.EventIDGroupChangeSuccess | marathon.EventIDDeploymentStepSuccess |
+		marathon.EventIDDeploymentSuccess)
+	if err != nil {
+		t.Fatalf("AddEventsListener: %v", err)
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-ch:
+				key := ev.Name
+				if g, ok := ev.Event.(*marathon.EventGroupChangeSuccess); ok {
+					key += " " + g.GroupID
+				}
+				mu.Lock()
+				counts[key]++
+				mu.Unlock()
+			}
+		}
+	}()
+	// Removed first, so that the client never waits on a listener gone.
+	t.Cleanup(func() { client.RemoveEventsListener(ch); cancel(); <-done })
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(counts)
+	}
+}
+
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339Nano, s)
@@ -106,6 +153,7 @@ func TestGroupsWithGoMarathon(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	seen := listenGroupEvents(t, c.api)
 	if err := client.CreateGroup(gmGroup(true)); err != nil {
 		t.Fatalf("CreateGroup: %v", err)
 	}
@@ -116,6 +164,16 @@ func TestGroupsWithGoMarathon(t *testing.T) {
 	t.Logf("created in %s", time.Since(start))
 	if ids, err := client.Deployments(); err != nil || len(ids) != 0 {
 		t.Fatalf("deployments after WaitOnGroup: %v %v", ids, err)
+	}
+	// The events, as go-marathon decodes them: the change accepted in the
+	// root group, each of the 4 steps done (create a, b, c; then a, b, c
+	// in turn), the deployment done.
+	c.waitFor(10*time.Second, "go-marathon to see the deployment succeed", func() (bool, string) {
+		got := seen()
+		return got["deployment_success"] >= 1, fmt.Sprint(got)
+	})
+	if got := seen(); got["group_change_success /"] != 1 || got["deployment_step_success"] != 4 {
+		t.Errorf("events seen by go-marathon: %v", got)
 	}
 	for _, pair := range [][2]string{{"/gm/a", "/gm/b"}, {"/gm/b", "/gm/c"}} {
 		healthy, staged := healthySince(t, client, pair[0]), firstStaged(t, client, pair[1])
