@@ -21,6 +21,12 @@ const (
 	GroupUpdated      Type = "group_updated"
 	GroupRemoved      Type = "group_removed"
 	LeaderChanged     Type = "leader_changed"
+	// AppVersionAdded keeps an app definition in the app's history (its
+	// Event.App); AppVersionRemoved forgets one (Event.App names it by id
+	// and version only). The leader decides how many to keep (Marathon's
+	// --zk_max_versions); AppRemoved forgets them all, as Marathon does.
+	AppVersionAdded   Type = "app_version_added"
+	AppVersionRemoved Type = "app_version_removed"
 	// Sync is not a state change: the leader publishes its current
 	// (epoch, seq) every second on the event subject so that a follower
 	// which missed the last event of a quiet period notices, with the
@@ -72,8 +78,12 @@ func PutAgent(a Agent) Change      { return Change{Type: AgentUpdated, ID: a.ID,
 func DeleteAgent(id string) Change { return Change{Type: AgentRemoved, ID: id} }
 func PutApp(a App) Change          { return Change{Type: AppUpdated, ID: a.ID, App: &a} }
 func DeleteApp(id string) Change   { return Change{Type: AppRemoved, ID: id} }
-func PutTask(t Task) Change        { return Change{Type: TaskUpdated, ID: t.ID, Task: &t} }
-func DeleteTask(id string) Change  { return Change{Type: TaskRemoved, ID: id} }
+func PutAppVersion(a App) Change   { return Change{Type: AppVersionAdded, ID: a.ID, App: &a} }
+func DeleteAppVersion(id string, version time.Time) Change {
+	return Change{Type: AppVersionRemoved, ID: id, App: &App{ID: id, Version: version}}
+}
+func PutTask(t Task) Change       { return Change{Type: TaskUpdated, ID: t.ID, Task: &t} }
+func DeleteTask(id string) Change { return Change{Type: TaskRemoved, ID: id} }
 func PutDeployment(d Deployment) Change {
 	return Change{Type: DeploymentUpdated, ID: d.ID, Deployment: &d}
 }
@@ -106,6 +116,10 @@ func (e *Event) Validate() error {
 	case AppUpdated:
 		if e.App == nil || e.App.ID == "" {
 			return missing("app")
+		}
+	case AppVersionAdded, AppVersionRemoved:
+		if e.App == nil || e.App.ID == "" || e.App.Version.IsZero() {
+			return missing("app id and version")
 		}
 	case TaskUpdated:
 		if e.Task == nil || e.Task.ID == "" {

@@ -147,6 +147,7 @@ type followed struct {
 }
 
 func newFollowed(s Snapshot) *followed {
+	s.State.DropVersions() // a follower answers with current definitions only
 	return &followed{State: s.State, chain: ChainAt(s.State.Epoch, s.State.Seq, s.Digest), from: s.State.Seq}
 }
 

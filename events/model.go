@@ -102,11 +102,20 @@ type App struct {
 	// deployment of several apps brings up (running and healthy) before
 	// this one, as Marathon's; nil when there are none.
 	Dependencies []string `json:"dependencies,omitempty"`
+	// KillSelection is which tasks go first when the app scales down:
+	// KillYoungestFirst (also when empty) or KillOldestFirst.
+	KillSelection string `json:"killSelection,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
 	VersionInfo VersionInfo `json:"versionInfo"`
 }
+
+// Marathon's killSelection values.
+const (
+	KillYoungestFirst = "YOUNGEST_FIRST"
+	KillOldestFirst   = "OLDEST_FIRST"
+)
 
 // VersionInfo is Marathon's split between a scaling change and a config change.
 type VersionInfo struct {
@@ -215,6 +224,10 @@ type Task struct {
 	Cpus          float64   `json:"cpus"`
 	Mem           float64   `json:"mem"`
 	Disk          float64   `json:"disk"`
+	// Region and Zone are the agent's, when it has them (its attributes
+	// "region" and "zone").
+	Region string `json:"region,omitempty"`
+	Zone   string `json:"zone,omitempty"`
 }
 
 // Leader is the master that currently writes the state.

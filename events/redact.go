@@ -67,6 +67,7 @@ func (e Event) Redacted() Event {
 func (s *State) Redacted() *State {
 	r := *s
 	r.tasksByApp = nil
+	r.AppVersions = nil // followers keep no history (DropVersions)
 	if anyOf(s.Apps, func(a App) bool { return len(a.Env) > 0 }) {
 		r.Apps = make(map[string]App, len(s.Apps))
 		for id, a := range s.Apps {

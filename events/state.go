@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -23,9 +24,16 @@ type State struct {
 	Deployments map[string]Deployment `json:"deployments"`
 	// Groups are the groups with a record of their own (see Group).
 	Groups map[string]Group `json:"groups,omitempty"`
+	// AppVersions is each app's history of definitions, oldest first
+	// (versions.go). Only the leader's states keep it: followers drop it
+	// (DropVersions), and what NATS carries leaves it out (Redacted).
+	AppVersions map[string][]App `json:"appVersions,omitempty"`
+	// AppFailures is each app's last task failure (failures.go).
+	AppFailures map[string]TaskFailure `json:"appFailures,omitempty"`
 
 	tasksByApp *taskIndex // see state_index.go
 	byAgent    bool       // index by agent too (IndexByAgent)
+	noVersions bool       // see DropVersions
 }
 
 // NewState returns the empty state at (0, 0).
@@ -61,8 +69,13 @@ func (s *State) Apply(e Event) error {
 		s.Apps[e.App.ID] = *e.App
 	case AppRemoved:
 		delete(s.Apps, e.ID)
+		delete(s.AppVersions, e.ID)
+		delete(s.AppFailures, e.ID)
+	case AppVersionAdded, AppVersionRemoved:
+		s.applyVersion(e)
 	case TaskUpdated:
 		if e.Task.State.Terminal() {
+			s.noteFailure(e)
 			s.dropTask(e.Task.ID)
 		} else {
 			s.putTask(s.shareStrings(*e.Task))
@@ -102,6 +115,12 @@ func (s *State) shareStrings(t Task) Task {
 		t.AgentID = ag.ID
 		if t.Host == ag.Hostname {
 			t.Host = ag.Hostname
+		}
+		if r := ag.Attributes["region"]; t.Region == r {
+			t.Region = r
+		}
+		if z := ag.Attributes["zone"]; t.Zone == z {
+			t.Zone = z
 		}
 		// The slice may be the event's: change a copy.
 		t.IPAddresses = slices.Clone(t.IPAddresses)
@@ -143,6 +162,13 @@ func (s *State) CloneUnindexed() *State {
 		Deployments: make(map[string]Deployment, len(s.Deployments)),
 		Groups:      make(map[string]Group, len(s.Groups)),
 		byAgent:     s.byAgent,
+		noVersions:  s.noVersions,
+	}
+	if s.AppVersions != nil {
+		c.AppVersions = maps.Clone(s.AppVersions) // the histories are never changed in place
+	}
+	if s.AppFailures != nil {
+		c.AppFailures = maps.Clone(s.AppFailures)
 	}
 	if s.Leader != nil {
 		l := *s.Leader

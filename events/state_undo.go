@@ -17,6 +17,15 @@ type Undo struct {
 	task       Task
 	deployment Deployment
 	group      Group
+	// versions is the app's history before the event, for the events
+	// that change it (AppRemoved, AppVersionAdded, AppVersionRemoved).
+	versions    []App
+	hadVersions bool
+	// failure is the app's last failure before the event, for the
+	// events that change it (AppRemoved, a TaskUpdated that fails).
+	failure    TaskFailure
+	hadFailure bool
+	failureApp string
 }
 
 // ApplyUndoable is Apply that also returns how to take the event back.
@@ -35,9 +44,19 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 			u.id = e.App.ID
 		}
 		u.app, u.had = s.Apps[u.id]
+		u.versions, u.hadVersions = s.AppVersions[u.id]
+		u.failureApp = u.id
+		u.failure, u.hadFailure = s.AppFailures[u.id]
+	case AppVersionAdded, AppVersionRemoved:
+		if e.App != nil {
+			u.id = e.App.ID
+		}
+		u.versions, u.hadVersions = s.AppVersions[u.id]
 	case TaskUpdated, TaskRemoved:
 		if e.Task != nil {
 			u.id = e.Task.ID
+			u.failureApp = e.Task.AppID
+			u.failure, u.hadFailure = s.AppFailures[e.Task.AppID]
 		}
 		u.task, u.had = s.Tasks[u.id]
 	case DeploymentUpdated, DeploymentRemoved:
@@ -73,12 +92,17 @@ func (s *State) Revert(u Undo) {
 		} else {
 			delete(s.Apps, u.id)
 		}
+		s.revertVersions(u)
+		s.revertFailure(u)
+	case AppVersionAdded, AppVersionRemoved:
+		s.revertVersions(u)
 	case TaskUpdated, TaskRemoved:
 		if u.had {
 			s.putTask(u.task)
 		} else {
 			s.dropTask(u.id)
 		}
+		s.revertFailure(u)
 	case DeploymentUpdated, DeploymentRemoved:
 		if u.had {
 			s.Deployments[u.id] = u.deployment
@@ -93,4 +117,24 @@ func (s *State) Revert(u Undo) {
 		}
 	}
 	s.Epoch, s.Seq, s.Leader = u.epoch, u.seq, u.leader
+}
+
+// revertVersions puts back an app's history as u found it.
+func (s *State) revertVersions(u Undo) {
+	if u.hadVersions {
+		s.AppVersions[u.id] = u.versions
+	} else {
+		delete(s.AppVersions, u.id)
+	}
+}
+
+// revertFailure puts back an app's last failure as u found it.
+func (s *State) revertFailure(u Undo) {
+	switch {
+	case u.failureApp == "":
+	case u.hadFailure:
+		s.AppFailures[u.failureApp] = u.failure
+	default:
+		delete(s.AppFailures, u.failureApp)
+	}
 }

@@ -15,6 +15,8 @@ import (
 func TestRevertRestoresTheStateBefore(t *testing.T) {
 	s := base(t)
 	s.IndexByAgent()
+	web := s.Apps["/web"]
+	apply(t, s, events.PutAppVersion(web))
 	want := dump(t, s)
 	a2 := eventstest.Agent("a2")
 	killed := eventstest.Task("web.1", "/web", "a1", events.TaskKilled)
@@ -22,6 +24,9 @@ func TestRevertRestoresTheStateBefore(t *testing.T) {
 	changes := []events.Change{
 		events.PutAgent(a2),
 		events.PutApp(eventstest.App("/api", 3)),
+		events.PutAppVersion(eventstest.App("/api", 3)),
+		events.DeleteAppVersion("/web", web.Version),
+		events.PutAppVersion(web),
 		events.PutTask(moved),
 		events.PutTask(killed), // terminal: drops web.1
 		events.DeleteApp("/web"),

@@ -148,6 +148,7 @@ type appPatch struct {
 	MaxLaunchDelaySeconds      *float64
 	TaskKillGracePeriodSeconds *float64
 	Dependencies               *[]string
+	KillSelection              *string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
 	invalid []FieldErrors
@@ -294,6 +295,7 @@ func (p *appPatch) applyTo(base events.App) events.App {
 	if p.Dependencies != nil {
 		a.Dependencies = resolveDependencies(a.ID, *p.Dependencies) // groups_path.go
 	}
+	set(&a.KillSelection, p.KillSelection)
 
 	// cmd and args exclude each other: giving one drops the other, so a
 	// PUT can switch an app from cmd to args.

@@ -53,10 +53,12 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		MaxLaunchDelaySeconds:      field(r, obj, "maxLaunchDelaySeconds", r.number),
 		TaskKillGracePeriodSeconds: field(r, obj, "taskKillGracePeriodSeconds", r.number),
 		Dependencies:               field(r, obj, "dependencies", r.strs),
+		KillSelection:              field(r, obj, "killSelection", r.str),
 	}
 	if len(r.typeErrs) > 0 {
 		return nil, &InvalidJSONError{Message: msgInvalidJSON, Details: r.typeErrs}
 	}
+	r.refuseFields(obj)
 	p.invalid = r.invalid
 	return p, nil
 }

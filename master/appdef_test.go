@@ -57,7 +57,7 @@ func TestAppForCreateDefaults(t *testing.T) {
 		{"minimal", `{"id":"web","cmd":"sleep 1"}`, withDefaults(func(a *events.App) {})},
 		{"marathon defaults spelled out", `{"id":"/web/","cmd":"sleep 1","instances":1,"cpus":1,"mem":128,"disk":0,
 			"backoffSeconds":1,"backoffFactor":1.15,"maxLaunchDelaySeconds":3600,"upgradeStrategy":{"minimumHealthCapacity":1,"maximumOverCapacity":1},
-			"requirePorts":false,"constraints":[],"labels":{},"env":{},"healthChecks":[],"unknownField":{"x":1}}`,
+			"requirePorts":false,"constraints":[],"labels":{},"env":{},"healthChecks":[]}`,
 			withDefaults(func(a *events.App) {})},
 		{"nulls are absent", `{"id":"web","cmd":"sleep 1","instances":null,"labels":null}`, withDefaults(func(a *events.App) {})},
 		{"legacy ports", `{"id":"web","cmd":"sleep 1","ports":[0,8080]}`, withDefaults(func(a *events.App) {
@@ -335,5 +335,69 @@ func TestFormatNumbers(t *testing.T) {
 	}
 	if got := fmtInt(-1); got != "-1" {
 		t.Errorf("fmtInt(-1) = %q", got)
+	}
+}
+
+// Every field of Marathon's app definition is honoured or refused, never
+// dropped: a field this cluster cannot honour is a 422 naming it, unless
+// its value asks for nothing; a field no app definition has is a 422;
+// what Marathon itself writes into an app's JSON is ignored.
+func TestAppFieldsHonouredOrRefused(t *testing.T) {
+	const ok = `"id":"web","cmd":"sleep 1"`
+	refused := []struct{ field, value string }{
+		{"container", `{"type":"DOCKER","docker":{"image":"nginx"}}`},
+		{"networks", `[{"mode":"container/bridge"}]`},
+		{"ipAddress", `{"networkName":"dcos"}`},
+		{"readinessChecks", `[{"name":"ready","protocol":"HTTP","path":"/ready","portName":"http"}]`},
+		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
+		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},
+		{"fetch", `[{"uri":"http://127.0.0.1/a.tgz"}]`},
+		{"uris", `["http://127.0.0.1/a.tgz"]`},
+		{"storeUrls", `["http://127.0.0.1/a"]`},
+		{"acceptedResourceRoles", `["slave_public"]`},
+		{"role", `"dev"`},
+		{"residency", `{"taskLostBehavior":"WAIT_FOREVER"}`},
+		{"secrets", `{"s":{"source":"db/pass"}}`},
+		{"executor", `"/opt/my-executor"`},
+		{"gpus", `1`},
+		{"resourceLimits", `{"cpus":"unlimited"}`},
+		{"tty", `true`},
+	}
+	for _, tc := range refused {
+		t.Run("refused "+tc.field, func(t *testing.T) {
+			_, err := appForCreate([]byte(`{`+ok+`,"`+tc.field+`":`+tc.value+`}`), testLimits)
+			wantDetail(t, err, 422, "/"+tc.field, msgUnsupportedField)
+		})
+	}
+	t.Run("killSelection", func(t *testing.T) {
+		a, err := appForCreate([]byte(`{`+ok+`,"killSelection":"OLDEST_FIRST"}`), testLimits)
+		if err != nil || a.KillSelection != events.KillOldestFirst {
+			t.Fatalf("OLDEST_FIRST: %v %q", err, a.KillSelection)
+		}
+		_, err = appForCreate([]byte(`{`+ok+`,"killSelection":"RANDOM"}`), testLimits)
+		wantDetail(t, err, 422, "/killSelection", "expected one of: [YOUNGEST_FIRST, OLDEST_FIRST]")
+	})
+	t.Run("unknown field", func(t *testing.T) {
+		_, err := appForCreate([]byte(`{`+ok+`,"bogusField":1}`), testLimits)
+		wantDetail(t, err, 422, "/bogusField", msgUnknownField)
+	})
+	t.Run("unknown field on update", func(t *testing.T) {
+		existing := defaultApp("/web")
+		existing.Cmd = "sleep 1"
+		_, err := appForUpdate("/web", &existing, []byte(`{"instnaces":3}`), true, testLimits)
+		wantDetail(t, err, 422, "/instnaces", msgUnknownField)
+	})
+	// Values that ask for nothing, and what Marathon writes into an
+	// app's JSON, are taken.
+	for _, extra := range []string{
+		`"container":null`, `"dependencies":[]`, `"fetch":[]`, `"uris":null`, `"networks":[{"mode":"host"}]`,
+		`"acceptedResourceRoles":["*"]`, `"role":"*"`, `"executor":""`, `"executor":"//cmd"`, `"gpus":0`,
+		`"killSelection":"YOUNGEST_FIRST"`, `"tty":false`, `"secrets":{}`, `"readinessChecks":[]`,
+		`"tasksRunning":3`, `"deployments":[{"id":"x"}]`, `"versionInfo":{"lastScalingAt":"2026-01-01T00:00:00.000Z"}`,
+		`"lastTaskFailure":{"message":"x"}`, `"waiting":[]`,
+	} {
+		if _, err := appForCreate([]byte(`{`+ok+`,`+extra+`}`), testLimits); err != nil {
+			t.Errorf("%s: %v", extra, err)
+		}
 	}
 }

@@ -44,6 +44,11 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 	for i, hc := range a.HealthChecks {
 		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortDefinitions))
 	}
+	switch a.KillSelection {
+	case "", events.KillYoungestFirst, events.KillOldestFirst:
+	default:
+		errs.add("/killSelection", fmt.Sprintf("got %s, expected one of: [%s, %s]", a.KillSelection, events.KillYoungestFirst, events.KillOldestFirst))
+	}
 	us := a.UpgradeStrategy
 	between(&errs, "/upgradeStrategy/minimumHealthCapacity", us.MinimumHealthCapacity, 0, 1, fmtDouble)
 	between(&errs, "/upgradeStrategy/maximumOverCapacity", us.MaximumOverCapacity, 0, 1, fmtDouble)

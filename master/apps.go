@@ -35,7 +35,7 @@ func (m *Master) CreateApp(app events.App) (_ Change, err error) {
 }
 
 func (m *Master) createLocked(app events.App) (Change, error) {
-	now := m.cfg.Now().UTC()
+	now := m.versionTimeLocked(app.ID)
 	app.Version = now
 	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
 	if err := m.assignPortsLocked(&app); err != nil {
@@ -71,7 +71,7 @@ func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.A
 	if err := m.unlockLocked(id, force); err != nil {
 		return Change{}, err
 	}
-	now := m.cfg.Now().UTC()
+	now := m.versionTimeLocked(id)
 	app.Version = now
 	action := "ScaleApplication"
 	if scalingOnly(old, app) {
@@ -110,7 +110,7 @@ func (m *Master) RestartApp(id string, force bool) (_ Change, err error) {
 	if err != nil {
 		return Change{}, err
 	}
-	now := m.cfg.Now().UTC()
+	now := m.versionTimeLocked(id)
 	app.Version = now
 	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
 	m.runtime.resetBackoff(id)
@@ -149,7 +149,7 @@ func (m *Master) KillTasks(appID string, taskIDs []string, scale, force bool) (_
 		if err := m.unlockLocked(appID, force); err != nil {
 			return nil, nil, err
 		}
-		now := m.cfg.Now().UTC()
+		now := m.versionTimeLocked(appID)
 		app.Instances = max(0, app.Instances-len(tasks))
 		app.Version = now
 		app.VersionInfo.LastScalingAt = now
@@ -208,7 +208,19 @@ func (m *Master) deployLocked(app events.App, action string, now time.Time, c ev
 		dep.Original = &old
 	}
 	m.runtime.deployFailures[app.ID] = 0
-	if err := m.commitLocked(c, events.PutDeployment(dep)); err != nil {
+	var changes []events.Change
+	if c.Type == events.AppRemoved {
+		// Marathon forgets an app's versions with it. Each is its own
+		// record in a store (State.Apply would drop them anyway).
+		for _, v := range m.state.AppVersions[app.ID] {
+			changes = append(changes, events.DeleteAppVersion(app.ID, v.Version))
+		}
+	}
+	changes = append(changes, c, events.PutDeployment(dep))
+	if c.Type == events.AppUpdated {
+		changes = append(changes, m.versionChangesLocked(*c.App)...)
+	}
+	if err := m.commitLocked(changes...); err != nil {
 		return Change{}, fmt.Errorf("%s %s: %w", action, app.ID, err)
 	}
 	m.kickReconcile()

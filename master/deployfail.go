@@ -85,6 +85,7 @@ func (m *Master) rollbackLocked(d events.Deployment) (Change, error) {
 		return m.deployLocked(m.state.Apps[appID], "StopApplication", now, events.DeleteApp(appID))
 	}
 	app := *d.Original
+	now = m.versionTimeLocked(appID)
 	app.Version = now
 	if err := m.commitLocked(events.DeleteDeployment(d.ID)); err != nil {
 		return Change{}, fmt.Errorf("roll back deployment %s: %w", d.ID, err)

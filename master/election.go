@@ -40,13 +40,33 @@ func (m *Master) campaign(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		m.log.Warn("zookeeper term ended; campaigning again", "err", err)
+		if errors.Is(err, errAbdicated) {
+			m.log.Info("stepped down; campaigning again behind the other masters")
+		} else {
+			m.log.Warn("zookeeper term ended; campaigning again", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(campaignRetry):
 		}
 	}
+}
+
+// errAbdicated ends a term at DELETE /v2/leader (Abdicate).
+var errAbdicated = errors.New("leadership abdicated (DELETE /v2/leader)")
+
+// Abdicate makes the leader step down, as Marathon's DELETE /v2/leader
+// does: its term ends and its candidacy with it, so the next master in
+// line takes over, and this one campaigns again behind the others. It
+// says whether this master was leading a term it could end.
+func (m *Master) Abdicate() bool {
+	end := m.abdicate.Load()
+	if end == nil || !m.Leading() {
+		return false
+	}
+	(*end)(errAbdicated)
+	return true
 }
 
 // errZKDisconnected ends a leadership (not the term) when the client lost
@@ -162,7 +182,11 @@ func (m *Master) term(parent context.Context) error {
 			if disconnected.Load() { // lost before stopLeading was set
 				stop(errZKDisconnected)
 			}
+			// Abdicating ends the term: closing the session deletes
+			// our candidate at once, so the next one leads.
+			m.abdicate.Store(&cancel)
 			err := m.leadTerm(leadCtx, conn, cancel, node, listed)
+			m.abdicate.Store(nil)
 			stopLeading.Store(nil)
 			stop(nil)
 			if ctx.Err() != nil {

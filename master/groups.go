@@ -221,7 +221,7 @@ func (m *Master) CreateGroup(u groupUpdate, in string, force bool) (_ GroupChang
 	if t.exists(u.ID) {
 		return GroupChange{}, &ConflictError{Message: fmt.Sprintf("Group %s is already created. Use PUT to change this group.", u.ID)}
 	}
-	now := m.cfg.Now().UTC()
+	now := m.changeTimeLocked()
 	t.apply(u, now)
 	t.touchUp(u.ID, now)
 	return m.deployGroupLocked(in, t, now, force, false)
@@ -236,7 +236,7 @@ func (m *Master) UpdateGroup(u groupUpdate, in string, force, dryRun bool) (_ Gr
 	if _, ok := t.apps[u.ID]; ok {
 		return GroupChange{}, &ConflictError{Message: fmt.Sprintf("An app with the path %s already exists.", u.ID)}
 	}
-	now := m.cfg.Now().UTC()
+	now := m.changeTimeLocked()
 	if u.ScaleBy != nil {
 		if !t.exists(u.ID) {
 			return GroupChange{}, groupNotFound(u.ID)
@@ -257,7 +257,7 @@ func (m *Master) DeleteGroup(id string, force bool) (_ GroupChange, err error) {
 	if !t.exists(id) {
 		return GroupChange{}, groupNotFound(id)
 	}
-	now := m.cfg.Now().UTC()
+	now := m.changeTimeLocked()
 	t.removeBelow(id)
 	if id == rootGroupID {
 		t.touch(rootGroupID, now)
@@ -265,6 +265,20 @@ func (m *Master) DeleteGroup(id string, force bool) (_ GroupChange, err error) {
 		t.touchUp(parentOf(id), now)
 	}
 	return m.deployGroupLocked(parentOf(id), t, now, force, false)
+}
+
+// changeTimeLocked is the version of a group change, its apps' and its
+// groups' alike (as Marathon gives one change one version): now, to the
+// millisecond the API shows, and after every app's current version, so
+// that it names one definition of each (versionTimeLocked's rule).
+func (m *Master) changeTimeLocked() time.Time {
+	now := m.cfg.Now().UTC().Truncate(time.Millisecond)
+	for _, a := range m.state.Apps {
+		if !now.After(a.Version) {
+			now = a.Version.Truncate(time.Millisecond).Add(time.Millisecond)
+		}
+	}
+	return now
 }
 
 func groupNotFound(id string) error {
@@ -312,15 +326,20 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		m.runtime.deployFailures[id] = 0
 		if !stays {
 			m.runtime.resetBackoff(id)
+			// Marathon forgets an app's versions with it (as deployLocked).
+			for _, v := range m.state.AppVersions[id] {
+				changes = append(changes, events.DeleteAppVersion(id, v.Version))
+			}
 			changes = append(changes, events.DeleteApp(id))
 			continue
 		}
-		app.Version = now
+		at := now // changeTimeLocked: after every app's current version
+		app.Version = at
 		switch {
 		case existed && scalingOnly(old, app):
-			app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: old.VersionInfo.LastConfigChangeAt}
+			app.VersionInfo = events.VersionInfo{LastScalingAt: at, LastConfigChangeAt: old.VersionInfo.LastConfigChangeAt}
 		default:
-			app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
+			app.VersionInfo = events.VersionInfo{LastScalingAt: at, LastConfigChangeAt: at}
 			m.runtime.resetBackoff(id)
 		}
 		if err := m.assignPortsLocked(&app); err != nil {
@@ -330,6 +349,7 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		// Counted now, so the next app of this change cannot take its ports.
 		ports.Set(app)
 		changes = append(changes, events.PutApp(app))
+		changes = append(changes, m.versionChangesLocked(app)...) // every change is a version (versions.go)
 	}
 	var originalGroups []events.Group
 	for _, id := range slices.Sorted(maps.Keys(t.groups)) {

@@ -22,12 +22,12 @@ var groupFields = map[string]bool{
 }
 
 const (
-	fmtNotChild     = "identifier %s is not child of %s. Hint: use relative paths."
-	msgUnknownField = "is not a field of a group (Marathon's Group schema allows no other)"
-	msgGroupVersion = "is not supported: atoll does not roll groups back to a stored version yet; PUT the group's definition instead"
-	msgGroupPods    = "is not supported: atoll runs no pods"
-	msgEnforceRole  = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
-	msgScaleByNeg   = "got %s, expected 0.0 or more"
+	fmtNotChild          = "identifier %s is not child of %s. Hint: use relative paths."
+	msgUnknownGroupField = "is not a field of a group (Marathon's Group schema allows no other)"
+	msgGroupVersion      = "is not supported: atoll does not roll groups back to a stored version yet; PUT the group's definition instead"
+	msgGroupPods         = "is not supported: atoll runs no pods"
+	msgEnforceRole       = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
+	msgScaleByNeg        = "got %s, expected 0.0 or more"
 )
 
 // groupErrs collects a body's type errors (400) and validation errors
@@ -81,7 +81,7 @@ func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, li
 	}
 	for _, k := range sortedKeys(obj) {
 		if !groupFields[k] {
-			errs.invalid.add(p+"/"+k, msgUnknownField)
+			errs.invalid.add(p+"/"+k, msgUnknownGroupField)
 		}
 	}
 	u := groupUpdate{ID: base}

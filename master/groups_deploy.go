@@ -109,7 +109,7 @@ func (m *Master) checkDependenciesLocked(app events.App) error {
 // each app and group record it changed or removed goes back to what it
 // was, each it created goes, in one new deployment ordered as any other.
 func (m *Master) rollbackStepsLocked(d events.Deployment) (Change, error) {
-	now := m.cfg.Now().UTC()
+	now := m.changeTimeLocked()
 	if err := m.commitLocked(events.DeleteDeployment(d.ID)); err != nil {
 		return Change{}, fmt.Errorf("roll back deployment %s: %w", d.ID, err)
 	}

@@ -325,6 +325,17 @@ func TestGroupUpdateDryRunVersionsDelete(t *testing.T) {
 	if err := json.Unmarshal(res.body, &versions); err != nil || len(versions) != 2 || versions[0] <= versions[1] {
 		t.Fatalf("versions %s", res.body)
 	}
+	// An app a group change made has that change's version.
+	var appVersions struct{ Versions []string }
+	if err := json.Unmarshal(call(t, h, "GET", "/v2/apps/prod/d/versions", "").body, &appVersions); err != nil ||
+		len(appVersions.Versions) != 1 || appVersions.Versions[0] != versions[0] {
+		t.Errorf("versions of /prod/d %v (%v), the group's newest is %s", appVersions.Versions, err, versions[0])
+	}
+	// The app embeds of /v2/apps, under group.apps.
+	g := call(t, h, "GET", "/v2/groups/prod?embed=group.apps&embed=group.apps.readiness&embed=group.apps.taskStats", "").json(t)
+	if r, ok := at(t, g, "apps", 0).(map[string]any)["readinessCheckResults"].([]any); !ok || len(r) != 0 {
+		t.Errorf("group.apps.readiness: %v", at(t, g, "apps", 0))
+	}
 	if call(t, h, "GET", "/v2/groups/nope/versions", "").status != http.StatusNotFound {
 		t.Error("versions of an unknown group")
 	}

@@ -79,17 +79,24 @@ func groupTree(v *readView) map[string]*groupNode {
 // InfoEmbedResolver reads it.
 type groupEmbed struct {
 	groups, apps, pods bool
-	appTasks           bool
+	// app is what each app shows beyond its definition, counts and
+	// deployments (http_embeds.go): group.apps.tasks, .lastTaskFailure,
+	// .taskStats, .readiness, .failures.
+	app appEmbeds
+	// extras are each app's encoded app embeds, made by encode.
+	extras map[*appEntry][]byte
+	now    time.Time
 }
 
 // groupEmbedOf reads the embed parameters; none means Marathon's default:
 // groups, apps and pods. Apps are shown only with group.apps (§0.5 of
 // MARATHON_API.md): group.apps.tasks alone shows none.
-func groupEmbedOf(values []string) groupEmbed {
+func groupEmbedOf(values []string, now time.Time) groupEmbed {
+	e := groupEmbed{extras: map[*appEntry][]byte{}, now: now}
 	if len(values) == 0 {
-		return groupEmbed{groups: true, apps: true, pods: true}
+		e.groups, e.apps, e.pods = true, true, true
+		return e
 	}
-	var e groupEmbed
 	for _, v := range values {
 		switch v {
 		case "group.groups":
@@ -98,12 +105,19 @@ func groupEmbedOf(values []string) groupEmbed {
 			e.apps = true
 		case "group.pods":
 			e.pods = true
-		case "group.apps.tasks", "group.apps.failures":
-			e.appTasks = true
+		case "group.apps.tasks":
+			e.app.tasks = true
+		case "group.apps.failures":
+			e.app.tasks, e.app.lastTaskFailure = true, true
+		case "group.apps.lastTaskFailure":
+			e.app.lastTaskFailure = true
+		case "group.apps.taskStats":
+			e.app.taskStats = true
+		case "group.apps.readiness":
+			e.app.readiness = true
 		}
-		// group.apps.counts, .deployments, .readiness, .lastTaskFailure
-		// and .taskStats: the app views always carry counts and
-		// deployments; the others are what /v2/apps shows of them.
+		// group.apps.counts and .deployments: atoll's app views always
+		// carry both.
 	}
 	return e
 }
@@ -115,11 +129,16 @@ func (n *groupNode) encode(e groupEmbed) (int, error) {
 	size := 128 + len(n.id)
 	if e.apps {
 		for _, a := range n.apps {
-			if err := a.encode(e.appTasks); err != nil {
+			if err := a.encode(e.app.tasks); err != nil {
 				return 0, err
 			}
-			size += len(a.json) + 1
-			if e.appTasks {
+			x, err := a.extras(e.app, e.now)
+			if err != nil {
+				return 0, err
+			}
+			e.extras[a] = x
+			size += len(a.json) + 1 + len(x)
+			if e.app.tasks {
 				size += len(a.tasks.json) + len(`,"tasks":[]`)
 			}
 		}
@@ -153,7 +172,7 @@ func (n *groupNode) write(out jsonAnswer, e groupEmbed) {
 			if i > 0 {
 				out.WriteByte(',')
 			}
-			out.app(a, e.appTasks)
+			out.app(a, e.app.tasks, e.extras[a])
 		}
 		out.WriteByte(']')
 	}

@@ -37,7 +37,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/v2/queue/", m.serveQueuePath)
 	mux.Handle("/v2/info", methods{"GET": m.getInfo})
 	mux.Handle("/v2/events", methods{"GET": m.getEvents})
-	mux.Handle("/v2/leader", methods{"GET": m.getLeader})
+	mux.Handle("/v2/leader", methods{"GET": m.getLeader, "DELETE": m.deleteLeader})
 	mux.Handle("/ping", methods{"GET": ping})
 	state := methods{"GET": m.getMesosState}
 	mux.Handle("/master/state", state)

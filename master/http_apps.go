@@ -39,6 +39,7 @@ type appView struct {
 	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
 	Dependencies               []string                `json:"dependencies"`
+	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -97,6 +98,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
 		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
 		Dependencies:               nonNil(a.Dependencies),
+		KillSelection:              killSelectionOf(a),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
@@ -139,17 +141,6 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// embeds reports whether ?embed= asks for the apps' (or app's) tasks.
-func embedsTasks(r *http.Request) bool {
-	for _, e := range r.URL.Query()["embed"] {
-		switch e {
-		case "apps.tasks", "app.tasks", "apps.failures", "app.failures":
-			return true
-		}
-	}
-	return false
-}
-
 // listApps is GET /v2/apps with Marathon's filters: id and cmd
 // (case-insensitive substrings) and a label selector. It is served from
 // the read view, without the state's lock.
@@ -161,8 +152,10 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
-	withTasks := embedsTasks(r)
+	emb := parseAppEmbeds(r, appEmbeds{})
+	withTasks, now := emb.tasks, m.cfg.Now()
 	var picked []*appEntry
+	var extras [][]byte
 	size := 0
 	for _, e := range m.reads.load().apps {
 		if e.app == nil {
@@ -183,8 +176,13 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 			m.writeError(w, r, err)
 			return
 		}
-		picked = append(picked, e)
-		if size += len(e.json) + 1; withTasks {
+		x, err := e.extras(emb, now)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		picked, extras = append(picked, e), append(extras, x)
+		if size += len(e.json) + len(x) + 1; withTasks {
 			size += len(e.tasks.json) + len(`,"tasks":[]`)
 		}
 	}
@@ -194,7 +192,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		out.app(e, withTasks)
+		out.app(e, withTasks, extras[i])
 	}
 	out.WriteString("]}")
 	out.end()
@@ -239,24 +237,32 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 
 // Sub-resources of an app, as splitAppPath names them.
 const (
-	subApp     = ""
-	subTasks   = "tasks"
-	subTask    = "task"
-	subRestart = "restart"
+	subApp      = ""
+	subTasks    = "tasks"
+	subTask     = "task"
+	subRestart  = "restart"
+	subVersions = "versions"
+	subVersion  = "version"
 )
 
 // splitAppPath takes apart what follows /v2/apps: "/group/app",
-// "/group/app/tasks", "/group/app/tasks/<taskId>" or "/group/app/restart".
-// App ids never end in "tasks" or "restart" (normalizeAppID refuses
-// them), so the split is unambiguous.
-func splitAppPath(rest string) (appID, sub, taskID string) {
+// "/group/app/tasks", "/group/app/tasks/<taskId>", "/group/app/restart",
+// "/group/app/versions" or "/group/app/versions/<version>" (arg is the
+// task id or the version). App ids never end in "tasks", "restart" or
+// "versions" (normalizeAppID refuses them), so the split is unambiguous.
+func splitAppPath(rest string) (appID, sub, arg string) {
 	rest = strings.TrimRight(rest, "/")
 	if i := strings.LastIndex(rest, "/tasks/"); i > 0 {
 		if t := rest[i+len("/tasks/"):]; t != "" && !strings.Contains(t, "/") {
 			return rest[:i], subTask, t
 		}
 	}
-	for _, s := range []string{subTasks, subRestart} {
+	if i := strings.LastIndex(rest, "/versions/"); i > 0 {
+		if v := rest[i+len("/versions/"):]; v != "" && !strings.Contains(v, "/") {
+			return rest[:i], subVersion, v
+		}
+	}
+	for _, s := range []string{subTasks, subRestart, subVersions} {
 		if strings.HasSuffix(rest, "/"+s) && len(rest) > len(s)+1 {
 			return strings.TrimSuffix(rest, "/"+s), s, ""
 		}
@@ -282,6 +288,8 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 			"PUT":   func(w http.ResponseWriter, r *http.Request) { m.putApp(w, r, rawID, id, force) },
 			"PATCH": func(w http.ResponseWriter, r *http.Request) { m.patchApp(w, r, rawID, id, force) },
 			"DELETE": func(w http.ResponseWriter, r *http.Request) {
+				// Marathon's AppsResource.delete: force defaults to true.
+				force := boolParam(r, "force", true)
 				m.change(w, r, func() (Change, error) { return m.DeleteApp(id, force) })
 			},
 		}
@@ -300,12 +308,17 @@ func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 		h = methods{
 			"DELETE": func(w http.ResponseWriter, r *http.Request) { m.killAppTask(w, r, id, taskID, force) },
 		}
+	case subVersions:
+		h = methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getAppVersions(w, r, id) }}
+	case subVersion:
+		h = methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getAppVersion(w, r, id, taskID) }}
 	}
 	h.ServeHTTP(w, r)
 }
 
-// getApp is GET /v2/apps/{id}: the app with its tasks, as Marathon always
-// embeds them here. It is served from the read view.
+// getApp is GET /v2/apps/{id}: the app with its tasks and its last task
+// failure, as Marathon always embeds them here. It is served from the
+// read view.
 func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 	e, ok := m.reads.load().find(id)
 	if !ok || e.app == nil {
@@ -316,9 +329,14 @@ func (m *Master) getApp(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, err)
 		return
 	}
-	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(`{"app":,"tasks":[]}`))
+	x, err := e.extras(parseAppEmbeds(r, appEmbeds{tasks: true, lastTaskFailure: true}), m.cfg.Now())
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	out := startJSON(w, http.StatusOK, len(e.json)+len(e.tasks.json)+len(x)+len(`{"app":,"tasks":[]}`))
 	out.WriteString(`{"app":`)
-	out.app(e, true)
+	out.app(e, true, x)
 	out.WriteByte('}')
 	out.end()
 }
@@ -330,6 +348,9 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 	body, err := readBody(w, r)
 	if err != nil {
 		m.writeError(w, r, err)
+		return
+	}
+	if m.rolledBack(w, r, body, id, force) {
 		return
 	}
 	partial := boolParam(r, "partialUpdate", true)
@@ -355,6 +376,9 @@ func (m *Master) patchApp(w http.ResponseWriter, r *http.Request, rawID, id stri
 	body, err := readBody(w, r)
 	if err != nil {
 		m.writeError(w, r, err)
+		return
+	}
+	if m.rolledBack(w, r, body, id, force) {
 		return
 	}
 	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
@@ -471,4 +495,13 @@ func sortDeployments(out []events.Deployment) {
 		}
 		return out[i].ID < out[j].ID
 	})
+}
+
+// killSelectionOf is the app's killSelection as Marathon shows it: its
+// default spelled out.
+func killSelectionOf(a events.App) string {
+	if a.KillSelection == "" {
+		return events.KillYoungestFirst
+	}
+	return a.KillSelection
 }

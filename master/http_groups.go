@@ -50,7 +50,7 @@ func (m *Master) getGroup(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, groupNotFound(id))
 		return
 	}
-	embed := groupEmbedOf(r.URL.Query()["embed"])
+	embed := groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now())
 	size, err := n.encode(embed)
 	if err != nil {
 		m.writeError(w, r, err)

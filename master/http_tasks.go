@@ -28,6 +28,8 @@ type taskView struct {
 	Version            jsonTime                `json:"version"`
 	HealthCheckResults []healthCheckResultView `json:"healthCheckResults"`
 	Healthy            *bool                   `json:"healthy,omitempty"`
+	Region             string                  `json:"region,omitempty"`
+	Zone               string                  `json:"zone,omitempty"`
 }
 
 type healthCheckResultView struct {
@@ -53,6 +55,8 @@ func taskViewOf(t events.Task) taskView {
 		Version:            jsonTime(t.Version),
 		HealthCheckResults: make([]healthCheckResultView, len(t.HealthCheckResults)),
 		Healthy:            t.Healthy,
+		Region:             t.Region,
+		Zone:               t.Zone,
 	}
 	for i, hr := range t.HealthCheckResults {
 		v.HealthCheckResults[i] = healthCheckResultView{

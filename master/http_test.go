@@ -223,10 +223,11 @@ func TestAppLifecycle(t *testing.T) {
 		t.Fatalf("restart: %d %s", res.status, res.body)
 	}
 	namesItsDeployment(t, res)
-	if res = call(t, h, "DELETE", "/v2/apps/web", ""); res.status != http.StatusConflict {
+	// DELETE is forced unless asked not to be (Marathon's default).
+	if res = call(t, h, "DELETE", "/v2/apps/web?force=false", ""); res.status != http.StatusConflict {
 		t.Fatalf("locked delete: %d %s", res.status, res.body)
 	}
-	if res = call(t, h, "DELETE", "/v2/apps/web?force=true", ""); res.status != http.StatusOK || at(t, res.json(t), "deploymentId") == "" {
+	if res = call(t, h, "DELETE", "/v2/apps/web", ""); res.status != http.StatusOK || at(t, res.json(t), "deploymentId") == "" {
 		t.Fatalf("delete: %d %s", res.status, res.body)
 	}
 	namesItsDeployment(t, res)

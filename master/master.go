@@ -56,6 +56,10 @@ type Config struct {
 	// MaxInstancesPerApp bounds an app's instances at the API (a 422 for
 	// more). Zero means DefaultMaxInstancesPerApp.
 	MaxInstancesPerApp int
+	// MaxAppVersions is how many definitions of an app the master keeps
+	// for /v2/apps/{id}/versions and rollback (Marathon's
+	// --zk_max_versions). Zero means DefaultMaxAppVersions.
+	MaxAppVersions int
 	// HTTPCredentials ("user:password"), if set, guards every API call
 	// but the liveness checks, reads included (see http_guard.go).
 	HTTPCredentials string
@@ -97,6 +101,9 @@ type Master struct {
 
 	// leaderInfo is the leader this master knows of (see LeaderInfo).
 	leaderInfo atomic.Pointer[MasterInfo]
+	// abdicate ends the term this master leads (see Abdicate); nil
+	// while it leads none.
+	abdicate atomic.Pointer[context.CancelCauseFunc]
 
 	zkStore *ZKStore                  // with Config.ZK: bound to each term's session
 	lease   atomic.Pointer[time.Time] // see lease.go
@@ -144,6 +151,12 @@ func New(cfg Config) (*Master, error) {
 		cfg.MaxInstancesPerApp = DefaultMaxInstancesPerApp
 	case cfg.MaxInstancesPerApp < 0:
 		return nil, fmt.Errorf("master: max instances per app is %d, must be 1 or more", cfg.MaxInstancesPerApp)
+	}
+	switch {
+	case cfg.MaxAppVersions == 0:
+		cfg.MaxAppVersions = DefaultMaxAppVersions
+	case cfg.MaxAppVersions < 0:
+		return nil, fmt.Errorf("master: max app versions is %d, must be 1 or more", cfg.MaxAppVersions)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -316,6 +329,7 @@ func (m *Master) establish() (durability, error) {
 	// index its store built.
 	st := loaded.CloneUnindexed()
 	st.IndexByAgent()
+	loaded.DropVersions() // the working state and the read view keep them; followers do not
 	m.pipe.published.reset(loaded)
 	m.reads.reset(st) // st is this function's alone until m.state is set
 	m.live.reset()

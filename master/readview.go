@@ -57,6 +57,10 @@ type appEntry struct {
 	app   *events.App
 	tasks *taskSet
 	deps  []events.Deployment // naming the app, oldest first
+	// versions is the app's kept definitions, oldest first (shared with
+	// the state's history, never changed).
+	versions []events.App
+	failure  *events.TaskFailure // the app's last (lastTaskFailure), if any
 	// lowerID and lowerCmd are for the case-insensitive ?id= and ?cmd=
 	// filters, made once rather than per app per request.
 	lowerID, lowerCmd string
@@ -66,8 +70,8 @@ type appEntry struct {
 	err  error
 }
 
-func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deployment) *appEntry {
-	e := &appEntry{id: id, app: app, tasks: tasks, deps: deps, lowerID: strings.ToLower(id)}
+func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deployment, versions []events.App, failure *events.TaskFailure) *appEntry {
+	e := &appEntry{id: id, app: app, tasks: tasks, deps: deps, versions: versions, failure: failure, lowerID: strings.ToLower(id)}
 	if app != nil {
 		e.lowerCmd = strings.ToLower(app.Cmd)
 	}
@@ -157,6 +161,8 @@ type readViews struct {
 	taskApp     map[string]string // task id → its app's id
 	deployments map[string]events.Deployment
 	depsOf      map[string]map[string]struct{} // app id → ids of deployments naming it
+	versions    map[string][]events.App        // app id → its history (events.State.AppVersions)
+	failures    map[string]events.TaskFailure  // app id → its last failure (events.State.AppFailures)
 }
 
 func newReadViews() *readViews {
@@ -189,6 +195,14 @@ func (r *readViews) reset(s *events.State) {
 		byApp[t.AppID] = append(byApp[t.AppID], t)
 		r.taskApp[id] = t.AppID
 	}
+	r.versions = maps.Clone(s.AppVersions)
+	if r.versions == nil {
+		r.versions = map[string][]events.App{}
+	}
+	r.failures = maps.Clone(s.AppFailures)
+	if r.failures == nil {
+		r.failures = map[string]events.TaskFailure{}
+	}
 	r.deployments = make(map[string]events.Deployment, len(s.Deployments))
 	r.depsOf = map[string]map[string]struct{}{}
 	for id, d := range s.Deployments {
@@ -216,7 +230,7 @@ func (r *readViews) reset(s *events.State) {
 			slices.SortFunc(l, func(a, b events.Task) int { return strings.Compare(a.ID, b.ID) })
 			tasks = newTaskSet(l)
 		}
-		v.apps[i] = newAppEntry(id, app, tasks, r.deploymentsOf(id))
+		v.apps[i] = newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id], r.failureOf(id))
 	}
 	r.cur.Store(v)
 }
@@ -256,10 +270,25 @@ func (r *readViews) apply(evs []events.Event) {
 		case events.AppRemoved:
 			c := touch(e.ID)
 			c.app, c.appSet = nil, true
+			delete(r.versions, e.ID)
+			delete(r.failures, e.ID)
+		case events.AppVersionAdded:
+			touch(e.App.ID)
+			r.versions[e.App.ID] = events.WithVersion(r.versions[e.App.ID], *e.App)
+		case events.AppVersionRemoved:
+			touch(e.App.ID)
+			if h := events.WithoutVersion(r.versions[e.App.ID], e.App.Version); len(h) > 0 {
+				r.versions[e.App.ID] = h
+			} else {
+				delete(r.versions, e.App.ID)
+			}
 		case events.TaskUpdated:
 			t := *e.Task
 			if old, ok := r.taskApp[t.ID]; ok && old != t.AppID {
 				touch(old).tasks[t.ID] = nil
+			}
+			if t.State.Failed() { // as State.Apply: the app's last failure
+				r.failures[t.AppID] = events.TaskFailure{Task: t, Timestamp: e.Time}
 			}
 			if t.State.Terminal() { // as State.Apply: the task is gone
 				touch(t.AppID).tasks[t.ID] = nil
@@ -343,7 +372,15 @@ func (r *readViews) entryAfter(id string, old *appEntry, c *appChange) *appEntry
 	if app == nil && len(tasks.tasks) == 0 {
 		return nil
 	}
-	return newAppEntry(id, app, tasks, r.deploymentsOf(id))
+	return newAppEntry(id, app, tasks, r.deploymentsOf(id), r.versions[id], r.failureOf(id))
+}
+
+// failureOf is the app's last failure, if any.
+func (r *readViews) failureOf(id string) *events.TaskFailure {
+	if f, ok := r.failures[id]; ok {
+		return &f
+	}
+	return nil
 }
 
 // mergeTasks is tasks (sorted by id) with changes made: a nil change

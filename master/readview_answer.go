@@ -24,16 +24,21 @@ func startJSON(w http.ResponseWriter, status, size int) jsonAnswer {
 
 // app writes an app's view, with its tasks embedded or without; the
 // entry must be encoded (appEntry.encode).
-func (a jsonAnswer) app(e *appEntry, withTasks bool) {
-	if !withTasks {
+func (a jsonAnswer) app(e *appEntry, withTasks bool, extras []byte) {
+	if !withTasks && len(extras) == 0 {
 		a.Write(e.json)
 		return
 	}
-	// The view's closing brace makes way for its tasks, appView's last field.
+	// The view's closing brace makes way for its tasks (appView's last
+	// field) and the other embeds (appEntry.extras).
 	a.Write(e.json[:len(e.json)-1])
-	a.WriteString(`,"tasks":[`)
-	a.Write(e.tasks.json)
-	a.WriteString("]}")
+	if withTasks {
+		a.WriteString(`,"tasks":[`)
+		a.Write(e.tasks.json)
+		a.WriteByte(']')
+	}
+	a.Write(extras)
+	a.WriteByte('}')
 }
 
 // end ends the answer with writeJSON's newline and sends what is left. A

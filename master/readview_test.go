@@ -141,7 +141,7 @@ func TestReadViewAnswersAsTheState(t *testing.T) {
 	s := randomState(rng)
 	rv := newReadViews()
 	rv.reset(s)
-	m := &Master{reads: rv, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := &Master{reads: rv, log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: Config{Now: time.Now}}
 	compareReads(t, "reset", m, s)
 	at := time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
 	for round := range 40 {
@@ -244,9 +244,19 @@ func oldGetApp(w http.ResponseWriter, _ *http.Request, s *events.State, id strin
 		writeMessage(w, http.StatusNotFound, appNotFound(id).Error())
 		return
 	}
+	// GET /v2/apps/{id} embeds the app's last failure too (http_embeds.go).
+	type withFailure struct {
+		appView
+		LastTaskFailure *taskFailureView `json:"lastTaskFailure,omitempty"`
+	}
+	v := withFailure{appView: appViewOf(s, a, true, deploymentsByApp(s))}
+	if f, ok := s.AppFailures[id]; ok {
+		fv := taskFailureViewOf(f)
+		v.LastTaskFailure = &fv
+	}
 	writeJSON(w, http.StatusOK, struct {
-		App appView `json:"app"`
-	}{appViewOf(s, a, true, deploymentsByApp(s))})
+		App withFailure `json:"app"`
+	}{v})
 }
 
 func oldListTasks(w http.ResponseWriter, r *http.Request, s *events.State) {
@@ -424,7 +434,7 @@ func BenchmarkReadViewBatch100k(b *testing.B) {
 		return evs
 	}
 	launches, updates := batch(events.TaskStaging), batch(events.TaskRunning)
-	m := &Master{reads: rv, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := &Master{reads: rv, log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: Config{Now: time.Now}}
 	list := func() int {
 		rec := &countingResponse{header: http.Header{}}
 		m.listApps(rec, httptest.NewRequest(http.MethodGet, "/v2/apps", nil))

@@ -154,6 +154,12 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (s
 	changes := make([]events.Change, 0, len(res.Placements))
 	for _, pl := range res.Placements {
 		t := newTask(app, pl, now)
+		if ag, ok := m.state.Agents[pl.AgentID]; ok {
+			// Marathon's task region and zone are its agent's fault
+			// domain; atoll's are the agent's attributes of those names
+			// (the ones @region and @zone constraints read).
+			t.Region, t.Zone = ag.Attributes["region"], ag.Attributes["zone"]
+		}
 		tasks = append(tasks, t)
 		changes = append(changes, events.PutTask(t))
 	}

@@ -43,6 +43,7 @@ type appDefinition struct {
 	Labels                     map[string]string       `json:"labels"`
 	TaskKillGracePeriodSeconds *float64                `json:"taskKillGracePeriodSeconds"`
 	Dependencies               []string                `json:"dependencies"`
+	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -61,6 +62,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		UpgradeStrategy:       a.UpgradeStrategy,
 		Labels:                nonNilMap(a.Labels),
 		Dependencies:          nonNil(a.Dependencies),
+		KillSelection:         killSelectionOf(a),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
@@ -190,17 +192,22 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 	ts := jsonTime(e.Time)
 	switch e.Type {
 	case events.AppUpdated:
-		return []sseFrame{frame(id, "api_post_event", apiPostEvent{
+		var before *events.App
+		if a, ok := s.Apps[e.App.ID]; ok {
+			before = &a
+		}
+		return append([]sseFrame{frame(id, "api_post_event", apiPostEvent{
 			URI: "/v2/apps" + e.App.ID, AppDefinition: appDefinitionOf(*e.App),
 			EventType: "api_post_event", Timestamp: ts,
-		})}
+		})}, healthCheckFrames(id, ts, before, e.App)...)
 	case events.AppRemoved:
-		if _, ok := s.Apps[e.ID]; !ok {
+		a, ok := s.Apps[e.ID]
+		if !ok {
 			return nil
 		}
-		return []sseFrame{frame(id, "app_terminated_event", appTerminatedEvent{
+		return append(healthCheckFrames(id, ts, &a, nil), frame(id, "app_terminated_event", appTerminatedEvent{
 			AppID: e.ID, EventType: "app_terminated_event", Timestamp: ts,
-		})}
+		}))
 	case events.TaskUpdated:
 		return taskFrames(s, e, id, ts)
 	case events.AgentUpdated, events.AgentRemoved:
@@ -284,7 +291,7 @@ func taskFrames(s *events.State, e events.Event, id string, ts jsonTime) []sseFr
 			Alive: *t.Healthy, EventType: "health_status_changed_event", Timestamp: ts,
 		}))
 	}
-	return out
+	return append(out, instanceFrames(id, ts, t, old, existed)...)
 }
 
 // deploymentConverged tells a deployment that ended because its apps

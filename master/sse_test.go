@@ -200,6 +200,15 @@ func TestEventStream(t *testing.T) {
 	if staging.typ != "status_update_event" || decode(t, staging)["taskStatus"] != "TASK_STAGING" {
 		t.Fatalf("got %+v, want TASK_STAGING", staging)
 	}
+	// Marathon 1.4's instance events follow each status update.
+	wantInstance := func(condition string) {
+		t.Helper()
+		ic := s.next(t)
+		if v := decode(t, ic); ic.typ != "instance_changed_event" || v["condition"] != condition || v["instanceId"] != task.ID || v["runSpecId"] != "/web" {
+			t.Fatalf("got %+v, want instance_changed_event %s", ic, condition)
+		}
+	}
+	wantInstance("Created")
 	setStatus(t, m, task.ID, events.TaskRunning)
 	running := s.next(t)
 	rv := decode(t, running)
@@ -207,6 +216,7 @@ func TestEventStream(t *testing.T) {
 		rv["appId"] != "/web" || rv["host"] != "h1" || rv["message"] != "test" {
 		t.Fatalf("got %+v, want TASK_RUNNING of %s", running, task.ID)
 	}
+	wantInstance("Running")
 
 	// Every event from a commit carries epoch-seq, rising.
 	var last uint64
@@ -217,7 +227,7 @@ func TestEventStream(t *testing.T) {
 		}
 		last = seq
 	}
-	if running.id != sseID(m.epoch, seq(m)) {
+	if running.id != sseID(m.epoch, seq(m)) { // its instance event shares its id
 		t.Fatalf("last id %s, state at %d", running.id, seq(m))
 	}
 
@@ -240,6 +250,10 @@ func TestEventStream(t *testing.T) {
 	if hv := decode(t, h); h.typ != "health_status_changed_event" || hv["alive"] != true || hv["instanceId"] != task.ID {
 		t.Fatalf("got %+v, want health_status_changed_event alive", h)
 	}
+	ih := s.next(t)
+	if iv := decode(t, ih); ih.typ != "instance_health_changed_event" || iv["healthy"] != true || iv["instanceId"] != task.ID {
+		t.Fatalf("got %+v, want instance_health_changed_event healthy", ih)
+	}
 
 	if _, err := m.DeleteApp("/web", false); err != nil {
 		t.Fatal(err)
@@ -257,7 +271,7 @@ func TestEventStreamFilter(t *testing.T) {
 	all.next(t) // its own attached
 	createApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1}`)
 	stagedTask(t, m, "/web")
-	all.until(t, "status_update_event")
+	all.until(t, "instance_changed_event")
 	if got := s.next(t); got.typ != "status_update_event" {
 		t.Fatalf("filtered stream got %+v first", got)
 	}
@@ -299,9 +313,11 @@ func TestEventStreamReplay(t *testing.T) {
 	}
 	// Then live, in order.
 	setStatus(t, m, tasksIn(m, "/a", events.TaskRunning)[0].ID, events.TaskFailed)
-	w := live.until(t, "status_update_event")
-	if got := again.next(t); got != w[len(w)-1] {
-		t.Fatalf("live after replay: %+v, want %+v", got, w[len(w)-1])
+	w := live.until(t, "instance_changed_event")
+	for _, want := range w[len(w)-2:] { // the status update and its instance event
+		if got := again.next(t); got != want {
+			t.Fatalf("live after replay: %+v, want %+v", got, want)
+		}
 	}
 	again.quiet(t)
 
@@ -437,7 +453,8 @@ func TestEventJSONMatchesMarathon(t *testing.T) {
 		}
 	}
 	keep(s.next(t))
-	createApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "user": "nobody", "portDefinitions": [{"port": 10001}]}`)
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "user": "nobody", "portDefinitions": [{"port": 10001}],
+		"healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0}]}`)
 	keep(s.until(t, "deployment_info")...)
 	task := stagedTask(t, m, "/web")
 	keep(s.until(t, "status_update_event")...)
@@ -468,7 +485,7 @@ func TestEventJSONMatchesMarathon(t *testing.T) {
 	keep(s.until(t, "app_terminated_event")...)
 
 	files, err := filepath.Glob("testdata/sse/*.json")
-	if err != nil || len(files) < 9 {
+	if err != nil || len(files) < 12 {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	for _, f := range files {

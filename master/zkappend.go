@@ -222,7 +222,14 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 	case events.AppUpdated:
 		return put(s.recordPath("apps", e.App.ID), e.App)
 	case events.AppRemoved:
-		return del(s.recordPath("apps", e.ID))
+		// The app's kept versions were forgotten by AppVersionRemoved
+		// events before it (Master.deployLocked); its last failure goes
+		// with it.
+		return both(del(s.recordPath("apps", e.ID)))(del(s.recordPath("failures", e.ID)))
+	case events.AppVersionAdded:
+		return put(s.appVersionPath(e.App), e.App)
+	case events.AppVersionRemoved:
+		return del(s.appVersionPath(e.App))
 	case events.DeploymentUpdated:
 		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
 	case events.DeploymentRemoved:
@@ -233,6 +240,10 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 		return del(s.recordPath("groups", e.ID))
 	case events.TaskUpdated:
 		// As in State.Apply: a terminal task leaves the state.
+		if e.Task.State.Failed() { // the app's last failure (events.State.AppFailures)
+			return both(del(s.taskPath(e.Task.ID)))(put(s.recordPath("failures", e.Task.AppID),
+				events.TaskFailure{Task: *e.Task, Timestamp: e.Time}))
+		}
 		if e.Task.State.Terminal() {
 			return del(s.taskPath(e.Task.ID))
 		}
@@ -248,5 +259,18 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 			zkOpOverhead + len(s.leaderPath()) + len(data), nil
 	default:
 		return nil, nil, 0, fmt.Errorf("not a state change")
+	}
+}
+
+// both joins the record ops of two records into one event's.
+func both(ops []any, marks []zkMark, size int, err error) func([]any, []zkMark, int, error) ([]any, []zkMark, int, error) {
+	return func(ops2 []any, marks2 []zkMark, size2 int, err2 error) ([]any, []zkMark, int, error) {
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if err2 != nil {
+			return nil, nil, 0, err2
+		}
+		return append(ops, ops2...), append(marks, marks2...), size + size2, nil
 	}
 }

@@ -198,6 +198,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		apps   = make([]events.App, count["app"])
 		agents = make([]events.Agent, count["agent"])
 		deps   = make([]events.Deployment, count["deployment"])
+		vers   = make([]events.App, count["appversion"])
+		fails  = make([]events.TaskFailure, count["failure"])
 		tasks  = make([]events.Task, count["task"])
 		groups = make([]events.Group, count["group"])
 	)
@@ -213,6 +215,10 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &agents[slot[i]])
 			case "deployment":
 				err = json.Unmarshal(r.data, &deps[slot[i]])
+			case "appversion":
+				err = json.Unmarshal(r.data, &vers[slot[i]])
+			case "failure":
+				err = json.Unmarshal(r.data, &fails[slot[i]])
 			case "task":
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
 			case "group":
@@ -238,6 +244,14 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	}
 	for _, g := range groups {
 		st.Groups[g.ID] = g
+	}
+	st.AppVersions = make(map[string][]events.App)
+	for _, v := range vers {
+		st.AppVersions[v.ID] = events.WithVersion(st.AppVersions[v.ID], v)
+	}
+	st.AppFailures = make(map[string]events.TaskFailure, len(fails))
+	for _, f := range fails {
+		st.AppFailures[f.Task.AppID] = f
 	}
 	st.Tasks = make(map[string]events.Task, len(tasks))
 	for _, t := range tasks {

@@ -136,10 +136,16 @@ func (s *ZKStore) counterPath() string { return s.path("state", "counter") }
 func (s *ZKStore) leaderPath() string  { return s.path("state", "leader") }
 
 // recordDirs are the collections of one-level records.
-var recordDirs = []string{"apps", "agents", "deployments", "groups"}
+var recordDirs = []string{"apps", "agents", "deployments", "appversions", "failures", "groups"}
 
 func (s *ZKStore) recordPath(dir, id string) string {
 	return s.path("state", dir, escapeID(id))
+}
+
+// appVersionPath is the record of one kept definition of an app: one
+// znode name of the app id and the version, apart.
+func (s *ZKStore) appVersionPath(a *events.App) string {
+	return s.recordPath("appversions", a.ID+" "+a.Version.UTC().Format(time.RFC3339Nano))
 }
 
 func (s *ZKStore) taskPath(id string) string {

@@ -53,6 +53,8 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.PutLeader(leader),
 			events.PutAgent(eventstest.Agent("agent-1")),
 			events.PutApp(eventstest.App("/web/frontend", 2)),
+			events.PutAppVersion(eventstest.App("/web/frontend", 2)),
+			events.PutAppVersion(versionOf(eventstest.App("/web/frontend", 3), time.Second)),
 			events.PutApp(eventstest.App("/..", 1)), // an id that is no znode name as it is
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskStaging)),
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskRunning)),
@@ -64,6 +66,12 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.PutAgent(eventstest.Agent("agent-2")),
 			events.PutApp(eventstest.App("/a", 1)),
 			events.PutApp(eventstest.App("/b", 1)),
+			events.PutAppVersion(eventstest.App("/a", 1)),
+			events.PutAppVersion(versionOf(eventstest.App("/a", 2), time.Second)),
+			events.PutAppVersion(versionOf(eventstest.App("/a", 3), 2*time.Second)),
+			events.PutAppVersion(eventstest.App("/b", 1)),
+			events.DeleteAppVersion("/a", versionOf(eventstest.App("/a", 2), time.Second).Version),
+			events.DeleteAppVersion("/b", eventstest.App("/b", 1).Version),
 			events.PutTask(eventstest.Task("a.1", "/a", "agent-1", events.TaskRunning)),
 			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskRunning)),
 			events.PutTask(eventstest.Task("b.1", "/b", "agent-2", events.TaskRunning)),
@@ -71,7 +79,11 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.DeleteAgent("agent-2"),
 			events.DeleteApp("/b"),
 			events.DeleteTask("b.1"),
-			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskFailed)), // terminal: leaves
+			events.PutTask(eventstest.Task("a.2", "/a", "agent-1", events.TaskFailed)), // terminal: leaves, the app's last failure
+			events.PutTask(eventstest.Task("b.2", "/b", "agent-1", events.TaskStaging)),
+			events.PutTask(eventstest.Task("b.2", "/b", "agent-1", events.TaskLost)), // /b's failure, gone with /b below
+			events.PutApp(eventstest.App("/b", 1)),
+			events.DeleteApp("/b"),
 			events.DeleteDeployment("dep-1"),
 			events.DeleteTask("never-was"),
 			events.PutGroup(events.Group{ID: "/gone"}),
@@ -202,4 +214,10 @@ func TestEscapeID(t *testing.T) {
 			t.Errorf("escapeID(%q) = %q, want %q", tc.id, got, tc.want)
 		}
 	}
+}
+
+// versionOf is app a at its version plus d: another version of it.
+func versionOf(a events.App, d time.Duration) events.App {
+	a.Version = a.Version.Add(d)
+	return a
 }

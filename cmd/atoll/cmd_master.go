@@ -28,6 +28,8 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 		"how long a task may take from staging to running before it is killed and counts as a failure (Marathon's --task_launch_timeout)")
 	maxInstances := fs.Int("max-instances-per-app", master.DefaultMaxInstancesPerApp,
 		"most instances one app may have: the API refuses more with a 422 (Marathon has no such flag)")
+	maxVersions := fs.Int("max-app-versions", master.DefaultMaxAppVersions,
+		"how many definitions of each app the master keeps for /v2/apps/{id}/versions and rollback (Marathon's --zk_max_versions)")
 	var sec apiSecurityFlags
 	sec.register(fs, true)
 	hostname := fs.String("hostname", "", "hostname to advertise (default: the system's)")
@@ -44,6 +46,10 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "atoll master: --max-instances-per-app is %d, must be 1 or more\n", *maxInstances)
 		return 2
 	}
+	if *maxVersions < 1 {
+		fmt.Fprintf(stderr, "atoll master: --max-app-versions is %d, must be 1 or more\n", *maxVersions)
+		return 2
+	}
 	log := newLogger(stderr, *logLevel).With("component", "master")
 	security, err := sec.resolve(os.Getenv, log)
 	if err != nil {
@@ -54,6 +60,7 @@ func runMaster(ctx context.Context, args []string, _, stderr io.Writer) int {
 		nats: nf, httpAddr: *httpAddr, dataDir: *dataDir, agentTimeout: *agentTimeout,
 		killDrainDelay: *drain, taskLaunchTimeout: *launchTimeout, security: security, hostname: *hostname,
 		zkURL: *zkURL, zkSessionTimeout: *zkSession, maxInstancesPerApp: *maxInstances, profiling: *profiling,
+		maxAppVersions: *maxVersions,
 	}, log); err != nil {
 		fmt.Fprintln(stderr, "atoll master:", err)
 		return 1
@@ -79,7 +86,9 @@ type masterOptions struct {
 	// maxInstancesPerApp is master.Config.MaxInstancesPerApp (0: the
 	// default).
 	maxInstancesPerApp int
-	profiling          bool // /debug/pprof/ on the API
+	// maxAppVersions is master.Config.MaxAppVersions (0: the default).
+	maxAppVersions int
+	profiling      bool // /debug/pprof/ on the API
 }
 
 // serveMaster runs one master until ctx ends.
@@ -88,7 +97,7 @@ func serveMaster(ctx context.Context, o masterOptions, log *slog.Logger) error {
 		Subjects: o.nats.subjects(),
 		HTTPAddr: o.httpAddr, AgentTimeout: o.agentTimeout,
 		KillDrainDelay: o.killDrainDelay, TaskLaunchTimeout: o.taskLaunchTimeout, Hostname: o.hostname, Log: log, Version: version,
-		MaxInstancesPerApp: o.maxInstancesPerApp, Profiling: o.profiling,
+		MaxInstancesPerApp: o.maxInstancesPerApp, MaxAppVersions: o.maxAppVersions, Profiling: o.profiling,
 		HTTPCredentials: o.security.credentials, HTTPCORSOrigins: o.security.corsOrigins,
 		TLS: o.security.tls, PeerTLS: o.security.peerTLS,
 	}

@@ -45,7 +45,13 @@ func Equal(a, b *events.State) error {
 	if err := diffMap("deployments", a.Deployments, b.Deployments); err != nil {
 		return err
 	}
-	return diffMap("groups", a.Groups, b.Groups)
+	if err := diffMap("groups", a.Groups, b.Groups); err != nil {
+		return err
+	}
+	if err := diffMap("app versions", a.AppVersions, b.AppVersions); err != nil {
+		return err
+	}
+	return diffMap("app failures", a.AppFailures, b.AppFailures)
 }
 
 // Dump renders s as indented JSON with sorted keys, ending in a newline:

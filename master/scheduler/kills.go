@@ -16,7 +16,8 @@ const (
 // down, and returns their ids in kill order. Live means staging, starting
 // or running: a task being killed is already going, and an unreachable one
 // cannot be reached to kill. Within a priority, the most recently staged
-// goes first, then the smallest id.
+// goes first (the least recently with the app's killSelection
+// OLDEST_FIRST), then the smallest id.
 //
 // It chooses one task at a time, so that constraint violations are judged
 // against the tasks that remain: of two tasks sharing a host under
@@ -41,6 +42,7 @@ func SelectKills(s *events.State, app events.App, n int) []string {
 		sites[i] = taskSite(s, t)
 	}
 
+	oldestFirst := app.KillSelection == events.KillOldestFirst
 	out := make([]string, 0, n)
 	for len(out) < n {
 		tallies := make([]tally, len(rules))
@@ -50,7 +52,7 @@ func SelectKills(s *events.State, app events.App, n int) []string {
 		best, bestPrio := -1, 0
 		for i, t := range live {
 			prio := killPriority(t, sites[i], rules, tallies)
-			if best < 0 || killsBefore(t, prio, live[best], bestPrio) {
+			if best < 0 || killsBefore(t, prio, live[best], bestPrio, oldestFirst) {
 				best, bestPrio = i, prio
 			}
 		}
@@ -77,12 +79,12 @@ func killPriority(t events.Task, at site, rules []rule, tallies []tally) int {
 }
 
 // killsBefore orders kills: priority, then most recently staged, then id.
-func killsBefore(a events.Task, pa int, b events.Task, pb int) bool {
+func killsBefore(a events.Task, pa int, b events.Task, pb int, oldestFirst bool) bool {
 	if pa != pb {
 		return pa < pb
 	}
 	if c := b.StagedAt.Compare(a.StagedAt); c != 0 {
-		return c < 0
+		return (c < 0) != oldestFirst
 	}
 	return a.ID < b.ID
 }

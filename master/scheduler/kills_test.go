@@ -32,6 +32,24 @@ func TestSelectKills(t *testing.T) {
 			want: []string{"starting", "staging", "sick", "new", "well", "old"},
 		},
 		{
+			name:   "killSelection OLDEST_FIRST: not running, then unhealthy, then least recently staged",
+			agents: racks,
+			tasks: []events.Task{
+				task("old", "/web", "a", 0),
+				task("new", "/web", "b", 5),
+				withState(task("staging", "/web", "c", 1), events.TaskStaging),
+				withHealth(task("sick", "/web", "a", 3), false),
+				withHealth(task("well", "/web", "b", 4), true),
+			},
+			app: func() events.App {
+				a := app("/web")
+				a.KillSelection = events.KillOldestFirst
+				return a
+			}(),
+			n:    4,
+			want: []string{"staging", "sick", "old", "well"},
+		},
+		{
 			name:   "same staging time: by id",
 			agents: racks,
 			tasks:  []events.Task{task("t2", "/web", "a", 0), task("t1", "/web", "b", 0)},

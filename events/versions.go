@@ -1,0 +1,76 @@
+package events
+
+import (
+	"slices"
+	"time"
+)
+
+// App versions: Marathon keeps every definition an app had (scaling and
+// restarts included), so that GET /v2/apps/{id}/versions lists them and
+// PUT {"version": V} rolls back to one. The leader adds one per change
+// (AppVersionAdded) and forgets the oldest beyond its limit
+// (AppVersionRemoved); removing the app forgets them all. A history is an
+// immutable slice, oldest first: a change makes a new slice, so copies of
+// the state share histories.
+
+// applyVersion applies an AppVersionAdded or AppVersionRemoved event.
+func (s *State) applyVersion(e Event) {
+	if s.noVersions {
+		return
+	}
+	if s.AppVersions == nil {
+		s.AppVersions = map[string][]App{}
+	}
+	id := e.App.ID
+	var h []App
+	if e.Type == AppVersionAdded {
+		h = WithVersion(s.AppVersions[id], *e.App)
+	} else {
+		h = WithoutVersion(s.AppVersions[id], e.App.Version)
+	}
+	if len(h) == 0 {
+		delete(s.AppVersions, id)
+		return
+	}
+	s.AppVersions[id] = h
+}
+
+// WithVersion returns history h with app a in its place by version (a
+// definition of the same version replaced). h is not changed.
+func WithVersion(h []App, a App) []App {
+	i, found := slices.BinarySearchFunc(h, a.Version, func(x App, v time.Time) int { return x.Version.Compare(v) })
+	out := make([]App, 0, len(h)+1)
+	out = append(out, h[:i]...)
+	out = append(out, a)
+	if found {
+		i++
+	}
+	return append(out, h[i:]...)
+}
+
+// WithoutVersion returns history h without the definition of version v.
+// h is not changed.
+func WithoutVersion(h []App, v time.Time) []App {
+	i, found := slices.BinarySearchFunc(h, v, func(x App, v time.Time) int { return x.Version.Compare(v) })
+	if !found {
+		return h
+	}
+	return slices.Concat(h[:i], h[i+1:])
+}
+
+// Version returns the definition of app id at version v, if it is kept.
+func (s *State) Version(id string, v time.Time) (App, bool) {
+	h := s.AppVersions[id]
+	i, found := slices.BinarySearchFunc(h, v, func(x App, v time.Time) int { return x.Version.Compare(v) })
+	if !found {
+		return App{}, false
+	}
+	return h[i], true
+}
+
+// DropVersions makes the state keep no app versions, now or later: for
+// followers, which answer DNS and balance load with the current
+// definitions only.
+func (s *State) DropVersions() {
+	s.noVersions, s.AppVersions = true, nil
+}
