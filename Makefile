@@ -4,12 +4,20 @@ BIN       := bin/atoll
 PKGS      := ./...
 # Debian packages the tests need, as "command:package"; installed when
 # missing (as root). ZooKeeper's scripts are not on PATH: its entry is a
-# path. Chromium drives the web UI tests.
-TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper chromium:chromium
+# path. Chromium drives the web UI tests. Containers (issue 15): runc runs
+# them, docker-registry serves test images on loopback, the CNI plugins
+# (paths: not on PATH) wire bridge networking, and the static busybox is
+# copied into test images as their /bin/sh; the portmap plugin calls
+# iptables.
+TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper chromium:chromium \
+	runc:runc docker-registry:docker-registry /usr/lib/cni/bridge:containernetworking-plugins /bin/busybox:busybox-static \
+	iptables:iptables
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against, the HTTP load generator and the
-# HAProxy the LB benchmark drives.
-BENCH_DEPS := dnsperf:dnsperf knotd:knot wrk:wrk haproxy:haproxy
+# HAProxy the LB benchmark drives; runc, the registry and busybox for
+# container start latency (agent/container's BenchmarkStart).
+BENCH_DEPS := dnsperf:dnsperf knotd:knot wrk:wrk haproxy:haproxy \
+	runc:runc docker-registry:docker-registry /bin/busybox:busybox-static
 # ...and the ones the network-namespace lab (make lab, make chaos) runs.
 LAB_DEPS   := ip:iproute2 iptables:iptables haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper
 # The lab's tool: builds the three-region lab, injects faults, runs chaos.

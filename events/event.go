@@ -54,6 +54,9 @@ type Event struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 	Leader     *Leader     `json:"leader,omitempty"`
 	Group      *Group      `json:"group,omitempty"`
+	// Origin is who asked for the change, for changes made through the
+	// API (Marathon's api_post_event names the client).
+	Origin *Origin `json:"origin,omitempty"`
 	// Digest is the leader's chain at (Epoch, Seq), on sync ticks only;
 	// zero (absent) when the leader does not know it.
 	Digest Digest `json:"digest,omitzero"`
@@ -70,6 +73,14 @@ type Change struct {
 	Deployment *Deployment
 	Leader     *Leader
 	Group      *Group
+	Origin     *Origin
+}
+
+// Origin is the API call behind a change: the client's address and the
+// path it called.
+type Origin struct {
+	ClientIP string `json:"clientIp"`
+	URI      string `json:"uri"`
 }
 
 // Constructors for every change; they are the only way changes are built.
@@ -97,7 +108,7 @@ func DeleteGroup(id string) Change      { return Change{Type: GroupRemoved, ID: 
 func (c Change) Stamp(s *State, epoch uint64, now time.Time) Event {
 	return Event{
 		Epoch: epoch, Seq: s.Seq + 1, Type: c.Type, Time: now, ID: c.ID,
-		Agent: c.Agent, App: c.App, Task: c.Task, Deployment: c.Deployment, Leader: c.Leader,
+		Agent: c.Agent, App: c.App, Task: c.Task, Deployment: c.Deployment, Leader: c.Leader, Origin: c.Origin,
 		Group: c.Group,
 	}
 }

@@ -172,6 +172,30 @@ func TestUI(t *testing.T) {
 		b.screenshot("app")
 	})
 
+	step("RollBackToTheFirstVersion", func(t *testing.T) {
+		// Create, scale to 3, scale to 1, restart: four versions, the
+		// first of 2 instances.
+		b.waitJS(uiWait, "the restart deployment to end", `document.querySelector('[data-testid=app-deployments]').textContent === 'none'`)
+		b.waitJS(uiWait, "four versions, the newest current", `(() => {
+			const rows = [...document.querySelectorAll('[data-testid=versions-table] tbody tr[data-version]')];
+			return rows.length === 4 && rows[0].textContent.includes('current') && rows[3].querySelector('[data-testid=rollback]') !== null;
+		})()`)
+		first := eval[string](b, `[...document.querySelectorAll('[data-testid=versions-table] tbody tr[data-version]')][3].dataset.version`)
+		b.do(uiWait, "roll back to "+first, chromedp.Click(chromedp.CSS(`[data-testid=versions-table] tbody tr:last-child [data-testid=rollback]`)))
+		b.waitJS(uiWait, "2 running tasks after the rollback", runningTasksJS(2))
+		c.waitFor(uiWait, "the API to show the first definition again", func() (bool, string) {
+			var doc struct {
+				App struct {
+					Instances int    `json:"instances"`
+					Version   string `json:"version"`
+				} `json:"app"`
+			}
+			c.mustDo("GET", "/v2/apps/ui/web", nil, 200, &doc)
+			return doc.App.Instances == 2 && doc.App.Version > first, fmt.Sprintf("%+v", doc.App)
+		})
+		stillSameDocument()
+	})
+
 	step("InvalidAppShows422", func(t *testing.T) {
 		before := len(c.appIDs())
 		bad := `{"id": "/ui/Bad", "cmd": "sleep 600", "instances": 1, "mem": -4, "cpus": 0.1}`
@@ -199,7 +223,7 @@ func TestUI(t *testing.T) {
 
 	step("DestroyAsksFirst", func(t *testing.T) {
 		b.do(uiWait, "open the app page", chromedp.Click(chromedp.CSS(`[data-testid=apps-table] a[href="#/app/ui/web"]`)))
-		b.waitJS(uiWait, "the app page", runningTasksJS(1))
+		b.waitJS(uiWait, "the app page", runningTasksJS(2)) // rolled back to its first definition
 		dialogOpen := `document.querySelector('[data-testid=destroy-dialog]').open`
 		b.do(uiWait, "destroy, then cancel", chromedp.Click(tid("destroy")))
 		b.waitJS(uiWait, "the confirmation dialog", dialogOpen)

@@ -26,15 +26,18 @@ type Change struct {
 }
 
 // CreateApp adds a new app.
-func (m *Master) CreateApp(app events.App) (_ Change, err error) {
+func (m *Master) CreateApp(app events.App) (Change, error) { return m.CreateAppFor(app, nil) }
+
+// CreateAppFor is CreateApp for an API call (origin, nil for none).
+func (m *Master) CreateAppFor(app events.App, origin *events.Origin) (_ Change, err error) {
 	defer m.writeLocked()(&err)
 	if _, ok := m.state.Apps[app.ID]; ok {
 		return Change{}, &ConflictError{Message: fmt.Sprintf("An app with id [%s] already exists.", app.ID)}
 	}
-	return m.createLocked(app)
+	return m.createLocked(app, origin)
 }
 
-func (m *Master) createLocked(app events.App) (Change, error) {
+func (m *Master) createLocked(app events.App, origin *events.Origin) (Change, error) {
 	now := m.versionTimeLocked(app.ID)
 	app.Version = now
 	app.VersionInfo = events.VersionInfo{LastScalingAt: now, LastConfigChangeAt: now}
@@ -42,7 +45,9 @@ func (m *Master) createLocked(app events.App) (Change, error) {
 		return Change{}, err
 	}
 	m.runtime.resetBackoff(app.ID)
-	ch, err := m.deployLocked(app, "StartApplication", now, events.PutApp(app))
+	c := events.PutApp(app)
+	c.Origin = origin
+	ch, err := m.deployLocked(app, "StartApplication", now, c)
 	ch.Created = err == nil
 	return ch, err
 }
@@ -51,7 +56,12 @@ func (m *Master) createLocked(app events.App) (Change, error) {
 // what build makes of the current one (nil when there is none). build runs
 // under the state lock, so a partial update never undoes a concurrent one.
 // A change of instances alone scales; anything else replaces the tasks.
-func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.App, error), force bool) (_ Change, err error) {
+func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.App, error), force bool) (Change, error) {
+	return m.UpdateAppFor(id, build, force, nil)
+}
+
+// UpdateAppFor is UpdateApp for an API call (origin, nil for none).
+func (m *Master) UpdateAppFor(id string, build func(existing *events.App) (events.App, error), force bool, origin *events.Origin) (_ Change, err error) {
 	defer m.writeLocked()(&err)
 	var existing *events.App
 	old, ok := m.state.Apps[id]
@@ -66,7 +76,7 @@ func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.A
 		return Change{}, fmt.Errorf("update app %s: definition is for %s", id, app.ID)
 	}
 	if !ok {
-		return m.createLocked(app)
+		return m.createLocked(app, origin)
 	}
 	if err := m.unlockLocked(id, force); err != nil {
 		return Change{}, err
@@ -84,7 +94,9 @@ func (m *Master) UpdateApp(id string, build func(existing *events.App) (events.A
 	if err := m.assignPortsLocked(&app); err != nil {
 		return Change{}, err
 	}
-	return m.deployLocked(app, action, now, events.PutApp(app))
+	c := events.PutApp(app)
+	c.Origin = origin
+	return m.deployLocked(app, action, now, c)
 }
 
 // scalingOnly reports whether b differs from a in instances (and versions) only.

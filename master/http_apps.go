@@ -2,6 +2,7 @@ package master
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -216,7 +217,7 @@ func (m *Master) postApp(w http.ResponseWriter, r *http.Request) {
 		m.writeError(w, r, err)
 		return
 	}
-	ch, err := m.CreateApp(app)
+	ch, err := m.CreateAppFor(app, originOf(r))
 	if err != nil {
 		m.writeError(w, r, err)
 		return
@@ -354,9 +355,9 @@ func (m *Master) putApp(w http.ResponseWriter, r *http.Request, rawID, id string
 		return
 	}
 	partial := boolParam(r, "partialUpdate", true)
-	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
+	ch, err := m.UpdateAppFor(id, func(existing *events.App) (events.App, error) {
 		return appForUpdate(rawID, existing, body, partial, m.appLimits())
-	}, force)
+	}, force, originOf(r))
 	if err != nil {
 		m.writeError(w, r, err)
 		return
@@ -381,12 +382,12 @@ func (m *Master) patchApp(w http.ResponseWriter, r *http.Request, rawID, id stri
 	if m.rolledBack(w, r, body, id, force) {
 		return
 	}
-	ch, err := m.UpdateApp(id, func(existing *events.App) (events.App, error) {
+	ch, err := m.UpdateAppFor(id, func(existing *events.App) (events.App, error) {
 		if existing == nil {
 			return events.App{}, appNotFound(id)
 		}
 		return appForUpdate(rawID, existing, body, true, m.appLimits())
-	}, force)
+	}, force, originOf(r))
 	if err != nil {
 		m.writeError(w, r, err)
 		return
@@ -504,4 +505,15 @@ func killSelectionOf(a events.App) string {
 		return events.KillYoungestFirst
 	}
 	return a.KillSelection
+}
+
+// originOf is who made an API call, as Marathon's api_post_event names
+// them: the client's address (the connection's, as Marathon's
+// getRemoteAddr; a proxy in front shows as itself) and the path called.
+func originOf(r *http.Request) *events.Origin {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return &events.Origin{ClientIP: ip, URI: r.URL.Path}
 }

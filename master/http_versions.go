@@ -103,7 +103,7 @@ func (m *Master) rolledBack(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	if err == nil {
 		var ch Change
-		if ch, err = m.RollbackApp(id, version, force); err == nil {
+		if ch, err = m.RollbackApp(id, version, force, originOf(r)); err == nil {
 			writeDeployment(w, http.StatusOK, ch)
 			return true
 		}

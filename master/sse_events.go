@@ -10,7 +10,7 @@ import (
 // checks these against.
 
 type apiPostEvent struct {
-	// ClientIP is null: the committed event does not know who asked.
+	// ClientIP is null for a change the API did not make.
 	ClientIP      *string       `json:"clientIp"`
 	URI           string        `json:"uri"`
 	AppDefinition appDefinition `json:"appDefinition"`
@@ -196,10 +196,15 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		if a, ok := s.Apps[e.App.ID]; ok {
 			before = &a
 		}
-		return append([]sseFrame{frame(id, "api_post_event", apiPostEvent{
+		post := apiPostEvent{
 			URI: "/v2/apps" + e.App.ID, AppDefinition: appDefinitionOf(*e.App),
 			EventType: "api_post_event", Timestamp: ts,
-		})}, healthCheckFrames(id, ts, before, e.App)...)
+		}
+		if o := e.Origin; o != nil {
+			ip := o.ClientIP
+			post.ClientIP, post.URI = &ip, o.URI
+		}
+		return append([]sseFrame{frame(id, "api_post_event", post)}, healthCheckFrames(id, ts, before, e.App)...)
 	case events.AppRemoved:
 		a, ok := s.Apps[e.ID]
 		if !ok {

@@ -431,14 +431,13 @@ func TestEventStreamEnds(t *testing.T) {
 
 // sseAllowed lists where atoll's events knowingly differ from Marathon's
 // examples (see testdata/sse/README.md): fields Marathon 0.x had that
-// atoll's app definition does not, and clientIp, which atoll sends as null.
+// atoll's app definition does not.
 var sseAllowed = map[string]string{
 	"appDefinition.container":    "absent",
 	"appDefinition.dependencies": "absent",
 	"appDefinition.executor":     "absent",
 	"appDefinition.storeUrls":    "absent",
 	"appDefinition.uris":         "absent",
-	"clientIp":                   "null",
 }
 
 func TestEventJSONMatchesMarathon(t *testing.T) {
@@ -453,9 +452,16 @@ func TestEventJSONMatchesMarathon(t *testing.T) {
 		}
 	}
 	keep(s.next(t))
-	createApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "user": "nobody", "portDefinitions": [{"port": 10001}],
+	// Through the API, so api_post_event names the client.
+	res := call(t, m.Handler(), "POST", "/v2/apps", `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "user": "nobody", "portDefinitions": [{"port": 10001}],
 		"healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0}]}`)
+	if res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
 	keep(s.until(t, "deployment_info")...)
+	if post := decode(t, got["api_post_event"]); post["clientIp"] != "192.0.2.1" || post["uri"] != "/v2/apps" {
+		t.Errorf("api_post_event clientIp %v uri %v, want the caller's address and the path it called", post["clientIp"], post["uri"])
+	}
 	task := stagedTask(t, m, "/web")
 	keep(s.until(t, "status_update_event")...)
 	healthy := true

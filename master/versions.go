@@ -44,8 +44,8 @@ func (m *Master) versionChangesLocked(app events.App) []events.Change {
 // RollbackApp deploys the definition app id had at version (Marathon's
 // PUT /v2/apps/{id} {"version": V}) as its next version. Only an existing
 // app can roll back (Marathon forgets an app's versions with it).
-func (m *Master) RollbackApp(id string, version time.Time, force bool) (Change, error) {
-	return m.UpdateApp(id, func(existing *events.App) (events.App, error) {
+func (m *Master) RollbackApp(id string, version time.Time, force bool, origin *events.Origin) (Change, error) {
+	return m.UpdateAppFor(id, func(existing *events.App) (events.App, error) {
 		// UpdateApp runs this under the state lock.
 		if existing == nil {
 			return events.App{}, appNotFound(id)
@@ -55,7 +55,7 @@ func (m *Master) RollbackApp(id string, version time.Time, force bool) (Change, 
 			return events.App{}, &NotFoundError{Message: fmt.Sprintf("App '%s' does not exist in version %s", id, jsonTime(version))}
 		}
 		return a, nil
-	}, force)
+	}, force, origin)
 }
 
 // versionLocked is app id's kept definition of version, to the

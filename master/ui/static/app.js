@@ -84,6 +84,7 @@ const S = {
   apps: new Map(), // id -> app with tasks
   appsLoaded: false,
   missing: new Set(), // app ids the API answered 404 for
+  versions: new Map(), // app id -> its versions, newest first (the app page's)
   deployments: [],
   route: { page: 'cluster', appId: '' },
   sort: { key: 'hostname', dir: 1 },
@@ -122,6 +123,15 @@ async function loadApp(id) {
     S.apps.delete(id);
     S.missing.add(id);
   }
+  if (S.route.page === 'app' && S.route.appId === id) await loadVersions(id);
+}
+
+// loadVersions fetches the versions of the app on screen: every change
+// is one, and the page offers to roll back to each.
+async function loadVersions(id) {
+  const r = await api('GET', `${appPath(id)}/versions`);
+  if (r.ok) S.versions.set(id, r.body.versions || []);
+  else if (r.status === 404) S.versions.delete(id);
 }
 
 async function loadDeployments() {
@@ -156,6 +166,7 @@ async function flush() {
   const jobs = [];
   if (d.all) {
     jobs.push(loadApps(), loadDeployments(), loadCluster());
+    if (S.route.page === 'app' && S.route.appId) jobs.push(loadVersions(S.route.appId));
   } else {
     for (const id of d.apps) jobs.push(loadApp(id));
     if (d.deployments) jobs.push(loadDeployments());
@@ -499,6 +510,22 @@ function renderApp() {
   const protos = new Set(pds.map((p) => (p.protocol || 'tcp').split(',')).flat());
   for (const proto of pds.length ? [...protos] : []) names.push([`_${task}._${proto}.${fw}.${domain}`, 'SRV: one per task port']);
   tid('dns-names').replaceChildren(...names.map(([n, what]) => h('li', {}, h('code', {}, n), h('span', { class: 'muted' }, ` ${what}`))));
+
+  const versions = S.versions.get(id) || [];
+  tid('versions-table').tBodies[0].replaceChildren(...(versions.length ? versions.map((v) =>
+    h('tr', { dataset: { version: v } },
+      h('td', { class: 'mono' }, v),
+      h('td', {}, v === app.version
+        ? h('span', { class: 'muted' }, 'current')
+        : h('button', { type: 'button', dataset: { testid: 'rollback', version: v }, onclick: () => rollBack(id, v) }, 'Roll back')))
+  ) : [h('tr', {}, h('td', { colspan: 2, class: 'muted' }, 'No versions.'))]));
+}
+
+// rollBack deploys the app's definition of version v again (Marathon's
+// PUT {"version": v}), as a new version.
+async function rollBack(id, v) {
+  const r = await api('PUT', appPath(id) + force(), { version: v });
+  showActionResult(r, `roll back to ${v}`);
 }
 
 // ---- app actions ----
