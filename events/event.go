@@ -18,6 +18,8 @@ const (
 	TaskRemoved       Type = "task_removed"
 	DeploymentUpdated Type = "deployment_updated"
 	DeploymentRemoved Type = "deployment_removed"
+	GroupUpdated      Type = "group_updated"
+	GroupRemoved      Type = "group_removed"
 	LeaderChanged     Type = "leader_changed"
 	// AppVersionAdded keeps an app definition in the app's history (its
 	// Event.App); AppVersionRemoved forgets one (Event.App names it by id
@@ -51,6 +53,7 @@ type Event struct {
 	Task       *Task       `json:"task,omitempty"`
 	Deployment *Deployment `json:"deployment,omitempty"`
 	Leader     *Leader     `json:"leader,omitempty"`
+	Group      *Group      `json:"group,omitempty"`
 	// Origin is who asked for the change, for changes made through the
 	// API (Marathon's api_post_event names the client).
 	Origin *Origin `json:"origin,omitempty"`
@@ -69,6 +72,7 @@ type Change struct {
 	Task       *Task
 	Deployment *Deployment
 	Leader     *Leader
+	Group      *Group
 	Origin     *Origin
 }
 
@@ -96,6 +100,8 @@ func PutDeployment(d Deployment) Change {
 }
 func DeleteDeployment(id string) Change { return Change{Type: DeploymentRemoved, ID: id} }
 func PutLeader(l Leader) Change         { return Change{Type: LeaderChanged, ID: l.ID, Leader: &l} }
+func PutGroup(g Group) Change           { return Change{Type: GroupUpdated, ID: g.ID, Group: &g} }
+func DeleteGroup(id string) Change      { return Change{Type: GroupRemoved, ID: id} }
 
 // Stamp makes the event that follows state s: the next seq in the given
 // epoch, at time now.
@@ -103,6 +109,7 @@ func (c Change) Stamp(s *State, epoch uint64, now time.Time) Event {
 	return Event{
 		Epoch: epoch, Seq: s.Seq + 1, Type: c.Type, Time: now, ID: c.ID,
 		Agent: c.Agent, App: c.App, Task: c.Task, Deployment: c.Deployment, Leader: c.Leader, Origin: c.Origin,
+		Group: c.Group,
 	}
 }
 
@@ -137,7 +144,11 @@ func (e *Event) Validate() error {
 		if e.Leader == nil {
 			return missing("leader")
 		}
-	case AgentRemoved, AppRemoved, TaskRemoved, DeploymentRemoved:
+	case GroupUpdated:
+		if e.Group == nil || e.Group.ID == "" {
+			return missing("group")
+		}
+	case AgentRemoved, AppRemoved, TaskRemoved, DeploymentRemoved, GroupRemoved:
 		if e.ID == "" {
 			return missing("id")
 		}

@@ -98,6 +98,10 @@ type App struct {
 	BackoffFactor              float64           `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64           `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64           `json:"taskKillGracePeriodSeconds,omitempty"`
+	// Dependencies are the absolute ids of the apps and groups that a
+	// deployment of several apps brings up (running and healthy) before
+	// this one, as Marathon's; nil when there are none.
+	Dependencies []string `json:"dependencies,omitempty"`
 	// KillSelection is which tasks go first when the app scales down:
 	// KillYoungestFirst (also when empty) or KillOldestFirst.
 	KillSelection string `json:"killSelection,omitempty"`
@@ -265,4 +269,32 @@ type Deployment struct {
 	// Failed says why the deployment stopped making progress; it then
 	// holds still, old tasks serving, until it is rolled back or replaced.
 	Failed string `json:"failed,omitempty"`
+	// Group is the group a /v2/groups change was made in (the parent of
+	// the URL's group, as Marathon's GroupsResource hands it to
+	// updateRoot), empty for a change to one app (made in the app's
+	// group): Marathon's group_change_success names it.
+	Group string `json:"group,omitempty"`
+	// Originals are the apps a deployment of several apps changed or
+	// removed, as they were before it (what a rollback restores); apps
+	// it created are not among them. A one-app deployment uses Original.
+	Originals []App `json:"originals,omitempty"`
+	// OriginalGroups are the group records the deployment changed or
+	// removed, as they were before it; the ones it created have it as
+	// their first version.
+	OriginalGroups []Group `json:"originalGroups,omitempty"`
+}
+
+// Group is a Marathon group that exists in its own right: created through
+// /v2/groups, possibly empty, or given dependencies there. Groups that
+// only hold apps need no record: the API derives them from the app ids
+// (an app /a/b/c lives in group /a/b).
+type Group struct {
+	ID string `json:"id"`
+	// Dependencies are absolute app or group ids that every app below
+	// this group depends on.
+	Dependencies []string  `json:"dependencies,omitempty"`
+	Version      time.Time `json:"version"`
+	// Versions are the group's versions, newest first, the current one
+	// included; the master keeps a bounded number of them.
+	Versions []time.Time `json:"versions,omitempty"`
 }

@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // Redaction: what travels on NATS goes to every sidecar and observer, and
 // none of them needs an app's environment (DNS and HAProxy read ports,
 // labels and tasks). Env values are secrets (API keys, passwords), so the
@@ -29,7 +31,20 @@ func (d Deployment) Redacted() Deployment {
 		o := d.Original.Redacted()
 		d.Original = &o
 	}
+	if slices.ContainsFunc(d.Originals, func(a App) bool { return len(a.Env) > 0 }) {
+		os := make([]App, len(d.Originals))
+		for i, a := range d.Originals {
+			os[i] = a.Redacted()
+		}
+		d.Originals = os
+	}
 	return d
+}
+
+// holdsEnv reports whether the deployment carries an app's env.
+func (d Deployment) holdsEnv() bool {
+	return d.Original != nil && len(d.Original.Env) > 0 ||
+		slices.ContainsFunc(d.Originals, func(a App) bool { return len(a.Env) > 0 })
 }
 
 // Redacted returns the event as NATS carries it. Records that hold no
@@ -39,7 +54,7 @@ func (e Event) Redacted() Event {
 		a := e.App.Redacted()
 		e.App = &a
 	}
-	if e.Deployment != nil && e.Deployment.Original != nil && len(e.Deployment.Original.Env) > 0 {
+	if e.Deployment != nil && e.Deployment.holdsEnv() {
 		d := e.Deployment.Redacted()
 		e.Deployment = &d
 	}
@@ -59,7 +74,7 @@ func (s *State) Redacted() *State {
 			r.Apps[id] = a.Redacted()
 		}
 	}
-	if anyOf(s.Deployments, func(d Deployment) bool { return d.Original != nil && len(d.Original.Env) > 0 }) {
+	if anyOf(s.Deployments, Deployment.holdsEnv) {
 		r.Deployments = make(map[string]Deployment, len(s.Deployments))
 		for id, d := range s.Deployments {
 			r.Deployments[id] = d.Redacted()

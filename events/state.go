@@ -22,6 +22,8 @@ type State struct {
 	Apps        map[string]App        `json:"apps"`
 	Tasks       map[string]Task       `json:"tasks"`
 	Deployments map[string]Deployment `json:"deployments"`
+	// Groups are the groups with a record of their own (see Group).
+	Groups map[string]Group `json:"groups,omitempty"`
 	// AppVersions is each app's history of definitions, oldest first
 	// (versions.go). Only the leader's states keep it: followers drop it
 	// (DropVersions), and what NATS carries leaves it out (Redacted).
@@ -41,6 +43,7 @@ func NewState() *State {
 		Apps:        map[string]App{},
 		Tasks:       map[string]Task{},
 		Deployments: map[string]Deployment{},
+		Groups:      map[string]Group{},
 	}
 }
 
@@ -86,6 +89,13 @@ func (s *State) Apply(e Event) error {
 	case LeaderChanged:
 		l := *e.Leader
 		s.Leader = &l
+	case GroupUpdated:
+		if s.Groups == nil {
+			s.Groups = map[string]Group{}
+		}
+		s.Groups[e.Group.ID] = *e.Group
+	case GroupRemoved:
+		delete(s.Groups, e.ID)
 	}
 	s.Epoch, s.Seq = e.Epoch, e.Seq
 	return nil
@@ -150,6 +160,7 @@ func (s *State) CloneUnindexed() *State {
 		Apps:        make(map[string]App, len(s.Apps)),
 		Tasks:       make(map[string]Task, len(s.Tasks)),
 		Deployments: make(map[string]Deployment, len(s.Deployments)),
+		Groups:      make(map[string]Group, len(s.Groups)),
 		byAgent:     s.byAgent,
 		noVersions:  s.noVersions,
 	}
@@ -175,6 +186,9 @@ func (s *State) CloneUnindexed() *State {
 	for k, v := range s.Deployments {
 		c.Deployments[k] = v
 	}
+	for k, v := range s.Groups {
+		c.Groups[k] = v
+	}
 	return c
 }
 
@@ -191,6 +205,9 @@ func (s *State) Normalize() *State {
 	}
 	if s.Deployments == nil {
 		s.Deployments = map[string]Deployment{}
+	}
+	if s.Groups == nil {
+		s.Groups = map[string]Group{}
 	}
 	return s
 }

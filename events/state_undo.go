@@ -16,6 +16,7 @@ type Undo struct {
 	app        App
 	task       Task
 	deployment Deployment
+	group      Group
 	// versions is the app's history before the event, for the events
 	// that change it (AppRemoved, AppVersionAdded, AppVersionRemoved).
 	versions    []App
@@ -63,6 +64,11 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 			u.id = e.Deployment.ID
 		}
 		u.deployment, u.had = s.Deployments[u.id]
+	case GroupUpdated, GroupRemoved:
+		if e.Group != nil {
+			u.id = e.Group.ID
+		}
+		u.group, u.had = s.Groups[u.id]
 	}
 	if err := s.Apply(e); err != nil {
 		return Undo{}, err
@@ -102,6 +108,12 @@ func (s *State) Revert(u Undo) {
 			s.Deployments[u.id] = u.deployment
 		} else {
 			delete(s.Deployments, u.id)
+		}
+	case GroupUpdated, GroupRemoved:
+		if u.had {
+			s.Groups[u.id] = u.group
+		} else {
+			delete(s.Groups, u.id)
 		}
 	}
 	s.Epoch, s.Seq, s.Leader = u.epoch, u.seq, u.leader

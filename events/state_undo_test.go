@@ -3,6 +3,7 @@ package events_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -67,4 +68,30 @@ func dump(t *testing.T, s *events.State) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Group records are state like any other: applied, taken back, cloned.
+func TestGroupEventsApplyAndRevert(t *testing.T) {
+	s := events.NewState()
+	g := events.Group{ID: "/prod", Dependencies: []string{"/db"}}
+	u, err := s.ApplyUndoable(events.PutGroup(g).Stamp(s, 1, time.Time{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Clone().Groups["/prod"]; got.ID != "/prod" || len(got.Dependencies) != 1 {
+		t.Fatalf("group after apply, in a clone: %+v", got)
+	}
+	s.Revert(u)
+	if _, ok := s.Groups["/prod"]; ok || s.Seq != 0 {
+		t.Fatalf("group after revert: %v, seq %d", s.Groups, s.Seq)
+	}
+	if err := s.Apply(events.PutGroup(g).Stamp(s, 1, time.Time{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(events.DeleteGroup("/prod").Stamp(s, 1, time.Time{})); err != nil || len(s.Groups) != 0 {
+		t.Fatalf("after delete: %v %v", s.Groups, err)
+	}
+	if err := (&events.Event{Type: events.GroupUpdated, Seq: 1}).Validate(); err == nil {
+		t.Fatal("a group event without a group validates")
+	}
 }

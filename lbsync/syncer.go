@@ -126,7 +126,8 @@ func (s *Syncer) Applied(_ *events.State, e events.Event) {
 		}
 		s.touched[e.Task.AppID] = true
 	case e.Type == events.DeploymentUpdated, e.Type == events.DeploymentRemoved,
-		e.Type == events.LeaderChanged, e.Type == events.Sync:
+		e.Type == events.LeaderChanged, e.Type == events.Sync,
+		e.Type == events.GroupUpdated, e.Type == events.GroupRemoved:
 		// nothing HAProxy serves
 	default:
 		s.touchedAll = true // apps, agents, task removals

@@ -147,6 +147,7 @@ type appPatch struct {
 	BackoffFactor              *float64
 	MaxLaunchDelaySeconds      *float64
 	TaskKillGracePeriodSeconds *float64
+	Dependencies               *[]string
 	KillSelection              *string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
@@ -291,6 +292,9 @@ func (p *appPatch) applyTo(base events.App) events.App {
 	set(&a.BackoffFactor, p.BackoffFactor)
 	set(&a.MaxLaunchDelaySeconds, p.MaxLaunchDelaySeconds)
 	set(&a.TaskKillGracePeriodSeconds, p.TaskKillGracePeriodSeconds)
+	if p.Dependencies != nil {
+		a.Dependencies = resolveDependencies(a.ID, *p.Dependencies) // groups_path.go
+	}
 	set(&a.KillSelection, p.KillSelection)
 
 	// cmd and args exclude each other: giving one drops the other, so a
@@ -350,6 +354,7 @@ func cloneApp(a events.App) events.App {
 	a.Labels = maps.Clone(a.Labels)
 	a.Env = maps.Clone(a.Env)
 	a.HealthChecks = slices.Clone(a.HealthChecks)
+	a.Dependencies = slices.Clone(a.Dependencies)
 	return a
 }
 

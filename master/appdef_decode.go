@@ -52,6 +52,7 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		BackoffFactor:              field(r, obj, "backoffFactor", r.number),
 		MaxLaunchDelaySeconds:      field(r, obj, "maxLaunchDelaySeconds", r.number),
 		TaskKillGracePeriodSeconds: field(r, obj, "taskKillGracePeriodSeconds", r.number),
+		Dependencies:               field(r, obj, "dependencies", r.strs),
 		KillSelection:              field(r, obj, "killSelection", r.str),
 	}
 	if len(r.typeErrs) > 0 {

@@ -44,6 +44,7 @@ var appFieldRules = map[string]struct {
 	"healthChecks": {rule: fieldRead}, "upgradeStrategy": {rule: fieldRead}, "backoffSeconds": {rule: fieldRead},
 	"backoffFactor": {rule: fieldRead}, "maxLaunchDelaySeconds": {rule: fieldRead},
 	"taskKillGracePeriodSeconds": {rule: fieldRead}, "killSelection": {rule: fieldRead},
+	"dependencies": {rule: fieldRead}, // groups_plan.go orders deployments by them
 	// version is a rollback request (appRollback); versionInfo is set
 	// by the master.
 	"version": {rule: fieldRead}, "versionInfo": {rule: fieldOutputOnly},
@@ -59,7 +60,6 @@ var appFieldRules = map[string]struct {
 	"networks": {rule: fieldUnsupported, why: "only host networking is supported (networks: [{\"mode\": \"host\"}])",
 		noop: jsonEquals(`[{"mode":"host"}]`)},
 	"ipAddress":             {rule: fieldUnsupported, why: "IP-per-task networking is not supported: tasks use the host's network"},
-	"dependencies":          {rule: fieldUnsupported, why: "deployment dependencies are not supported yet"},
 	"readinessChecks":       {rule: fieldUnsupported, why: "readiness checks are not supported yet"},
 	"check":                 {rule: fieldUnsupported, why: "Mesos checks are not supported: use healthChecks"},
 	"unreachableStrategy":   {rule: fieldUnsupported, why: "unreachableStrategy is not supported yet"},

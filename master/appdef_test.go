@@ -348,7 +348,6 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		{"container", `{"type":"DOCKER","docker":{"image":"nginx"}}`},
 		{"networks", `[{"mode":"container/bridge"}]`},
 		{"ipAddress", `{"networkName":"dcos"}`},
-		{"dependencies", `["/db"]`},
 		{"readinessChecks", `[{"name":"ready","protocol":"HTTP","path":"/ready","portName":"http"}]`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
 		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},

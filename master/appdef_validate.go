@@ -37,6 +37,7 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 	atLeast(&errs, "/maxLaunchDelaySeconds", a.MaxLaunchDelaySeconds, 0, fmtInt)
 	atLeast(&errs, "/taskKillGracePeriodSeconds", a.TaskKillGracePeriodSeconds, 0, fmtInt)
 	validatePorts(&errs, a.PortDefinitions)
+	validateDependencies(&errs, a.Dependencies) // groups_path.go
 	for _, fe := range constraintErrors(a.Constraints) {
 		errs.add(fe.Path, fe.Errors...)
 	}

@@ -210,6 +210,11 @@ func (m *Master) servicePortsLocked() *scheduler.ServicePorts {
 // deployLocked commits an app change together with the deployment that
 // carries it out, and wakes the reconcile loop to start on it.
 func (m *Master) deployLocked(app events.App, action string, now time.Time, c events.Change) (Change, error) {
+	if c.Type == events.AppUpdated {
+		if err := m.checkDependenciesLocked(app); err != nil { // groups_deploy.go
+			return Change{}, err
+		}
+	}
 	dep := newDeployment(app.ID, action, now)
 	if old, ok := m.state.Apps[app.ID]; ok {
 		dep.Original = &old
@@ -332,6 +337,10 @@ func (m *Master) updateDeploymentsLocked(apps []string) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		d := m.state.Deployments[id]
+		if stepped(d) {
+			m.progressStepsLocked(d) // groups_deploy.go
+			continue
+		}
 		finished := true
 		for _, appID := range d.AffectedApps {
 			if _, exists := m.state.Apps[appID]; exists {

@@ -70,6 +70,9 @@ func (m *Master) rollbackLocked(d events.Deployment) (Change, error) {
 	if len(d.AffectedApps) == 0 {
 		return Change{Deployment: d}, m.commitLocked(events.DeleteDeployment(d.ID))
 	}
+	if stepped(d) {
+		return m.rollbackStepsLocked(d) // groups_deploy.go
+	}
 	appID := d.AffectedApps[0]
 	m.runtime.resetBackoff(appID)
 	if d.Original == nil {

@@ -30,9 +30,12 @@ type snapshotHeader struct {
 	Apps        int            `json:"apps"`
 	Deployments int            `json:"deployments"`
 	Tasks       int            `json:"tasks"`
+	// Groups come last, after the tasks: a snapshot from before groups
+	// existed has none.
+	Groups int `json:"groups,omitempty"`
 }
 
-func (h snapshotHeader) records() int { return h.Agents + h.Apps + h.Deployments + h.Tasks }
+func (h snapshotHeader) records() int { return h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups }
 
 // errCrash is what a compaction stopped by crashAt returns.
 var errCrash = errors.New("simulated crash")
@@ -55,7 +58,7 @@ func readSnapshot(path string) (*events.State, int, error) {
 			return nil, 0, fmt.Errorf("load snapshot %s: %w", path, err)
 		}
 		st.Normalize()
-		return st, len(st.Agents) + len(st.Apps) + len(st.Deployments) + len(st.Tasks), nil
+		return st, len(st.Agents) + len(st.Apps) + len(st.Deployments) + len(st.Tasks) + len(st.Groups), nil
 	}
 	first, rest, _ := bytes.Cut(data, []byte("\n"))
 	var h snapshotHeader
@@ -92,6 +95,10 @@ func readSnapshot(path string) (*events.State, int, error) {
 	}
 	if st.Tasks, err = decodeRecords(path, "task", next(h.Tasks), 1+h.Agents+h.Apps+h.Deployments,
 		func(t *events.Task) string { return t.ID }); err != nil {
+		return nil, 0, err
+	}
+	if st.Groups, err = decodeRecords(path, "group", next(h.Groups), 1+h.Agents+h.Apps+h.Deployments+h.Tasks,
+		func(g *events.Group) string { return g.ID }); err != nil {
 		return nil, 0, err
 	}
 	return st, h.records(), nil
@@ -145,7 +152,7 @@ func (f *FileStore) writeSnapshot(ctx context.Context, path string, st *events.S
 		}
 	}()
 	h := snapshotHeader{Format: snapshotFormat, Epoch: st.Epoch, Seq: st.Seq, Leader: st.Leader,
-		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks)}
+		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks), Groups: len(st.Groups)}
 	err = tmp.Chmod(storeFileMode)
 	if err == nil {
 		err = writeRecords(ctx, tmp, h, st)
@@ -207,6 +214,11 @@ func writeRecords(ctx context.Context, w *os.File, h snapshotHeader, st *events.
 	}
 	for _, t := range st.Tasks {
 		if err := put(t); err != nil {
+			return err
+		}
+	}
+	for _, g := range st.Groups {
+		if err := put(g); err != nil {
 			return err
 		}
 	}

@@ -27,6 +27,8 @@ func (m *Master) Handler() http.Handler {
 	// App ids contain slashes: /v2/apps/{id...}[/tasks[/{taskId}]|/restart]
 	// is taken apart by serveAppPath.
 	mux.HandleFunc("/v2/apps/", m.serveAppPath)
+	mux.HandleFunc("/v2/groups", m.serveGroups) // http_groups.go
+	mux.HandleFunc("/v2/groups/", m.serveGroups)
 	mux.Handle("/v2/tasks", methods{"GET": m.listTasks})
 	mux.Handle("/v2/tasks/delete", methods{"POST": m.deleteTasks})
 	mux.Handle("/v2/deployments", methods{"GET": m.listDeployments})

@@ -39,6 +39,7 @@ type appView struct {
 	BackoffFactor              float64                 `json:"backoffFactor"`
 	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
 	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
+	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
@@ -97,6 +98,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
 		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
 		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
+		Dependencies:               nonNil(a.Dependencies),
 		KillSelection:              killSelectionOf(a),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{

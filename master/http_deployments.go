@@ -129,6 +129,9 @@ func (m *Master) getQueue(w http.ResponseWriter, _ *http.Request) {
 			if count == 0 {
 				continue
 			}
+			if _, held := m.heldByStepLocked(a.ID); held {
+				continue // created with no instance yet, as Marathon's StartApplication(app, 0)
+			}
 			delay := queueDelay{Overdue: true}
 			if ok, until := m.runtime.launchAllowed(a.ID, now); !ok {
 				delay = queueDelay{TimeLeftSeconds: int(math.Ceil(until.Sub(now).Seconds()))}

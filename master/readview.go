@@ -36,6 +36,9 @@ import (
 // Nothing in it changes once it is published.
 type readView struct {
 	apps []*appEntry
+	// groups are the group records (readview_groups.go), shared between
+	// pictures until a batch changes one.
+	groups map[string]events.Group
 }
 
 // find returns the entry for an app id, if any.
@@ -216,7 +219,7 @@ func (r *readViews) reset(s *events.State) {
 		}
 	}
 	slices.Sort(ids)
-	v := &readView{apps: make([]*appEntry, len(ids))}
+	v := &readView{apps: make([]*appEntry, len(ids)), groups: maps.Clone(s.Groups)}
 	for i, id := range ids {
 		var app *events.App
 		if a, ok := s.Apps[id]; ok {
@@ -249,6 +252,7 @@ func (r *readViews) apply(evs []events.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := map[string]*appChange{}
+	var groups map[string]events.Group // the next picture's, once a group changes
 	touch := func(id string) *appChange {
 		c, ok := changed[id]
 		if !ok {
@@ -310,9 +314,19 @@ func (r *readViews) apply(evs []events.Event) {
 				r.unindexDeployment(old, touch)
 				delete(r.deployments, e.ID)
 			}
+		case events.GroupUpdated, events.GroupRemoved:
+			groups = r.groupsAfter(groups, e)
 		}
 	}
+	cur := r.load()
+	groupsChanged := groups != nil
+	if !groupsChanged {
+		groups = cur.groups
+	}
 	if len(changed) == 0 {
+		if groupsChanged {
+			r.cur.Store(&readView{apps: cur.apps, groups: groups})
+		}
 		return
 	}
 	ids := make([]string, 0, len(changed))
@@ -320,25 +334,25 @@ func (r *readViews) apply(evs []events.Event) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	cur := r.load().apps
-	next := make([]*appEntry, 0, len(cur)+len(ids))
+	apps := cur.apps
+	next := make([]*appEntry, 0, len(apps)+len(ids))
 	i := 0
 	for _, id := range ids {
-		for i < len(cur) && cur[i].id < id {
-			next = append(next, cur[i])
+		for i < len(apps) && apps[i].id < id {
+			next = append(next, apps[i])
 			i++
 		}
 		var old *appEntry
-		if i < len(cur) && cur[i].id == id {
-			old = cur[i]
+		if i < len(apps) && apps[i].id == id {
+			old = apps[i]
 			i++
 		}
 		if e := r.entryAfter(id, old, changed[id]); e != nil {
 			next = append(next, e)
 		}
 	}
-	next = append(next, cur[i:]...)
-	r.cur.Store(&readView{apps: next})
+	next = append(next, apps[i:]...)
+	r.cur.Store(&readView{apps: next, groups: groups})
 }
 
 // entryAfter is the app's entry after change c (nil when the app has no

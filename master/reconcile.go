@@ -131,6 +131,9 @@ func (m *Master) reconcileOnce() time.Time {
 // kills, releases their requests, and returns the app's status and how
 // many tasks it staged.
 func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (st appStatus, launched int) {
+	if why, held := m.heldByStepLocked(app.ID); held {
+		return appStatus{waiting: why}, 0
+	}
 	if why, held := m.holdFailedLocked(app, now); held {
 		return appStatus{waiting: why}, 0
 	}

@@ -42,6 +42,7 @@ type appDefinition struct {
 	UpgradeStrategy            events.UpgradeStrategy  `json:"upgradeStrategy"`
 	Labels                     map[string]string       `json:"labels"`
 	TaskKillGracePeriodSeconds *float64                `json:"taskKillGracePeriodSeconds"`
+	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
@@ -60,6 +61,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		HealthChecks:          nonNil(a.HealthChecks),
 		UpgradeStrategy:       a.UpgradeStrategy,
 		Labels:                nonNilMap(a.Labels),
+		Dependencies:          nonNil(a.Dependencies),
 		KillSelection:         killSelectionOf(a),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
@@ -80,6 +82,16 @@ func appDefinitionOf(a events.App) appDefinition {
 		d.TaskKillGracePeriodSeconds = &g
 	}
 	return d
+}
+
+// groupChangeEvent is Marathon's group_change_success (a change was
+// accepted) and group_change_failed (with the reason it was not).
+type groupChangeEvent struct {
+	GroupID   string   `json:"groupId"`
+	Version   jsonTime `json:"version"`
+	Reason    string   `json:"reason,omitempty"`
+	EventType string   `json:"eventType"`
+	Timestamp jsonTime `json:"timestamp"`
 }
 
 type appTerminatedEvent struct {
@@ -216,7 +228,16 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		}
 		switch {
 		case !existed:
-			return []sseFrame{info()}
+			// Marathon's GroupManager tells of every accepted change of
+			// the root group, app changes included, under the group the
+			// change was made in.
+			group := d.Group
+			if group == "" && len(d.AffectedApps) > 0 {
+				group = parentOf(d.AffectedApps[0])
+			}
+			return []sseFrame{frame(id, "group_change_success", groupChangeEvent{
+				GroupID: group, Version: jsonTime(d.Version), EventType: "group_change_success", Timestamp: ts,
+			}), info()}
 		case d.Failed != "" && old.Failed == "":
 			// Halted: Marathon's word for a deployment that will not
 			// finish. It stays listed until rolled back or replaced.

@@ -183,6 +183,13 @@ func TestEventStream(t *testing.T) {
 		at(t, v, "appDefinition", "labels", "HAPROXY_GROUP") != "external" {
 		t.Fatalf("api_post_event %s", post.data)
 	}
+	// Marathon's GroupManager tells of every change it accepts, under the
+	// group it was made in: the root for /web.
+	changed := s.next(t)
+	if changed.typ != "group_change_success" || decode(t, changed)["groupId"] != "/" ||
+		!marathonTime.MatchString(decode(t, changed)["version"].(string)) {
+		t.Fatalf("got %+v, want group_change_success for /", changed)
+	}
 	info := s.next(t)
 	if info.typ != "deployment_info" || at(t, decode(t, info), "plan", "steps", 0, "actions", 0, "app") != "/web" {
 		t.Fatalf("got %+v, want deployment_info for /web", info)

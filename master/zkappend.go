@@ -234,6 +234,10 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
 	case events.DeploymentRemoved:
 		return del(s.recordPath("deployments", e.ID))
+	case events.GroupUpdated:
+		return put(s.recordPath("groups", e.Group.ID), e.Group)
+	case events.GroupRemoved:
+		return del(s.recordPath("groups", e.ID))
 	case events.TaskUpdated:
 		// As in State.Apply: a terminal task leaves the state.
 		if e.Task.State.Failed() { // the app's last failure (events.State.AppFailures)

@@ -201,6 +201,7 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		vers   = make([]events.App, count["appversion"])
 		fails  = make([]events.TaskFailure, count["failure"])
 		tasks  = make([]events.Task, count["task"])
+		groups = make([]events.Group, count["group"])
 	)
 	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
 	if err := parallel(chunks, func(c int) error {
@@ -220,6 +221,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &fails[slot[i]])
 			case "task":
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
+			case "group":
+				err = json.Unmarshal(r.data, &groups[slot[i]])
 			}
 			if err != nil {
 				return fmt.Errorf("zk store: %s: decode %s: %w", r.path, r.kind, err)
@@ -238,6 +241,9 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	}
 	for _, d := range deps {
 		st.Deployments[d.ID] = d
+	}
+	for _, g := range groups {
+		st.Groups[g.ID] = g
 	}
 	st.AppVersions = make(map[string][]events.App)
 	for _, v := range vers {

@@ -136,7 +136,7 @@ func (s *ZKStore) counterPath() string { return s.path("state", "counter") }
 func (s *ZKStore) leaderPath() string  { return s.path("state", "leader") }
 
 // recordDirs are the collections of one-level records.
-var recordDirs = []string{"apps", "agents", "deployments", "appversions", "failures"}
+var recordDirs = []string{"apps", "agents", "deployments", "appversions", "failures", "groups"}
 
 func (s *ZKStore) recordPath(dir, id string) string {
 	return s.path("state", dir, escapeID(id))

@@ -59,6 +59,7 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskStaging)),
 			events.PutTask(eventstest.Task("web_frontend.1", "/web/frontend", "agent-1", events.TaskRunning)),
 			events.PutDeployment(eventstest.Deployment("dep-1", "/web/frontend")),
+			events.PutGroup(events.Group{ID: "/web", Dependencies: []string{"/db"}, Version: eventstest.T0}),
 		}},
 		{"deletes", []events.Change{
 			events.PutAgent(eventstest.Agent("agent-1")),
@@ -85,6 +86,9 @@ func TestZKStoreRoundTrip(t *testing.T) {
 			events.DeleteApp("/b"),
 			events.DeleteDeployment("dep-1"),
 			events.DeleteTask("never-was"),
+			events.PutGroup(events.Group{ID: "/gone"}),
+			events.PutGroup(events.Group{ID: "/kept"}),
+			events.DeleteGroup("/gone"),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

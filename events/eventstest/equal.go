@@ -45,6 +45,9 @@ func Equal(a, b *events.State) error {
 	if err := diffMap("deployments", a.Deployments, b.Deployments); err != nil {
 		return err
 	}
+	if err := diffMap("groups", a.Groups, b.Groups); err != nil {
+		return err
+	}
 	if err := diffMap("app versions", a.AppVersions, b.AppVersions); err != nil {
 		return err
 	}
