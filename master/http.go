@@ -23,7 +23,7 @@ const maxBody = 1 << 20
 // the leader instead (see standby.go), which checks them again.
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v2/apps", methods{"GET": m.listApps, "POST": m.postApp})
+	mux.Handle("/v2/apps", m.appsRoot())
 	// App ids contain slashes: /v2/apps/{id...}[/tasks[/{taskId}]|/restart]
 	// is taken apart by serveAppPath.
 	mux.HandleFunc("/v2/apps/", m.serveAppPath)

@@ -275,7 +275,7 @@ func splitAppPath(rest string) (appID, sub, arg string) {
 func (m *Master) serveAppPath(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/v2/apps")
 	if strings.Trim(rest, "/") == "" {
-		methods{"GET": m.listApps, "POST": m.postApp}.ServeHTTP(w, r)
+		m.appsRoot().ServeHTTP(w, r)
 		return
 	}
 	rawID, sub, taskID := splitAppPath(rest)
@@ -516,4 +516,12 @@ func originOf(r *http.Request) *events.Origin {
 		ip = host
 	}
 	return &events.Origin{ClientIP: ip, URI: r.URL.Path}
+}
+
+// appsRoot serves /v2/apps itself: list, create, and the bulk updates.
+func (m *Master) appsRoot() methods {
+	return methods{"GET": m.listApps, "POST": m.postApp,
+		"PUT":   func(w http.ResponseWriter, r *http.Request) { m.putApps(w, r, false) },
+		"PATCH": func(w http.ResponseWriter, r *http.Request) { m.putApps(w, r, true) },
+	}
 }
