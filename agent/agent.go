@@ -98,6 +98,7 @@ type Agent struct {
 	inflight sync.WaitGroup // launch and kill handlers in progress
 	regReady chan struct{}  // closed while registered with the master
 	wctx     context.Context
+	fetchCtx context.Context // Run's: downloads stop with the agent
 
 	subMu sync.Mutex
 	subID string
@@ -253,6 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer scancel()
 	a.mu.Lock()
 	a.wctx = wctx
+	a.fetchCtx = ctx
 	a.mu.Unlock()
 
 	a.recoverTasks()

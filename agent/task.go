@@ -101,6 +101,24 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	a.tasks[id] = t
 	a.mu.Unlock()
 
+	if len(req.Fetch) > 0 {
+		// Downloads take as long as they take: the launch is taken now
+		// and the task, staging meanwhile as under Mesos's fetcher, runs
+		// or fails when they are done. The caller's inflight token keeps
+		// the count above zero while this one is added.
+		a.inflight.Add(1)
+		go func() {
+			defer a.inflight.Done()
+			_ = a.run(t, req)
+		}()
+		return nil
+	}
+	return a.run(t, req)
+}
+
+// run starts a launched task and reports it running, or failed.
+func (a *Agent) run(t *task, req events.LaunchRequest) error {
+	id := t.id
 	st, err := a.start(req)
 	if err != nil {
 		a.mu.Lock()
@@ -151,6 +169,9 @@ func (a *Agent) start(req events.LaunchRequest) (started, error) {
 	}
 	dir := a.taskDir(req.Task.ID)
 	if err := makeSandbox(dir, owner); err != nil {
+		return started{}, err
+	}
+	if err := a.fetchAll(req.Fetch, dir, owner); err != nil {
 		return started{}, err
 	}
 	env, path := a.taskEnv(req, dir)

@@ -105,10 +105,22 @@ type App struct {
 	// KillSelection is which tasks go first when the app scales down:
 	// KillYoungestFirst (also when empty) or KillOldestFirst.
 	KillSelection string `json:"killSelection,omitempty"`
+	// Fetch is what the agent downloads into a task's sandbox before it
+	// starts the task (Marathon's fetch, Mesos's fetcher).
+	Fetch []FetchURI `json:"fetch,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
 	VersionInfo VersionInfo `json:"versionInfo"`
+}
+
+// FetchURI is one artifact of an app's fetch (Marathon's artifact.raml).
+type FetchURI struct {
+	URI        string `json:"uri"`
+	Extract    bool   `json:"extract"`
+	Executable bool   `json:"executable"`
+	Cache      bool   `json:"cache"`
+	DestPath   string `json:"destPath,omitempty"`
 }
 
 // Marathon's killSelection values.

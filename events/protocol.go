@@ -155,6 +155,8 @@ type LaunchRequest struct {
 	// before limits) runs the task in a cgroup of its own with no CPU or
 	// memory limit.
 	Limits *TaskLimits `json:"limits,omitempty"`
+	// Fetch is downloaded into the sandbox before the task starts.
+	Fetch []FetchURI `json:"fetch,omitempty"`
 }
 
 // ReasonMemoryLimit is Mesos's reason for a task the kernel's OOM killer

@@ -149,6 +149,8 @@ type appPatch struct {
 	TaskKillGracePeriodSeconds *float64
 	Dependencies               *[]string
 	KillSelection              *string
+	Fetch                      *[]events.FetchURI
+	URIs                       *[]string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
 	invalid []FieldErrors
@@ -206,6 +208,9 @@ func finish(app events.App, p *appPatch, errs fieldErrs, lim appLimits) (events.
 	errs.merge(p.invalid)
 	if p.Ports != nil && p.PortDefinitions != nil && !slices.Equal(*p.Ports, portNumbers(*p.PortDefinitions)) {
 		errs.add("/", msgPortsAndDefs)
+	}
+	if p.Fetch != nil && p.URIs != nil && len(*p.Fetch) > 0 && len(*p.URIs) > 0 {
+		errs.add("/uris", msgFetchWithURIs)
 	}
 	errs.merge(validateApp(app, lim))
 	if len(errs) > 0 {
@@ -296,6 +301,12 @@ func (p *appPatch) applyTo(base events.App) events.App {
 		a.Dependencies = resolveDependencies(a.ID, *p.Dependencies) // groups_path.go
 	}
 	set(&a.KillSelection, p.KillSelection)
+	switch {
+	case p.Fetch != nil:
+		a.Fetch = *p.Fetch
+	case p.URIs != nil:
+		a.Fetch = fetchOfURIs(*p.URIs)
+	}
 
 	// cmd and args exclude each other: giving one drops the other, so a
 	// PUT can switch an app from cmd to args.

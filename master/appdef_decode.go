@@ -54,6 +54,8 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		TaskKillGracePeriodSeconds: field(r, obj, "taskKillGracePeriodSeconds", r.number),
 		Dependencies:               field(r, obj, "dependencies", r.strs),
 		KillSelection:              field(r, obj, "killSelection", r.str),
+		Fetch:                      field(r, obj, "fetch", r.fetch),
+		URIs:                       field(r, obj, "uris", r.strs),
 	}
 	if len(r.typeErrs) > 0 {
 		return nil, &InvalidJSONError{Message: msgInvalidJSON, Details: r.typeErrs}

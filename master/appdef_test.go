@@ -351,8 +351,6 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		{"readinessChecks", `[{"name":"ready","protocol":"HTTP","path":"/ready","portName":"http"}]`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
 		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},
-		{"fetch", `[{"uri":"http://127.0.0.1/a.tgz"}]`},
-		{"uris", `["http://127.0.0.1/a.tgz"]`},
 		{"storeUrls", `["http://127.0.0.1/a"]`},
 		{"acceptedResourceRoles", `["slave_public"]`},
 		{"role", `"dev"`},
@@ -376,6 +374,31 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		}
 		_, err = appForCreate([]byte(`{`+ok+`,"killSelection":"RANDOM"}`), testLimits)
 		wantDetail(t, err, 422, "/killSelection", "expected one of: [YOUNGEST_FIRST, OLDEST_FIRST]")
+	})
+	t.Run("fetch", func(t *testing.T) {
+		a, err := appForCreate([]byte(`{`+ok+`,"fetch":[{"uri":"https://example.test/a.tgz"},{"uri":"http://example.test/run.sh","extract":false,"executable":true,"destPath":"bin/run"}]}`), testLimits)
+		want := []events.FetchURI{{URI: "https://example.test/a.tgz", Extract: true}, {URI: "http://example.test/run.sh", Executable: true, DestPath: "bin/run"}}
+		if err != nil || !reflect.DeepEqual(a.Fetch, want) {
+			t.Fatalf("fetch: %v %+v", err, a.Fetch)
+		}
+		// uris become fetch, archives extracted, as Marathon's FetchUri.
+		a, err = appForCreate([]byte(`{`+ok+`,"uris":["http://example.test/a.tar.gz","http://example.test/b.txt"]}`), testLimits)
+		want = []events.FetchURI{{URI: "http://example.test/a.tar.gz", Extract: true}, {URI: "http://example.test/b.txt"}}
+		if err != nil || !reflect.DeepEqual(a.Fetch, want) {
+			t.Fatalf("uris: %v %+v", err, a.Fetch)
+		}
+		for _, tc := range []struct{ body, path, msg string }{
+			{`"fetch":[{"uri":"file:///etc/shadow"}]`, "/fetch(0)/uri", msgFetchScheme},
+			{`"fetch":[{"uri":"not a uri"}]`, "/fetch(0)/uri", msgURISyntax},
+			{`"fetch":[{"uri":"http://example.test/a","destPath":"../../etc/cron.d/x"}]`, "/fetch(0)/destPath", msgDestPath},
+			{`"fetch":[{"uri":"http://example.test/a","destPath":"/etc/x"}]`, "/fetch(0)/destPath", msgDestPath},
+			{`"fetch":[{"uri":"http://example.test/a"}],"uris":["http://example.test/b"]`, "/uris", msgFetchWithURIs},
+		} {
+			_, err := appForCreate([]byte(`{`+ok+`,`+tc.body+`}`), testLimits)
+			wantDetail(t, err, 422, tc.path, tc.msg)
+		}
+		_, err = appForCreate([]byte(`{`+ok+`,"fetch":[{"extract":true}]}`), testLimits)
+		wantDetail(t, err, 400, "/fetch(0)/uri", errPathMissing)
 	})
 	t.Run("unknown field", func(t *testing.T) {
 		_, err := appForCreate([]byte(`{`+ok+`,"bogusField":1}`), testLimits)

@@ -44,6 +44,7 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 	for i, hc := range a.HealthChecks {
 		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortDefinitions))
 	}
+	validateFetch(&errs, a.Fetch)
 	switch a.KillSelection {
 	case "", events.KillYoungestFirst, events.KillOldestFirst:
 	default:

@@ -41,6 +41,7 @@ type appView struct {
 	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
 	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
+	Fetch                      []events.FetchURI       `json:"fetch"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -100,6 +101,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
 		Dependencies:               nonNil(a.Dependencies),
 		KillSelection:              killSelectionOf(a),
+		Fetch:                      nonNil(a.Fetch),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

@@ -337,7 +337,7 @@ func TestErrorsAndRouting(t *testing.T) {
 		{"DELETE", "/v2/apps/web/tasks/web.nope", 404, "Task 'web.nope' does not exist"},
 		{"GET", "/v2/apps/web/tasks/web.nope", 405, "Method Not Allowed"},
 		{"DELETE", "/v2/deployments/nope", 404, "DeploymentPlan nope does not exist"},
-		{"PATCH", "/v2/apps", 405, "Method Not Allowed"},
+		{"DELETE", "/v2/apps", 405, "Method Not Allowed"},
 		{"DELETE", "/v2/info", 405, "Method Not Allowed"},
 		{"GET", "/v2/nothing", 404, "URI not found: /v2/nothing"},
 	}

@@ -347,5 +347,6 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 		KillGracePeriod: m.killGraceLocked(app.ID),
 		HealthChecks:    app.HealthChecks,
 		Limits:          &events.TaskLimits{Cpus: app.Cpus, Mem: app.Mem},
+		Fetch:           app.Fetch,
 	})
 }

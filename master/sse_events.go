@@ -44,6 +44,7 @@ type appDefinition struct {
 	TaskKillGracePeriodSeconds *float64                `json:"taskKillGracePeriodSeconds"`
 	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
+	Fetch                      []events.FetchURI       `json:"fetch"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -63,6 +64,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		Labels:                nonNilMap(a.Labels),
 		Dependencies:          nonNil(a.Dependencies),
 		KillSelection:         killSelectionOf(a),
+		Fetch:                 nonNil(a.Fetch),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
