@@ -97,7 +97,10 @@ func firstStaged(t *testing.T, client marathon.Marathon, appID string) time.Time
 // by type and group id).
 func listenGroupEvents(t *testing.T, api string) func() map[string]int {
 	t.Helper()
-	client, err := marathon.NewClient(marathon.Config{URL: api, EventsTransport: marathon.EventsTransportSSE})
+	// A client of its own: go-marathon's SSE subscription sets
+	// CheckRedirect on its HTTP client, which would be http.DefaultClient,
+	// shared with every other test's (a data race).
+	client, err := marathon.NewClient(marathon.Config{URL: api, EventsTransport: marathon.EventsTransportSSE, HTTPClient: &http.Client{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +24,11 @@ func TestGoMarathonClient(t *testing.T) {
 	for i, a := range c.masterAddrs {
 		urls[i] = "http://" + a
 	}
+	// A client of its own: go-marathon's SSE subscription sets
+	// CheckRedirect on its HTTP client, which would be http.DefaultClient,
+	// shared with every other test's (a data race).
 	client, err := marathon.NewClient(marathon.Config{URL: strings.Join(urls, ","),
-		EventsTransport: marathon.EventsTransportSSE})
+		EventsTransport: marathon.EventsTransportSSE, HTTPClient: &http.Client{}})
 	if err != nil {
 		t.Fatal(err)
 	}
