@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -38,6 +39,15 @@ const (
 // counter at its last event, so a Multi is all or nothing and the counter
 // always names the last event whose records are stored. An event no Multi
 // could carry fails the whole batch before anything is sent.
+//
+// The Multis are sent without waiting for each other's replies, so that
+// ZooKeeper works on one while the next is on its way. Each sets the
+// counter at the version the Multi before it leaves (not whatever it is),
+// so a Multi stores nothing unless every one before it was stored: when
+// one fails, the ones after it fail too, and the counter still names the
+// last stored event. One that reached ZooKeeper before the Multi ahead of
+// it (go-zookeeper does not say in what order concurrent requests leave)
+// fails the same way, and is sent again once that one is stored.
 func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
@@ -55,16 +65,24 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("zk store: append %s: %w", what, err)
 	}
-	done := 0
+	replies := s.sendMultis(multis)
+	// Every reply is taken, even after a failure: the senders have all
+	// returned when AppendAll does.
+	done, failed := 0, error(nil)
 	for i, m := range multis {
-		if s.beforeMulti != nil {
-			s.beforeMulti(i)
+		r := <-replies[i]
+		if failed != nil {
+			continue
 		}
-		s.multis++
 		part := spanOf(evs[done : done+m.events])
-		res, err := s.conn.Multi(m.ops...)
+		if r.counterBehind() {
+			// Every Multi before it is stored (or failed would be set):
+			// it overtook one of them.
+			s.resent++
+			r.res, r.err = s.multi(s.conn, m.ops...)
+		}
 		switch {
-		case err == nil:
+		case r.err == nil:
 			for _, mk := range m.marks {
 				if mk.name != "" {
 					s.names[mk.base] = mk.name
@@ -73,24 +91,81 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 				}
 				s.sinceCache++
 			}
+			s.counterVersion++
 			done += m.events
-			continue
-		case len(res) > 0 && res[0].Error != nil:
+		case len(r.res) > 0 && r.res[0].Error != nil:
 			// Op 0 is the fence check: a newer leader bumped leader_epoch.
 			s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
-			return done, fmt.Errorf("zk store: append %s: %w", part, s.broken)
-		case len(res) == 0:
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
+		case len(r.res) == 0:
 			// No reply: the Multi may or may not have happened, so what we
 			// know of the store is no longer certain.
-			s.fail(fmt.Errorf("write outcome unknown: %w", err))
-			return done, fmt.Errorf("zk store: append %s: %w", part, s.broken)
+			s.fail(fmt.Errorf("write outcome unknown: %w", r.err))
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
+		case r.counterBehind():
+			// Not where every Multi this store made left it, though
+			// leader_epoch says no other leader wrote: what we know of the
+			// store is wrong.
+			s.fail(fmt.Errorf("the counter is not at version %d, where this store's last write left it: %w",
+				s.counterVersion, r.err))
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
 		default:
-			// ZooKeeper refused one record op; this Multi changed nothing.
-			return done, fmt.Errorf("zk store: append %s: %s: %w", part, refusedOp(m.ops, res), err)
+			// ZooKeeper refused one record op; this Multi changed nothing,
+			// and neither did the ones after it (their counter check).
+			failed = fmt.Errorf("zk store: append %s: %s: %w", part, refusedOp(m.ops, r.res), r.err)
 		}
+	}
+	if failed != nil {
+		return done, failed
 	}
 	s.maybeRefreshCache(nil)
 	return done, nil
+}
+
+// zkReply is what a Multi of AppendAll came back with.
+type zkReply struct {
+	res []zk.MultiResponse
+	err error
+}
+
+// counterBehind says the Multi failed on its counter op (op 1) alone: the
+// counter was not at the version it expected.
+func (r zkReply) counterBehind() bool {
+	return r.err != nil && len(r.res) > 1 && r.res[0].Error == nil && errors.Is(r.res[1].Error, zk.ErrBadVersion)
+}
+
+// multi sends one Multi of AppendAll.
+func (s *ZKStore) multi(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error) {
+	if s.sendMulti != nil {
+		return s.sendMulti(conn, ops...)
+	}
+	return conn.Multi(ops...)
+}
+
+// sendMultis sends every Multi on its own goroutine, each started once
+// the one before it is about to send, and returns where each one's reply
+// comes. s.mu must be held.
+func (s *ZKStore) sendMultis(multis []zkMulti) []chan zkReply {
+	replies := make([]chan zkReply, len(multis))
+	conn, send := s.conn, s.multi
+	ahead := make(chan struct{})
+	close(ahead)
+	for i, m := range multis {
+		if s.beforeMulti != nil {
+			s.beforeMulti(i)
+		}
+		s.multis++
+		reply, sending := make(chan zkReply, 1), make(chan struct{})
+		replies[i] = reply
+		go func(ahead <-chan struct{}) {
+			<-ahead
+			close(sending)
+			res, err := send(conn, m.ops...)
+			reply <- zkReply{res, err}
+		}(ahead)
+		ahead = sending
+	}
+	return replies
 }
 
 // spanOf names a batch of events by their ids on the SSE stream.
@@ -139,9 +214,11 @@ func (s *ZKStore) plan(evs []events.Event) ([]zkMulti, error) {
 		if err != nil {
 			return err
 		}
+		// The counter at the version the Multi before this one leaves
+		// (see AppendAll).
 		cur.ops = append([]any{
 			&zk.CheckVersionRequest{Path: s.epochPath(), Version: s.fence},
-			&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: -1},
+			&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: s.counterVersion + int32(len(out))},
 		}, cur.ops...)
 		out = append(out, cur)
 		cur = zkMulti{}

@@ -36,7 +36,8 @@ import (
 // many tasks one app has.
 //
 // AppendAll puts the record ops of many events in one Multi, up to
-// maxMultiBytes, and the counter at the last of them.
+// maxMultiBytes, and the counter at the last of them; the Multis of one
+// call are in flight together, each conditional on the one before it.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
 // only then reads the state, and every Multi of AppendAll checks
@@ -71,11 +72,20 @@ type ZKStore struct {
 	cacheMin int
 	// ignoreCache makes Load read every record one by one (benchmarks).
 	ignoreCache bool
-	// multis counts the Multi requests AppendAll sent, for tests.
-	multis int
+	// counterVersion is the counter znode's version after the last Multi
+	// this store knows it made: each Multi sets the counter at exactly the
+	// version the one before it left (see AppendAll).
+	counterVersion int32
+	// multis counts the Multi requests AppendAll sent, for tests;
+	// resent, those it sent again because they reached ZooKeeper before
+	// the Multi ahead of them.
+	multis, resent int
 	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
 	// a takeover between two Multis of one batch).
 	beforeMulti func(i int)
+	// sendMulti, when set, sends AppendAll's Multis instead of
+	// conn.Multi (tests: Multis that reach ZooKeeper out of order).
+	sendMulti func(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error)
 }
 
 // ZKStoreConfig says where and how a ZKStore writes.
