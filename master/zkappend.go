@@ -21,10 +21,11 @@ type zkMulti struct {
 	marks []zkMark
 }
 
-// zkMark says that the record at base is now the znode name, or none
-// ("").
+// zkMark says that the record at base is now the znode name, holding
+// data, or none ("").
 type zkMark struct {
 	base, name string
+	data       []byte
 }
 
 // Estimated jute sizes: an op's header (type, done, err) and an op with
@@ -86,8 +87,10 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 			for _, mk := range m.marks {
 				if mk.name != "" {
 					s.names[mk.base] = mk.name
+					s.written[mk.base] = zkRecord{base: mk.base, path: mk.name, data: mk.data}
 				} else {
 					delete(s.names, mk.base)
+					delete(s.written, mk.base)
 				}
 				s.sinceCache++
 			}
@@ -282,14 +285,14 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 			ops = append([]any{&zk.DeleteRequest{Path: cur, Version: -1}}, ops...)
 			size += zkOpOverhead + len(cur)
 		}
-		return ops, []zkMark{{base, name}}, size, nil
+		return ops, []zkMark{{base, name, data}}, size, nil
 	}
 	del := func(base string) ([]any, []zkMark, int, error) {
 		cur := current(base)
 		if cur == "" {
 			return nil, nil, 0, nil
 		}
-		return []any{&zk.DeleteRequest{Path: cur, Version: -1}}, []zkMark{{base, ""}}, zkOpOverhead + len(cur), nil
+		return []any{&zk.DeleteRequest{Path: cur, Version: -1}}, []zkMark{{base: base}}, zkOpOverhead + len(cur), nil
 	}
 	switch e.Type {
 	case events.AgentUpdated:

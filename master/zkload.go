@@ -2,7 +2,6 @@ package master
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	goruntime "runtime"
 	"strconv"
@@ -25,8 +24,12 @@ const zkReadsInFlight = 1024
 // shares the session with the leader's writes: ZooKeeper answers a
 // session's requests in order, so a Multi sent behind 1,024 Gets waited
 // for all of them (a batch of 100 task updates at 100,000 tasks: p99
-// 40 ms alone, 242 ms while a cache was written).
+// 40 ms alone, 242 ms while a cache was written from 100,000 Gets).
 const zkBackgroundReadsInFlight = 16
+
+// zkBackgroundChunksInFlight bounds the cache writer's reads of the cache
+// before it (chunks of up to 512 KB), for the same reason.
+const zkBackgroundChunksInFlight = 2
 
 // zkRecord is one record znode.
 type zkRecord struct {
@@ -73,7 +76,7 @@ func (s *ZKStore) read() (*events.State, []zkRecord, error) {
 		}
 		st.Leader = &l
 	}
-	recs, stats, err := s.readRecords(s.conn, false)
+	recs, stats, err := s.readRecords(s.conn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -107,18 +110,12 @@ func (s *ZKStore) recordDirList() (paths, kinds []string) {
 
 // readRecords lists every record znode and returns their bytes: from the
 // record cache where it holds the znode (same name, same version),
-// otherwise read one by one on the one connection. background is the
-// cache writer reading while the leader writes: a znode that is gone by
-// the time it is read is left out (otherwise that is an error), and only
-// zkBackgroundReadsInFlight requests are in flight, not zkReadsInFlight.
-func (s *ZKStore) readRecords(conn *zk.Conn, background bool) ([]zkRecord, loadStats, error) {
-	inFlight := zkReadsInFlight
-	if background {
-		inFlight = zkBackgroundReadsInFlight
-	}
+// otherwise read one by one, zkReadsInFlight at a time on the one
+// connection.
+func (s *ZKStore) readRecords(conn *zk.Conn) ([]zkRecord, loadStats, error) {
 	dirs, kinds := s.recordDirList()
 	children := make([][]string, len(dirs))
-	if err := parallelN(len(dirs), inFlight, func(i int) error {
+	if err := parallelN(len(dirs), zkReadsInFlight, func(i int) error {
 		names, _, err := conn.Children(dirs[i])
 		if err != nil {
 			return fmt.Errorf("zk store: list %s: %w", dirs[i], err)
@@ -157,7 +154,7 @@ func (s *ZKStore) readRecords(conn *zk.Conn, background bool) ([]zkRecord, loadS
 	}
 	var cache map[string][]byte
 	if !s.ignoreCache {
-		cache = s.readCache(conn)
+		cache = s.readCache(conn, zkReadsInFlight)
 	}
 	stats := loadStats{records: len(recs)}
 	var missing []int
@@ -170,14 +167,9 @@ func (s *ZKStore) readRecords(conn *zk.Conn, background bool) ([]zkRecord, loadS
 		}
 	}
 	stats.fetched = len(missing)
-	var gone sync.Map
-	if err := parallelN(len(missing), inFlight, func(j int) error {
+	if err := parallelN(len(missing), zkReadsInFlight, func(j int) error {
 		r := &recs[missing[j]]
 		data, _, err := conn.Get(r.path)
-		if background && errors.Is(err, zk.ErrNoNode) {
-			gone.Store(missing[j], true)
-			return nil
-		}
 		if err != nil {
 			return fmt.Errorf("zk store: read %s: %w", r.path, err)
 		}
@@ -185,15 +177,6 @@ func (s *ZKStore) readRecords(conn *zk.Conn, background bool) ([]zkRecord, loadS
 		return nil
 	}); err != nil {
 		return nil, loadStats{}, err
-	}
-	if background {
-		kept := recs[:0]
-		for i, r := range recs {
-			if _, ok := gone.Load(i); !ok {
-				kept = append(kept, r)
-			}
-		}
-		recs = kept
 	}
 	return recs, stats, nil
 }

@@ -58,6 +58,9 @@ type ZKStore struct {
 	// names maps each record's base path (<dir>/<escaped id>) to its
 	// znode's path, so AppendAll knows what a put replaces without asking.
 	names map[string]string
+	// written is the records AppendAll wrote since the cache writer last
+	// started, by base: what it caches without reading them back.
+	written map[string]zkRecord
 	// sinceCache counts the record znodes written since the record cache
 	// was (see zkcache.go); cacheRecords is how many records it holds.
 	sinceCache, cacheRecords int
@@ -67,6 +70,8 @@ type ZKStore struct {
 	cacheDone chan struct{}
 	// lastLoad is what the last Load read, for tests and the log.
 	lastLoad loadStats
+	// lastCacheWrite is where the last cache written got its records.
+	lastCacheWrite cacheWriteStats
 	// cacheMin: a record cache is written once this many records would
 	// otherwise be read one by one (cacheMinRecords; tests change it).
 	cacheMin int
@@ -131,7 +136,7 @@ func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conn, s.lost = conn, lost
-	s.loaded, s.broken, s.names = false, nil, nil
+	s.loaded, s.broken, s.names, s.written = false, nil, nil, nil
 }
 
 func (s *ZKStore) path(parts ...string) string {
@@ -213,6 +218,7 @@ func (s *ZKStore) Load() (*events.State, error) {
 	for _, r := range recs {
 		s.names[r.base] = r.path
 	}
+	s.written = map[string]zkRecord{}
 	s.sinceCache, s.cacheRecords = s.lastLoad.fetched, s.lastLoad.cached
 	s.maybeRefreshCache(recs)
 	return st, nil
