@@ -249,3 +249,56 @@ func childJavaCPU() time.Duration {
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
+
+// BenchmarkZKStoreGrowth100k is the committer's store writes while the
+// cluster grows from 100,000 tasks by 30,000 more (each staged, then
+// running, in batches of 500 as reconcile passes and status reports
+// make them), with the record cache refreshed as a leader refreshes it:
+// the latency of each AppendAll, as POST /v2/apps waits on it.
+func BenchmarkZKStoreGrowth100k(b *testing.B) {
+	setupZKScale(b)
+	const grow, batch = 30000, 500
+	for b.Loop() {
+		conn, err := benchConnect(benchZK.e.Servers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "growth", Log: quietLog})
+		st, err := s.Load()
+		if err != nil {
+			b.Fatal(err)
+		}
+		zk0, start := childJavaCPU(), time.Now()
+		var lat []time.Duration
+		for i := 0; i < grow; i += batch {
+			staged := make([]events.Change, batch)
+			running := make([]events.Change, batch)
+			for j := range staged {
+				t := eventstest.Task(fmt.Sprintf("grown_app.%08x-%d-1c2d-11ef-9a3b-0242ac110002", i+j, st.Seq), "/scale/group00/app00000",
+					fmt.Sprintf("agent-%04d", (i+j)%scaleAgents), events.TaskStaging)
+				staged[j] = events.PutTask(t)
+				t.State = events.TaskRunning
+				running[j] = events.PutTask(t)
+			}
+			for _, changes := range [][]events.Change{staged, running} {
+				evs := stampAll(st, st.Epoch+1, changes)
+				t0 := time.Now()
+				if n, err := s.AppendAll(evs); err != nil || n != len(evs) {
+					b.Fatalf("stored %d of %d: %v", n, len(evs), err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+		}
+		took := time.Since(start)
+		s.stopCacheWhenDone()
+		zkCPU := childJavaCPU() - zk0
+		conn.Close()
+		slices.Sort(lat)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+		b.ReportMetric(2*grow/took.Seconds(), "events/s")
+		b.ReportMetric(zkCPU.Seconds(), "zk-cpu-s")
+	}
+}
