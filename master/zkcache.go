@@ -36,14 +36,16 @@ import (
 // records into caches about twice over, and a takeover reads at most
 // about a third of the records one by one): fenced Multis of one chunk
 // each, then the pointer, then the old chunks go. After a Load it caches
-// what Load read; later, the records the leader wrote since the writer
-// last started, and the others from the cache before. It reads back one
-// by one only records neither holds (written by an earlier leader after
-// its last cache, or read by this one's Load), few at a time: its
-// requests queue with the leader's Multis on the one session. Record
-// znodes named as earlier versions named them (no @seq) are never cached:
-// a master of an earlier version, leading again during an upgrade, sets
-// them in place. They are read one by one until they are next written.
+// what Load read; later, the records the leader wrote (or its Load read
+// one by one) since the writer last started, and the others from the
+// cache before. It reads back one by one only records it holds nowhere
+// (the cache before could not be read, say), few at a time: its requests
+// queue with the leader's Multis on the one session.
+//
+// Record znodes named as earlier versions named them (no @seq) are never
+// cached: a master of an earlier version, leading again during an
+// upgrade, sets them in place. They are read one by one until they are
+// next written.
 
 const (
 	// cacheMinRecords: a cache is worth writing once this many records
@@ -53,7 +55,7 @@ const (
 
 // cacheWriteStats is where the records of a cache written came from.
 type cacheWriteStats struct {
-	fromMemory int // written by this store (or read by its Load)
+	fromMemory int // written by this store, or read one by one by its Load
 	fromCache  int // from the cache before
 	fetched    int // read one by one (those gone meanwhile are not cached)
 }

@@ -40,6 +40,8 @@ type zkRecord struct {
 	// versions named them (no @seq), whose version is unknown.
 	seq  uint64
 	data []byte
+	// cached: Load took data from the record cache.
+	cached bool
 }
 
 // loadStats is what a Load read.
@@ -160,7 +162,7 @@ func (s *ZKStore) readRecords(conn *zk.Conn) ([]zkRecord, loadStats, error) {
 	var missing []int
 	for i := range recs {
 		if data, ok := cache[recs[i].path]; ok && recs[i].seq > 0 {
-			recs[i].data = data
+			recs[i].data, recs[i].cached = data, true
 			stats.cached++
 		} else {
 			missing = append(missing, i)
