@@ -218,15 +218,18 @@ func (s *ZKStore) Load() (*events.State, error) {
 	for _, r := range recs {
 		s.names[r.base] = r.path
 	}
-	// What the cache does not hold, the next one takes from here.
 	s.written = map[string]zkRecord{}
-	for _, r := range recs {
-		if !r.cached && r.seq > 0 {
-			s.written[r.base] = r
-		}
-	}
 	s.sinceCache, s.cacheRecords = s.lastLoad.fetched, s.lastLoad.cached
 	s.maybeRefreshCache(recs)
+	if s.cacheDone == nil {
+		// No cache of recs is being written: the next cache takes what
+		// this one does not hold from here.
+		for _, r := range recs {
+			if !r.cached && r.seq > 0 {
+				s.written[r.base] = r
+			}
+		}
+	}
 	return st, nil
 }
 
