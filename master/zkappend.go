@@ -41,8 +41,9 @@ const (
 // always names the last event whose records are stored. An event no Multi
 // could carry fails the whole batch before anything is sent.
 //
-// The Multis are sent without waiting for each other's replies, so that
-// ZooKeeper works on one while the next is on its way. Each sets the
+// The Multis are sent without waiting for each other's replies (up to
+// zkMultisInFlight at once), so that ZooKeeper works on one while the
+// next is on its way. Each sets the
 // counter at the version the Multi before it leaves (not whatever it is),
 // so a Multi stores nothing unless every one before it was stored: when
 // one fails, the ones after it fail too, and the counter still names the
@@ -145,12 +146,19 @@ func (s *ZKStore) multi(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error) {
 	return conn.Multi(ops...)
 }
 
+// zkMultisInFlight bounds the Multis of one AppendAll in flight at once:
+// two keep ZooKeeper busy with one while the next is on its way, and
+// every other request on the session (the lease's renewals, the cache
+// writer's) waits behind at most those two.
+const zkMultisInFlight = 2
+
 // sendMultis sends every Multi on its own goroutine, each started once
-// the one before it is about to send, and returns where each one's reply
-// comes. s.mu must be held.
+// the one before it is about to send and fewer than zkMultisInFlight are
+// in flight, and returns where each one's reply comes. s.mu must be held.
 func (s *ZKStore) sendMultis(multis []zkMulti) []chan zkReply {
 	replies := make([]chan zkReply, len(multis))
 	conn, send := s.conn, s.multi
+	slots := make(chan struct{}, zkMultisInFlight)
 	ahead := make(chan struct{})
 	close(ahead)
 	for i, m := range multis {
@@ -162,8 +170,10 @@ func (s *ZKStore) sendMultis(multis []zkMulti) []chan zkReply {
 		replies[i] = reply
 		go func(ahead <-chan struct{}) {
 			<-ahead
+			slots <- struct{}{}
 			close(sending)
 			res, err := send(conn, m.ops...)
+			<-slots
 			reply <- zkReply{res, err}
 		}(ahead)
 		ahead = sending

@@ -37,7 +37,8 @@ import (
 //
 // AppendAll puts the record ops of many events in one Multi, up to
 // maxMultiBytes, and the counter at the last of them; the Multis of one
-// call are in flight together, each conditional on the one before it.
+// call are in flight two at a time, each conditional on the one before
+// it.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
 // only then reads the state, and every Multi of AppendAll checks
