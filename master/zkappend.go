@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -20,10 +21,11 @@ type zkMulti struct {
 	marks []zkMark
 }
 
-// zkMark says that the record at base is now the znode name, or none
-// ("").
+// zkMark says that the record at base is now the znode name, holding
+// data, or none ("").
 type zkMark struct {
 	base, name string
+	data       []byte
 }
 
 // Estimated jute sizes: an op's header (type, done, err) and an op with
@@ -38,6 +40,16 @@ const (
 // counter at its last event, so a Multi is all or nothing and the counter
 // always names the last event whose records are stored. An event no Multi
 // could carry fails the whole batch before anything is sent.
+//
+// The Multis are sent without waiting for each other's replies (up to
+// zkMultisInFlight at once), so that ZooKeeper works on one while the
+// next is on its way. Each sets the
+// counter at the version the Multi before it leaves (not whatever it is),
+// so a Multi stores nothing unless every one before it was stored: when
+// one fails, the ones after it fail too, and the counter still names the
+// last stored event. One that reached ZooKeeper before the Multi ahead of
+// it (go-zookeeper does not say in what order concurrent requests leave)
+// fails the same way, and is sent again once that one is stored.
 func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 	if len(evs) == 0 {
 		return 0, nil
@@ -55,42 +67,118 @@ func (s *ZKStore) AppendAll(evs []events.Event) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("zk store: append %s: %w", what, err)
 	}
-	done := 0
+	replies := s.sendMultis(multis)
+	// Every reply is taken, even after a failure: the senders have all
+	// returned when AppendAll does.
+	done, failed := 0, error(nil)
+	for i, m := range multis {
+		r := <-replies[i]
+		if failed != nil {
+			continue
+		}
+		part := spanOf(evs[done : done+m.events])
+		if r.counterBehind() {
+			// Every Multi before it is stored (or failed would be set):
+			// it overtook one of them.
+			s.resent++
+			r.res, r.err = s.multi(s.conn, m.ops...)
+		}
+		switch {
+		case r.err == nil:
+			for _, mk := range m.marks {
+				if mk.name != "" {
+					s.names[mk.base] = mk.name
+					s.written[mk.base] = zkRecord{base: mk.base, path: mk.name, data: mk.data}
+				} else {
+					delete(s.names, mk.base)
+					delete(s.written, mk.base)
+				}
+				s.sinceCache++
+			}
+			s.counterVersion++
+			done += m.events
+		case len(r.res) > 0 && r.res[0].Error != nil:
+			// Op 0 is the fence check: a newer leader bumped leader_epoch.
+			s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
+		case len(r.res) == 0:
+			// No reply: the Multi may or may not have happened, so what we
+			// know of the store is no longer certain.
+			s.fail(fmt.Errorf("write outcome unknown: %w", r.err))
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
+		case r.counterBehind():
+			// Not where every Multi this store made left it, though
+			// leader_epoch says no other leader wrote: what we know of the
+			// store is wrong.
+			s.fail(fmt.Errorf("the counter is not at version %d, where this store's last write left it: %w",
+				s.counterVersion, r.err))
+			failed = fmt.Errorf("zk store: append %s: %w", part, s.broken)
+		default:
+			// ZooKeeper refused one record op; this Multi changed nothing,
+			// and neither did the ones after it (their counter check).
+			failed = fmt.Errorf("zk store: append %s: %s: %w", part, refusedOp(m.ops, r.res), r.err)
+		}
+	}
+	if failed != nil {
+		return done, failed
+	}
+	s.maybeRefreshCache(nil)
+	return done, nil
+}
+
+// zkReply is what a Multi of AppendAll came back with.
+type zkReply struct {
+	res []zk.MultiResponse
+	err error
+}
+
+// counterBehind says the Multi failed on its counter op (op 1) alone: the
+// counter was not at the version it expected.
+func (r zkReply) counterBehind() bool {
+	return r.err != nil && len(r.res) > 1 && r.res[0].Error == nil && errors.Is(r.res[1].Error, zk.ErrBadVersion)
+}
+
+// multi sends one Multi of AppendAll.
+func (s *ZKStore) multi(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error) {
+	if s.sendMulti != nil {
+		return s.sendMulti(conn, ops...)
+	}
+	return conn.Multi(ops...)
+}
+
+// zkMultisInFlight bounds the Multis of one AppendAll in flight at once:
+// two keep ZooKeeper busy with one while the next is on its way, and
+// every other request on the session (the lease's renewals, the cache
+// writer's) waits behind at most those two.
+const zkMultisInFlight = 2
+
+// sendMultis sends every Multi on its own goroutine, each started once
+// the one before it is about to send and fewer than zkMultisInFlight are
+// in flight, and returns where each one's reply comes. s.mu must be held.
+func (s *ZKStore) sendMultis(multis []zkMulti) []chan zkReply {
+	replies := make([]chan zkReply, len(multis))
+	conn, send := s.conn, s.multi
+	slots := make(chan struct{}, zkMultisInFlight)
+	ahead := make(chan struct{})
+	close(ahead)
 	for i, m := range multis {
 		if s.beforeMulti != nil {
 			s.beforeMulti(i)
 		}
 		s.multis++
-		part := spanOf(evs[done : done+m.events])
-		res, err := s.conn.Multi(m.ops...)
-		switch {
-		case err == nil:
-			for _, mk := range m.marks {
-				if mk.name != "" {
-					s.names[mk.base] = mk.name
-				} else {
-					delete(s.names, mk.base)
-				}
-				s.sinceCache++
-			}
-			done += m.events
-			continue
-		case len(res) > 0 && res[0].Error != nil:
-			// Op 0 is the fence check: a newer leader bumped leader_epoch.
-			s.fail(fmt.Errorf("leader_epoch moved on: %w", ErrFenced))
-			return done, fmt.Errorf("zk store: append %s: %w", part, s.broken)
-		case len(res) == 0:
-			// No reply: the Multi may or may not have happened, so what we
-			// know of the store is no longer certain.
-			s.fail(fmt.Errorf("write outcome unknown: %w", err))
-			return done, fmt.Errorf("zk store: append %s: %w", part, s.broken)
-		default:
-			// ZooKeeper refused one record op; this Multi changed nothing.
-			return done, fmt.Errorf("zk store: append %s: %s: %w", part, refusedOp(m.ops, res), err)
-		}
+		reply, sending := make(chan zkReply, 1), make(chan struct{})
+		replies[i] = reply
+		go func(ahead <-chan struct{}) {
+			<-ahead
+			slots <- struct{}{}
+			close(sending)
+			res, err := send(conn, m.ops...)
+			<-slots
+			reply <- zkReply{res, err}
+		}(ahead)
+		ahead = sending
 	}
-	s.maybeRefreshCache(nil)
-	return done, nil
+	return replies
 }
 
 // spanOf names a batch of events by their ids on the SSE stream.
@@ -139,9 +227,11 @@ func (s *ZKStore) plan(evs []events.Event) ([]zkMulti, error) {
 		if err != nil {
 			return err
 		}
+		// The counter at the version the Multi before this one leaves
+		// (see AppendAll).
 		cur.ops = append([]any{
 			&zk.CheckVersionRequest{Path: s.epochPath(), Version: s.fence},
-			&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: -1},
+			&zk.SetDataRequest{Path: s.counterPath(), Data: cdata, Version: s.counterVersion + int32(len(out))},
 		}, cur.ops...)
 		out = append(out, cur)
 		cur = zkMulti{}
@@ -205,14 +295,14 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 			ops = append([]any{&zk.DeleteRequest{Path: cur, Version: -1}}, ops...)
 			size += zkOpOverhead + len(cur)
 		}
-		return ops, []zkMark{{base, name}}, size, nil
+		return ops, []zkMark{{base, name, data}}, size, nil
 	}
 	del := func(base string) ([]any, []zkMark, int, error) {
 		cur := current(base)
 		if cur == "" {
 			return nil, nil, 0, nil
 		}
-		return []any{&zk.DeleteRequest{Path: cur, Version: -1}}, []zkMark{{base, ""}}, zkOpOverhead + len(cur), nil
+		return []any{&zk.DeleteRequest{Path: cur, Version: -1}}, []zkMark{{base: base}}, zkOpOverhead + len(cur), nil
 	}
 	switch e.Type {
 	case events.AgentUpdated:

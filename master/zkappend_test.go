@@ -1,10 +1,14 @@
 package master
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
@@ -94,7 +98,12 @@ func TestZKStoreAppendAllStopsPartWayWhenFenced(t *testing.T) {
 	var taken *events.State
 	old.beforeMulti = func(i int) {
 		if i == 1 {
+			// The Multis are in flight together: take over once the
+			// first one is stored.
 			newer = newTestZKStore(t, root, "new")
+			eventually(t, 10*time.Second, "the first Multi stored", func() bool {
+				return counterSeq(t, newer) > st.Seq
+			})
 			taken = load(t, newer)
 		}
 	}
@@ -139,6 +148,151 @@ func TestZKStoreAppendAllLargeRecordAlone(t *testing.T) {
 		t.Errorf("%d Multis, want 3: the 700 KB record alone", s.multis)
 	}
 	if err := eventstest.Equal(load(t, newTestZKStore(t, root, "m2")), st); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counterSeq is the seq the counter znode names.
+func counterSeq(t *testing.T, s *ZKStore) uint64 {
+	t.Helper()
+	data, _, err := s.conn.Get(s.counterPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c counter
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Seq
+}
+
+// applied is st with evs applied.
+func applied(t *testing.T, st *events.State, evs []events.Event) *events.State {
+	t.Helper()
+	out := st.Clone()
+	for _, e := range evs {
+		if err := out.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// A Multi ZooKeeper refuses in the middle of a commit stores nothing, and
+// neither do the Multis sent after it, though they were in flight already
+// and nothing is wrong with them: the counter names the last event of the
+// Multis before it, and a new leader loads exactly those and stores the
+// rest.
+func TestZKStoreAppendAllRefusedMultiStopsTheOnesAfter(t *testing.T) {
+	root := zkRoot(t)
+	s := newTestZKStore(t, root, "m1")
+	st := load(t, s)
+	evs := stampAll(st.Clone(), st.Epoch+1, bulkyTasks("/web", 2500, events.TaskRunning))
+	// A znode where the third Multi creates one of its records.
+	multis, err := s.plan(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(multis) < 4 {
+		t.Fatalf("%d Multis planned, want at least 4", len(multis))
+	}
+	third := multis[0].events + multis[1].events
+	obstacle := s.taskPath(evs[third].Task.ID) + "@" + fmt.Sprint(evs[third].Seq)
+	if _, err := s.conn.Create(obstacle, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := s.AppendAll(evs)
+	if err == nil || !errors.Is(err, zk.ErrNodeExists) || !strings.Contains(err.Error(), obstacle) {
+		t.Fatalf("AppendAll over an existing znode: %v; want the refused create named", err)
+	}
+	if n != third {
+		t.Fatalf("AppendAll stored %d of %d events, want %d (the first two Multis)", n, len(evs), third)
+	}
+	if got := counterSeq(t, s); got != evs[n-1].Seq {
+		t.Fatalf("the counter names seq %d, want %d (the last stored event)", got, evs[n-1].Seq)
+	}
+	if err := s.conn.Delete(obstacle, -1); err != nil {
+		t.Fatal(err)
+	}
+	next := newTestZKStore(t, root, "next")
+	if err := eventstest.Equal(load(t, next), applied(t, st, evs[:n])); err != nil {
+		t.Fatalf("after the refused Multi: %v", err)
+	}
+	// The next leader goes on from there.
+	if m, err := next.AppendAll(evs[n:]); err != nil || m != len(evs)-n {
+		t.Fatalf("AppendAll of the rest: stored %d of %d: %v", m, len(evs)-n, err)
+	}
+	if err := eventstest.Equal(load(t, newTestZKStore(t, root, "reader")), applied(t, st, evs)); err != nil {
+		t.Fatalf("after the rest: %v", err)
+	}
+}
+
+// A Multi that reaches ZooKeeper before the one ahead of it stores
+// nothing then, and is sent again once that one is stored: the commit is
+// stored whole, and the counter names its last event.
+func TestZKStoreAppendAllMultisOutOfOrder(t *testing.T) {
+	root := zkRoot(t)
+	s := newTestZKStore(t, root, "m1")
+	st := load(t, s)
+	evs := stampAll(st.Clone(), st.Epoch+1, bulkyTasks("/web", 1500, events.TaskRunning))
+	base := s.counterVersion
+	second := make(chan struct{})
+	var once1, once2 bool
+	s.sendMulti = func(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error) {
+		switch ops[1].(*zk.SetDataRequest).Version - base {
+		case 0:
+			if !once1 {
+				once1 = true
+				<-second // the second Multi goes first
+			}
+		case 1:
+			if !once2 {
+				once2 = true
+				defer close(second)
+			}
+		}
+		return conn.Multi(ops...)
+	}
+	n, err := s.AppendAll(evs)
+	if err != nil || n != len(evs) {
+		t.Fatalf("AppendAll: stored %d of %d: %v", n, len(evs), err)
+	}
+	if s.resent == 0 {
+		t.Fatalf("no Multi was sent again, though the second reached ZooKeeper first")
+	}
+	if got := counterSeq(t, s); got != evs[len(evs)-1].Seq {
+		t.Fatalf("the counter names seq %d, want %d", got, evs[len(evs)-1].Seq)
+	}
+	if err := eventstest.Equal(load(t, newTestZKStore(t, root, "reader")), applied(t, st, evs)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A counter some other writer moved (leader_epoch unchanged) means the
+// store no longer knows what is stored: the commit fails, stores nothing,
+// and the store refuses until it is loaded again.
+func TestZKStoreAppendAllCounterMovedUnderIt(t *testing.T) {
+	root := zkRoot(t)
+	s := newTestZKStore(t, root, "m1")
+	st := load(t, s)
+	zkAppend(t, s, st, st.Epoch+1, events.PutApp(eventstest.App("/before", 1)))
+	data, _, err := s.conn.Get(s.counterPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.conn.Set(s.counterPath(), data, -1); err != nil {
+		t.Fatal(err)
+	}
+	evs := stampAll(st.Clone(), st.Epoch, []events.Change{events.PutApp(eventstest.App("/after", 1))})
+	n, err := s.AppendAll(evs)
+	if n != 0 || err == nil || !strings.Contains(err.Error(), "counter") {
+		t.Fatalf("AppendAll after the counter moved: stored %d: %v; want 0 and an error naming the counter", n, err)
+	}
+	if _, err := s.AppendAll(evs); err == nil {
+		t.Fatal("the store took a commit after it lost track of the counter")
+	}
+	if err := eventstest.Equal(load(t, newTestZKStore(t, root, "reader")), st); err != nil {
 		t.Fatal(err)
 	}
 }

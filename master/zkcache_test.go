@@ -37,8 +37,8 @@ func cacheIDs(t *testing.T, s *ZKStore) []string {
 // A takeover reads the records it finds in the record cache under the
 // same name from there, and reads one by one only those written since:
 // updated, created. Deleted ones are gone. Once enough records are
-// written, the leader writes a new cache in the background and removes
-// the old one.
+// written, the leader writes a new cache in the background, of what it
+// wrote and the old cache, and removes the old one.
 func TestZKStoreLoadUsesRecordCache(t *testing.T) {
 	root := zkRoot(t)
 	m1 := newTestZKStore(t, root, "m1")
@@ -84,6 +84,15 @@ func TestZKStoreLoadUsesRecordCache(t *testing.T) {
 	m4.mu.Unlock()
 	zkAppendBatch(t, m4, st4, st4.Epoch+1, bulkyTasks("/web", 2000, events.TaskRunning)[50:]) // over half the cache
 	waitCache(t, m4)
+	// It caches what it wrote and what its Load read one by one (the 70
+	// records m2 wrote after its cache that m4 did not write again) from
+	// memory, the rest from the cache before, and reads nothing back.
+	m4.mu.Lock()
+	written := m4.lastCacheWrite
+	m4.mu.Unlock()
+	if want := (cacheWriteStats{fromMemory: 2020, fromCache: 1001, fetched: 0}); written != want {
+		t.Fatalf("cache written from %+v, want %+v", written, want)
+	}
 	after := cacheIDs(t, m4)
 	if len(after) != 1 || len(before) != 1 || after[0] == before[0] {
 		t.Fatalf("caches before the refresh %v, after %v; want one, then another one", before, after)

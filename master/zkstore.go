@@ -36,7 +36,9 @@ import (
 // many tasks one app has.
 //
 // AppendAll puts the record ops of many events in one Multi, up to
-// maxMultiBytes, and the counter at the last of them.
+// maxMultiBytes, and the counter at the last of them; the Multis of one
+// call are in flight two at a time, each conditional on the one before
+// it.
 //
 // Load is a takeover: it bumps leader_epoch with a version-checked set and
 // only then reads the state, and every Multi of AppendAll checks
@@ -57,6 +59,9 @@ type ZKStore struct {
 	// names maps each record's base path (<dir>/<escaped id>) to its
 	// znode's path, so AppendAll knows what a put replaces without asking.
 	names map[string]string
+	// written is the records AppendAll wrote since the cache writer last
+	// started, by base: what it caches without reading them back.
+	written map[string]zkRecord
 	// sinceCache counts the record znodes written since the record cache
 	// was (see zkcache.go); cacheRecords is how many records it holds.
 	sinceCache, cacheRecords int
@@ -66,16 +71,27 @@ type ZKStore struct {
 	cacheDone chan struct{}
 	// lastLoad is what the last Load read, for tests and the log.
 	lastLoad loadStats
+	// lastCacheWrite is where the last cache written got its records.
+	lastCacheWrite cacheWriteStats
 	// cacheMin: a record cache is written once this many records would
 	// otherwise be read one by one (cacheMinRecords; tests change it).
 	cacheMin int
 	// ignoreCache makes Load read every record one by one (benchmarks).
 	ignoreCache bool
-	// multis counts the Multi requests AppendAll sent, for tests.
-	multis int
+	// counterVersion is the counter znode's version after the last Multi
+	// this store knows it made: each Multi sets the counter at exactly the
+	// version the one before it left (see AppendAll).
+	counterVersion int32
+	// multis counts the Multi requests AppendAll sent, for tests;
+	// resent, those it sent again because they reached ZooKeeper before
+	// the Multi ahead of them.
+	multis, resent int
 	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
 	// a takeover between two Multis of one batch).
 	beforeMulti func(i int)
+	// sendMulti, when set, sends AppendAll's Multis instead of
+	// conn.Multi (tests: Multis that reach ZooKeeper out of order).
+	sendMulti func(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error)
 }
 
 // ZKStoreConfig says where and how a ZKStore writes.
@@ -121,7 +137,7 @@ func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conn, s.lost = conn, lost
-	s.loaded, s.broken, s.names = false, nil, nil
+	s.loaded, s.broken, s.names, s.written = false, nil, nil, nil
 }
 
 func (s *ZKStore) path(parts ...string) string {
@@ -209,8 +225,18 @@ func (s *ZKStore) Load() (*events.State, error) {
 	for _, r := range recs {
 		s.names[r.base] = r.path
 	}
+	s.written = map[string]zkRecord{}
 	s.sinceCache, s.cacheRecords = s.lastLoad.fetched, s.lastLoad.cached
 	s.maybeRefreshCache(recs)
+	if s.cacheDone == nil {
+		// No cache of recs is being written: the next cache takes what
+		// this one does not hold from here.
+		for _, r := range recs {
+			if !r.cached && r.seq > 0 {
+				s.written[r.base] = r
+			}
+		}
+	}
 	return st, nil
 }
 

@@ -1,7 +1,11 @@
 package master
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/zktest"
 )
 
@@ -141,4 +146,159 @@ func BenchmarkZKStoreAppendAll100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchZK.records)/benchZK.store.Seconds(), "events/s")
 	b.ReportMetric(float64(benchZK.multis), "multis")
+}
+
+// BenchmarkZKStoreTaskUpdates100k is the committer's steady work in
+// ZooKeeper mode at 100,000 tasks: AppendAll of a batch of status
+// updates of stored tasks (as agents report them), and a batch of new
+// tasks staged then reported running in the next batch (a scale-up). It
+// reports the wall time per batch and the CPU ZooKeeper's JVM spent on
+// it (zk-cpu-ms/batch): both share the machine's cores with the master.
+func BenchmarkZKStoreTaskUpdates100k(b *testing.B) {
+	setupZKScale(b)
+	conn, err := benchConnect(benchZK.e.Servers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "updates", Log: quietLog})
+	s.cacheMin = 1 << 30 // the benchmark measures AppendAll alone
+	st, err := s.Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 0, len(st.Tasks))
+	for id := range st.Tasks {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	next, fresh := 0, 0
+	for _, batch := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("running-batch-%d", batch), func(b *testing.B) {
+			zk0 := childJavaCPU()
+			for b.Loop() {
+				changes := make([]events.Change, batch)
+				for i := range changes {
+					t := st.Tasks[ids[next%len(ids)]]
+					next++
+					t.Message = fmt.Sprintf("report %d", next)
+					changes[i] = events.PutTask(t)
+				}
+				if n, err := s.AppendAll(stampAll(st, st.Epoch+1, changes)); err != nil || n != batch {
+					b.Fatalf("stored %d of %d: %v", n, batch, err)
+				}
+			}
+			reportBatch(b, batch, childJavaCPU()-zk0)
+		})
+		b.Run(fmt.Sprintf("staged-then-running-batch-%d", batch), func(b *testing.B) {
+			zk0 := childJavaCPU()
+			for b.Loop() {
+				staged := make([]events.Change, batch)
+				running := make([]events.Change, batch)
+				for i := range staged {
+					fresh++
+					t := eventstest.Task(fmt.Sprintf("scaleup_app.%08x-1c2d-11ef-9a3b-0242ac110002", fresh), "/scale/group00/app00000",
+						fmt.Sprintf("agent-%04d", fresh%scaleAgents), events.TaskStaging)
+					staged[i] = events.PutTask(t)
+					t.State = events.TaskRunning
+					running[i] = events.PutTask(t)
+				}
+				for _, changes := range [][]events.Change{staged, running} {
+					if n, err := s.AppendAll(stampAll(st, st.Epoch+1, changes)); err != nil || n != batch {
+						b.Fatalf("stored %d of %d: %v", n, batch, err)
+					}
+				}
+			}
+			reportBatch(b, 2*batch, childJavaCPU()-zk0)
+		})
+	}
+}
+
+// reportBatch reports a benchmark whose iterations stored events events
+// each, as what one batch of 100 costs.
+func reportBatch(b *testing.B, events int, zkCPU time.Duration) {
+	per := float64(b.N * events)
+	b.ReportMetric(per/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/per, "µs/event")
+	b.ReportMetric(float64(zkCPU.Microseconds())/per, "zk-cpu-µs/event")
+}
+
+// childJavaCPU is the CPU time the JVMs this process started have used
+// (user + system, from /proc): the benchmark's ZooKeeper.
+func childJavaCPU() time.Duration {
+	entries, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, e := range entries {
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15)
+		s := string(data)
+		end := strings.LastIndexByte(s, ')')
+		if end < 0 || !strings.Contains(s[:end], "(java") {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if len(f) < 13 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		k, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + k
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// BenchmarkZKStoreGrowth100k is the committer's store writes while the
+// cluster grows from 100,000 tasks by 30,000 more (each staged, then
+// running, in batches of 500 as reconcile passes and status reports
+// make them), with the record cache refreshed as a leader refreshes it:
+// the latency of each AppendAll, as POST /v2/apps waits on it.
+func BenchmarkZKStoreGrowth100k(b *testing.B) {
+	setupZKScale(b)
+	const grow, batch = 30000, 500
+	for b.Loop() {
+		conn, err := benchConnect(benchZK.e.Servers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := NewZKStore(conn, ZKStoreConfig{Root: benchZK.root, Owner: "growth", Log: quietLog})
+		st, err := s.Load()
+		if err != nil {
+			b.Fatal(err)
+		}
+		zk0, start := childJavaCPU(), time.Now()
+		var lat []time.Duration
+		for i := 0; i < grow; i += batch {
+			staged := make([]events.Change, batch)
+			running := make([]events.Change, batch)
+			for j := range staged {
+				t := eventstest.Task(fmt.Sprintf("grown_app.%08x-%d-1c2d-11ef-9a3b-0242ac110002", i+j, st.Seq), "/scale/group00/app00000",
+					fmt.Sprintf("agent-%04d", (i+j)%scaleAgents), events.TaskStaging)
+				staged[j] = events.PutTask(t)
+				t.State = events.TaskRunning
+				running[j] = events.PutTask(t)
+			}
+			for _, changes := range [][]events.Change{staged, running} {
+				evs := stampAll(st, st.Epoch+1, changes)
+				t0 := time.Now()
+				if n, err := s.AppendAll(evs); err != nil || n != len(evs) {
+					b.Fatalf("stored %d of %d: %v", n, len(evs), err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+		}
+		took := time.Since(start)
+		s.stopCacheWhenDone()
+		zkCPU := childJavaCPU() - zk0
+		conn.Close()
+		slices.Sort(lat)
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+		b.ReportMetric(2*grow/took.Seconds(), "events/s")
+		b.ReportMetric(zkCPU.Seconds(), "zk-cpu-s")
+	}
 }
