@@ -26,11 +26,21 @@ func (m *Master) leaseHeld() bool {
 	return until != nil && time.Now().Before(*until)
 }
 
-// extendLease records a ZooKeeper call that started at start and
-// succeeded.
+// extendLease records a ZooKeeper call on the leader's session that
+// started at start and succeeded: the renewals below, and the store's
+// own calls (ZKStoreConfig.Alive). Calls end out of order, so the lease
+// only ever moves forward.
 func (m *Master) extendLease(start time.Time) {
 	until := start.Add(m.cfg.ZK.SessionTimeout / 2)
-	m.lease.Store(&until)
+	for {
+		cur := m.lease.Load()
+		if cur != nil && !until.After(*cur) {
+			return
+		}
+		if m.lease.CompareAndSwap(cur, &until) {
+			return
+		}
+	}
 }
 
 // actingLocked is leading with a lease; m.mu held (read or write).

@@ -29,3 +29,32 @@ func TestLeaseBoundsLeadership(t *testing.T) {
 	// The renewal (every quarter session timeout) gives it back.
 	eventually(t, 5*time.Second, "the lease renewed", m.Leading)
 }
+
+// The store's own calls on the leader's session renew the lease, so a
+// store busy with the session (ZooKeeper answers its calls in order)
+// cannot starve the renewals into a lapse; the lease only moves forward.
+func TestStoreCallsRenewTheLease(t *testing.T) {
+	conn := zkConnect(t, testZK(t).Servers)
+	var starts []time.Time
+	s := NewZKStore(conn, ZKStoreConfig{Root: zkRoot(t), Owner: "m1",
+		Alive: func(start time.Time) { starts = append(starts, start) }})
+	st := load(t, s)
+	afterLoad := len(starts)
+	before := time.Now()
+	zkAppend(t, s, st, st.Epoch+1, events.PutApp(eventstest.App("/web", 1)))
+	if len(starts) <= afterLoad || starts[len(starts)-1].Before(before) {
+		t.Fatalf("a Multi that succeeded renewed nothing: %v", starts)
+	}
+	// Another session's calls say nothing about this one.
+	other := NewZKStore(zkConnect(t, testZK(t).Servers), ZKStoreConfig{Root: zkRoot(t), Owner: "m2"})
+	other.cfg.Alive = func(time.Time) { t.Error("a call on another session renewed the lease") }
+	other.noteAlive(conn, time.Now())
+
+	m := &Master{cfg: Config{ZK: &ZKConfig{SessionTimeout: 4 * time.Second}}}
+	now := time.Now()
+	m.extendLease(now)
+	m.extendLease(now.Add(-time.Second)) // a call that started earlier ended later
+	if got := *m.lease.Load(); !got.Equal(now.Add(2 * time.Second)) {
+		t.Errorf("lease until %v, want %v: it moved back", got, now.Add(2*time.Second))
+	}
+}

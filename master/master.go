@@ -196,6 +196,10 @@ func New(cfg Config) (*Master, error) {
 		live:    newLiveness(),
 		kick:    make(chan struct{}, 1),
 	}
+	if zs != nil {
+		// The store's calls on the leader's session renew the lease too.
+		zs.cfg.Alive = m.extendLease
+	}
 	m.metrics = newMetrics(m)
 	guard, err := newHTTPGuard(cfg, cfg.Log, m.metrics.httpRefused)
 	if err != nil {

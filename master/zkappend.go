@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 
@@ -143,7 +144,12 @@ func (s *ZKStore) multi(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error) {
 	if s.sendMulti != nil {
 		return s.sendMulti(conn, ops...)
 	}
-	return conn.Multi(ops...)
+	start := time.Now()
+	res, err := conn.Multi(ops...)
+	if err == nil {
+		s.noteAlive(conn, start)
+	}
+	return res, err
 }
 
 // zkMultisInFlight bounds the Multis of one AppendAll in flight at once:

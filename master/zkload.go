@@ -171,10 +171,12 @@ func (s *ZKStore) readRecords(conn *zk.Conn) ([]zkRecord, loadStats, error) {
 	stats.fetched = len(missing)
 	if err := parallelN(len(missing), zkReadsInFlight, func(j int) error {
 		r := &recs[missing[j]]
+		start := time.Now()
 		data, _, err := conn.Get(r.path)
 		if err != nil {
 			return fmt.Errorf("zk store: read %s: %w", r.path, err)
 		}
+		s.noteAlive(conn, start)
 		r.data = data
 		return nil
 	}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -89,6 +90,8 @@ type ZKStore struct {
 	// beforeMulti, when set, runs before each Multi of AppendAll (tests:
 	// a takeover between two Multis of one batch).
 	beforeMulti func(i int)
+	// session is conn, readable without mu (noteAlive).
+	session atomic.Pointer[zk.Conn]
 	// sendMulti, when set, sends AppendAll's Multis instead of
 	// conn.Multi (tests: Multis that reach ZooKeeper out of order).
 	sendMulti func(conn *zk.Conn, ops ...any) ([]zk.MultiResponse, error)
@@ -103,6 +106,12 @@ type ZKStoreConfig struct {
 	// Owner names the master in leader_epoch, for operators.
 	Owner string
 	Log   *slog.Logger
+	// Alive, if set, is told the start of each of the store's calls on
+	// the bound session that succeeded: a leader's lease runs from its
+	// last such call (lease.go), and a store busy with that session must
+	// not starve it (ZooKeeper answers a session's calls in order, so a
+	// lease renewal waits behind the store's Multis and reads).
+	Alive func(start time.Time)
 }
 
 const (
@@ -117,6 +126,14 @@ const (
 	maxRequestBytes = 1<<20 - 64<<10
 )
 
+// noteAlive reports a call on conn that started at start and succeeded,
+// if conn is the bound session.
+func (s *ZKStore) noteAlive(conn *zk.Conn, start time.Time) {
+	if s.cfg.Alive != nil && conn != nil && conn == s.session.Load() {
+		s.cfg.Alive(start)
+	}
+}
+
 // NewZKStore returns a store that writes through conn (nil: bind later).
 func NewZKStore(conn *zk.Conn, cfg ZKStoreConfig) *ZKStore {
 	if cfg.ACL == nil {
@@ -126,7 +143,9 @@ func NewZKStore(conn *zk.Conn, cfg ZKStoreConfig) *ZKStore {
 		cfg.Log = slog.Default()
 	}
 	cfg.Root = "/" + strings.Trim(cfg.Root, "/")
-	return &ZKStore{cfg: cfg, conn: conn, cacheMin: cacheMinRecords}
+	s := &ZKStore{cfg: cfg, conn: conn, cacheMin: cacheMinRecords}
+	s.session.Store(conn)
+	return s
 }
 
 // bind points the store at a new session; it must Load before it writes.
@@ -137,6 +156,7 @@ func (s *ZKStore) bind(conn *zk.Conn, lost func(error)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conn, s.lost = conn, lost
+	s.session.Store(conn)
 	s.loaded, s.broken, s.names, s.written = false, nil, nil, nil
 }
 
