@@ -119,7 +119,10 @@ func listenGroupEvents(t *testing.T, api string) func() map[string]int {
 			select {
 			case <-ctx.Done():
 				return
-			case ev := <-ch:
+			case ev, ok := <-ch:
+				if !ok { // RemoveEventsListener closed it
+					return
+				}
 				key := ev.Name
 				if g, ok := ev.Event.(*marathon.EventGroupChangeSuccess); ok {
 					key += " " + g.GroupID

@@ -338,6 +338,24 @@ func waitHTTP(ctx context.Context, hc *http.Client, url string, timeout time.Dur
 
 // deployDemo posts the demo app; an app left from an earlier run is fine.
 func deployDemo(ctx context.Context, hc *http.Client, api, credentials string) error {
+	// The API answers /ping before the master leads; until it does, a
+	// change gets 502/503 ("no leader yet"): ask again, for a while.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, err := postDemo(ctx, hc, api, credentials)
+		if err == nil || (status != http.StatusBadGateway && status != http.StatusServiceUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// postDemo creates the demo app once; an app already there is fine.
+func postDemo(ctx context.Context, hc *http.Client, api, credentials string) (int, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v2/apps", bytes.NewReader(deploy.EchoApp))
 	req.Header.Set("Content-Type", "application/json")
 	if user, pass, ok := strings.Cut(credentials, ":"); ok {
@@ -345,17 +363,17 @@ func deployDemo(ctx context.Context, hc *http.Client, api, credentials string) e
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusConflict {
-		return nil
+		return resp.StatusCode, nil
 	}
 	var body struct {
 		Message string `json:"message"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return fmt.Errorf("POST /v2/apps: %s: %s", resp.Status, body.Message)
+	return resp.StatusCode, fmt.Errorf("POST /v2/apps: %s: %s", resp.Status, body.Message)
 }
 
 func printDevBanner(w io.Writer, o devOptions, natsURL, api string, agents []string, sc *dnsserver.Sidecar, lbLine string) {
