@@ -62,9 +62,14 @@ func (a *Agent) reportHealth(t *task, rep health.Report) {
 	if t.killing || t.exited || t.state != events.TaskRunning || a.tasks[t.id] != t {
 		return
 	}
+	var ready *bool
+	if t.ready {
+		yes := true
+		ready = &yes
+	}
 	a.status.pushHealth(statusItem{
 		upd: events.StatusUpdate{
-			TaskID: t.id, State: events.TaskRunning, Healthy: rep.Healthy,
+			TaskID: t.id, State: events.TaskRunning, Healthy: rep.Healthy, Ready: ready,
 			HealthCheckResults: rep.Results, Time: time.Now().UTC(),
 		},
 		// The update that hits the limit must reach the master, or the

@@ -38,6 +38,7 @@ type task struct {
 
 	// Health checks, while the task runs and has any (health.go).
 	stopHealth context.CancelFunc // nil when none were started
+	ready      bool               // passed its readiness check (readiness.go)
 	healthDone chan struct{}      // closed once the checks have stopped
 }
 
@@ -138,6 +139,7 @@ func (a *Agent) run(t *task, req events.LaunchRequest) error {
 	killing := t.killing
 	if !killing {
 		a.startHealthLocked(t)
+		a.startReadinessLocked(t)
 	}
 	a.mu.Unlock()
 	a.log.Info("task started", "task", id, "app", req.Task.AppID, "pid", st.pid, "user", st.runAs.Name)

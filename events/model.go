@@ -108,10 +108,27 @@ type App struct {
 	// Fetch is what the agent downloads into a task's sandbox before it
 	// starts the task (Marathon's fetch, Mesos's fetcher).
 	Fetch []FetchURI `json:"fetch,omitempty"`
+	// ReadinessChecks say when a new task is ready to take over from an
+	// old one in a deployment (Marathon's readinessChecks, at most one).
+	ReadinessChecks []ReadinessCheck `json:"readinessChecks,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
 	VersionInfo VersionInfo `json:"versionInfo"`
+}
+
+// ReadinessCheck is Marathon's readinessCheck (readinessCheck.raml): an
+// HTTP(S) GET of path on the task's port named portName, every interval,
+// until it answers with one of the ready status codes.
+type ReadinessCheck struct {
+	Name                    string `json:"name"`
+	Protocol                string `json:"protocol"`
+	Path                    string `json:"path"`
+	PortName                string `json:"portName"`
+	IntervalSeconds         int    `json:"intervalSeconds"`
+	TimeoutSeconds          int    `json:"timeoutSeconds"`
+	HTTPStatusCodesForReady []int  `json:"httpStatusCodesForReady"`
+	PreserveLastResponse    bool   `json:"preserveLastResponse"`
 }
 
 // FetchURI is one artifact of an app's fetch (Marathon's artifact.raml).
@@ -236,6 +253,9 @@ type Task struct {
 	Cpus          float64   `json:"cpus"`
 	Mem           float64   `json:"mem"`
 	Disk          float64   `json:"disk"`
+	// Ready is whether the task passed its app's readiness checks, once
+	// its agent has said; nil for apps without them.
+	Ready *bool `json:"ready,omitempty"`
 	// Region and Zone are the agent's, when it has them (its attributes
 	// "region" and "zone").
 	Region string `json:"region,omitempty"`

@@ -80,6 +80,8 @@ type StatusUpdate struct {
 	// Reason is Mesos's TaskStatus reason where the agent knows it
 	// (ReasonMemoryLimit); empty otherwise.
 	Reason string `json:"reason,omitempty"`
+	// Ready is set when the task passed its readiness checks.
+	Ready *bool `json:"ready,omitempty"`
 	// HealthCheckResults, with Healthy, are the task's check results, one
 	// per health check of its app in order; sent when a check's verdict
 	// changes and when its consecutive failures reach the limit.
@@ -157,6 +159,22 @@ type LaunchRequest struct {
 	Limits *TaskLimits `json:"limits,omitempty"`
 	// Fetch is downloaded into the sandbox before the task starts.
 	Fetch []FetchURI `json:"fetch,omitempty"`
+	// Readiness is the app's readiness check on this task's port; the
+	// agent runs it from the start until the task is ready, and says so
+	// once (StatusUpdate.Ready).
+	Readiness *ReadinessProbe `json:"readiness,omitempty"`
+}
+
+// ReadinessProbe is a readiness check as an agent runs it: a GET of
+// scheme://<agent's address>:Port/Path every Interval until a status in
+// Codes comes back within Timeout.
+type ReadinessProbe struct {
+	Protocol string        `json:"protocol"` // HTTP or HTTPS
+	Path     string        `json:"path"`
+	Port     int           `json:"port"`
+	Interval time.Duration `json:"interval"`
+	Timeout  time.Duration `json:"timeout"`
+	Codes    []int         `json:"codes"`
 }
 
 // ReasonMemoryLimit is Mesos's reason for a task the kernel's OOM killer

@@ -150,6 +150,7 @@ type appPatch struct {
 	Dependencies               *[]string
 	KillSelection              *string
 	Fetch                      *[]events.FetchURI
+	ReadinessChecks            *[]events.ReadinessCheck
 	URIs                       *[]string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
@@ -301,6 +302,7 @@ func (p *appPatch) applyTo(base events.App) events.App {
 		a.Dependencies = resolveDependencies(a.ID, *p.Dependencies) // groups_path.go
 	}
 	set(&a.KillSelection, p.KillSelection)
+	set(&a.ReadinessChecks, p.ReadinessChecks)
 	switch {
 	case p.Fetch != nil:
 		a.Fetch = *p.Fetch

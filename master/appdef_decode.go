@@ -55,6 +55,7 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		Dependencies:               field(r, obj, "dependencies", r.strs),
 		KillSelection:              field(r, obj, "killSelection", r.str),
 		Fetch:                      field(r, obj, "fetch", r.fetch),
+		ReadinessChecks:            field(r, obj, "readinessChecks", r.readinessChecks),
 		URIs:                       field(r, obj, "uris", r.strs),
 	}
 	if len(r.typeErrs) > 0 {

@@ -348,7 +348,6 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		{"container", `{"type":"DOCKER","docker":{"image":"nginx"}}`},
 		{"networks", `[{"mode":"container/bridge"}]`},
 		{"ipAddress", `{"networkName":"dcos"}`},
-		{"readinessChecks", `[{"name":"ready","protocol":"HTTP","path":"/ready","portName":"http"}]`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
 		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},
 		{"storeUrls", `["http://127.0.0.1/a"]`},
@@ -399,6 +398,25 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		}
 		_, err = appForCreate([]byte(`{`+ok+`,"fetch":[{"extract":true}]}`), testLimits)
 		wantDetail(t, err, 400, "/fetch(0)/uri", errPathMissing)
+	})
+	t.Run("readinessChecks", func(t *testing.T) {
+		const ports = `"portDefinitions":[{"port":0,"name":"http"}]`
+		a, err := appForCreate([]byte(`{`+ok+`,`+ports+`,"readinessChecks":[{"path":"/ready","portName":"http"}]}`), testLimits)
+		want := []events.ReadinessCheck{{Name: "readinessCheck", Protocol: "HTTP", Path: "/ready", PortName: "http",
+			IntervalSeconds: 30, TimeoutSeconds: 10, HTTPStatusCodesForReady: []int{200}}}
+		if err != nil || !reflect.DeepEqual(a.ReadinessChecks, want) {
+			t.Fatalf("readinessChecks with Marathon's defaults: %v %+v", err, a.ReadinessChecks)
+		}
+		for _, tc := range []struct{ body, path, msg string }{
+			{`"readinessChecks":[{"portName":"nope"}]`, "/readinessChecks(0)/portName", msgReadinessPort},
+			{`"readinessChecks":[{"portName":"http","protocol":"TCP"}]`, "/readinessChecks(0)/protocol", msgReadinessProtocol},
+			{`"readinessChecks":[{"portName":"http","intervalSeconds":5,"timeoutSeconds":5}]`, "/readinessChecks(0)/timeoutSeconds", msgReadinessTimeout},
+			{`"readinessChecks":[{"portName":"http"},{"portName":"http"}]`, "/readinessChecks", msgOneReadinessCheck},
+			{`"readinessChecks":[{"portName":"http","httpStatusCodesForReady":[99]}]`, "/readinessChecks(0)/httpStatusCodesForReady", "from 100 to 999"},
+		} {
+			_, err := appForCreate([]byte(`{`+ok+`,`+ports+`,`+tc.body+`}`), testLimits)
+			wantDetail(t, err, 422, tc.path, tc.msg)
+		}
 	})
 	t.Run("unknown field", func(t *testing.T) {
 		_, err := appForCreate([]byte(`{`+ok+`,"bogusField":1}`), testLimits)

@@ -45,6 +45,7 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortDefinitions))
 	}
 	validateFetch(&errs, a.Fetch)
+	validateReadiness(&errs, a)
 	switch a.KillSelection {
 	case "", events.KillYoungestFirst, events.KillOldestFirst:
 	default:

@@ -64,3 +64,18 @@ func failedTooOften(app events.App, results []events.HealthCheckResult) string {
 	}
 	return ""
 }
+
+// readinessLocked records what a task's agent says of its readiness
+// checks, on the task as the update's other changes leave it.
+func readinessLocked(t events.Task, ready bool, changes []events.Change) []events.Change {
+	if len(changes) > 0 {
+		if c := changes[len(changes)-1]; c.Task != nil {
+			t = *c.Task
+		}
+	}
+	if t.State != events.TaskRunning || (t.Ready != nil && *t.Ready == ready) {
+		return changes
+	}
+	t.Ready = &ready
+	return []events.Change{events.PutTask(t)}
+}

@@ -42,6 +42,7 @@ type appView struct {
 	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
 	Fetch                      []events.FetchURI       `json:"fetch"`
+	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -102,6 +103,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		Dependencies:               nonNil(a.Dependencies),
 		KillSelection:              killSelectionOf(a),
 		Fetch:                      nonNil(a.Fetch),
+		ReadinessChecks:            nonNil(a.ReadinessChecks),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

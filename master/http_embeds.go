@@ -70,9 +70,9 @@ func (e *appEntry) extras(emb appEmbeds, now time.Time) ([]byte, error) {
 		}
 	}
 	if emb.readiness {
-		// No app has readiness checks yet (they are refused), so no
-		// task has results.
-		out = append(out, `,"readinessCheckResults":[]`...)
+		if err := add("readinessCheckResults", readinessResults(*e.app, e.tasks.tasks)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

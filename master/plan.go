@@ -27,6 +27,17 @@ func ready(app events.App, t events.Task) bool {
 	return len(app.HealthChecks) == 0 || (t.Healthy != nil && *t.Healthy)
 }
 
+// takesOver reports whether a task of the app's current config may take
+// over from old ones: ready, and past its readiness checks when the app
+// has them (Marathon holds a deployment step until both). Old tasks are
+// judged by ready alone: they serve whatever checks came after them.
+func takesOver(app events.App, t events.Task) bool {
+	if len(app.ReadinessChecks) > 0 && (t.Ready == nil || !*t.Ready) {
+		return false
+	}
+	return ready(app, t)
+}
+
 // current reports whether a task runs the app's current config.
 func current(app events.App, t events.Task) bool {
 	if !t.ConfigVersion.IsZero() {
@@ -66,7 +77,7 @@ func planApp(s *events.State, app events.App) appPlan {
 		default:
 			p.Done = killing == 0
 			for _, t := range newLive {
-				if !ready(app, t) {
+				if !takesOver(app, t) {
 					p.Done = false
 				}
 			}
@@ -78,7 +89,7 @@ func planApp(s *events.State, app events.App) appPlan {
 	minReady := int(math.Ceil(float64(n) * app.UpgradeStrategy.MinimumHealthCapacity))
 	readyNew, readyOld := 0, 0
 	for _, t := range newLive {
-		if ready(app, t) {
+		if takesOver(app, t) {
 			readyNew++
 		}
 	}

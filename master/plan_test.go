@@ -109,3 +109,29 @@ func TestDelayFor(t *testing.T) {
 		}
 	}
 }
+
+// With a readiness check, a new task takes over only once its agent says
+// it is ready: the old one stays until then, and the step is not done;
+// old tasks are not held to a check that came after them.
+func TestPlanWaitsForReadiness(t *testing.T) {
+	s, app := planState(t, 1, false, 1, 1, "old:TASK_RUNNING", "new:TASK_RUNNING")
+	app.ReadinessChecks = []events.ReadinessCheck{{Name: "r", Protocol: "HTTP", Path: "/ready", PortName: "http"}}
+	s.Apps[app.ID] = app
+	s.Reindex()
+	if p := planApp(s, app); len(p.Kill) != 0 || p.Done {
+		t.Fatalf("before the new task is ready: kill %v done %v, want the old task kept", p.Kill, p.Done)
+	}
+	ready := true
+	nt := s.Tasks["a.01"]
+	nt.Ready = &ready
+	s.Tasks["a.01"] = nt
+	s.Reindex()
+	if p := planApp(s, app); len(p.Kill) != 1 || p.Kill[0] != "a.00" {
+		t.Fatalf("once ready: kill %v, want the old task a.00", p.Kill)
+	}
+	delete(s.Tasks, "a.00")
+	s.Reindex()
+	if p := planApp(s, app); !p.Done {
+		t.Fatalf("the ready new task alone: not done")
+	}
+}

@@ -348,5 +348,6 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 		HealthChecks:    app.HealthChecks,
 		Limits:          &events.TaskLimits{Cpus: app.Cpus, Mem: app.Mem},
 		Fetch:           app.Fetch,
+		Readiness:       readinessProbe(app, t),
 	})
 }

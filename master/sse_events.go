@@ -45,6 +45,7 @@ type appDefinition struct {
 	Dependencies               []string                `json:"dependencies"`
 	KillSelection              string                  `json:"killSelection"`
 	Fetch                      []events.FetchURI       `json:"fetch"`
+	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -65,6 +66,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		Dependencies:          nonNil(a.Dependencies),
 		KillSelection:         killSelectionOf(a),
 		Fetch:                 nonNil(a.Fetch),
+		ReadinessChecks:       nonNil(a.ReadinessChecks),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

@@ -71,6 +71,9 @@ func (m *Master) recordStatus(node string, up events.StatusUpdate, ack func()) (
 	if len(up.HealthCheckResults) > 0 {
 		changes = m.healthResultsLocked(t, up, changes, now)
 	}
+	if up.Ready != nil {
+		changes = readinessLocked(t, *up.Ready, changes)
+	}
 	if err := m.commitLocked(changes...); err != nil {
 		return true, err
 	}
