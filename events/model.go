@@ -111,6 +111,10 @@ type App struct {
 	// ReadinessChecks say when a new task is ready to take over from an
 	// old one in a deployment (Marathon's readinessChecks, at most one).
 	ReadinessChecks []ReadinessCheck `json:"readinessChecks,omitempty"`
+	// UnreachableStrategy says when a task whose agent went silent is
+	// replaced and when it is forgotten (Marathon's); nil: replaced at
+	// once, kept until its agent returns.
+	UnreachableStrategy *UnreachableStrategy `json:"unreachableStrategy,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
@@ -129,6 +133,17 @@ type ReadinessCheck struct {
 	TimeoutSeconds          int    `json:"timeoutSeconds"`
 	HTTPStatusCodesForReady []int  `json:"httpStatusCodesForReady"`
 	PreserveLastResponse    bool   `json:"preserveLastResponse"`
+}
+
+// UnreachableStrategy is Marathon's: an unreachable task is replaced
+// (inactive) InactiveAfterSeconds after its agent went silent, and
+// forgotten (expunged: killed should it come back)
+// ExpungeAfterSeconds after. Disabled (Marathon's "disabled") does
+// neither.
+type UnreachableStrategy struct {
+	InactiveAfterSeconds float64 `json:"inactiveAfterSeconds"`
+	ExpungeAfterSeconds  float64 `json:"expungeAfterSeconds"`
+	Disabled             bool    `json:"disabled,omitempty"`
 }
 
 // FetchURI is one artifact of an app's fetch (Marathon's artifact.raml).
@@ -256,6 +271,8 @@ type Task struct {
 	// Ready is whether the task passed its app's readiness checks, once
 	// its agent has said; nil for apps without them.
 	Ready *bool `json:"ready,omitempty"`
+	// UnreachableSince is when the task became TASK_UNREACHABLE.
+	UnreachableSince *time.Time `json:"unreachableSince,omitempty"`
 	// Region and Zone are the agent's, when it has them (its attributes
 	// "region" and "zone").
 	Region string `json:"region,omitempty"`

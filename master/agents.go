@@ -283,6 +283,7 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 		case t.State == events.TaskUnreachable && r.State == events.TaskRunning:
 			t.State = events.TaskRunning
 			t.Message = "agent reconnected"
+			t.UnreachableSince = nil
 			changes = append(changes, events.PutTask(t))
 		case (t.State == events.TaskStaging || t.State == events.TaskStarting) && r.State == events.TaskRunning:
 			// Its status update is still on its way: the agent is the
@@ -408,6 +409,8 @@ func (m *Master) expireAgentsLocked(now time.Time) time.Time {
 			}
 			t.State = events.TaskUnreachable
 			t.Message = fmt.Sprintf("agent %s silent for %s", a.Hostname, now.Sub(seen).Round(time.Millisecond))
+			since := now.UTC()
+			t.UnreachableSince = &since
 			changes = append(changes, events.PutTask(t))
 		}
 		m.log.Warn("agent unreachable", "id", a.ID, "hostname", a.Hostname, "silent", now.Sub(seen).Round(time.Millisecond), "tasks", len(changes)-1)

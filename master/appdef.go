@@ -151,6 +151,7 @@ type appPatch struct {
 	KillSelection              *string
 	Fetch                      *[]events.FetchURI
 	ReadinessChecks            *[]events.ReadinessCheck
+	UnreachableStrategy        *events.UnreachableStrategy
 	URIs                       *[]string
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
@@ -303,6 +304,10 @@ func (p *appPatch) applyTo(base events.App) events.App {
 	}
 	set(&a.KillSelection, p.KillSelection)
 	set(&a.ReadinessChecks, p.ReadinessChecks)
+	if p.UnreachableStrategy != nil {
+		us := *p.UnreachableStrategy
+		a.UnreachableStrategy = &us
+	}
 	switch {
 	case p.Fetch != nil:
 		a.Fetch = *p.Fetch

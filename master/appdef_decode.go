@@ -56,6 +56,7 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		KillSelection:              field(r, obj, "killSelection", r.str),
 		Fetch:                      field(r, obj, "fetch", r.fetch),
 		ReadinessChecks:            field(r, obj, "readinessChecks", r.readinessChecks),
+		UnreachableStrategy:        field(r, obj, "unreachableStrategy", r.unreachableStrategy),
 		URIs:                       field(r, obj, "uris", r.strs),
 	}
 	if len(r.typeErrs) > 0 {

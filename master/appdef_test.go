@@ -349,7 +349,6 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 		{"networks", `[{"mode":"container/bridge"}]`},
 		{"ipAddress", `{"networkName":"dcos"}`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
-		{"unreachableStrategy", `{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}`},
 		{"storeUrls", `["http://127.0.0.1/a"]`},
 		{"acceptedResourceRoles", `["slave_public"]`},
 		{"role", `"dev"`},
@@ -417,6 +416,20 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 			_, err := appForCreate([]byte(`{`+ok+`,`+ports+`,`+tc.body+`}`), testLimits)
 			wantDetail(t, err, 422, tc.path, tc.msg)
 		}
+	})
+	t.Run("unreachableStrategy", func(t *testing.T) {
+		a, err := appForCreate([]byte(`{`+ok+`,"unreachableStrategy":{"inactiveAfterSeconds":60,"expungeAfterSeconds":120}}`), testLimits)
+		if err != nil || a.UnreachableStrategy == nil || *a.UnreachableStrategy != (events.UnreachableStrategy{InactiveAfterSeconds: 60, ExpungeAfterSeconds: 120}) {
+			t.Fatalf("object: %v %+v", err, a.UnreachableStrategy)
+		}
+		a, err = appForCreate([]byte(`{`+ok+`,"unreachableStrategy":"disabled"}`), testLimits)
+		if err != nil || a.UnreachableStrategy == nil || !a.UnreachableStrategy.Disabled {
+			t.Fatalf("disabled: %v %+v", err, a.UnreachableStrategy)
+		}
+		_, err = appForCreate([]byte(`{`+ok+`,"unreachableStrategy":{"inactiveAfterSeconds":60}}`), testLimits)
+		wantDetail(t, err, 422, "/unreachableStrategy/inactiveAfterSeconds", "must be less or equal to expungeAfterSeconds, which is 0")
+		_, err = appForCreate([]byte(`{`+ok+`,"unreachableStrategy":"sometimes"}`), testLimits)
+		wantDetail(t, err, 422, "/unreachableStrategy", `must be "disabled"`)
 	})
 	t.Run("unknown field", func(t *testing.T) {
 		_, err := appForCreate([]byte(`{`+ok+`,"bogusField":1}`), testLimits)

@@ -46,6 +46,7 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 	}
 	validateFetch(&errs, a.Fetch)
 	validateReadiness(&errs, a)
+	validateUnreachable(&errs, a.UnreachableStrategy)
 	switch a.KillSelection {
 	case "", events.KillYoungestFirst, events.KillOldestFirst:
 	default:

@@ -43,6 +43,7 @@ type appView struct {
 	KillSelection              string                  `json:"killSelection"`
 	Fetch                      []events.FetchURI       `json:"fetch"`
 	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
+	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -104,6 +105,7 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		KillSelection:              killSelectionOf(a),
 		Fetch:                      nonNil(a.Fetch),
 		ReadinessChecks:            nonNil(a.ReadinessChecks),
+		UnreachableStrategy:        unreachableView(a.UnreachableStrategy),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

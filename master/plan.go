@@ -2,6 +2,7 @@ package master
 
 import (
 	"math"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/master/scheduler"
@@ -50,11 +51,19 @@ func current(app events.App, t events.Task) bool {
 // Scaling adds or removes instances; a config change replaces old tasks
 // by the upgrade strategy: never fewer than minimumHealthCapacity ready
 // instances, never more than maximumOverCapacity extra ones.
-func planApp(s *events.State, app events.App) appPlan {
+func planApp(s *events.State, app events.App, now time.Time) appPlan {
 	var newLive, oldLive []events.Task
 	killing := 0
+	// held counts unreachable tasks of the current config that are not
+	// inactive yet (unreachableStrategy): they keep their place, so no
+	// replacement is launched for them yet.
+	held := 0
 	for _, t := range s.TasksOf(app.ID) {
 		switch {
+		case t.State == events.TaskUnreachable:
+			if !inactive(app, t, now) && current(app, t) {
+				held++
+			}
 		case t.State == events.TaskKilling:
 			killing++
 		case t.State == events.TaskStaging || t.State == events.TaskStarting || t.State == events.TaskRunning:
@@ -72,8 +81,9 @@ func planApp(s *events.State, app events.App) appPlan {
 		switch {
 		case len(newLive) > n:
 			p.Kill = scheduler.SelectKills(s, app, len(newLive)-n)
-		case len(newLive) < n:
-			p.Launch = n - len(newLive)
+		case len(newLive)+held < n:
+			p.Launch = n - len(newLive) - held
+		case held > 0: // waiting for the unreachable ones to come back or go
 		default:
 			p.Done = killing == 0
 			for _, t := range newLive {
@@ -113,7 +123,7 @@ func planApp(s *events.State, app events.App) appPlan {
 		p.Kill = append(p.Kill, readyOldTasks[i].ID)
 	}
 	total := len(newLive) + len(oldLive) - len(p.Kill)
-	p.Launch = min(n-len(newLive), maxTotal-total)
+	p.Launch = min(n-len(newLive)-held, maxTotal-total)
 	if p.Launch < 0 {
 		p.Launch = 0
 	}

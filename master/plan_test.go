@@ -92,7 +92,7 @@ func TestPlanApp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, app := planState(t, tc.n, tc.health, tc.min, tc.over, tc.tasks...)
-			p := planApp(s, app)
+			p := planApp(s, app, time.Time{})
 			if p.Launch != tc.wantLaunch || len(p.Kill) != tc.wantKill || p.Done != tc.wantDone {
 				t.Fatalf("plan = launch %d, kill %v, done %v; want launch %d, kill %d, done %v",
 					p.Launch, p.Kill, p.Done, tc.wantLaunch, tc.wantKill, tc.wantDone)
@@ -118,7 +118,7 @@ func TestPlanWaitsForReadiness(t *testing.T) {
 	app.ReadinessChecks = []events.ReadinessCheck{{Name: "r", Protocol: "HTTP", Path: "/ready", PortName: "http"}}
 	s.Apps[app.ID] = app
 	s.Reindex()
-	if p := planApp(s, app); len(p.Kill) != 0 || p.Done {
+	if p := planApp(s, app, time.Time{}); len(p.Kill) != 0 || p.Done {
 		t.Fatalf("before the new task is ready: kill %v done %v, want the old task kept", p.Kill, p.Done)
 	}
 	ready := true
@@ -126,12 +126,12 @@ func TestPlanWaitsForReadiness(t *testing.T) {
 	nt.Ready = &ready
 	s.Tasks["a.01"] = nt
 	s.Reindex()
-	if p := planApp(s, app); len(p.Kill) != 1 || p.Kill[0] != "a.00" {
+	if p := planApp(s, app, time.Time{}); len(p.Kill) != 1 || p.Kill[0] != "a.00" {
 		t.Fatalf("once ready: kill %v, want the old task a.00", p.Kill)
 	}
 	delete(s.Tasks, "a.00")
 	s.Reindex()
-	if p := planApp(s, app); !p.Done {
+	if p := planApp(s, app, time.Time{}); !p.Done {
 		t.Fatalf("the ready new task alone: not done")
 	}
 }

@@ -137,7 +137,8 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (s
 	if why, held := m.holdFailedLocked(app, now); held {
 		return appStatus{waiting: why}, 0
 	}
-	p := planApp(m.state, app)
+	m.unreachableLocked(app, now)
+	p := planApp(m.state, app, now)
 	for _, id := range p.Kill {
 		m.killLocked(id, now)
 	}

@@ -46,6 +46,7 @@ type appDefinition struct {
 	KillSelection              string                  `json:"killSelection"`
 	Fetch                      []events.FetchURI       `json:"fetch"`
 	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
+	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -67,6 +68,7 @@ func appDefinitionOf(a events.App) appDefinition {
 		KillSelection:         killSelectionOf(a),
 		Fetch:                 nonNil(a.Fetch),
 		ReadinessChecks:       nonNil(a.ReadinessChecks),
+		UnreachableStrategy:   unreachableView(a.UnreachableStrategy),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
