@@ -147,3 +147,37 @@ func (m *Master) putApps(w http.ResponseWriter, r *http.Request, patch bool) {
 	}
 	writeDeployment(w, http.StatusOK, Change{Deployment: ch.Deployment})
 }
+
+// KillTasksScaled kills the named tasks of several apps and shrinks each
+// app by as many instances, in one deployment, as Marathon's
+// POST /v2/tasks/delete?scale=true does.
+func (m *Master) KillTasksScaled(byApp map[string][]string, force bool) (_ GroupChange, err error) {
+	defer m.writeLocked()(&err)
+	t := m.targetLocked()
+	var kill []string
+	for appID, ids := range byApp {
+		app, ok := t.apps[appID]
+		if !ok {
+			return GroupChange{}, appNotFound(appID)
+		}
+		for _, id := range ids {
+			if task, ok := m.state.Tasks[id]; !ok || task.AppID != appID {
+				return GroupChange{}, &NotFoundError{Message: fmt.Sprintf("Task '%s' does not exist", id)}
+			}
+		}
+		app.Instances = max(0, app.Instances-len(ids))
+		t.apps[appID] = app
+		kill = append(kill, ids...)
+	}
+	ch, err := m.deployGroupLocked(rootGroupID, t, m.changeTimeLocked(), force, false)
+	if err != nil {
+		return GroupChange{}, err
+	}
+	now := m.cfg.Now()
+	for _, id := range kill {
+		// The named tasks go, not the ones the scheduler would pick.
+		m.markKillingLocked(id, now)
+	}
+	m.kickReconcile()
+	return ch, nil
+}

@@ -266,12 +266,13 @@ func (m *Master) deleteTasks(w http.ResponseWriter, r *http.Request) {
 	})
 	slices.Sort(apps)
 	if scale && len(apps) > 1 {
-		// Marathon scales them all in one deployment; atoll's deployments
-		// change one app each, so it says so rather than answer with one
-		// of several deployments.
-		m.writeError(w, r, &ValidationError{Details: []FieldErrors{{Path: "/ids", Errors: []string{fmt.Sprintf(
-			"scale=true with tasks of %d apps (%s): atoll scales one app per deployment; send each app's tasks in a call of its own",
-			len(apps), strings.Join(apps, ", "))}}}})
+		// Marathon scales them all in one deployment, and so does atoll.
+		ch, err := m.KillTasksScaled(byApp, force)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		writeDeployment(w, http.StatusOK, Change{Deployment: ch.Deployment})
 		return
 	}
 	killed := []events.Task{}

@@ -798,12 +798,7 @@ func TestDeleteTasksByID(t *testing.T) {
 	if state("web.1") != events.TaskRunning {
 		t.Fatalf("a refused call killed web.1: %s", state("web.1"))
 	}
-	res := call(t, h, "POST", "/v2/tasks/delete?scale=true", `{"ids":["web.1","api.1"]}`)
-	if res.status != http.StatusUnprocessableEntity || at(t, res.json(t), "details", 0, "path") != "/ids" {
-		t.Errorf("scale across apps: %d %s", res.status, res.body)
-	}
-
-	res = call(t, h, "POST", "/v2/tasks/delete", `{"ids":["web.1","api.1","web.999"]}`)
+	res := call(t, h, "POST", "/v2/tasks/delete", `{"ids":["web.1","api.1","web.999"]}`)
 	if res.status != http.StatusOK || len(at(t, res.json(t), "tasks").([]any)) != 2 {
 		t.Fatalf("kill: %d %s", res.status, res.body)
 	}
@@ -819,6 +814,30 @@ func TestDeleteTasksByID(t *testing.T) {
 	m.View(func(s *events.State) {
 		if s.Apps["/web"].Instances != 1 || s.Tasks["web.2"].State != events.TaskKilling {
 			t.Errorf("after kill and scale: instances %d, web.2 %s", s.Apps["/web"].Instances, s.Tasks["web.2"].State)
+		}
+	})
+
+	// Tasks of several apps with scale: one deployment shrinks them all,
+	// as Marathon's, and the named tasks are the ones killed.
+	if err := m.commit(events.PutTask(eventstest.Task("web.3", "/web", agent.ID, events.TaskRunning)),
+		events.PutTask(eventstest.Task("api.2", "/api", agent.ID, events.TaskRunning))); err != nil {
+		t.Fatal(err)
+	}
+	res = call(t, h, "POST", "/v2/tasks/delete?scale=true&force=true", `{"ids":["web.3","api.2"]}`)
+	if res.status != http.StatusOK {
+		t.Fatalf("scale across apps: %d %s", res.status, res.body)
+	}
+	namesItsDeployment(t, res)
+	depID := at(t, res.json(t), "deploymentId").(string)
+	m.View(func(s *events.State) {
+		if s.Apps["/web"].Instances != 0 || s.Apps["/api"].Instances != 0 {
+			t.Errorf("instances after: /web %d, /api %d; want 0 and 0", s.Apps["/web"].Instances, s.Apps["/api"].Instances)
+		}
+		if s.Tasks["web.3"].State != events.TaskKilling || s.Tasks["api.2"].State != events.TaskKilling {
+			t.Errorf("web.3 %s, api.2 %s; want both killing", s.Tasks["web.3"].State, s.Tasks["api.2"].State)
+		}
+		if d, ok := s.Deployments[depID]; ok && !slices.Equal(d.AffectedApps, []string{"/api", "/web"}) {
+			t.Errorf("the deployment affects %v, want both apps", d.AffectedApps)
 		}
 	})
 }
