@@ -28,8 +28,11 @@ import (
 // agent's fetch cache and copied from there the next time. Only http and
 // https are fetched (the master refuses the rest; this checks again):
 // the agent downloads as itself. Files belong to the task's user, and
-// archives are unpacked as that user, so an archive can write nothing the
-// task could not.
+// tar archives are unpacked as that user, so an archive can write nothing
+// the task could not. The agent writes as itself only into folders with
+// no symbolic link on the way, and does so before any tar archive (which
+// may hold links) is unpacked: downloads first, then zip files (whose
+// links it refuses), then tar archives.
 
 // fetchTimeout bounds one download.
 const fetchTimeout = 10 * time.Minute
@@ -38,20 +41,35 @@ const fetchTimeout = 10 * time.Minute
 // Mesos's fetcher).
 var fetchArchives = []string{".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip"}
 
-// fetchAll fetches every artifact into the sandbox, in order.
+// fetchAll fetches every artifact into the sandbox: all downloads, then
+// the zip files unpacked, then the tar archives (see above).
 func (a *Agent) fetchAll(items []events.FetchURI, sandbox string, owner *identity) error {
-	for _, f := range items {
-		if err := a.fetchOne(f, sandbox, owner); err != nil {
+	dests := make([]string, len(items))
+	for i, f := range items {
+		dest, err := a.fetchOne(f, sandbox, owner)
+		if err != nil {
 			return fmt.Errorf("fetch %s: %w", f.URI, err)
+		}
+		dests[i] = dest
+	}
+	for _, zipFirst := range []bool{true, false} {
+		for i, f := range items {
+			if !f.Extract || !isFetchArchive(dests[i]) || strings.HasSuffix(dests[i], ".zip") != zipFirst {
+				continue
+			}
+			if err := a.extract(dests[i], filepath.Dir(dests[i]), sandbox, owner); err != nil {
+				return fmt.Errorf("fetch %s: %w", f.URI, err)
+			}
 		}
 	}
 	return nil
 }
 
-func (a *Agent) fetchOne(f events.FetchURI, sandbox string, owner *identity) error {
+// fetchOne downloads one artifact and returns where it is.
+func (a *Agent) fetchOne(f events.FetchURI, sandbox string, owner *identity) (string, error) {
 	u, err := url.Parse(f.URI)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("only http and https URIs can be fetched")
+		return "", errors.New("only http and https URIs can be fetched")
 	}
 	name := f.DestPath
 	if name == "" {
@@ -62,10 +80,10 @@ func (a *Agent) fetchOne(f events.FetchURI, sandbox string, owner *identity) err
 	}
 	dest := filepath.Join(sandbox, filepath.Clean("/"+name))
 	if !strings.HasPrefix(dest, sandbox+string(filepath.Separator)) {
-		return fmt.Errorf("destination %q is outside the sandbox", name)
+		return "", fmt.Errorf("destination %q is outside the sandbox", name)
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
-		return err
+	if err := mkdirsNoLinks(sandbox, filepath.Dir(dest)); err != nil {
+		return "", err
 	}
 	if f.Cache {
 		err = a.fetchCached(u, dest)
@@ -73,20 +91,42 @@ func (a *Agent) fetchOne(f events.FetchURI, sandbox string, owner *identity) err
 		err = download(a.fetchContext(), u, dest)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	mode := os.FileMode(0o600)
 	if f.Executable {
 		mode = 0o700
 	}
 	if err := os.Chmod(dest, mode); err != nil {
-		return err
+		return "", err
 	}
-	if err := ownTree(sandbox, dest, owner); err != nil {
-		return err
+	return dest, ownTree(sandbox, dest, owner)
+}
+
+// mkdirsNoLinks makes dir and the folders to it below sandbox, refusing
+// any symbolic link on the way: the agent writes there as itself.
+func mkdirsNoLinks(sandbox, dir string) error {
+	rel, err := filepath.Rel(sandbox, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%s is outside the sandbox", dir)
 	}
-	if f.Extract && isFetchArchive(dest) {
-		return a.extract(dest, filepath.Dir(dest), owner)
+	p := sandbox
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		if part == "." || part == "" {
+			continue
+		}
+		p = filepath.Join(p, part)
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if err := os.Mkdir(p, 0o700); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a folder (a link?)", strings.TrimPrefix(p, sandbox+"/"))
+		}
 	}
 	return nil
 }
@@ -158,7 +198,7 @@ func copyFile(src, dest string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
@@ -192,11 +232,11 @@ func isFetchArchive(name string) bool {
 	return false
 }
 
-// extract unpacks an archive into dir as the task's user: tar archives
-// with tar (which refuses members outside dir), zip files here.
-func (a *Agent) extract(archive, dir string, owner *identity) error {
+// extract unpacks an archive into dir: tar archives with tar, as the
+// task's user (tar refuses members outside dir); zip files here.
+func (a *Agent) extract(archive, dir, sandbox string, owner *identity) error {
 	if strings.HasSuffix(archive, ".zip") {
-		return unzip(archive, dir, owner)
+		return unzip(archive, dir, sandbox, owner)
 	}
 	cmd := exec.CommandContext(a.fetchContext(), "tar", "-C", dir, "--no-same-owner", "--no-same-permissions", "-xf", archive)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: a.users.credential(owner)}
@@ -208,7 +248,7 @@ func (a *Agent) extract(archive, dir string, owner *identity) error {
 
 // unzip unpacks regular files and folders of a zip into dir; a member
 // that would land outside dir, or is anything else (a symlink), fails it.
-func unzip(archive, dir string, owner *identity) error {
+func unzip(archive, dir, sandbox string, owner *identity) error {
 	r, err := zip.OpenReader(archive)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", filepath.Base(archive), err)
@@ -221,11 +261,11 @@ func unzip(archive, dir string, owner *identity) error {
 		}
 		switch mode := f.Mode(); {
 		case mode.IsDir():
-			if err := os.MkdirAll(dest, 0o700); err != nil {
+			if err := mkdirsNoLinks(sandbox, dest); err != nil {
 				return err
 			}
 		case mode.IsRegular():
-			if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
+			if err := mkdirsNoLinks(sandbox, filepath.Dir(dest)); err != nil {
 				return err
 			}
 			if err := unzipFile(f, dest, mode.Perm()&0o700|0o600); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -108,5 +109,59 @@ test "$(cat lib/data.txt)" = zip && test "$(bin/run)" = ran && test "$(cat cache
 	}
 	if _, err := os.Stat(filepath.Join(cfg.WorkDir, "tasks", "fetch.3", "ran")); err == nil {
 		t.Error("the command ran although its fetch failed")
+	}
+}
+
+// A tar archive's symbolic link cannot lead the agent (which writes as
+// itself) out of the sandbox: zip files are unpacked before tar archives,
+// and the agent refuses links on its way.
+func TestFetchLinksCannotLeadOut(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	a := env.start(env.newAgent(cfg))
+	id := env.registered(a)
+	outside := t.TempDir()
+
+	var tgz bytes.Buffer
+	gz := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(gz)
+	if err := tw.WriteHeader(&tar.Header{Name: "lib", Linkname: outside, Typeflag: tar.TypeSymlink, Mode: 0o777}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	gz.Close()
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	w, _ := zw.Create("lib/x.txt")
+	w.Write([]byte("escaped\n"))
+	zw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/link.tgz":
+			w.Write(tgz.Bytes())
+		case "/files.zip":
+			w.Write(zipped.Bytes())
+		case "/payload":
+			w.Write([]byte("escaped\n"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	req := shellTask("evil.1", "true")
+	req.Fetch = []events.FetchURI{
+		{URI: srv.URL + "/link.tgz", Extract: true},
+		{URI: srv.URL + "/files.zip", Extract: true},
+		{URI: srv.URL + "/payload", DestPath: "lib/y.txt"},
+	}
+	if ack := env.launch(id, req); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	waitFor(t, 10*time.Second, "the task to end", func() bool {
+		states := env.master.states("evil.1")
+		return len(states) > 0 && states[len(states)-1].Terminal()
+	})
+	entries, err := os.ReadDir(outside)
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("the fetch wrote outside the sandbox: %v %v", entries, err)
 	}
 }
