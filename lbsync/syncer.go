@@ -127,8 +127,9 @@ func (s *Syncer) Applied(_ *events.State, e events.Event) {
 		s.touched[e.Task.AppID] = true
 	case e.Type == events.DeploymentUpdated, e.Type == events.DeploymentRemoved,
 		e.Type == events.LeaderChanged, e.Type == events.Sync,
-		e.Type == events.GroupUpdated, e.Type == events.GroupRemoved:
-		// nothing HAProxy serves
+		e.Type == events.GroupUpdated, e.Type == events.GroupRemoved,
+		e.Type == events.AppVersionAdded, e.Type == events.AppVersionRemoved:
+		// nothing HAProxy serves (an app's history is not its definition)
 	default:
 		s.touchedAll = true // apps, agents, task removals
 	}
