@@ -58,16 +58,6 @@ func WithoutVersion(h []App, v time.Time) []App {
 	return slices.Concat(h[:i], h[i+1:])
 }
 
-// Version returns the definition of app id at version v, if it is kept.
-func (s *State) Version(id string, v time.Time) (App, bool) {
-	h := s.AppVersions[id]
-	i, found := slices.BinarySearchFunc(h, v, func(x App, v time.Time) int { return x.Version.Compare(v) })
-	if !found {
-		return App{}, false
-	}
-	return h[i], true
-}
-
 // DropVersions makes the state keep no app versions, now or later: for
 // followers, which answer DNS and balance load with the current
 // definitions only.

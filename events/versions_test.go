@@ -32,8 +32,8 @@ func TestAppVersionsHistory(t *testing.T) {
 	if g := got(); len(g) != 3 || g[0] != 1 || g[1] != 5 || g[2] != 3 {
 		t.Fatalf("history by instances = %v, want [1 5 3]", g)
 	}
-	if a, ok := s.Version("/web", v(2, 0).Version); !ok || a.Instances != 5 {
-		t.Errorf("Version(2) = %v %v, want the second definition", a.Instances, ok)
+	if a := s.AppVersions["/web"][1]; !a.Version.Equal(v(2, 0).Version) || a.Instances != 5 {
+		t.Errorf("second kept definition: version %v, %d instances; want the replaced version 2 with 5", a.Version, a.Instances)
 	}
 	clone := s.Clone()
 	apply(t, s, events.DeleteAppVersion("/web", v(1, 0).Version))

@@ -28,6 +28,7 @@ const (
 	msgReadinessPort     = "Readiness check port name must name one of the app's port definitions"
 	msgReadinessProtocol = "Invalid protocol. Only 'HTTP' and 'HTTPS' are allowed."
 	msgReadinessTimeout  = "timeoutSeconds must be less than intervalSeconds"
+	msgReadinessKeep     = "is not supported by atoll: the agent does not keep the last response"
 )
 
 func (r *reader) readinessChecks(p string, raw json.RawMessage) ([]events.ReadinessCheck, bool) {
@@ -75,6 +76,9 @@ func validateReadiness(errs *fieldErrs, a events.App) {
 		}
 		if rc.TimeoutSeconds < 1 || rc.TimeoutSeconds >= rc.IntervalSeconds {
 			errs.add(p+"/timeoutSeconds", msgReadinessTimeout)
+		}
+		if rc.PreserveLastResponse {
+			errs.add(p+"/preserveLastResponse", msgReadinessKeep)
 		}
 		if len(rc.HTTPStatusCodesForReady) == 0 {
 			errs.add(p+"/httpStatusCodesForReady", "must not be empty")

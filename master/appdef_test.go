@@ -412,6 +412,7 @@ func TestAppFieldsHonouredOrRefused(t *testing.T) {
 			{`"readinessChecks":[{"portName":"http","intervalSeconds":5,"timeoutSeconds":5}]`, "/readinessChecks(0)/timeoutSeconds", msgReadinessTimeout},
 			{`"readinessChecks":[{"portName":"http"},{"portName":"http"}]`, "/readinessChecks", msgOneReadinessCheck},
 			{`"readinessChecks":[{"portName":"http","httpStatusCodesForReady":[99]}]`, "/readinessChecks(0)/httpStatusCodesForReady", "from 100 to 999"},
+			{`"readinessChecks":[{"portName":"http","preserveLastResponse":true}]`, "/readinessChecks(0)/preserveLastResponse", msgReadinessKeep},
 		} {
 			_, err := appForCreate([]byte(`{`+ok+`,`+ports+`,`+tc.body+`}`), testLimits)
 			wantDetail(t, err, 422, tc.path, tc.msg)

@@ -91,14 +91,7 @@ func (m *Master) bulkAppLocked(it bulkItem, existing *events.App, partial, creat
 		if err != nil {
 			return events.App{}, err
 		}
-		if existing == nil {
-			return events.App{}, appNotFound(it.id)
-		}
-		a, found := m.versionLocked(it.id, version)
-		if !found {
-			return events.App{}, &NotFoundError{Message: fmt.Sprintf("App '%s' does not exist in version %s", it.id, jsonTime(version))}
-		}
-		return a, nil
+		return m.rollbackTargetLocked(it.id, existing, version)
 	}
 	if existing == nil && !create {
 		return events.App{}, appNotFound(it.id)

@@ -44,7 +44,7 @@ func (m *Master) getAppVersion(w http.ResponseWriter, r *http.Request, id, versi
 	}
 	v, err := time.Parse(time.RFC3339Nano, version)
 	if err != nil {
-		m.writeError(w, r, &NotFoundError{Message: "App '" + id + "' does not exist in version " + version})
+		m.writeError(w, r, versionNotFound(id, version))
 		return
 	}
 	h := e.versions
@@ -53,7 +53,7 @@ func (m *Master) getAppVersion(w http.ResponseWriter, r *http.Request, id, versi
 	}
 	a, ok := versionIn(h, v)
 	if !ok {
-		m.writeError(w, r, &NotFoundError{Message: "App '" + id + "' does not exist in version " + version})
+		m.writeError(w, r, versionNotFound(id, version))
 		return
 	}
 	writeJSON(w, http.StatusOK, appDefinitionOf(a))

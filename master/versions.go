@@ -46,22 +46,27 @@ func (m *Master) versionChangesLocked(app events.App) []events.Change {
 // app can roll back (Marathon forgets an app's versions with it).
 func (m *Master) RollbackApp(id string, version time.Time, force bool, origin *events.Origin) (Change, error) {
 	return m.UpdateAppFor(id, func(existing *events.App) (events.App, error) {
-		// UpdateApp runs this under the state lock.
-		if existing == nil {
-			return events.App{}, appNotFound(id)
-		}
-		a, ok := m.versionLocked(id, version)
-		if !ok {
-			return events.App{}, &NotFoundError{Message: fmt.Sprintf("App '%s' does not exist in version %s", id, jsonTime(version))}
-		}
-		return a, nil
+		return m.rollbackTargetLocked(id, existing, version) // UpdateApp holds the lock
 	}, force, origin)
 }
 
-// versionLocked is app id's kept definition of version, to the
-// millisecond as the API shows versions.
-func (m *Master) versionLocked(id string, version time.Time) (events.App, bool) {
-	return versionIn(m.state.AppVersions[id], version)
+// rollbackTargetLocked is the definition a rollback of app id (existing,
+// nil if there is none) to version deploys: only an existing app rolls
+// back, to a version it keeps.
+func (m *Master) rollbackTargetLocked(id string, existing *events.App, version time.Time) (events.App, error) {
+	if existing == nil {
+		return events.App{}, appNotFound(id)
+	}
+	a, ok := versionIn(m.state.AppVersions[id], version)
+	if !ok {
+		return events.App{}, versionNotFound(id, jsonTime(version).String())
+	}
+	return a, nil
+}
+
+// versionNotFound is Marathon's 404 for a version an app does not keep.
+func versionNotFound(id, version string) error {
+	return &NotFoundError{Message: fmt.Sprintf("App '%s' does not exist in version %s", id, version)}
 }
 
 // versionIn finds a definition in a history by version, to the
