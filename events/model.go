@@ -115,6 +115,12 @@ type App struct {
 	// replaced and when it is forgotten (Marathon's); nil: replaced at
 	// once, kept until its agent returns.
 	UnreachableStrategy *UnreachableStrategy `json:"unreachableStrategy,omitempty"`
+	// Container runs the app's tasks from an image (container.go); nil
+	// runs Cmd on the host.
+	Container *Container `json:"container,omitempty"`
+	// Networks is Marathon's; nil or [{mode: host}] share the agent's
+	// network.
+	Networks []Network `json:"networks,omitempty"`
 	// Version changes on every update; VersionInfo says which changes
 	// replaced tasks (config) and which did not (scaling).
 	Version     time.Time   `json:"version"`
@@ -169,8 +175,9 @@ type VersionInfo struct {
 
 // ServicePorts lists the app's service ports in port-definition order.
 func (a *App) ServicePorts() []int {
-	ports := make([]int, len(a.PortDefinitions))
-	for i, pd := range a.PortDefinitions {
+	specs := a.PortSpecs()
+	ports := make([]int, len(specs))
+	for i, pd := range specs {
 		ports[i] = pd.Port
 	}
 	return ports

@@ -86,7 +86,10 @@ type StatusUpdate struct {
 	// per health check of its app in order; sent when a check's verdict
 	// changes and when its consecutive failures reach the limit.
 	HealthCheckResults []HealthCheckResult `json:"healthCheckResults,omitempty"`
-	Time               time.Time           `json:"time"`
+	// IPAddresses are the task's own addresses (a bridged container's),
+	// sent with TASK_RUNNING; empty for a task on the agent's network.
+	IPAddresses []IPAddress `json:"ipAddresses,omitempty"`
+	Time        time.Time   `json:"time"`
 }
 
 // Ack answers a request that needs no data back. Code says what kind of
@@ -163,6 +166,8 @@ type LaunchRequest struct {
 	// agent runs it from the start until the task is ready, and says so
 	// once (StatusUpdate.Ready).
 	Readiness *ReadinessProbe `json:"readiness,omitempty"`
+	// Container runs the task from an image; nil runs Cmd on the host.
+	Container *ContainerLaunch `json:"container,omitempty"`
 }
 
 // ReadinessProbe is a readiness check as an agent runs it: a GET of

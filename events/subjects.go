@@ -39,6 +39,9 @@ const (
 	VerbStatus    = "status"
 	VerbLaunch    = "launch"
 	VerbKill      = "kill"
+	// VerbFiles reads a file of a task's sandbox (its stdout, stderr):
+	// the leader asks, for the API's logs, as Mesos's /files/read.
+	VerbFiles = "files"
 )
 
 // Register is the request/reply subject the agent on node registers on.
@@ -83,6 +86,10 @@ func (s Subjects) Launch(node string) string { return s.toAgent(node, VerbLaunch
 
 // Kill is the request/reply subject that kills a task on node's agent.
 func (s Subjects) Kill(node string) string { return s.toAgent(node, VerbKill) }
+
+// Files is the request/reply subject that reads a sandbox file on node's
+// agent (FileReadRequest).
+func (s Subjects) Files(node string) string { return s.toAgent(node, VerbFiles) }
 
 func (s Subjects) toAgent(node, verb string) string {
 	return s.p() + ".agent." + NodeToken(node) + "." + verb

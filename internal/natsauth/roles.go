@@ -56,7 +56,7 @@ func Permissions(subj events.Subjects, role Role, name string) jwt.Permissions {
 	var p jwt.Permissions
 	switch role {
 	case RoleMaster:
-		p.Pub.Allow.Add(subj.Event("*"), subj.ToAgents(events.VerbLaunch), subj.ToAgents(events.VerbKill), subj.Snapshot())
+		p.Pub.Allow.Add(subj.Event("*"), subj.ToAgents(events.VerbLaunch), subj.ToAgents(events.VerbKill), subj.ToAgents(events.VerbFiles), subj.Snapshot())
 		p.Sub.Allow.Add(
 			subj.AllEvents(), // standbys and tools on the master's credential may follow
 			subj.Snapshot(),
