@@ -147,7 +147,7 @@ func (m *Master) reconcileAppLocked(app events.App, now time.Time, limit int) (s
 	}
 	if ok, until := m.runtime.launchAllowed(app.ID, now); !ok {
 		m.wakeLocked(app.ID, until)
-		return appStatus{waiting: fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339))}, 0
+		return appStatus{waiting: m.delayedWhyLocked(app.ID, until)}, 0
 	}
 	want := min(p.Launch, limit)
 	res := scheduler.PlaceIn(m.runtime.pool, m.state, app, want)
@@ -351,4 +351,15 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 		Fetch:           app.Fetch,
 		Readiness:       readinessProbe(app, t),
 	})
+}
+
+// delayedWhyLocked says why an app's launches wait: its backoff after
+// task failures, and what the last failure said (a bad image, a missing
+// runtime), so that the deployment shows the cause, not only the delay.
+func (m *Master) delayedWhyLocked(appID string, until time.Time) string {
+	why := fmt.Sprintf("delayed after task failures until %s", until.UTC().Format(time.RFC3339))
+	if f, ok := m.state.AppFailures[appID]; ok && f.Task.Message != "" {
+		why += "; last failure: " + string(f.Task.State) + ": " + f.Task.Message
+	}
+	return why
 }
