@@ -8,10 +8,11 @@ PKGS      := ./...
 # them, docker-registry serves test images on loopback, the CNI plugins
 # (paths: not on PATH) wire bridge networking, and the static busybox is
 # copied into test images as their /bin/sh; the portmap plugin calls
-# iptables.
+# iptables; ip and nsenter put the container tests in a network namespace
+# of their own.
 TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper chromium:chromium \
 	runc:runc docker-registry:docker-registry /usr/lib/cni/bridge:containernetworking-plugins /bin/busybox:busybox-static \
-	iptables:iptables
+	iptables:iptables ip:iproute2 nsenter:util-linux
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against, the HTTP load generator and the
 # HAProxy the LB benchmark drives; runc, the registry and busybox for
