@@ -193,8 +193,8 @@ type fakeMaster struct {
 	// predatesBatches answers status requests as a master from before
 	// status batches: a batch records nothing and gets a plain Ack.
 	predatesBatches bool
-	reregister int  // answer this many heartbeats with Reregister
-	newIDs     bool // ignore the agent's id and hand out a new one
+	reregister      int  // answer this many heartbeats with Reregister
+	newIDs          bool // ignore the agent's id and hand out a new one
 }
 
 func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMaster {
