@@ -2,7 +2,9 @@ package simagent
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Counters count what simulated agents saw; a fleet shares one.
@@ -29,6 +31,27 @@ type Counters struct {
 	// 2 s); StatusRefused, acks carrying an error; StatusAcked, updates
 	// acked.
 	StatusSent, StatusRetries, StatusRefused, StatusAcked atomic.Int64
+
+	mu sync.Mutex
+	// statusRTT is how long each acked status request took, from its
+	// send to the master's ack (durable), since the last TakeStatusRTTs.
+	statusRTT []time.Duration
+}
+
+func (c *Counters) observeStatusRTT(d time.Duration) {
+	c.mu.Lock()
+	c.statusRTT = append(c.statusRTT, d)
+	c.mu.Unlock()
+}
+
+// TakeStatusRTTs returns how long each status request the master acked
+// took (send to ack) since the last call, and forgets them.
+func (c *Counters) TakeStatusRTTs() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.statusRTT
+	c.statusRTT = nil
+	return out
 }
 
 // Snapshot is a moment's values of Counters.

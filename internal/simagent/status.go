@@ -113,10 +113,12 @@ func (a *Agent) sendStatuses(ctx context.Context, ups []events.StatusUpdate) (in
 	if len(ups) > 1 {
 		var reply events.AckBatch
 		a.c.StatusSent.Add(1)
+		start := time.Now()
 		if err := a.request(ctx, subject, events.StatusBatch{Updates: ups}, &reply, 2*time.Second); err != nil {
 			return 0, err
 		}
 		if reply.Acks != nil {
+			a.c.observeStatusRTT(time.Since(start))
 			n := min(len(reply.Acks), len(ups))
 			for _, ack := range reply.Acks[:n] {
 				if ack.Error != "" {
@@ -129,9 +131,11 @@ func (a *Agent) sendStatuses(ctx context.Context, ups []events.StatusUpdate) (in
 	for i, u := range ups {
 		var ack events.Ack
 		a.c.StatusSent.Add(1)
+		start := time.Now()
 		if err := a.request(ctx, subject, u, &ack, 2*time.Second); err != nil {
 			return i, err
 		}
+		a.c.observeStatusRTT(time.Since(start))
 		if ack.Error != "" {
 			a.c.StatusRefused.Add(1)
 		}
