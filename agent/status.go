@@ -47,11 +47,11 @@ const statusQueueBound = 1024
 const maxStatusesPerRequest = 256
 
 // statusQueue sends status updates in order, all those queued in one
-// request (up to maxStatusesPerRequest), each retried until acked. Pushing
-// never blocks. Past statusQueueBound the queue keeps
-// only what the master must hear: each task's newest update, and the
-// update that hit a health check's limit until a state change follows it;
-// so it holds at most about two updates per task.
+// request (up to maxStatusesPerRequest), each retried until acked.
+// Pushing never blocks. Past statusQueueBound the queue keeps only what
+// the master must hear: each task's newest update, and the update that
+// hit a health check's limit until a state change follows it; so it holds
+// at most about two updates per task.
 type statusQueue struct {
 	mu    sync.Mutex
 	items []statusItem

@@ -295,6 +295,7 @@ type scaleUpResult struct {
 	// updates on their way to running in the master's state.
 	launched  time.Duration
 	statusRTT []time.Duration // the agents' acked status requests, send to ack
+	commits   string          // the master's store writes meanwhile
 }
 
 // scaleUp adds an app of 10 instances, then PUTs it to n instances and
@@ -344,6 +345,7 @@ func (c *cluster) scaleUp(ctx context.Context, n int) scaleUpResult {
 	r.fleet = c.fleet.Counters.Snapshot().Sub(before)
 	if mt, err := c.m.api.metrics(ctx); err == nil {
 		r.unknownKills, r.lostReports = mt.unknownKills-pre.unknownKills, mt.lostFromReports-pre.lostFromReports
+		r.commits = commitsBetween(pre, mt)
 		c.last = mt
 	}
 	return r
@@ -407,4 +409,15 @@ func watchLaunchAcks(ctx context.Context, c *simagent.Counters, want int64, star
 		case <-t.C:
 		}
 	}
+}
+
+// commitsBetween says how many store writes the master made between two
+// metrics readings, their mean time and mean events.
+func commitsBetween(pre, post metrics) string {
+	n := post.commitCount - pre.commitCount
+	if n <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f, %.1f ms and %.0f events each on average", n,
+		1000*(post.commitSum-pre.commitSum)/n, (post.commitEvents-pre.commitEvents)/n)
 }

@@ -99,6 +99,7 @@ func scaleUpLines(r scaleUpResult) []line {
 		{"scale-up launch rate", fig, targetLaunch},
 		{"every launch acked by its agent", launched, "–"},
 		{"status request → ack p50 / p99", rtts(r.statusRTT), "–"},
+		{"master's store writes", orDash(r.commits), "–"},
 		{"false unreachable agents", fmt.Sprint(r.falseUnreach), targetZero},
 		{"tasks killed as unknown", fmt.Sprintf("%.0f unknown-task kills, %.0f lost from reports (master); %d kills of acked running tasks (agents)",
 			r.unknownKills, r.lostReports, r.fleet.KillsOfAcked), targetZero},
@@ -123,7 +124,7 @@ func printSummary(store string, o options, rows []sizeResult, su *scaleUpResult)
 	if su != nil {
 		ls := scaleUpLines(*su)
 		fmt.Printf("%s store, %d-instance scale-up (at %d tasks): %s; false unreachable %s; killed as unknown: %s\n",
-			storeName(store), su.instances, su.at, ls[0].figure, ls[3].figure, ls[4].figure)
+			storeName(store), su.instances, su.at, ls[0].figure, ls[4].figure, ls[5].figure)
 	}
 	fmt.Println()
 }
