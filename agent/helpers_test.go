@@ -193,8 +193,12 @@ type fakeMaster struct {
 	// predatesBatches answers status requests as a master from before
 	// status batches: a batch records nothing and gets a plain Ack.
 	predatesBatches bool
-	reregister      int  // answer this many heartbeats with Reregister
-	newIDs          bool // ignore the agent's id and hand out a new one
+	// batchAcks, when set, has a batch answered with acks for its first
+	// batchAcks updates only (the rest not recorded), as a master that
+	// could not stage the one after them answers.
+	batchAcks  int
+	reregister int  // answer this many heartbeats with Reregister
+	newIDs     bool // ignore the agent's id and hand out a new one
 }
 
 func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMaster {
@@ -253,6 +257,9 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 			if m.predatesBatches && batch {
 				reply(msg, events.Ack{}) // it found no task id: nothing to record
 				return
+			}
+			if batch && m.batchAcks > 0 && len(ups) > m.batchAcks {
+				ups = ups[:m.batchAcks]
 			}
 			m.statuses = append(m.statuses, ups...)
 			if !batch {

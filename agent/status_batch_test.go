@@ -95,3 +95,22 @@ func TestStatusUpdatesToOldMaster(t *testing.T) {
 		t.Errorf("requests the master answered: %+v; want a batch then %d lone updates", got, 2*n)
 	}
 }
+
+// TestStatusBatchPartlyAcked: when the master acks only the first
+// updates of a batch (it could not stage the next), the agent sends the
+// rest again, in order, until each is acked once.
+func TestStatusBatchPartlyAcked(t *testing.T) {
+	env := newTestEnv(t)
+	env.master.mu.Lock()
+	env.master.batchAcks = 3
+	env.master.mu.Unlock()
+	const n = 5
+	queueStatuses(t, env, n)
+	var sizes []int
+	for _, r := range answered(env.master.statusRequestsSeen()) {
+		sizes = append(sizes, r.updates)
+	}
+	if want := []int{10, 7, 4, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("answered requests carried %v updates, want %v (3 acked each time, the rest sent again)", sizes, want)
+	}
+}
