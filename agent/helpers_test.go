@@ -188,6 +188,15 @@ type fakeMaster struct {
 	statuses   []events.StatusUpdate // acked ones, in arrival order
 	dropStatus int                   // leave this many status requests unanswered
 	dropped    int
+	// statusRequests are the status requests that came, answered or not.
+	statusRequests []statusRequest
+	// predatesBatches answers status requests as a master from before
+	// status batches: a batch records nothing and gets a plain Ack.
+	predatesBatches bool
+	// batchAcks, when set, has a batch answered with acks for its first
+	// batchAcks updates only (the rest not recorded), as a master that
+	// could not stage the one after them answers.
+	batchAcks  int
 	reregister int  // answer this many heartbeats with Reregister
 	newIDs     bool // ignore the agent's id and hand out a new one
 }
@@ -232,21 +241,36 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 			reply(msg, events.HeartbeatReply{Reregister: rereg})
 		}},
 		{subj.FromAgents(events.VerbStatus), func(msg *nats.Msg) {
-			var upd events.StatusUpdate
-			if err := json.Unmarshal(msg.Data, &upd); err != nil {
+			ups, batch, err := events.DecodeStatuses(msg.Data)
+			if err != nil {
 				reply(msg, events.Ack{Error: err.Error()})
 				return
 			}
 			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.statusRequests = append(m.statusRequests, statusRequest{batch: batch, updates: len(ups), answered: m.dropStatus == 0})
 			if m.dropStatus > 0 {
 				m.dropStatus--
 				m.dropped++
-				m.mu.Unlock()
 				return
 			}
-			m.statuses = append(m.statuses, upd)
-			m.mu.Unlock()
-			reply(msg, events.Ack{})
+			if m.predatesBatches && batch {
+				reply(msg, events.Ack{}) // it found no task id: nothing to record
+				return
+			}
+			if batch && m.batchAcks > 0 && len(ups) > m.batchAcks {
+				ups = ups[:m.batchAcks]
+			}
+			m.statuses = append(m.statuses, ups...)
+			if !batch {
+				reply(msg, events.Ack{})
+				return
+			}
+			acks := make([]events.TaskAck, len(ups))
+			for i, u := range ups {
+				acks[i] = events.TaskAck{TaskID: u.TaskID}
+			}
+			reply(msg, events.AckBatch{Acks: acks})
 		}},
 	}
 	for _, s := range subs {
@@ -258,6 +282,20 @@ func startFakeMaster(t *testing.T, nc *nats.Conn, subj events.Subjects) *fakeMas
 		t.Fatal(err)
 	}
 	return m
+}
+
+// statusRequest is one status request the fake master took.
+type statusRequest struct {
+	batch    bool // a StatusBatch, not a lone update
+	updates  int
+	answered bool
+}
+
+// statusRequestsSeen copies the status requests taken so far.
+func (m *fakeMaster) statusRequestsSeen() []statusRequest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.statusRequests)
 }
 
 func (m *fakeMaster) knows(id string) bool {

@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,14 +42,23 @@ func (it statusItem) supersedes(earlier statusItem) bool {
 // would otherwise queue without end.
 const statusQueueBound = 1024
 
-// statusQueue sends status updates in order, one at a time, each retried
-// until acked. Pushing never blocks. Past statusQueueBound the queue keeps
-// only what the master must hear: each task's newest update, and the
-// update that hit a health check's limit until a state change follows it;
-// so it holds at most about two updates per task.
+// maxStatusesPerRequest bounds the updates sent in one request (a
+// StatusBatch); a batch is also cut to fit the server's largest message.
+const maxStatusesPerRequest = 256
+
+// statusQueue sends status updates in order, all those queued in one
+// request (up to maxStatusesPerRequest), each retried until acked.
+// Pushing never blocks. Past statusQueueBound the queue keeps only what
+// the master must hear: each task's newest update, and the update that
+// hit a health check's limit until a state change follows it; so it holds
+// at most about two updates per task.
 type statusQueue struct {
-	mu      sync.Mutex
-	items   []statusItem
+	mu    sync.Mutex
+	items []statusItem
+	// sending is how many items, from the head, are on the wire: no
+	// compaction or replacement touches them, so that the master's acks
+	// still match them. The head is never touched either.
+	sending int
 	wake    chan struct{}   // capacity 1: "something was pushed"
 	waiters []chan struct{} // closed when the queue is empty
 	// compactAt is the length that makes the next compaction: at least
@@ -73,20 +84,20 @@ func (q *statusQueue) push(it statusItem) {
 
 // compactIfLongLocked drops the updates that a later one of the same task
 // supersedes, once the queue is long; the dropped one's onAck runs when
-// its successor's does. The head is kept: it may be on the wire. q.mu
+// its successor's does. What is on the wire is kept (pinnedLocked). q.mu
 // held.
 func (q *statusQueue) compactIfLongLocked() {
 	if len(q.items) <= q.compactAt {
 		return
 	}
-	before := len(q.items)
+	before, pinned := len(q.items), q.pinnedLocked()
 	// Walk from the newest: latest is each task's next kept update.
 	latest := map[string]int{}
 	keep := make([]bool, len(q.items))
 	for i := len(q.items) - 1; i >= 0; i-- {
 		it := q.items[i]
 		j, seen := latest[it.upd.TaskID]
-		if i == 0 || !seen || !q.items[j].supersedes(it) {
+		if i < pinned || !seen || !q.items[j].supersedes(it) {
 			keep[i], latest[it.upd.TaskID] = true, i
 			continue
 		}
@@ -119,11 +130,11 @@ func (q *statusQueue) compactIfLongLocked() {
 // pushHealth queues a health update of a task. While the master is out of
 // reach, only the latest health of a task matters: a replaceable update of
 // the same task still waiting is replaced in place, if nothing else of
-// that task follows it (so a task's updates keep their order). The head is
-// never replaced: it may be on the wire.
+// that task follows it (so a task's updates keep their order). What is on
+// the wire is never replaced (pinnedLocked).
 func (q *statusQueue) pushHealth(it statusItem) {
 	q.mu.Lock()
-	for i := len(q.items) - 1; i >= 1; i-- {
+	for i := len(q.items) - 1; i >= q.pinnedLocked(); i-- {
 		if q.items[i].upd.TaskID != it.upd.TaskID {
 			continue
 		}
@@ -147,26 +158,45 @@ func (q *statusQueue) signal() {
 	}
 }
 
-func (q *statusQueue) head() (statusItem, bool) {
+// pinnedLocked is how many items, from the head, stay as they are: those
+// on the wire, and at least the head. q.mu held.
+func (q *statusQueue) pinnedLocked() int { return max(q.sending, 1) }
+
+func (q *statusQueue) empty() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		return statusItem{}, false
-	}
-	return q.items[0], true
+	return len(q.items) == 0
 }
 
-func (q *statusQueue) pop() {
+// take marks up to n items from the head as on the wire and returns their
+// updates; none if the queue is empty.
+func (q *statusQueue) take(n int) []events.StatusUpdate {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items[0] = statusItem{}
-	q.items = q.items[1:]
+	q.sending = min(n, len(q.items))
+	ups := make([]events.StatusUpdate, q.sending)
+	for i := range ups {
+		ups[i] = q.items[i].upd
+	}
+	return ups
+}
+
+// acked drops the first n items the master acked, ends their time on the
+// wire (the rest of what was taken is sent again), and returns them.
+func (q *statusQueue) acked(n int) []statusItem {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	done := slices.Clone(q.items[:n])
+	clear(q.items[:n])
+	q.items = q.items[n:]
+	q.sending = 0
 	if len(q.items) == 0 {
 		for _, w := range q.waiters {
 			close(w)
 		}
 		q.waiters = nil
 	}
+	return done
 }
 
 // drained returns a channel closed once the queue is empty.
@@ -182,11 +212,14 @@ func (q *statusQueue) drained() <-chan struct{} {
 	return ch
 }
 
-// run sends queued updates until ctx ends.
+// run sends queued updates until ctx ends: all that are queued, in order,
+// in one request; those the master did not ack go again, with whatever
+// was queued since, after a backoff (100ms..2s) if it acked none. It
+// waits while the agent is not registered.
 func (q *statusQueue) run(ctx context.Context, a *Agent) {
+	backoff := 100 * time.Millisecond
 	for {
-		it, ok := q.head()
-		if !ok {
+		if q.empty() {
 			select {
 			case <-ctx.Done():
 				return
@@ -194,46 +227,117 @@ func (q *statusQueue) run(ctx context.Context, a *Agent) {
 				continue
 			}
 		}
-		if !a.deliverStatus(ctx, it.upd) {
-			return
-		}
-		q.pop()
-		if it.onAck != nil {
-			it.onAck()
-		}
-	}
-}
-
-// deliverStatus sends one update, retrying with backoff (100ms..2s) until
-// the master acks it. It waits while the agent is not registered. It
-// returns false if ctx ended first.
-func (a *Agent) deliverStatus(ctx context.Context, upd events.StatusUpdate) bool {
-	backoff := 100 * time.Millisecond
-	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-a.registeredCh():
 		}
-		upd.AgentID = a.ID()
-		err := a.sendStatus(ctx, upd)
-		if err == nil {
-			return true
+		ups := q.take(maxStatusesPerRequest) // only run takes items out
+		id := a.ID()
+		for i := range ups {
+			ups[i].AgentID = id
+		}
+		n, err := a.sendStatuses(ctx, ups)
+		for _, it := range q.acked(n) {
+			if it.onAck != nil {
+				it.onAck()
+			}
+		}
+		if n > 0 {
+			backoff = 100 * time.Millisecond
+			continue
 		}
 		if ctx.Err() != nil {
-			return false
+			return
 		}
-		a.log.Debug("status update not acked, retrying", "task", upd.TaskID, "state", upd.State, "err", err, "retry", backoff)
+		a.log.Debug("status updates not acked, retrying", "task", ups[0].TaskID, "state", ups[0].State, "updates", len(ups), "err", err, "retry", backoff)
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 
-// sendStatus makes one attempt. An Ack carrying an error is still an ack.
+// errNotBatched is a master's answer to a batch without an ack per
+// update: a master that predates batches (it recorded nothing).
+var errNotBatched = errors.New("the master does not take batched status updates")
+
+// sendStatuses makes one attempt at ups and returns how many, from the
+// first, the master acked: a lone update when there is one, a batch cut
+// to fit the server's largest message otherwise, and the updates one at a
+// time to a master that predates batches.
+func (a *Agent) sendStatuses(ctx context.Context, ups []events.StatusUpdate) (int, error) {
+	if len(ups) == 1 {
+		if err := a.sendStatus(ctx, ups[0]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	n, err := a.sendStatusBatch(ctx, ups)
+	if !errors.Is(err, errNotBatched) {
+		return n, err
+	}
+	a.log.Info("master predates batched status updates; sending them one at a time", "updates", len(ups))
+	for i, upd := range ups {
+		if err := a.sendStatus(ctx, upd); err != nil {
+			return i, err
+		}
+	}
+	return len(ups), nil
+}
+
+// sendStatusBatch sends as many of ups as fit in one message as a
+// StatusBatch and returns how many the master acked.
+func (a *Agent) sendStatusBatch(ctx context.Context, ups []events.StatusUpdate) (int, error) {
+	limit := int(a.cfg.NC.MaxPayload())
+	var data []byte
+	for {
+		var err error
+		data, err = json.Marshal(events.StatusBatch{Updates: ups})
+		if err != nil {
+			return 0, err
+		}
+		if limit <= 0 || len(data) <= limit || len(ups) == 1 {
+			break
+		}
+		ups = ups[:len(ups)/2]
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.statusTimeout)
+	defer cancel()
+	msg, err := a.cfg.NC.RequestWithContext(rctx, a.cfg.Subjects.Status(a.cfg.Hostname), data)
+	if err != nil {
+		return 0, err
+	}
+	var reply events.AckBatch
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return 0, fmt.Errorf("bad ack: %w", err)
+	}
+	if reply.Acks == nil {
+		return 0, errNotBatched
+	}
+	n := min(len(reply.Acks), len(ups))
+	for i, ack := range reply.Acks[:n] {
+		upd := ups[i]
+		switch {
+		case ack.TaskID != upd.TaskID:
+			// Not an answer to this batch: nothing from here on counts.
+			return i, fmt.Errorf("ack %d is for task %q, sent %q", i, ack.TaskID, upd.TaskID)
+		case ack.Error != "":
+			a.log.Warn("master refused status update", "task", upd.TaskID, "state", upd.State, "err", ack.Error)
+		default:
+			a.log.Debug("status update acked", "task", upd.TaskID, "state", upd.State)
+		}
+	}
+	if n < len(ups) {
+		a.log.Debug("master acked part of a batch; sending the rest again", "acked", n, "sent", len(ups))
+	}
+	return n, nil
+}
+
+// sendStatus makes one attempt at a lone update. An Ack carrying an error
+// is still an ack.
 func (a *Agent) sendStatus(ctx context.Context, upd events.StatusUpdate) error {
 	data, err := json.Marshal(upd)
 	if err != nil {

@@ -62,13 +62,14 @@ func TestStatusQueueBounded(t *testing.T) {
 		t.Error("nothing was dropped: the test did not go past the bound")
 	}
 	for {
-		it, ok := q.head()
-		if !ok {
+		n := len(q.take(maxStatusesPerRequest))
+		if n == 0 {
 			break
 		}
-		q.pop()
-		if it.onAck != nil {
-			it.onAck()
+		for _, it := range q.acked(n) {
+			if it.onAck != nil {
+				it.onAck()
+			}
 		}
 	}
 	if acks != wantAcks {

@@ -230,9 +230,10 @@ type TaskAck struct {
 	Ack
 }
 
-// AckBatch answers a LaunchBatch or a KillBatch: Acks[i] answers its i-th
-// request. Acks is never nil in an agent's answer to a batch it decoded;
-// a reply without Acks is the Ack that refused the batch as a whole.
+// AckBatch answers a LaunchBatch, a KillBatch or a StatusBatch: Acks[i]
+// answers its i-th request. Acks is never nil in the answer to a batch
+// that decoded; a reply without Acks is the Ack that refused the batch as
+// a whole.
 type AckBatch struct {
 	Acks []TaskAck `json:"acks"`
 	Ack
@@ -280,6 +281,53 @@ func DecodeKills(data []byte) (reqs []KillRequest, batch bool, err error) {
 		return nil, true, errors.New("both a batch of kills and a lone kill")
 	}
 	return msg.Kills, true, nil
+}
+
+// An agent sends the master its queued status updates in batches, as the
+// leader sends launches and kills: one request and one reply where there
+// would be one per update (a scale-up's thousands of TASK_RUNNING are a
+// few requests per agent, not one round trip each). A batch goes on the
+// same subject as a lone update (Subjects.Status), so the NATS
+// permissions are the same; the master tells them apart by shape
+// (DecodeStatuses) and still takes a lone update, from an agent that
+// predates batches. A master that predates them finds no task id in a
+// batch, records nothing and answers a plain Ack: AckBatch.Acks is then
+// nil, and the agent sends those updates one at a time.
+
+// StatusBatch is several status updates of one agent, in the order the
+// agent queued them; each is checked and applied as a lone StatusUpdate
+// would be, in that order.
+type StatusBatch struct {
+	Updates []StatusUpdate `json:"updates"`
+}
+
+// The master answers a StatusBatch with an AckBatch once what it recorded
+// is durable: Acks[i] (TaskID set) answers Updates[i]. An Ack carrying an
+// error is still an ack: the master refused that update for good. Acks
+// may be shorter than Updates: the updates past its end were not
+// recorded (the master stopped at one it could not stage) and are to be
+// sent again, in order.
+
+// statusMessage is either message the master takes on the status subject.
+type statusMessage struct {
+	Updates []StatusUpdate `json:"updates"`
+	StatusUpdate
+}
+
+// DecodeStatuses reads what arrived on the status subject: a StatusBatch
+// (batch true) or a lone StatusUpdate (one update, batch false).
+func DecodeStatuses(data []byte) (ups []StatusUpdate, batch bool, err error) {
+	var msg statusMessage
+	if err := json.Unmarshal(data, &msg); err != nil {
+		return nil, false, err
+	}
+	if msg.Updates == nil {
+		return []StatusUpdate{msg.StatusUpdate}, false, nil
+	}
+	if msg.TaskID != "" {
+		return nil, true, errors.New("both a batch of status updates and a lone update")
+	}
+	return msg.Updates, true, nil
 }
 
 // SnapshotReply answers a snapshot request: the leader's state (redacted)

@@ -72,6 +72,9 @@ type metrics struct {
 	// the master does not hold, tasks lost because a report lacked them.
 	unknownKills    float64
 	lostFromReports float64
+	// commitSum and commitCount are the store writes and their time
+	// (first change → stored and published); commitEvents, their events.
+	commitSum, commitCount, commitEvents float64
 }
 
 func (a *api) metrics(ctx context.Context) (metrics, error) {
@@ -118,6 +121,12 @@ func (a *api) metrics(ctx context.Context) (metrics, error) {
 			m.unknownKills = v
 		case name == "atoll_master_tasks_lost_from_reports_total":
 			m.lostFromReports = v
+		case name == "atoll_master_commit_seconds_sum":
+			m.commitSum = v
+		case name == "atoll_master_commit_seconds_count":
+			m.commitCount = v
+		case name == "atoll_master_commit_batch_events_sum":
+			m.commitEvents = v
 		}
 	}
 	return m, sc.Err()

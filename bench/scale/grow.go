@@ -47,6 +47,7 @@ type sizeResult struct {
 	lostReports   float64
 	simKilledAckd int64
 	fleet         simagent.Snapshot
+	statusRTT     []time.Duration // the agents' acked status requests, send to ack
 	reconcile     string
 	restart       time.Duration
 	restartLead   time.Duration
@@ -66,6 +67,7 @@ func (c *cluster) growTo(ctx context.Context, size int) sizeResult {
 	r := sizeResult{size: size}
 	before := c.fleet.Counters.Snapshot()
 	c.sc.take() // the size's own events only
+	c.fleet.Counters.TakeStatusRTTs()
 	from := c.wanted
 	start := time.Now()
 	for c.wanted < size {
@@ -83,6 +85,7 @@ func (c *cluster) growTo(ctx context.Context, size int) sizeResult {
 	r.size = c.wanted
 	r.added = c.wanted - from
 	r.launchTook = time.Since(start)
+	r.statusRTT = c.fleet.Counters.TakeStatusRTTs() // the growth's, not the restart's
 	c.measure(ctx, &r, before)
 	return r
 }
@@ -287,6 +290,12 @@ type scaleUpResult struct {
 	lostReports   float64
 	falseUnreach  int
 	fleet         simagent.Snapshot
+	// launched is when the agents had acked every launch of the
+	// scale-up (after the PUT's start); the rest of took is their status
+	// updates on their way to running in the master's state.
+	launched  time.Duration
+	statusRTT []time.Duration // the agents' acked status requests, send to ack
+	commits   string          // the master's store writes meanwhile
 }
 
 // scaleUp adds an app of 10 instances, then PUTs it to n instances and
@@ -311,7 +320,12 @@ func (c *cluster) scaleUp(ctx context.Context, n int) scaleUpResult {
 		pre = mt
 	}
 	c.sc.take()
+	c.fleet.Counters.TakeStatusRTTs()
 	start := time.Now()
+	launched := make(chan time.Duration, 1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go watchLaunchAcks(wctx, c.fleet.Counters, before.LaunchAcks+int64(n-10), start, launched)
 	_, took, _, err := c.m.api.call(ctx, http.MethodPut, "/v2/apps"+id, map[string]any{"instances": n})
 	r.put = took
 	if err != nil {
@@ -324,10 +338,14 @@ func (c *cluster) scaleUp(ctx context.Context, n int) scaleUpResult {
 	if err != nil {
 		r.err = err.Error()
 	}
+	stopWatch()
+	r.launched = <-launched
+	r.statusRTT = c.fleet.Counters.TakeStatusRTTs()
 	_, r.falseUnreach = c.sc.take()
 	r.fleet = c.fleet.Counters.Snapshot().Sub(before)
 	if mt, err := c.m.api.metrics(ctx); err == nil {
 		r.unknownKills, r.lostReports = mt.unknownKills-pre.unknownKills, mt.lostFromReports-pre.lostFromReports
+		r.commits = commitsBetween(pre, mt)
 		c.last = mt
 	}
 	return r
@@ -372,4 +390,34 @@ func (c *cluster) saveHeapProfile(ctx context.Context, tasks int) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "heap profile at %d tasks: %v\n", tasks, err)
 	}
+}
+
+// watchLaunchAcks sends on out how long after start the fleet's acked
+// launches reached want (0: not before ctx ended), polling every 10 ms.
+func watchLaunchAcks(ctx context.Context, c *simagent.Counters, want int64, start time.Time, out chan<- time.Duration) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if c.LaunchAcks.Load() >= want {
+			out <- time.Since(start)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			out <- 0
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// commitsBetween says how many store writes the master made between two
+// metrics readings, their mean time and mean events.
+func commitsBetween(pre, post metrics) string {
+	n := post.commitCount - pre.commitCount
+	if n <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f, %.1f ms and %.0f events each on average", n,
+		1000*(post.commitSum-pre.commitSum)/n, (post.commitEvents-pre.commitEvents)/n)
 }

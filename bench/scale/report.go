@@ -61,6 +61,7 @@ func sizeLines(store string, r sizeResult) []line {
 			r.unknownKills, r.lostReports, r.simKilledAckd), targetZero},
 		{"leader restart → serving", restart, restartTarget(store)},
 		{"reconcile passes", orDash(r.reconcile), "–"},
+		{"status request → ack p50 / p99", rtts(r.statusRTT), "–"},
 		{"simulated agents saw", r.fleet.String(), ""},
 	}
 }
@@ -90,8 +91,15 @@ func scaleUpLines(r scaleUpResult) []line {
 	if r.err != "" {
 		fig = "not all running: " + r.err
 	}
+	launched := "not all within the run"
+	if r.launched > 0 {
+		launched = secs(r.launched) + " after the PUT's start"
+	}
 	return []line{
 		{"scale-up launch rate", fig, targetLaunch},
+		{"every launch acked by its agent", launched, "–"},
+		{"status request → ack p50 / p99", rtts(r.statusRTT), "–"},
+		{"master's store writes", orDash(r.commits), "–"},
 		{"false unreachable agents", fmt.Sprint(r.falseUnreach), targetZero},
 		{"tasks killed as unknown", fmt.Sprintf("%.0f unknown-task kills, %.0f lost from reports (master); %d kills of acked running tasks (agents)",
 			r.unknownKills, r.lostReports, r.fleet.KillsOfAcked), targetZero},
@@ -116,7 +124,7 @@ func printSummary(store string, o options, rows []sizeResult, su *scaleUpResult)
 	if su != nil {
 		ls := scaleUpLines(*su)
 		fmt.Printf("%s store, %d-instance scale-up (at %d tasks): %s; false unreachable %s; killed as unknown: %s\n",
-			storeName(store), su.instances, su.at, ls[0].figure, ls[1].figure, ls[2].figure)
+			storeName(store), su.instances, su.at, ls[0].figure, ls[4].figure, ls[5].figure)
 	}
 	fmt.Println()
 }
@@ -166,6 +174,14 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[max(i-1, 0)]
 }
 
+// rtts is the p50 / p99 / max of status round trips, and how many.
+func rtts(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s / %s (max %s, %d acked requests)", ms(pct(ds, 50)), ms(pct(ds, 99)), ms(slices.Max(ds)), len(ds))
+}
+
 func ms(d time.Duration) string {
 	if d >= 10*time.Second {
 		return secs(d)
@@ -209,6 +225,9 @@ func keepLog(dir, path, store string) {
 		return
 	}
 	data, err := os.ReadFile(path)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "master-"+store+".log"), data, 0o644)
 	}

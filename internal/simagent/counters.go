@@ -2,7 +2,9 @@ package simagent
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Counters count what simulated agents saw; a fleet shares one.
@@ -24,9 +26,32 @@ type Counters struct {
 	ReregisterAsks atomic.Int64
 	// Heartbeats sent; HeartbeatFails, those without an answer in time.
 	Heartbeats, HeartbeatFails atomic.Int64
-	// StatusSent counts status requests (retries included); StatusRetries,
-	// those not acked in 2 s; StatusRefused, acks carrying an error.
-	StatusSent, StatusRetries, StatusRefused atomic.Int64
+	// StatusSent counts status requests (retries included; a batch is
+	// one); StatusRetries, rounds the master acked none of (no answer in
+	// 2 s); StatusRefused, acks carrying an error; StatusAcked, updates
+	// acked.
+	StatusSent, StatusRetries, StatusRefused, StatusAcked atomic.Int64
+
+	mu sync.Mutex
+	// statusRTT is how long each acked status request took, from its
+	// send to the master's ack (durable), since the last TakeStatusRTTs.
+	statusRTT []time.Duration
+}
+
+func (c *Counters) observeStatusRTT(d time.Duration) {
+	c.mu.Lock()
+	c.statusRTT = append(c.statusRTT, d)
+	c.mu.Unlock()
+}
+
+// TakeStatusRTTs returns how long each status request the master acked
+// took (send to ack) since the last call, and forgets them.
+func (c *Counters) TakeStatusRTTs() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.statusRTT
+	c.statusRTT = nil
+	return out
 }
 
 // Snapshot is a moment's values of Counters.
@@ -36,6 +61,7 @@ type Snapshot struct {
 	Registrations, RegisterFails, RegisterRefused int64
 	ReregisterAsks, Heartbeats, HeartbeatFails    int64
 	StatusSent, StatusRetries, StatusRefused      int64
+	StatusAcked                                   int64
 }
 
 // Snapshot reads every counter.
@@ -46,6 +72,7 @@ func (c *Counters) Snapshot() Snapshot {
 		Registrations: c.Registrations.Load(), RegisterFails: c.RegisterFails.Load(), RegisterRefused: c.RegisterRefused.Load(),
 		ReregisterAsks: c.ReregisterAsks.Load(), Heartbeats: c.Heartbeats.Load(), HeartbeatFails: c.HeartbeatFails.Load(),
 		StatusSent: c.StatusSent.Load(), StatusRetries: c.StatusRetries.Load(), StatusRefused: c.StatusRefused.Load(),
+		StatusAcked: c.StatusAcked.Load(),
 	}
 }
 
@@ -58,14 +85,15 @@ func (s Snapshot) Sub(o Snapshot) Snapshot {
 		RegisterRefused: s.RegisterRefused - o.RegisterRefused, ReregisterAsks: s.ReregisterAsks - o.ReregisterAsks,
 		Heartbeats: s.Heartbeats - o.Heartbeats, HeartbeatFails: s.HeartbeatFails - o.HeartbeatFails,
 		StatusSent: s.StatusSent - o.StatusSent, StatusRetries: s.StatusRetries - o.StatusRetries, StatusRefused: s.StatusRefused - o.StatusRefused,
+		StatusAcked: s.StatusAcked - o.StatusAcked,
 	}
 }
 
 func (s Snapshot) String() string {
 	return fmt.Sprintf("%d launches (%d acked, %d already held), %d kills (%d of running acked tasks, %d of unknown tasks), "+
 		"%d registrations (%d failed, %d refused), %d asked to register again, %d heartbeats (%d unanswered), "+
-		"%d status requests (%d retried, %d refused)",
+		"%d status requests (%d retried, %d refused) acking %d updates",
 		s.Launches, s.LaunchAcks, s.LaunchDup, s.Kills, s.KillsOfAcked, s.KillUnknown,
 		s.Registrations, s.RegisterFails, s.RegisterRefused, s.ReregisterAsks, s.Heartbeats, s.HeartbeatFails,
-		s.StatusSent, s.StatusRetries, s.StatusRefused)
+		s.StatusSent, s.StatusRetries, s.StatusRefused, s.StatusAcked)
 }

@@ -9,10 +9,12 @@
 // and kill requests (batches, events.LaunchBatch and events.KillBatch, and
 // lone requests) with typed events.Ack codes per task (task_exists for a
 // launch it already holds, unknown_task for a kill of a task it does not
-// run, bad_request for what does not decode), and sends status updates one
-// at a time, in order, each retried with backoff (100 ms to 2 s) until
-// acked, held back while it is not registered; past 1,024 queued, only
-// each task's newest update stays queued. A launch is acked once the task
+// run, bad_request for what does not decode), and sends its queued status
+// updates in order, all in one request (events.StatusBatch, up to 256;
+// one at a time to a master that predates batches), each retried with
+// backoff (100 ms to 2 s) until acked, held back while it is not
+// registered; past 1,024 queued, only each task's newest update stays
+// queued. A launch is acked once the task
 // "runs": after Config.LaunchDelay, with TASK_STAGING in its reports
 // meanwhile, then TASK_RUNNING queued before the ack. A kill is acked at
 // once: TASK_KILLING, then TASK_KILLED (the process "exits" on SIGTERM),
@@ -75,6 +77,9 @@ type Agent struct {
 	id    string
 	tasks map[string]*task
 	queue []events.StatusUpdate // not yet acked, in order
+	// sending is how many updates, from the head of queue, are on the
+	// wire: compaction keeps them, so the master's acks still match.
+	sending int
 	// compactAt is the queue length that drops superseded updates, as
 	// the real agent's bounded queue does (status.go).
 	compactAt int

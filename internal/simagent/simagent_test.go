@@ -3,6 +3,7 @@ package simagent
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,12 @@ type masterSide struct {
 	statuses   []events.StatusUpdate // acked ones, in order
 	dropped    map[string]bool       // tasks whose first TASK_RUNNING went unanswered
 	reregister bool                  // the next heartbeat reply asks for it
+	// requests counts the updates of each status request, answered or
+	// not; predatesBatches answers a batch as a master from before
+	// batches does: a plain Ack, nothing recorded.
+	requests        []int
+	predatesBatches bool
+	refuseRegister  bool // registrations are refused while set
 }
 
 func (ms *masterSide) serve(t *testing.T, nc *nats.Conn) {
@@ -38,7 +45,12 @@ func (ms *masterSide) serve(t *testing.T, nc *nats.Conn) {
 			_ = json.Unmarshal(m.Data, &req)
 			ms.mu.Lock()
 			ms.registers = append(ms.registers, req)
+			refuse := ms.refuseRegister
 			ms.mu.Unlock()
+			if refuse {
+				reply(m, events.RegisterReply{Error: "not yet"})
+				return
+			}
 			reply(m, events.RegisterReply{AgentID: "agent-id-1"})
 		},
 		s.FromAgents(events.VerbHeartbeat): func(m *nats.Msg) {
@@ -52,16 +64,34 @@ func (ms *masterSide) serve(t *testing.T, nc *nats.Conn) {
 			reply(m, events.HeartbeatReply{Reregister: rr})
 		},
 		s.FromAgents(events.VerbStatus): func(m *nats.Msg) {
-			var u events.StatusUpdate
-			_ = json.Unmarshal(m.Data, &u)
-			ms.mu.Lock()
-			defer ms.mu.Unlock()
-			if key := u.TaskID + string(u.State); u.State == events.TaskRunning && !ms.dropped[key] {
-				ms.dropped[key] = true // a master too busy: no answer
+			ups, batch, err := events.DecodeStatuses(m.Data)
+			if err != nil {
+				reply(m, events.Ack{Code: events.AckBadRequest, Error: err.Error()})
 				return
 			}
-			ms.statuses = append(ms.statuses, u)
-			reply(m, events.Ack{})
+			ms.mu.Lock()
+			defer ms.mu.Unlock()
+			ms.requests = append(ms.requests, len(ups))
+			if ms.predatesBatches && batch {
+				reply(m, events.Ack{}) // it finds no task id: nothing to record
+				return
+			}
+			for _, u := range ups {
+				if key := u.TaskID + string(u.State); u.State == events.TaskRunning && !ms.dropped[key] {
+					ms.dropped[key] = true // a master too busy: no answer
+					return
+				}
+			}
+			ms.statuses = append(ms.statuses, ups...)
+			if !batch {
+				reply(m, events.Ack{})
+				return
+			}
+			acks := make([]events.TaskAck, len(ups))
+			for i, u := range ups {
+				acks[i] = events.TaskAck{TaskID: u.TaskID}
+			}
+			reply(m, events.AckBatch{Acks: acks})
 		},
 	}
 	for subj, h := range subs {
@@ -241,5 +271,71 @@ func TestSimAgentSpeaksTheAgentProtocol(t *testing.T) {
 	c := a.Counters().Snapshot()
 	if c.KillsOfAcked != 1 || c.KillUnknown != 1 || c.LaunchDup != 2 || c.StatusRetries < 1 || c.ReregisterAsks != 1 {
 		t.Errorf("counters %s: want 1 kill of an acked task, 1 of an unknown one, 2 launches already held, a status retry, 1 re-registration ask", c)
+	}
+}
+
+// TestSimAgentBatchesStatuses: the updates a simulated agent queued while
+// it was not registered reach the master in one request, a StatusBatch,
+// answered with an ack per update; a master from before batches gets
+// them one at a time, in order.
+func TestSimAgentBatchesStatuses(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(map[bool]string{false: "batch", true: "old master"}[old], func(t *testing.T) {
+			n := eventstest.StartNATS(t)
+			const node = "sim-node-1"
+			ms := &masterSide{dropped: map[string]bool{}, refuseRegister: true, predatesBatches: old}
+			mnc := n.ConnectAs(t, natsauth.RoleMaster, "master-1")
+			ms.serve(t, mnc)
+			for _, id := range []string{"app.t1", "app.t2", "app.t3"} {
+				ms.dropped[id+string(events.TaskRunning)] = true // answered the first time
+			}
+			a, err := New(Config{NC: n.ConnectAs(t, natsauth.RoleAgent, node), Node: node,
+				Resources: events.Resources{Cpus: 8, Mem: 1024}, HeartbeatInterval: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- a.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			})
+			waitFor(t, "a registration attempt", func() bool {
+				ms.mu.Lock()
+				defer ms.mu.Unlock()
+				return len(ms.registers) > 0
+			})
+			data, _ := json.Marshal(events.LaunchBatch{Launches: []events.LaunchRequest{
+				{Task: events.Task{ID: "app.t1", AppID: "/app"}}, {Task: events.Task{ID: "app.t2", AppID: "/app"}},
+				{Task: events.Task{ID: "app.t3", AppID: "/app"}},
+			}})
+			if _, err := mnc.Request(events.Subjects{}.Launch(node), data, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			ms.mu.Lock()
+			ms.refuseRegister = false
+			ms.mu.Unlock()
+			waitFor(t, "the three TASK_RUNNING acked", func() bool { return len(ms.acked()) == 3 })
+			want := []string{"app.t1 TASK_RUNNING", "app.t2 TASK_RUNNING", "app.t3 TASK_RUNNING"}
+			if got := ms.acked(); !slices.Equal(got, want) {
+				t.Errorf("statuses recorded %v, want %v", got, want)
+			}
+			ms.mu.Lock()
+			requests := slices.Clone(ms.requests)
+			ms.mu.Unlock()
+			wantRequests := []int{3}
+			if old {
+				wantRequests = []int{3, 1, 1, 1}
+			}
+			if !slices.Equal(requests, wantRequests) {
+				t.Errorf("status requests carried %v updates each, want %v", requests, wantRequests)
+			}
+			if c := a.Counters().Snapshot(); c.StatusAcked != 3 || c.StatusSent != int64(len(wantRequests)) {
+				t.Errorf("counters %s: want %d status requests acking 3 updates", c, len(wantRequests))
+			}
+		})
 	}
 }
