@@ -40,12 +40,20 @@ func (a *Agent) checkTasks() {
 	a.mu.Lock()
 	var live []*task
 	for _, t := range a.tasks {
-		if t.pid > 0 && !t.exited {
+		if t.pid > 0 && !t.exited && !t.ending {
 			live = append(live, t)
 		}
 	}
 	a.mu.Unlock()
 	for _, t := range live {
+		if t.launch.Container != nil {
+			if t.adopted && !alive(t.pid, t.startTime) {
+				a.endContainer(t, false)
+			} else if !t.adopted && childExited(t.pid) {
+				a.endContainer(t, true)
+			}
+			continue
+		}
 		if t.adopted {
 			if !alive(t.pid, t.startTime) {
 				a.adoptedExited(t)
