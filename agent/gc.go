@@ -12,9 +12,11 @@ import (
 )
 
 // Garbage collection, as Mesos's agent --gc_delay: a finished task's
-// sandbox stays for SandboxGCDelay after its last write (its logs, for a
-// look at why it ended), and so do a container's own writes (its root
-// filesystem's upper layer); then they go. Images no task has used for
+// sandbox stays for SandboxGCDelay after the task ended (the agent marks
+// the sandbox's modification time then) or its logs were last written,
+// whichever is later (its logs, for a look at why it ended), and so do a
+// container's own writes (its root filesystem's upper layer); then they
+// go. Images no task has used for
 // the same delay go too (the image store's GC).
 //
 // The default is an hour, not Mesos's week: Mesos shortens its delay as

@@ -163,6 +163,11 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 func (a *Agent) finishLocked(t *task, end ending) {
 	t.exited, t.state, t.message = true, end.state, end.msg
 	t.stopHealthLocked()
+	// The sandbox's garbage collection delay counts from now (gc.go).
+	now := time.Now()
+	if err := os.Chtimes(a.taskDir(t.id), now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.log.Warn("cannot mark the sandbox's end", "task", t.id, "err", err)
+	}
 	upd := events.StatusUpdate{TaskID: t.id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 	dir := a.checkpointDir(t.id)
 	cp := checkpoint{Launch: t.launch, RunAs: t.runAs, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}

@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atollhq/atoll/events"
+)
+
+// A task's stdout past the limit is rotated to stdout.1: the file stays
+// bounded, the older output is kept once, both readable through the
+// files verb.
+func TestLogRotationBoundsTheFile(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	cfg.LogMaxSize = 64 << 10
+	a := env.newAgent(cfg)
+	a.logCheckInterval = 20 * time.Millisecond
+	ra := env.start(a)
+	id := env.registered(ra)
+	// 300 kB at once, then a marker once the first rotation happened.
+	cmd := `head -c 300000 /dev/zero | tr '\0' x; while [ ! -e stdout.1 ]; do sleep 0.05; done; echo after; exec sleep 300`
+	if ack := env.launch(id, shellTask("chatty.1", cmd)); ack.Error != "" {
+		t.Fatal(ack.Error)
+	}
+	env.master.waitStatus(t, "chatty.1", events.TaskRunning)
+	dir := filepath.Join(cfg.WorkDir, "tasks", "chatty.1")
+	waitFor(t, 15*time.Second, "stdout rotated", func() bool {
+		fi, err := os.Stat(filepath.Join(dir, "stdout.1"))
+		return err == nil && fi.Size() == 300000 && sandboxFile(cfg, "chatty.1", "stdout") == "after\n"
+	})
+	if fi, err := os.Stat(filepath.Join(dir, "stdout")); err != nil || fi.Size() > cfg.LogMaxSize {
+		t.Errorf("stdout after rotation: %v, %v", fi.Size(), err)
+	}
+	ce := &containerEnv{testEnv: env}
+	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: 299990, Length: 100}); r.Data != strings.Repeat("x", 10) || r.Offset != 299990 {
+		t.Errorf("stdout.1's end = %+v", r)
+	}
+	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: 0}); len(r.Data) != 300000 {
+		t.Errorf("stdout.1 read in full: %d bytes", len(r.Data))
+	}
+}
+
+// A finished task's sandbox goes after the GC delay; a running task's
+// stays, however old.
+func TestSandboxCollectedAfterTheDelay(t *testing.T) {
+	env := newTestEnv(t)
+	cfg := env.config()
+	cfg.SandboxGCDelay = 500 * time.Millisecond
+	a := env.newAgent(cfg)
+	a.gcInterval = 20 * time.Millisecond
+	ra := env.start(a)
+	id := env.registered(ra)
+	if ack := env.launch(id, shellTask("long.1", "exec sleep 300")); ack.Error != "" {
+		t.Fatal(ack.Error)
+	}
+	if ack := env.launch(id, shellTask("short.1", "echo done")); ack.Error != "" {
+		t.Fatal(ack.Error)
+	}
+	env.master.waitStatus(t, "short.1", events.TaskFinished)
+	ended := time.Now()
+	waitFor(t, 10*time.Second, "the finished task's sandbox removed", func() bool { return !sandboxExists(cfg, "short.1") })
+	if took := time.Since(ended); took < 400*time.Millisecond {
+		t.Errorf("removed %v after the task ended, before the delay", took)
+	}
+	if !sandboxExists(cfg, "long.1") {
+		t.Error("the running task's sandbox was removed")
+	}
+}
