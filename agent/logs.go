@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -116,4 +118,25 @@ func rotateLog(path string, limit int64) error {
 		return fmt.Errorf("rotate %s: %w", path, err)
 	}
 	return nil
+}
+
+// ParseLogSize reads a --log-max-size: bytes, or a number with KB, MB or
+// GB (powers of 1024, as Mesos's Bytes); negative turns rotation off.
+func ParseLogSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	unit := int64(1)
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, unit = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("log size %q: want bytes, or a number with KB, MB or GB (negative: no rotation)", s)
+	}
+	return n * unit, nil
 }
