@@ -322,3 +322,40 @@ func TestContainerStartFailuresAreClear(t *testing.T) {
 	}
 	e.master.waitStatus(t, "host.1", events.TaskFinished)
 }
+
+// A container past its memory limit is killed by the kernel and ends as
+// Mesos's memory limitation; a COMMAND health check runs inside the
+// container (the file it tests exists only there).
+func TestContainerMemoryLimitAndCommandCheck(t *testing.T) {
+	e := newContainerEnv(t)
+	cfg := e.config()
+	leaveNoContainer(t, cfg, "hog.1", "checked.1")
+	a := e.start(e.newAgent(cfg))
+	id := e.registered(a)
+
+	hog := shellTask("hog.1", "dd if=/dev/zero of=/dev/null bs=64M count=1")
+	hog.Limits = &events.TaskLimits{Cpus: 0.5, Mem: 32}
+	hog.Container = &events.ContainerLaunch{Image: e.image}
+	if ack := e.launch(id, hog); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	upd := e.master.waitStatus(t, "hog.1", events.TaskFailed)
+	if upd.Reason != events.ReasonMemoryLimit || !strings.HasPrefix(upd.Message, "Memory limit exceeded") {
+		t.Errorf("hog.1 ended %q (reason %q), want the memory limitation", upd.Message, upd.Reason)
+	}
+
+	req := e.bridgedLaunch("checked.1", hostPort(t))
+	req.HealthChecks = []events.HealthCheck{{
+		Protocol: "COMMAND",
+		Command: &struct {
+			Value string `json:"value"`
+		}{Value: `[ -f /www/index.html ] && [ "$MESOS_TASK_ID" = checked.1 ]`},
+		GracePeriodSeconds: 60, IntervalSeconds: 1, TimeoutSeconds: 10, MaxConsecutiveFailures: 3,
+	}}
+	if ack := e.launch(id, req); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	if up := e.master.waitHealth(t, "checked.1", 1); healthState(up) != "healthy" {
+		t.Errorf("health of checked.1: %+v", up.HealthCheckResults)
+	}
+}
