@@ -142,7 +142,12 @@ func (a *Agent) startContainer(ctx context.Context, req events.LaunchRequest) (s
 	if _, err := d.Images.Pull(ctx, c.Image, imagestore.PullOptions{Force: c.ForcePull}); err != nil {
 		return started{}, err
 	}
+	a.mu.Lock()
+	if t := a.tasks[id]; t != nil && t.state == events.TaskStaging {
+		t.state = events.TaskStarting // what heartbeats say of it now
+	}
 	a.sendUpdate(id, events.TaskStarting, "", nil)
+	a.mu.Unlock()
 
 	task := container.Task{ID: id, Cmd: req.Cmd, Args: req.Args, Env: req.Env, User: req.User, Sandbox: dir}
 	for _, v := range c.Volumes {
