@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -357,5 +358,99 @@ func TestContainerMemoryLimitAndCommandCheck(t *testing.T) {
 	}
 	if up := e.master.waitHealth(t, "checked.1", 1); healthState(up) != "healthy" {
 		t.Errorf("health of checked.1: %+v", up.HealthCheckResults)
+	}
+}
+
+// A container that ended while no agent ran is reported by the next one
+// with its exit status, and cleaned up.
+func TestContainerThatEndedWhileTheAgentWasDown(t *testing.T) {
+	e := newContainerEnv(t)
+	cfg := e.config()
+	cfg.KillTasksOnStop = false
+	leaveNoContainer(t, cfg, "quit.1")
+	first := e.start(e.newAgent(cfg))
+	id := e.registered(first)
+	req := shellTask("quit.1", `while [ ! -f "$MESOS_SANDBOX/stop" ]; do sleep 0.05; done; exit 3`)
+	req.Container = &events.ContainerLaunch{Image: e.image}
+	if ack := e.launch(id, req); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	e.master.waitStatus(t, "quit.1", events.TaskRunning)
+	first.stop(t)
+	cp := checkpointOf(t, cfg, "quit.1")
+	t.Cleanup(func() {
+		// The runtime's process was the test process's child (the
+		// agent ran in it): gone or killed, it is reaped here.
+		_ = syscall.Kill(-cp.Pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(cp.Pid, &ws, 0, nil)
+	})
+	if err := os.WriteFile(filepath.Join(cfg.WorkDir, "tasks", "quit.1", "stop"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the container's end", func() bool { return !alive(cp.Pid, cp.StartTime) })
+
+	cfg.NC = e.connect()
+	e.start(e.newAgent(cfg))
+	upd := e.master.waitStatus(t, "quit.1", events.TaskFailed)
+	if upd.Message != "container exited with status 3 while the agent was down" {
+		t.Errorf("message %q", upd.Message)
+	}
+	if out, err := exec.Command("/usr/sbin/runc", "--root", filepath.Join(cfg.WorkDir, "state", "runc"), "list", "-q").Output(); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("runc still lists %q (%v)", out, err)
+	}
+}
+
+// A kill while the image is still being pulled gives the pull up: the
+// task ends killed, at once.
+func TestContainerKilledWhilePulling(t *testing.T) {
+	e := newContainerEnv(t)
+	// A "registry" that takes connections and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	a := e.start(e.newAgent(e.config()))
+	id := e.registered(a)
+	req := shellTask("slow.1", "")
+	req.Container = &events.ContainerLaunch{Image: l.Addr().String() + "/slow:1"}
+	if ack := e.launch(id, req); ack.Error != "" {
+		t.Fatalf("launch: %s", ack.Error)
+	}
+	select {
+	case c := <-accepted:
+		accepted <- c
+	case <-time.After(15 * time.Second):
+		t.Fatal("the agent never reached the registry")
+	}
+	start := time.Now()
+	if ack := e.kill(id, events.KillRequest{TaskID: "slow.1"}); ack.Error != "" {
+		t.Fatalf("kill: %s", ack.Error)
+	}
+	upd := e.master.waitStatus(t, "slow.1", events.TaskKilled)
+	t.Logf("killed %v after the kill: %s", time.Since(start), upd.Message)
+	if got := e.master.states("slow.1"); len(got) != 2 || got[0] != events.TaskKilling {
+		t.Errorf("states = %v, want TASK_KILLING, TASK_KILLED", got)
 	}
 }
