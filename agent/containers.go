@@ -23,7 +23,7 @@ import (
 // /mnt/mesos/sandbox, a network namespace on the agent's bridge for
 // "container/bridge" apps. The runtime's process (runc run, under a shell
 // that records its exit status) is the task's pid, a child of the agent
-// in a session of its own: it lives as long as the container, so a
+// in a process group of its own: it lives as long as the container, so a
 // restarted agent adopts a container as it adopts a host process, and
 // reads how it ended from its bundle.
 //
