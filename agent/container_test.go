@@ -103,12 +103,15 @@ func (e *containerEnv) config() Config {
 }
 
 // leaveNoContainer removes, at the test's end, what a failed test may
-// have left in the agent's runtime.
+// have left: the runtime's containers, their root filesystems' mounts
+// and their namespaces' files.
 func leaveNoContainer(t *testing.T, cfg Config, ids ...string) {
 	t.Cleanup(func() {
+		state := filepath.Join(cfg.WorkDir, "state")
 		for _, id := range ids {
-			root := filepath.Join(cfg.WorkDir, "state", "runc")
-			_ = exec.Command("/usr/sbin/runc", "--root", root, "delete", "--force", id).Run()
+			_ = exec.Command("/usr/sbin/runc", "--root", filepath.Join(state, "runc"), "delete", "--force", id).Run()
+			_ = syscall.Unmount(filepath.Join(state, "containers", id, "fs", "rootfs"), syscall.MNT_DETACH)
+			_ = syscall.Unmount(filepath.Join(state, "cni", "netns", id), syscall.MNT_DETACH)
 		}
 	})
 }
@@ -260,9 +263,11 @@ func TestContainerReadoptedAfterAgentRestart(t *testing.T) {
 	e.master.waitStatus(t, "keep.1", events.TaskRunning)
 	first.stop(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if body, err := e.get(addr); err != nil || strings.TrimSpace(body) != "hello keep.1" {
-		t.Fatalf("the container after its agent stopped: %q, %v", body, err)
-	}
+	// Running is when its process started, not yet when httpd listens.
+	waitFor(t, 20*time.Second, "the container answering after its agent stopped", func() bool {
+		body, err := e.get(addr)
+		return err == nil && strings.TrimSpace(body) == "hello keep.1"
+	})
 
 	regs := e.master.registerCount()
 	cfg.NC = e.connect()

@@ -21,8 +21,9 @@ func TestLogRotationBoundsTheFile(t *testing.T) {
 	a.logCheckInterval = 20 * time.Millisecond
 	ra := env.start(a)
 	id := env.registered(ra)
-	// 300 kB at once, then a marker once the first rotation happened.
-	cmd := `head -c 300000 /dev/zero | tr '\0' x; while [ ! -e stdout.1 ]; do sleep 0.05; done; echo after; exec sleep 300`
+	// 300 kB in one write (so no check sees part of it), then a marker
+	// once the rotation happened.
+	cmd := `head -c 300000 /dev/zero | tr '\0' x > big && dd if=big bs=300000 count=1 2>/dev/null; while [ ! -e stdout.1 ]; do sleep 0.05; done; echo after; exec sleep 300`
 	if ack := env.launch(id, shellTask("chatty.1", cmd)); ack.Error != "" {
 		t.Fatal(ack.Error)
 	}
