@@ -71,7 +71,18 @@ type Config struct {
 	// TaskPidsLimit is how many processes (and threads) a task may have:
 	// 0 is DefaultTaskPidsLimit, negative is no limit.
 	TaskPidsLimit int64
-	Log           *slog.Logger
+	// Containers configures tasks run from images (containers.go).
+	Containers ContainerConfig
+	// SandboxGCDelay is how long the sandbox of a finished task (and a
+	// container's root filesystem) stays after the task's last write,
+	// as Mesos's --gc_delay; unused images go after the same delay. 0 is
+	// DefaultSandboxGCDelay; negative keeps them.
+	SandboxGCDelay time.Duration
+	// LogMaxSize is how large a task's stdout or stderr grows before it
+	// is rotated to stdout.1 (stderr.1), the one older file kept: 0 is
+	// DefaultLogMaxSize, negative no rotation (logs.go).
+	LogMaxSize int64
+	Log        *slog.Logger
 }
 
 // Agent is one node's agent. Create it with New and start it with Run.
@@ -90,6 +101,11 @@ type Agent struct {
 	status  *statusQueue
 	// cgroups is the parent of the tasks' cgroups; nil without isolation.
 	cgroups *cgroup.Parent
+	ctrs    *containers
+	// How often logs are checked for rotation and sandboxes for
+	// collection; tests shorten them.
+	logCheckInterval time.Duration
+	gcInterval       time.Duration
 
 	mu       sync.Mutex
 	id       string
@@ -177,24 +193,37 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: default user: %w", err)
 	}
+	if cfg.SandboxGCDelay == 0 {
+		cfg.SandboxGCDelay = DefaultSandboxGCDelay
+	}
+	if cfg.LogMaxSize == 0 {
+		cfg.LogMaxSize = DefaultLogMaxSize
+	}
+	ctrs, err := openContainers(cfg, cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("agent: containers: %w", err)
+	}
 	// Last: a New that fails leaves no cgroup behind.
 	cgroups, err := openIsolation(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	a := &Agent{
-		cfg:             cfg,
-		log:             cfg.Log,
-		users:           users,
-		statusTimeout:   2 * time.Second,
-		registerTimeout: 2 * time.Second,
-		adoptedPoll:     250 * time.Millisecond,
-		stopWait:        10 * time.Second,
-		status:          newStatusQueue(),
-		cgroups:         cgroups,
-		id:              id,
-		tasks:           map[string]*task{},
-		regReady:        make(chan struct{}),
+		cfg:              cfg,
+		log:              cfg.Log,
+		users:            users,
+		statusTimeout:    2 * time.Second,
+		registerTimeout:  2 * time.Second,
+		adoptedPoll:      250 * time.Millisecond,
+		stopWait:         10 * time.Second,
+		status:           newStatusQueue(),
+		cgroups:          cgroups,
+		ctrs:             ctrs,
+		logCheckInterval: 2 * time.Second,
+		gcInterval:       time.Minute,
+		id:               id,
+		tasks:            map[string]*task{},
+		regReady:         make(chan struct{}),
 	}
 	a.status.log = cfg.Log
 	a.checkReach(defUser)
@@ -260,6 +289,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.recoverTasks()
 
 	a.goRun(func() { a.watchTasks(wctx) })
+	a.goRun(func() { a.rotateLogs(ctx) })
+	a.goRun(func() { a.collectGarbage(ctx) })
 	a.goRun(func() { a.status.run(sctx, a) })
 	if id := a.ID(); id != "" {
 		// Serve our subjects at once: the master may talk to us before

@@ -37,6 +37,8 @@ type checkpoint struct {
 	// Cgroup is where the task's cgroup is; nil for a task run without
 	// isolation. Kept as paths: a restarted agent may itself sit elsewhere.
 	Cgroup *cgroup.Paths `json:"cgroup,omitempty"`
+	// IPAddresses are a bridged container's addresses.
+	IPAddresses []events.IPAddress `json:"ipAddresses,omitempty"`
 }
 
 // writeCheckpoint stores cp in dir; file and folder are private, as env
@@ -173,6 +175,9 @@ func (a *Agent) recoverTasks() {
 		case sameBoot && alive(cp.Pid, cp.StartTime):
 			t.state = events.TaskRunning
 			a.log.Info("adopted task", "task", id, "pid", cp.Pid)
+			if cp.Launch.Container != nil {
+				a.adoptContainer(t)
+			}
 			// Health records are not checkpointed: as after a
 			// Marathon failover, checks start over, grace counted
 			// from the task's start.
@@ -180,7 +185,13 @@ func (a *Agent) recoverTasks() {
 			continue
 		default:
 			a.log.Info("task exited while agent was down", "task", id, "pid", cp.Pid)
-			end := endOf(t.cgroup, events.TaskFailed, "task exited while agent was down", false)
+			var end ending
+			if cp.Launch.Container != nil && a.ctrs.runtimeErr == nil {
+				end = a.containerEnding(t, -1, false, false)
+				end.msg += " while the agent was down"
+			} else {
+				end = endOf(t.cgroup, events.TaskFailed, "task exited while agent was down", false)
+			}
 			cp.Final = &events.StatusUpdate{TaskID: id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 			if err := writeCheckpoint(dir, cp); err != nil {
 				a.log.Error("cannot checkpoint final status", "task", id, "err", err)
@@ -191,6 +202,7 @@ func (a *Agent) recoverTasks() {
 		close(t.done)
 		finals = append(finals, statusItem{upd: *cp.Final, onAck: func() { a.forget(t) }})
 	}
+	a.sweepContainersLocked()
 	a.sweepCgroupsLocked()
 	slices.SortFunc(finals, func(x, y statusItem) int { return x.upd.Time.Compare(y.upd.Time) })
 	for _, it := range finals {

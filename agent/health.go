@@ -33,6 +33,13 @@ func (a *Agent) startHealthLocked(t *task) {
 		Report:  func(rep health.Report) { a.reportHealth(t, rep) },
 		Log:     a.log,
 	}
+	if t.launch.Container != nil && a.ctrs.runtimeErr == nil {
+		rt, id := a.ctrs.driver.Runtime, t.id
+		r.Target.Exec = func(ctx context.Context, argv []string) (int, error) {
+			code, _, err := rt.Exec(ctx, id, argv)
+			return code, err
+		}
+	}
 	ctx, cancel := context.WithCancel(a.wctx)
 	done := make(chan struct{})
 	t.stopHealth, t.healthDone = cancel, done

@@ -22,6 +22,11 @@ func (a *Agent) kill(req events.KillRequest) error {
 		return nil // already over, or on its way
 	}
 	a.beginKillLocked(t, req.KillGracePeriod)
+	if t.pid <= 0 && t.cancelStart != nil {
+		// Not running yet (its image still being pulled): give the
+		// start up; the task ends as killed.
+		t.cancelStart()
+	}
 	a.mu.Unlock()
 	a.signal(t, syscall.SIGTERM)
 	return nil
@@ -59,7 +64,15 @@ func (a *Agent) beginKillLocked(t *task, grace time.Duration) {
 func (a *Agent) signal(t *task, sig syscall.Signal) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if t.pid <= 0 || t.exited {
+	if t.pid <= 0 || t.exited || t.ending {
+		return
+	}
+	if t.launch.Container != nil {
+		// The runtime signals the container's processes (runc kill):
+		// outside the lock, as it takes a while.
+		a.mu.Unlock()
+		a.signalContainer(t.id, sig)
+		a.mu.Lock()
 		return
 	}
 	// Our own child keeps its pid until we reap it (under a.mu), so the

@@ -131,7 +131,7 @@ func (a *Agent) registeredCh() <-chan struct{} {
 	return a.regReady
 }
 
-// moveSubscriptions serves launch and kill for this node once the agent has
+// moveSubscriptions serves launch, kill and files for this node once the agent has
 // an id. The subjects carry the node's name, not the id (the NATS server
 // lets only this node's credential hear them), so a new id keeps them.
 func (a *Agent) moveSubscriptions(id string) {
@@ -159,7 +159,14 @@ func (a *Agent) moveSubscriptions(id string) {
 		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Kill(node), "err", err)
 		return
 	}
-	a.subID, a.subs = id, []*nats.Subscription{launch, kill}
+	files, err := a.cfg.NC.Subscribe(a.cfg.Subjects.Files(node), a.handleFiles)
+	if err != nil {
+		_ = launch.Unsubscribe()
+		_ = kill.Unsubscribe()
+		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Files(node), "err", err)
+		return
+	}
+	a.subID, a.subs = id, []*nats.Subscription{launch, kill, files}
 	if err := a.cfg.NC.FlushTimeout(2 * time.Second); err != nil {
 		a.log.Warn("flush after subscribe", "err", err)
 	}

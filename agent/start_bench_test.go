@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,7 +43,7 @@ func BenchmarkTaskStart(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				req := limitedTask(fmt.Sprintf("bench.%d", i), "exec sleep 60", 0.1, 32)
 				t0 := time.Now()
-				st, err := a.start(req)
+				st, err := a.start(context.Background(), req)
 				total += time.Since(t0)
 				if err != nil {
 					b.Fatal(err)

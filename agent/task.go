@@ -30,8 +30,14 @@ type task struct {
 	message   string // why the task ended, once it has
 	killing   bool   // a kill was requested
 	grace     time.Duration
-	exited    bool          // the process is gone (and reaped, if ours)
-	done      chan struct{} // closed when exited
+	exited    bool // the process is gone (and reaped, if ours)
+	// ending: a container task's end is being cleaned up before it is
+	// reported (endContainer).
+	ending bool
+	// cancelStart gives up a start under way (an image pull): a kill of
+	// a task that is not running yet. Nil once started.
+	cancelStart context.CancelFunc
+	done        chan struct{} // closed when exited
 	// cgroup holds the task's processes; nil without isolation (or for a
 	// task adopted from before it).
 	cgroup *cgroup.Group
@@ -93,40 +99,51 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 	if err := checkTaskID(id); err != nil {
 		return err
 	}
-	t := &task{id: id, launch: req, state: events.TaskStaging, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(a.fetchContext())
+	t := &task{id: id, launch: req, state: events.TaskStaging, done: make(chan struct{}), cancelStart: cancel}
 	a.mu.Lock()
 	if _, ok := a.tasks[id]; ok {
 		a.mu.Unlock()
+		cancel()
 		return &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
 	}
 	a.tasks[id] = t
 	a.mu.Unlock()
 
-	if len(req.Fetch) > 0 {
-		// Downloads take as long as they take: the launch is taken now
-		// and the task, staging meanwhile as under Mesos's fetcher, runs
-		// or fails when they are done. The caller's inflight token keeps
-		// the count above zero while this one is added.
+	if len(req.Fetch) > 0 || req.Container != nil {
+		// Downloads and image pulls take as long as they take: the
+		// launch is taken now and the task, staging meanwhile as under
+		// Mesos's fetcher, runs or fails when they are done. The
+		// caller's inflight token keeps the count above zero while this
+		// one is added.
 		a.inflight.Add(1)
 		go func() {
 			defer a.inflight.Done()
-			_ = a.run(t, req)
+			defer cancel()
+			_ = a.run(ctx, t, req)
 		}()
 		return nil
 	}
-	return a.run(t, req)
+	defer cancel()
+	return a.run(ctx, t, req)
 }
 
 // run starts a launched task and reports it running, or failed.
-func (a *Agent) run(t *task, req events.LaunchRequest) error {
+func (a *Agent) run(ctx context.Context, t *task, req events.LaunchRequest) error {
 	id := t.id
-	st, err := a.start(req)
+	st, err := a.start(ctx, req)
 	if err != nil {
 		a.mu.Lock()
 		delete(a.tasks, id)
-		t.exited = true
+		t.exited, t.cancelStart = true, nil
+		killed := t.killing
 		close(t.done)
 		a.mu.Unlock()
+		if killed {
+			a.log.Info("task killed before it started", "task", id, "err", err)
+			a.sendUpdate(id, events.TaskKilled, "killed before it started", nil)
+			return nil
+		}
 		a.log.Warn("task failed to start", "task", id, "err", err)
 		a.sendUpdate(id, events.TaskFailed, "failed to start: "+err.Error(), nil)
 		return fmt.Errorf("start task %s: %w", id, err)
@@ -134,8 +151,8 @@ func (a *Agent) run(t *task, req events.LaunchRequest) error {
 
 	a.mu.Lock()
 	t.pid, t.startTime, t.startedAt, t.runAs, t.state = st.pid, st.startTime, st.at, &st.runAs, events.TaskRunning
-	t.cgroup = st.cgroup
-	a.sendUpdate(id, events.TaskRunning, "", nil)
+	t.cgroup, t.cancelStart = st.cgroup, nil
+	a.status.push(statusItem{upd: events.StatusUpdate{TaskID: id, State: events.TaskRunning, IPAddresses: st.ips, Time: time.Now().UTC()}})
 	killing := t.killing
 	if !killing {
 		a.startHealthLocked(t)
@@ -155,12 +172,16 @@ type started struct {
 	startTime uint64    // of pid, from /proc
 	at        time.Time // wall clock
 	runAs     identity
-	cgroup    *cgroup.Group // nil without isolation
+	cgroup    *cgroup.Group      // nil without isolation
+	ips       []events.IPAddress // a bridged container's
 }
 
 // start runs the task's process in its sandbox, as the task's user, and
 // checkpoints it.
-func (a *Agent) start(req events.LaunchRequest) (started, error) {
+func (a *Agent) start(ctx context.Context, req events.LaunchRequest) (started, error) {
+	if req.Container != nil {
+		return a.startContainer(ctx, req)
+	}
 	runAs, err := a.resolveUser(req.User)
 	if err != nil {
 		return started{}, err

@@ -40,12 +40,20 @@ func (a *Agent) checkTasks() {
 	a.mu.Lock()
 	var live []*task
 	for _, t := range a.tasks {
-		if t.pid > 0 && !t.exited {
+		if t.pid > 0 && !t.exited && !t.ending {
 			live = append(live, t)
 		}
 	}
 	a.mu.Unlock()
 	for _, t := range live {
+		if t.launch.Container != nil {
+			if t.adopted && !alive(t.pid, t.startTime) {
+				a.endContainer(t, false)
+			} else if !t.adopted && childExited(t.pid) {
+				a.endContainer(t, true)
+			}
+			continue
+		}
 		if t.adopted {
 			if !alive(t.pid, t.startTime) {
 				a.adoptedExited(t)
@@ -155,6 +163,11 @@ func exitState(ws syscall.WaitStatus, err error, killing bool) (events.TaskState
 func (a *Agent) finishLocked(t *task, end ending) {
 	t.exited, t.state, t.message = true, end.state, end.msg
 	t.stopHealthLocked()
+	// The sandbox's garbage collection delay counts from now (gc.go).
+	now := time.Now()
+	if err := os.Chtimes(a.taskDir(t.id), now, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.log.Warn("cannot mark the sandbox's end", "task", t.id, "err", err)
+	}
 	upd := events.StatusUpdate{TaskID: t.id, State: end.state, Message: end.msg, Reason: end.reason, Time: time.Now().UTC()}
 	dir := a.checkpointDir(t.id)
 	cp := checkpoint{Launch: t.launch, RunAs: t.runAs, Pid: t.pid, StartTime: t.startTime, StartedAt: t.startedAt, BootID: bootID(), Final: &upd}

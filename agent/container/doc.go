@@ -5,7 +5,8 @@
 // the image store (agent/imagestore), the bridge (agent/cninet) and runc
 // together in the right order.
 //
-// Wiring, for the agent's launch path:
+// The agent wires it into its launch, kill and adoption paths in
+// agent/containers.go; in outline:
 //
 //	images, _ := imagestore.Open(imagestore.Options{Root: dataDir + "/images",
 //		CredentialsFile: flagRegistryCredentials, InsecureRegistries: flagInsecureRegistries})

@@ -365,3 +365,14 @@ func ExitCode(bundle string) (code int, ok bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	return n, err == nil
 }
+
+// Signal sends sig to container id's first process; SIGKILL goes to every
+// process in it (runc kill --all), as a kill's last step must leave none.
+func (r *Runtime) Signal(ctx context.Context, id string, sig syscall.Signal) error {
+	args := []string{"kill"}
+	if sig == syscall.SIGKILL {
+		args = append(args, "--all")
+	}
+	_, err := r.call(ctx, append(args, id, strconv.Itoa(int(sig)))...)
+	return err
+}

@@ -32,6 +32,11 @@ type Target struct {
 	Env        []string
 	Dir        string
 	Credential *syscall.Credential
+	// Exec, when set, runs a COMMAND check inside the task's container
+	// (its namespaces, root, user and env, as Mesos runs it for a
+	// container task) and returns its exit status; Env, Dir and
+	// Credential are then unused.
+	Exec func(ctx context.Context, argv []string) (int, error)
 }
 
 // ErrIgnored is the outcome of a result Marathon discards: a 1xx answer to

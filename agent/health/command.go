@@ -17,6 +17,9 @@ import (
 // time, on timeout, or because the task's checks stop), so a check never
 // leaves processes behind. Output goes to /dev/null.
 func probeCommand(ctx context.Context, value string, tg Target, timeout time.Duration) error {
+	if tg.Exec != nil {
+		return probeInContainer(ctx, value, tg, timeout)
+	}
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("command check: %w", err)
@@ -81,4 +84,22 @@ func waitExited(pid int) error {
 			return err
 		}
 	}
+}
+
+// probeInContainer runs `/bin/sh -c value` in the task's container.
+func probeInContainer(ctx context.Context, value string, tg Target, timeout time.Duration) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	code, err := tg.Exec(cctx, []string{"/bin/sh", "-c", value})
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("command check: stopped: %w", context.Cause(ctx))
+	case cctx.Err() != nil:
+		return fmt.Errorf("command check: timeout: still running after %v, killed", timeout)
+	case err != nil:
+		return fmt.Errorf("command check: %w", err)
+	case code != 0:
+		return fmt.Errorf("command check: exited with status %d", code)
+	}
+	return nil
 }

@@ -33,6 +33,10 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cgroupParent := fs.String("cgroup-parent", "", `the agent's cgroup, its tasks' inside, limited to the advertised cpus and mem: relative to the agent's own cgroup, or absolute (default "atoll-<hostname>-<hash of --work-dir>")`)
 	pidsLimit := fs.Int64("task-pids-limit", agent.DefaultTaskPidsLimit, "processes and threads a task may have (negative: no limit)")
 	usageInterval := fs.Duration("usage-interval", 10*time.Second, "how often a heartbeat carries the tasks' usage (from their cgroups)")
+	bridgeSubnet := fs.String("bridge-subnet", agent.DefaultBridgeSubnet, `subnet of the bridge "container/bridge" tasks get their address on (the default is in 198.18.0.0/15, routed nowhere, so it cannot collide with the host's networks)`)
+	bridgeName := fs.String("bridge-name", "atoll0", "the host bridge of container/bridge tasks (one per agent on a machine)")
+	var cf containerFlags
+	cf.register(fs)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if !parseFlags(fs, args, stderr) {
 		return 2
@@ -43,6 +47,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 		cpus: *cpus, mem: *mem, disk: *disk, ports: *ports, workDir: *workDir, heartbeat: *heartbeat,
 		defaultUser: *defaultUser, allowRootTasks: *allowRoot,
 		isolation: *isolation, cgroupParent: *cgroupParent, taskPidsLimit: *pidsLimit, usageInterval: *usageInterval,
+		containers: cf, bridgeSubnet: *bridgeSubnet, bridgeName: *bridgeName,
 	}
 	if err := serveAgent(ctx, o, false, log); err != nil {
 		fmt.Fprintln(stderr, "atoll agent:", err)
@@ -62,6 +67,8 @@ type agentOptions struct {
 	isolation, cgroupParent    string
 	taskPidsLimit              int64
 	usageInterval              time.Duration
+	containers                 containerFlags
+	bridgeSubnet, bridgeName   string
 }
 
 // agentConfig turns options into an agent config (without the connection).
@@ -84,7 +91,7 @@ func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Confi
 	if err != nil {
 		return agent.Config{}, fmt.Errorf("--isolation: %w", err)
 	}
-	return agent.Config{
+	cfg := agent.Config{
 		Subjects:           o.nats.subjects(),
 		Hostname:           o.hostname,
 		AdvertiseIP:        o.advertiseIP,
@@ -101,7 +108,12 @@ func agentConfig(o agentOptions, killOnStop bool, log *slog.Logger) (agent.Confi
 		TaskPidsLimit:      o.taskPidsLimit,
 		StatisticsInterval: o.usageInterval,
 		Log:                log,
-	}, nil
+	}
+	if err := o.containers.apply(&cfg); err != nil {
+		return agent.Config{}, err
+	}
+	cfg.Containers.BridgeSubnet, cfg.Containers.BridgeName = o.bridgeSubnet, o.bridgeName
+	return cfg, nil
 }
 
 // serveAgent runs one agent until ctx ends. Its hostname is its

@@ -35,6 +35,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "deploy the demo app (deploy/examples/echo.json)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	isolation := fs.String("isolation", devIsolation(), "cgroups: every task in a cgroup of its own, held to its app's cpus and mem (needs root); none: unlimited (the default when not root)")
+	var cf containerFlags
+	cf.register(fs)
 	var df dnsFlags
 	df.register(fs, "127.0.0.1:8053", "dns-http")
 	lb := fs.Bool("lb", true, "run HAProxy kept in line with the cluster, when haproxy is installed")
@@ -73,7 +75,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := devOptions{
 		natsAddr: *natsAddr, httpAddr: *httpAddr, agents: *agents, dataDir: *dataDir,
 		agentTimeout: *agentTimeout, demo: *demo, dnsHTTP: df.httpAddr, dnsPprof: df.pprof, security: security,
-		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA, isolation: *isolation,
+		credentialsFile: sec.credentialsFile, caFile: sec.tlsCA, isolation: *isolation, containers: cf,
 	}
 	if *lb {
 		o.lb = &lbOptions{
@@ -112,6 +114,7 @@ type devOptions struct {
 	security                    apiSecurity
 	credentialsFile, caFile     string // for the banner
 	isolation                   string // the agents' --isolation
+	containers                  containerFlags
 }
 
 // devIsolation is atoll dev's default --isolation: cgroups need root, and
@@ -195,6 +198,9 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 			workDir:     filepath.Join(o.dataDir, name),
 			cpus:        2, mem: 2048, disk: 10240,
 			heartbeat: time.Second, isolation: o.isolation,
+			// A bridge and a subnet each, all in 198.18.0.0/15: the
+			// agents share the machine's network namespace.
+			containers: o.containers, bridgeName: fmt.Sprintf("atolldev%d", i), bridgeSubnet: fmt.Sprintf("198.19.%d.0/24", i),
 		}
 		agentsWG.Add(1)
 		go func() {
