@@ -74,6 +74,7 @@ func (m *Master) recordStatus(node string, up events.StatusUpdate, ack func()) (
 	if up.Ready != nil {
 		changes = readinessLocked(t, *up.Ready, changes)
 	}
+	changes = taskAddressesLocked(t, up.IPAddresses, changes) // task_addresses.go
 	if err := m.commitLocked(changes...); err != nil {
 		return true, err
 	}
