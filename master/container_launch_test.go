@@ -3,13 +3,16 @@ package master
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
 	"testing"
 	"time"
 
+	marathon "github.com/gambol99/go-marathon"
 	"github.com/nats-io/nats.go"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/natsauth"
 )
 
@@ -185,5 +188,38 @@ func TestBridgedServicePortsKeptAcrossUpdates(t *testing.T) {
 	}
 	if ch.App.VersionInfo.LastConfigChangeAt != existing.VersionInfo.LastConfigChangeAt {
 		t.Fatal("an instances-only update restarted the app")
+	}
+}
+
+// go-marathon's TaskEndpoints finds a container port in the app's
+// docker.portMappings and answers with each task's host and host port:
+// the app's JSON carries both, so it works (and does not panic) on a
+// bridged app.
+func TestGoMarathonTaskEndpointsOnABridgedApp(t *testing.T) {
+	m, h := newAPI(t, "")
+	res := call(t, h, "POST", "/v2/apps", `{"id": "/echo", "instances": 0,
+		"container": {"type": "DOCKER", "docker": {"image": "echo:1"}, "portMappings": [{"containerPort": 8080}, {"containerPort": 9090}]},
+		"networks": [{"mode": "container/bridge"}]}`)
+	if res.status != 201 {
+		t.Fatalf("create: %d %s", res.status, res.body)
+	}
+	agent := eventstest.Agent("agent-1")
+	var app events.App
+	m.View(func(s *events.State) { app = s.Apps["/echo"] })
+	task := eventstest.Task("echo.1", "/echo", agent.ID, events.TaskRunning)
+	task.Ports, task.Version = []int{31000, 31001}, app.Version
+	task.IPAddresses = []events.IPAddress{{IPAddress: "198.18.0.5", Protocol: "IPv4"}}
+	if err := m.commit(events.PutAgent(agent), events.PutTask(task)); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := marathon.NewClient(marathon.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.TaskEndpoints("/echo", 9090, false)
+	if err != nil || !reflect.DeepEqual(got, []string{task.Host + ":31001"}) {
+		t.Fatalf("TaskEndpoints = %v, %v; want [%s:31001]", got, err, task.Host)
 	}
 }
