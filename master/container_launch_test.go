@@ -136,6 +136,12 @@ func TestBridgedAppPortsLaunchAndTaskView(t *testing.T) {
 	if ports != "[map[name:http number:31000 protocol:tcp] map[number:31050 protocol:udp]]" {
 		t.Errorf("discovery ports %s, want the host ports with the mappings' names and protocols", ports)
 	}
+	// Killing an app's tasks on a host by its address still finds the
+	// task whose own address is its container's.
+	res := call(t, h, "DELETE", "/v2/apps/echo/tasks?host=127.0.0.11&force=true", "")
+	if res.status != 200 || len(at(t, res.json(t), "tasks").([]any)) != 1 {
+		t.Fatalf("kill by the agent's address: %d %s", res.status, res.body)
+	}
 }
 
 // A fixed host port is that port, on an agent where it is free: a second
