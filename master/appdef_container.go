@@ -332,6 +332,14 @@ func (p *appPatch) applyContainer(a *events.App) {
 		if c := a.Container; c != nil && !cp.mappingsGiven && len(c.PortMappings) == 0 && (cp.container != nil || !wasBridged) {
 			c.PortMappings = []events.PortMapping{{Protocol: "tcp", Name: "default"}}
 		}
+		if c := a.Container; c != nil && p.Ports != nil && p.PortDefinitions == nil {
+			// Marathon 1.4's JSON of a BRIDGE app has "ports": its
+			// mappings' service ports. Taken as those; one that
+			// disagrees stays a port definition, and the 422.
+			if servicePortsOf(c, *p.Ports) {
+				a.PortDefinitions = nil
+			}
+		}
 		if c := a.Container; c != nil && len(c.PortMappings) == 0 {
 			c.PortMappings = nil
 		}
@@ -343,6 +351,26 @@ func (p *appPatch) applyContainer(a *events.App) {
 	if wasBridged && !portsGiven && len(a.PortDefinitions) == 0 {
 		a.PortDefinitions = []events.PortDefinition{{Port: 0, Protocol: "tcp", Name: "default"}}
 	}
+}
+
+// servicePortsOf takes a legacy "ports" list as the service ports of c's
+// port mappings (more ports than mappings add mappings, as Marathon's
+// maybeAddPortMappings does) and reports whether every port fitted: 0, or
+// the mapping's servicePort, or a mapping without one.
+func servicePortsOf(c *events.Container, ports []int) bool {
+	for i, p := range ports {
+		if i >= len(c.PortMappings) {
+			c.PortMappings = append(c.PortMappings, events.PortMapping{Protocol: "tcp"})
+		}
+		switch sp := &c.PortMappings[i].ServicePort; {
+		case p == 0 || *sp == p:
+		case *sp == 0:
+			*sp = p
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // cloneContainer copies c's slices and maps (nil stays nil).

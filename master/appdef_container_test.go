@@ -75,6 +75,20 @@ func TestContainerDefaultsAndLegacyFields(t *testing.T) {
 			t.Fatalf("app %+v %+v", a.Networks, a.Container)
 		}
 	})
+	t.Run("Marathon 1.4's ports of a BRIDGE app are its mappings' service ports", func(t *testing.T) {
+		a, err := appForCreate([]byte(`{"id":"/mesos-dns","cpus":0.1,"mem":64,"instances":1,"ports":[53],
+			"container":{"type":"DOCKER","docker":{"image":"mesos-dns","network":"BRIDGE",
+				"portMappings":[{"containerPort":53,"hostPort":53,"protocol":"udp"}]}}}`), testLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a.PortDefinitions) != 0 || !reflect.DeepEqual(a.ServicePorts(), []int{53}) {
+			t.Fatalf("portDefinitions %+v, service ports %v", a.PortDefinitions, a.ServicePorts())
+		}
+		_, err = appForCreate([]byte(`{"id":"/a","ports":[10001],"container":{"docker":{"image":"x","network":"BRIDGE",
+			"portMappings":[{"containerPort":53,"servicePort":10000}]}}}`), testLimits)
+		wantDetail(t, err, 422, "/", msgDefsWithBridge)
+	})
 	t.Run("docker.network HOST is the host network with port definitions", func(t *testing.T) {
 		a, err := appForCreate([]byte(`{"id":"/a","cmd":"x","container":{"docker":{"image":"x","network":"HOST"}}}`), testLimits)
 		if err != nil || a.Bridged() || len(a.PortDefinitions) != 1 {
