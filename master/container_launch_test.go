@@ -197,17 +197,30 @@ func TestBridgedServicePortsKeptAcrossUpdates(t *testing.T) {
 	}
 }
 
-// go-marathon's TaskEndpoints finds a container port in the app's
-// docker.portMappings and answers with each task's host and host port:
-// the app's JSON carries both, so it works (and does not panic) on a
-// bridged app.
+// go-marathon (v0.7.1) builds a bridged Docker app the Marathon 1.4 way
+// (docker.network BRIDGE, docker.portMappings); its TaskEndpoints finds a
+// container port in the app's docker.portMappings and answers with each
+// task's host and host port: the app's JSON carries both, so it works
+// (and does not panic) on a bridged app.
 func TestGoMarathonTaskEndpointsOnABridgedApp(t *testing.T) {
 	m, h := newAPI(t, "")
-	res := call(t, h, "POST", "/v2/apps", `{"id": "/echo", "instances": 0,
-		"container": {"type": "DOCKER", "docker": {"image": "echo:1"}, "portMappings": [{"containerPort": 8080}, {"containerPort": 9090}]},
-		"networks": [{"mode": "container/bridge"}]}`)
-	if res.status != 201 {
-		t.Fatalf("create: %d %s", res.status, res.body)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := marathon.NewClient(marathon.Config{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := marathon.NewDockerApplication().Name("/echo").CPU(0.1).Memory(32).Count(0)
+	built.Container.Docker.Container("echo:1").Bridged().Expose(8080, 9090)
+	if _, err := c.CreateApplication(built); err != nil {
+		t.Fatalf("go-marathon CreateApplication: %v", err)
+	}
+	read, err := c.Application("/echo")
+	if err != nil || read.Container == nil || read.Container.Docker == nil || read.Container.Docker.PortMappings == nil {
+		t.Fatalf("go-marathon Application: %+v %v", read, err)
+	}
+	if pms := *read.Container.Docker.PortMappings; len(pms) != 2 || pms[1].ContainerPort != 9090 || pms[1].ServicePort != 10001 {
+		t.Fatalf("docker.portMappings %+v, want 8080 and 9090 with service ports 10000, 10001", pms)
 	}
 	agent := eventstest.Agent("agent-1")
 	var app events.App
@@ -216,12 +229,6 @@ func TestGoMarathonTaskEndpointsOnABridgedApp(t *testing.T) {
 	task.Ports, task.Version = []int{31000, 31001}, app.Version
 	task.IPAddresses = []events.IPAddress{{IPAddress: "198.18.0.5", Protocol: "IPv4"}}
 	if err := m.commit(events.PutAgent(agent), events.PutTask(task)); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	c, err := marathon.NewClient(marathon.Config{URL: srv.URL})
-	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.TaskEndpoints("/echo", 9090, false)
