@@ -39,7 +39,7 @@ const (
 	msgNetworkName        = "is only for named container networks (mode \"container\")"
 	msgDockerNetwork      = "got %q: atoll maps BRIDGE to networks [{\"mode\": \"container/bridge\"}] and HOST to [{\"mode\": \"host\"}]; NONE and USER are not supported"
 	msgPrivileged         = "is not supported by atoll: a privileged container is the host's root; add the capabilities it needs (parameters cap-add)"
-	msgPullConfig         = "is not supported by atoll: registry credentials are the agent's (--registry-credentials), not the app's"
+	msgPullConfig         = "is not supported by atoll: registry credentials are the agent's (its registry credentials file), not the app's"
 	msgDockerParam        = "is not supported by atoll: the agent maps only these docker parameters onto its OCI runtime: %s"
 	msgVolumeKind         = "is not supported by atoll: only host-path and sandbox volumes (hostPath, containerPath, mode) are"
 	msgVolumeMode         = "got %q, expected one of: RW, RO"
