@@ -109,3 +109,11 @@ func TestTaskLogsThroughTheAgent(t *testing.T) {
 		t.Fatalf("agent gone: %d %s", res.status, res.body)
 	}
 }
+
+// A standby sends a logs read on to the leader, which alone may ask
+// agents (and whose state names the task's agent).
+func TestTaskLogsForwardedByStandbys(t *testing.T) {
+	if got := standbyRoute("GET", "/v2/tasks/web.1/files/read"); got != routeForward {
+		t.Fatalf("standby route %v, want forward", got)
+	}
+}
