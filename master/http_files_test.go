@@ -104,7 +104,14 @@ func TestTaskLogsThroughTheAgent(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want %d with %q", tc.target, res.status, res.body, tc.status, tc.msg)
 		}
 	}
-	_ = sub.Unsubscribe()
+	// The agent goes: once the server has its unsubscription, the
+	// request finds no responder at once.
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if res := get(path + "?path=stdout"); res.status != 504 || !strings.Contains(string(res.body), "no agent is listening") {
 		t.Fatalf("agent gone: %d %s", res.status, res.body)
 	}
