@@ -49,11 +49,25 @@ func TestNamesGolden(t *testing.T) {
 		{"odd", "/My_Group/Web.App", []events.PortDefinition{pd("Admin_Port!", "tcp")}, []task{{"my-group_web.app.1", "", []int{31000}}}},
 		// An id over 63 characters.
 		{"long", "/" + strings.Repeat("x", 70), []events.PortDefinition{pd("", "tcp")}, []task{{"long.1", "", []int{31000}}}},
+		// A bridged container: its address is on the agent's bridge, its
+		// host ports on the agent, so every SRV record leads to the
+		// agent's canonical name.
+		{"bridged", "/echo", []events.PortDefinition{pd("http", "tcp"), pd("dns", "udp,tcp")},
+			[]task{{"echo.1", "198.18.0.5", []int{31000, 31053}}}},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			s := events.NewState()
 			a := app(tc.appID)
 			a.PortDefinitions = tc.ports
+			if tc.fixture == "bridged" { // ports are the container's port mappings
+				a.PortDefinitions = nil
+				a.Networks = []events.Network{{Mode: events.NetworkBridge}}
+				a.Container = &events.Container{Type: events.ContainerDocker, Docker: &events.Docker{Image: "echo:1"}}
+				for _, p := range tc.ports {
+					a.Container.PortMappings = append(a.Container.PortMappings,
+						events.PortMapping{ContainerPort: 8080, Name: p.Name, Protocol: p.Protocol})
+				}
+			}
 			changes := []events.Change{events.PutAgent(agent("a1-S1", "agent-1", "10.0.0.1")), events.PutApp(a)}
 			for _, tk := range tc.tasks {
 				ip := tk.ip

@@ -243,7 +243,9 @@ func appRecords(c *zoneConfig, s *events.State, appID string, taskIDs []string, 
 //	_<task>._<proto>.<fw>.<domain>                               SRV -> <canonical>.<fw>.<domain>, per port and protocol
 //	_<port name>._<task>._<proto>.<fw>.<domain>                  the same, for named ports
 //
-// where <canonical> is <task>-<hash of the task id>-<agent id tail>. The
+// where <canonical> is <task>-<hash of the task id>-<agent id tail>. A
+// bridged app's SRV records all lead to <canonical>.<fw>.slave.<domain>:
+// its ports (its port mappings) are host ports on the agent. The
 // canonical names' A records are left to canon.go unless the canonical
 // label was shortened. agentAddrs is the agent's address, or none when it
 // has no usable one.
@@ -280,6 +282,15 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 		return taskRelativeSRV(port, *suffix, addrs)
 	}
 	canonOK, canonSlaveOK := validName(canon), len(agentAddrs) > 0 && validName(canonSlave)
+	// A bridged task's ports are its agent's (host ports leading into its
+	// container), while its own address is on the agent's bridge: its
+	// SRV records lead to the agent's canonical name, as marathon-lb and
+	// Mesos-DNS's host-scoped ports do.
+	bridged := app.Bridged()
+	if bridged && !canonSlaveOK {
+		return
+	}
+	specs := app.PortSpecs()
 	for i, port := range t.Ports {
 		if port <= 0 || port > 0xffff {
 			continue
@@ -289,14 +300,19 @@ func taskRecords(c *zoneConfig, rs recSet, app *events.App, t *events.Task, task
 			rs.add(f.tcpSlave, srv)
 			rs.add(f.udpSlave, srv)
 		}
-		if !canonOK {
+		var srv rec
+		switch {
+		case bridged:
+			srv = targetRec(dns.TypeSRV, uint16(port), canonSlave, agentAddrs)
+		case canonOK:
+			srv = canonSRV(uint16(port), addrs)
+		default:
 			continue
 		}
-		srv := canonSRV(uint16(port), addrs)
-		tcp, udp := portProtocols(app.PortDefinitions, i)
+		tcp, udp := portProtocols(specs, i)
 		portName := ""
-		if i < len(app.PortDefinitions) {
-			portName = sanitizeLabel(app.PortDefinitions[i].Name)
+		if i < len(specs) {
+			portName = sanitizeLabel(specs[i].Name)
 		}
 		for _, proto := range [...]struct {
 			on    bool

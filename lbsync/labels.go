@@ -103,7 +103,7 @@ func service(app *events.App, n int, cfg *Config) (*templates.Service, error) {
 		}
 	}
 	s := &templates.Service{
-		AppID: app.ID, PortIndex: n, ServicePort: app.PortDefinitions[n].Port,
+		AppID: app.ID, PortIndex: n, ServicePort: app.PortSpecs()[n].Port,
 		BindAddr: cfg.BindAddr, Mode: "tcp", Balance: "roundrobin", Labels: app.Labels,
 		HealthCheck: healthCheck(app, n),
 	}

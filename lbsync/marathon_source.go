@@ -193,7 +193,9 @@ func StateFromMarathon(apps []marathonApp) *events.State {
 			}
 			if _, ok := st.Agents[t.AgentID]; !ok {
 				ip := t.Host
-				if len(t.IPAddresses) > 0 {
+				// A bridged task's address is its container's, not its
+				// agent's.
+				if len(t.IPAddresses) > 0 && !a.Bridged() {
 					ip = t.IPAddresses[0].IPAddress
 				}
 				st.Agents[t.AgentID] = events.Agent{ID: t.AgentID, Hostname: t.Host, IP: ip, State: events.AgentActive}

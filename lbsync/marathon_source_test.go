@@ -2,9 +2,11 @@ package lbsync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,5 +143,29 @@ func TestStateFromMarathonOldTasks(t *testing.T) {
 	}
 	if one.Healthy == nil || *one.Healthy {
 		t.Fatalf("a task with health checks and no results is not healthy, got %v", one.Healthy)
+	}
+}
+
+// Marathon's JSON of a bridged app decodes into its container and
+// networks, and its task's agent is its host, not its container address:
+// marathon-lb's backend for container/bridge is the task's host and host
+// port.
+func TestStateFromMarathonBridged(t *testing.T) {
+	var body struct {
+		Apps []marathonApp `json:"apps"`
+	}
+	if err := json.Unmarshal([]byte(`{"apps":[{"id":"/echo","labels":{"HAPROXY_GROUP":"external"},
+		"container":{"type":"DOCKER","docker":{"image":"echo:1"},"portMappings":[{"containerPort":8080,"hostPort":0,"servicePort":10200,"protocol":"tcp"}]},
+		"networks":[{"mode":"container/bridge"}],
+		"tasks":[{"id":"echo.1","host":"127.0.10.7","state":"TASK_RUNNING","ports":[31005],"ipAddresses":[{"ipAddress":"198.18.0.9","protocol":"IPv4"}]}]}]}`), &body); err != nil {
+		t.Fatal(err)
+	}
+	st := StateFromMarathon(body.Apps)
+	if ip := st.Agents["127.0.10.7"].IP; ip != "127.0.10.7" {
+		t.Fatalf("agent address %q, want the task's host", ip)
+	}
+	r := mustRender(t, nil, st, Config{})
+	if !strings.Contains(r.Config, "bind *:10200") || !strings.Contains(r.Config, "127.0.10.7:31005") {
+		t.Fatalf("config lacks the service port or the host:hostPort backend:\n%s", r.Config)
 	}
 }

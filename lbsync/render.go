@@ -169,8 +169,11 @@ func (r *renderer) targets(app *events.App, n int) []target {
 			continue
 		}
 		addr := r.addr[t.AgentID]
+		// A bridged task's own address is on its agent's bridge: it is
+		// reached at its agent's, on its host ports (marathon-lb's task
+		// host and ports for container/bridge networking).
 		for _, ip := range t.IPAddresses {
-			if ip.IPAddress != "" {
+			if ip.IPAddress != "" && !app.Bridged() {
 				addr = ip.IPAddress
 				break
 			}
@@ -209,7 +212,7 @@ type appCache struct {
 // render renders every served port of app, or reports why it cannot.
 func (r *renderer) render(app *events.App, served []string) appOut {
 	var o appOut
-	for n := range app.PortDefinitions {
+	for n := range app.PortSpecs() { // a bridged app's: its port mappings
 		if !inGroup(served, app.Labels, n) {
 			continue
 		}
@@ -283,11 +286,12 @@ func (r *renderer) outputs(apps []events.App, served []string) []appOut {
 
 // sameApp compares what rendering reads from an app.
 func sameApp(a, b *events.App) bool {
-	if a.ID != b.ID || !maps.Equal(a.Labels, b.Labels) || len(a.PortDefinitions) != len(b.PortDefinitions) {
+	as, bs := a.PortSpecs(), b.PortSpecs()
+	if a.ID != b.ID || !maps.Equal(a.Labels, b.Labels) || len(as) != len(bs) || a.Bridged() != b.Bridged() {
 		return false
 	}
-	for i := range a.PortDefinitions {
-		if a.PortDefinitions[i].Port != b.PortDefinitions[i].Port {
+	for i := range as {
+		if as[i].Port != bs[i].Port {
 			return false
 		}
 	}

@@ -65,6 +65,14 @@ func goldenWorld() *world {
 	// an invalid label and an invalid override: each leaves only its app out.
 	w.app("/bad", []int{10010}, ext("HAPROXY_0_BALANCE", "roundrobin\n  stats enable"))
 	w.app("/badtmpl", []int{10011}, ext("HAPROXY_0_BACKEND_HEAD", "\nbackend {{.Backend}}\n  balanse roundrobin\n"))
+	// a bridged container: its service port is its port mapping's, its
+	// backend its agent's address at its host port, not its container's.
+	w.s.Apps["/bridged"] = events.App{ID: "/bridged", Labels: ext(),
+		Networks: []events.Network{{Mode: events.NetworkBridge}},
+		Container: &events.Container{Type: events.ContainerDocker, Docker: &events.Docker{Image: "echo:1"},
+			PortMappings: []events.PortMapping{{ContainerPort: 8080, ServicePort: 10012, Protocol: "tcp"}}}}
+	w.s.Tasks["bridged.1"] = events.Task{ID: "bridged.1", AppID: "/bridged", AgentID: "a2", State: events.TaskRunning,
+		Ports: []int{31060}, IPAddresses: []events.IPAddress{{IPAddress: "198.18.0.5", Protocol: "IPv4"}}}
 	return w
 }
 

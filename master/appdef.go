@@ -153,6 +153,7 @@ type appPatch struct {
 	ReadinessChecks            *[]events.ReadinessCheck
 	UnreachableStrategy        *events.UnreachableStrategy
 	URIs                       *[]string
+	containers                 containerPatch // container, networks: appdef_container.go
 	// invalid are 422 findings made while decoding (secret references in
 	// env), reported together with the validation of the merged app.
 	invalid []FieldErrors
@@ -344,6 +345,7 @@ func (p *appPatch) applyTo(base events.App) events.App {
 		}
 		a.PortDefinitions = defs
 	}
+	p.applyContainer(&a) // appdef_container.go
 	return a
 }
 
@@ -373,6 +375,8 @@ func cloneApp(a events.App) events.App {
 	a.Env = maps.Clone(a.Env)
 	a.HealthChecks = slices.Clone(a.HealthChecks)
 	a.Dependencies = slices.Clone(a.Dependencies)
+	a.Container = cloneContainer(a.Container)
+	a.Networks = slices.Clone(a.Networks)
 	return a
 }
 

@@ -59,6 +59,7 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 		UnreachableStrategy:        field(r, obj, "unreachableStrategy", r.unreachableStrategy),
 		URIs:                       field(r, obj, "uris", r.strs),
 	}
+	p.containers = r.containerFields(obj) // appdef_container.go
 	if len(r.typeErrs) > 0 {
 		return nil, &InvalidJSONError{Message: msgInvalidJSON, Details: r.typeErrs}
 	}

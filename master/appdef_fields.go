@@ -56,9 +56,7 @@ var appFieldRules = map[string]struct {
 	"readinessCheckResults": {rule: fieldOutputOnly},
 	"waiting":               {rule: fieldOutputOnly}, // atoll's: why a deployment waits
 
-	"container": {rule: fieldUnsupported, why: "containers are not supported yet: the task would run on the host, not in its image"},
-	"networks": {rule: fieldUnsupported, why: "only host networking is supported (networks: [{\"mode\": \"host\"}])",
-		noop: jsonEquals(`[{"mode":"host"}]`)},
+	"container": {rule: fieldRead}, "networks": {rule: fieldRead}, // appdef_container.go
 	"ipAddress": {rule: fieldUnsupported, why: "IP-per-task networking is not supported: tasks use the host's network"},
 	"check":     {rule: fieldUnsupported, why: "Mesos checks are not supported: use healthChecks"},
 	"fetch":     {rule: fieldRead}, "uris": {rule: fieldRead}, "readinessChecks": {rule: fieldRead}, "unreachableStrategy": {rule: fieldRead},

@@ -65,7 +65,7 @@ func validateReadiness(errs *fieldErrs, a events.App) {
 			errs.add(p+"/protocol", msgReadinessProtocol)
 		}
 		named := false
-		for _, pd := range a.PortDefinitions {
+		for _, pd := range a.PortSpecs() {
 			named = named || pd.Name == rc.PortName
 		}
 		if !named {
@@ -123,7 +123,7 @@ func readinessProbe(a events.App, t events.Task) *events.ReadinessProbe {
 		return nil
 	}
 	rc := a.ReadinessChecks[0]
-	for i, pd := range a.PortDefinitions {
+	for i, pd := range a.PortSpecs() {
 		if pd.Name == rc.PortName && i < len(t.Ports) {
 			return &events.ReadinessProbe{
 				Protocol: rc.Protocol, Path: rc.Path, Port: t.Ports[i],

@@ -345,8 +345,7 @@ func TestFormatNumbers(t *testing.T) {
 func TestAppFieldsHonouredOrRefused(t *testing.T) {
 	const ok = `"id":"web","cmd":"sleep 1"`
 	refused := []struct{ field, value string }{
-		{"container", `{"type":"DOCKER","docker":{"image":"nginx"}}`},
-		{"networks", `[{"mode":"container/bridge"}]`},
+		// container and networks: appdef_container_test.go
 		{"ipAddress", `{"networkName":"dcos"}`},
 		{"check", `{"http":{"portIndex":0,"path":"/"}}`},
 		{"storeUrls", `["http://127.0.0.1/a"]`},

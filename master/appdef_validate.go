@@ -16,7 +16,7 @@ import (
 // normalizeAppID, where it is read.
 func validateApp(a events.App, lim appLimits) []FieldErrors {
 	var errs fieldErrs
-	if (a.Cmd != "") == (len(a.Args) > 0) {
+	if (a.Cmd != "") == (len(a.Args) > 0) && (a.Cmd != "" || !hasImage(a)) {
 		errs.add("/", msgCmdOrArgs)
 	}
 	if a.Instances < 0 {
@@ -37,12 +37,13 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 	atLeast(&errs, "/maxLaunchDelaySeconds", a.MaxLaunchDelaySeconds, 0, fmtInt)
 	atLeast(&errs, "/taskKillGracePeriodSeconds", a.TaskKillGracePeriodSeconds, 0, fmtInt)
 	validatePorts(&errs, a.PortDefinitions)
+	validateContainer(&errs, a)                 // appdef_container.go
 	validateDependencies(&errs, a.Dependencies) // groups_path.go
 	for _, fe := range constraintErrors(a.Constraints) {
 		errs.add(fe.Path, fe.Errors...)
 	}
 	for i, hc := range a.HealthChecks {
-		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortDefinitions))
+		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortSpecs()))
 	}
 	validateFetch(&errs, a.Fetch)
 	validateReadiness(&errs, a)

@@ -112,6 +112,16 @@ func scalingOnly(a, b events.App) bool {
 		}
 	}
 	b.PortDefinitions = ports
+	if a.Container != nil && b.Container != nil { // the same for port mappings
+		c := *b.Container
+		c.PortMappings = slices.Clone(c.PortMappings)
+		for i := range c.PortMappings {
+			if i < len(a.Container.PortMappings) && c.PortMappings[i].ServicePort == 0 {
+				c.PortMappings[i].ServicePort = a.Container.PortMappings[i].ServicePort
+			}
+		}
+		b.Container = &c
+	}
 	return reflect.DeepEqual(a, b)
 }
 
@@ -192,7 +202,11 @@ func (m *Master) changeableLocked(id string, force bool) (events.App, error) {
 
 func (m *Master) assignPortsLocked(app *events.App) error {
 	if err := m.servicePortsLocked().Assign(m.state, app); err != nil {
-		return &ValidationError{Details: []FieldErrors{{Path: "/portDefinitions", Errors: []string{err.Error()}}}}
+		path := "/portDefinitions"
+		if app.Bridged() {
+			path = "/container/portMappings"
+		}
+		return &ValidationError{Details: []FieldErrors{{Path: path, Errors: []string{err.Error()}}}}
 	}
 	return nil
 }

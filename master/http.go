@@ -31,6 +31,7 @@ func (m *Master) Handler() http.Handler {
 	mux.HandleFunc("/v2/groups/", m.serveGroups)
 	mux.Handle("/v2/tasks", methods{"GET": m.listTasks})
 	mux.Handle("/v2/tasks/delete", methods{"POST": m.deleteTasks})
+	mux.HandleFunc("GET /v2/tasks/{taskId}/files/read", m.readTaskFile) // http_files.go
 	mux.Handle("/v2/deployments", methods{"GET": m.listDeployments})
 	mux.HandleFunc("/v2/deployments/", m.serveDeploymentPath)
 	mux.Handle("/v2/queue", methods{"GET": m.getQueue})

@@ -44,6 +44,8 @@ type appView struct {
 	Fetch                      []events.FetchURI       `json:"fetch"`
 	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
 	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
+	Container                  *containerView          `json:"container,omitempty"` // appdef_container.go
+	Networks                   []events.Network        `json:"networks"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 
@@ -106,6 +108,8 @@ func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, ta
 		Fetch:                      nonNil(a.Fetch),
 		ReadinessChecks:            nonNil(a.ReadinessChecks),
 		UnreachableStrategy:        unreachableView(a.UnreachableStrategy),
+		Container:                  containerViewOf(a.Container),
+		Networks:                   networksView(a.Networks),
 		Version:                    jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

@@ -112,13 +112,14 @@ func mesosTaskOf(t events.Task, app events.App) mesosTask {
 	return mt
 }
 
-// discoveryOf is the DiscoveryInfo Marathon gives a task of app on host
-// networking (TaskBuilder.computeDiscoveryInfo, PortDiscovery.generate):
-// one port per port definition and protocol ("udp,tcp" makes two), its
-// number the task's host port, with the definition's name and labels.
+// discoveryOf is the DiscoveryInfo Marathon gives a task of app
+// (TaskBuilder.computeDiscoveryInfo, PortDiscovery.generate): one port per
+// port definition, or a bridged app's port mapping, and protocol ("udp,tcp"
+// makes two), its number the task's host port, with the definition's name
+// and labels.
 func discoveryOf(t events.Task, app events.App) mesosDiscovery {
 	d := mesosDiscovery{Visibility: "FRAMEWORK", Name: taskName(t.AppID)}
-	for i, pd := range app.PortDefinitions {
+	for i, pd := range app.PortSpecs() { // a bridged app's: its port mappings
 		if i >= len(t.Ports) {
 			break // Marathon zips definitions with host ports
 		}

@@ -168,7 +168,8 @@ func (m *Master) killAppTasks(w http.ResponseWriter, r *http.Request, id string,
 			return
 		}
 		for _, t := range s.TasksOf(id) {
-			if host == "" || host == "*" || t.Host == host || hasIP(t, host) {
+			// The agent's address too: a bridged task's own is its container's.
+			if host == "" || host == "*" || t.Host == host || hasIP(t, host) || s.Agents[t.AgentID].IP == host {
 				ids = append(ids, t.ID)
 			}
 		}

@@ -35,7 +35,8 @@ func writeTaskText(w http.ResponseWriter, entries []*appEntry) {
 			continue
 		}
 		id := strings.ReplaceAll(strings.TrimPrefix(e.app.ID, "/"), "/", "_")
-		if len(e.app.PortDefinitions) == 0 {
+		specs := e.app.PortSpecs() // a bridged app's: its port mappings
+		if len(specs) == 0 {
 			out.WriteString(id + "\t \t")
 			for _, t := range e.tasks.tasks {
 				if t.State == events.TaskRunning {
@@ -45,7 +46,7 @@ func writeTaskText(w http.ResponseWriter, entries []*appEntry) {
 			out.WriteByte('\n')
 			continue
 		}
-		for i, pd := range e.app.PortDefinitions {
+		for i, pd := range specs {
 			out.WriteString(id + "\t" + strconv.Itoa(pd.Port) + "\t")
 			for _, t := range e.tasks.tasks {
 				if t.State != events.TaskRunning {

@@ -350,6 +350,7 @@ func (m *Master) launchLocked(app events.App, t events.Task, now time.Time) {
 		Limits:          &events.TaskLimits{Cpus: app.Cpus, Mem: app.Mem},
 		Fetch:           app.Fetch,
 		Readiness:       readinessProbe(app, t),
+		Container:       containerLaunch(app, t), // launch_container.go
 	})
 }
 

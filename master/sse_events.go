@@ -47,6 +47,8 @@ type appDefinition struct {
 	Fetch                      []events.FetchURI       `json:"fetch"`
 	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
 	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
+	Container                  *containerView          `json:"container,omitempty"` // appdef_container.go
+	Networks                   []events.Network        `json:"networks"`
 	Version                    jsonTime                `json:"version"`
 	VersionInfo                versionInfoView         `json:"versionInfo"`
 }
@@ -69,6 +71,8 @@ func appDefinitionOf(a events.App) appDefinition {
 		Fetch:                 nonNil(a.Fetch),
 		ReadinessChecks:       nonNil(a.ReadinessChecks),
 		UnreachableStrategy:   unreachableView(a.UnreachableStrategy),
+		Container:             containerViewOf(a.Container),
+		Networks:              networksView(a.Networks),
 		Version:               jsonTime(a.Version),
 		VersionInfo: versionInfoView{
 			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),

@@ -117,6 +117,7 @@ func (m *Master) applyStatusLocked(node string, up events.StatusUpdate) error {
 	if up.Ready != nil {
 		changes = readinessLocked(t, *up.Ready, changes)
 	}
+	changes = taskAddressesLocked(t, up.IPAddresses, changes) // task_addresses.go
 	if err := m.commitLocked(changes...); err != nil {
 		return err
 	}

@@ -35,20 +35,27 @@ func taskEnv(app events.App, t events.Task, agent events.Agent) map[string]strin
 		"MESOS_TASK_ID":              t.ID,
 		"MESOS_AGENT_ID":             t.AgentID,
 	}
+	// PORTn is the task's n-th host port; PORT_<p> the host port of the
+	// port the app asked for as p (its service port, or for a bridged app
+	// its container port), or of itself when it asked for any port
+	// (Marathon's EnvironmentHelper.portsEnv).
+	specs, requested := app.PortSpecs(), requestedPorts(app)
 	ports := make([]string, len(t.Ports))
 	for i, p := range t.Ports {
 		ps := strconv.Itoa(p)
 		ports[i] = ps
 		env["PORT"+strconv.Itoa(i)] = ps
-		if i < len(app.PortDefinitions) {
-			pd := app.PortDefinitions[i]
-			if pd.Port != 0 {
-				env["PORT_"+strconv.Itoa(pd.Port)] = ps
-			}
-			if pd.Name != "" {
-				env["PORT_"+envName(pd.Name)] = ps
-			}
+		if i < len(requested) && requested[i] != 0 {
+			env["PORT_"+strconv.Itoa(requested[i])] = ps
+		} else {
+			env["PORT_"+ps] = ps
 		}
+		if i < len(specs) && specs[i].Name != "" {
+			env["PORT_"+envName(specs[i].Name)] = ps
+		}
+	}
+	if hasImage(app) {
+		env["MARATHON_APP_DOCKER_IMAGE"] = app.Container.Docker.Image
 	}
 	if len(ports) > 0 {
 		env["PORT"] = ports[0]

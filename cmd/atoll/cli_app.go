@@ -165,8 +165,14 @@ func writeAppDetails(w io.Writer, a *client.App) {
 	field("CPUS", fmtNum(a.Cpus))
 	field("MEM", fmtNum(a.Mem)+" MB")
 	field("DISK", fmtNum(a.Disk)+" MB")
+	if c := a.Container; c != nil && c.Docker != nil {
+		field("IMAGE", c.Docker.Image)
+	}
+	if a.Bridged() {
+		field("NETWORK", "container/bridge")
+	}
 	var ports []string
-	for _, pd := range a.PortDefinitions {
+	for _, pd := range a.PortSpecs() { // a bridged app's: its port mappings' service ports
 		p := strconv.Itoa(pd.Port)
 		var extra []string
 		if pd.Protocol != "" {

@@ -1,6 +1,7 @@
 package main
 
-// atoll task list: the tasks of every app, or of one.
+// atoll task list: the tasks of every app, or of one; atoll task logs
+// (cli_task_logs.go).
 
 import (
 	"context"
@@ -17,6 +18,8 @@ const taskUsage = `usage: atoll task <command> [flags]
 
 commands:
   list [--app ID] [--json]   list tasks, of every app or of one
+  logs <task-id> [--stderr] [-f]
+                             print a task's stdout (or stderr) from its sandbox; -f follows it
 
 every command takes --master URL (env ATOLL_MASTER, default http://127.0.0.1:8080).
 `
@@ -30,6 +33,8 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "list", "ls":
 		return taskList(ctx, args[1:], stdout, stderr)
+	case "logs", "log":
+		return taskLogs(ctx, args[1:], stdout, stderr) // cli_task_logs.go
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, taskUsage)
 		return cliExitOK

@@ -401,6 +401,16 @@ func TestAppShow(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &app) != nil || app["id"] != "/demo/echo" {
 		t.Errorf("show --json: exit %d\n%s", code, out)
 	}
+	f.addApp(map[string]any{"id": "/bridged", "instances": 1.0,
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "echo:1"},
+			"portMappings": []any{map[string]any{"containerPort": 8080.0, "hostPort": 0.0, "servicePort": 10200.0, "protocol": "tcp", "name": "http"}}},
+		"networks": []any{map[string]any{"mode": "container/bridge"}}}, 0)
+	code, out, _ = runCLI(t, runApp, "show", "/bridged")
+	for _, want := range []string{"IMAGE:          echo:1\n", "NETWORK:        container/bridge\n", "PORTS:          10200 (tcp, http)\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("bridged app: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
 	code, _, errs = runCLI(t, runApp, "show", "/nope")
 	if code != 1 || errs != "atoll app show: App '/nope' does not exist (HTTP 404)\n" {
 		t.Errorf("show unknown app: exit %d stderr %q", code, errs)

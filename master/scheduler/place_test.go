@@ -385,6 +385,14 @@ func TestPlacePorts(t *testing.T) {
 	required.RequirePorts = true
 	outside := required
 	outside.PortDefinitions = []events.PortDefinition{{Port: 80}}
+	// A bridged app: one host port per port mapping, 0 any, else that one;
+	// its service ports and port definitions place nothing.
+	bridged := app("/echo")
+	bridged.Networks = []events.Network{{Mode: events.NetworkBridge}}
+	bridged.PortDefinitions = []events.PortDefinition{{Port: 31000}}
+	bridged.RequirePorts = true
+	bridged.Container = &events.Container{Type: events.ContainerDocker, Docker: &events.Docker{Image: "e"},
+		PortMappings: []events.PortMapping{{ContainerPort: 80, ServicePort: 31001}, {ContainerPort: 81, HostPort: 31000}}}
 
 	tests := []struct {
 		name   string
@@ -428,6 +436,14 @@ func TestPlacePorts(t *testing.T) {
 			tasks:  []events.Task{withPorts(task("t1", "/other", "a", 0), 31005)},
 			app:    required, n: 3,
 			want:   []Placement{{AgentID: "b", Host: "host-b", IP: "10.0.0.b", Ports: []int{31005}}},
+			reason: "not enough ports (2 of 2 agents)",
+		},
+		{
+			name:   "bridged: a dynamic port never takes a port another mapping fixes",
+			agents: agents(agent("a"), agent("b")),
+			tasks:  []events.Task{withPorts(task("t1", "/other", "b", 0), 31000)},
+			app:    bridged, n: 2,
+			want:   []Placement{{AgentID: "a", Host: "host-a", IP: "10.0.0.a", Ports: []int{31001, 31000}}},
 			reason: "not enough ports (2 of 2 agents)",
 		},
 		{

@@ -20,8 +20,10 @@ const (
 // keeps it when still free, so that load balancers and clients need not
 // follow a port that an update did not mean to change.
 //
-// It replaces app.PortDefinitions with a new slice rather than writing into
-// the old one, which may be shared with the state. On error, when the range
+// The service ports are the app's PortSpecs: its port definitions, or its
+// container's port mappings when it is bridged. It replaces them with a
+// new slice rather than writing into the old one, which may be shared with
+// the state. On error, when the range
 // is exhausted, the app is left unchanged.
 //
 // It counts every app of s; a caller that assigns again and again keeps a
@@ -62,7 +64,7 @@ func NewServicePorts(s *events.State) *ServicePorts {
 func (sp *ServicePorts) Set(app events.App) {
 	sp.Remove(app.ID)
 	var ports []int
-	for _, pd := range app.PortDefinitions {
+	for _, pd := range app.PortSpecs() {
 		if pd.Port != 0 {
 			ports = append(ports, pd.Port)
 			sp.add(pd.Port, 1)
@@ -118,7 +120,7 @@ func (sp *ServicePorts) Assign(s *events.State, app *events.App) error {
 		}
 		return slices.Contains(taken, p)
 	}
-	defs := slices.Clone(app.PortDefinitions)
+	defs := slices.Clone(app.PortSpecs())
 	for _, pd := range defs {
 		if pd.Port != 0 {
 			taken = append(taken, pd.Port)
@@ -128,11 +130,12 @@ func (sp *ServicePorts) Assign(s *events.State, app *events.App) error {
 	// Previous ports first, so that a fresh pick for one index cannot take
 	// the port another index is about to keep.
 	if old, ok := s.Apps[app.ID]; ok {
+		oldDefs := old.PortSpecs()
 		for i := range defs {
-			if defs[i].Port != 0 || i >= len(old.PortDefinitions) {
+			if defs[i].Port != 0 || i >= len(oldDefs) {
 				continue
 			}
-			if p := old.PortDefinitions[i].Port; p != 0 && !used(p) {
+			if p := oldDefs[i].Port; p != 0 && !used(p) {
 				defs[i].Port = p
 				taken = append(taken, p)
 			}
@@ -148,11 +151,36 @@ func (sp *ServicePorts) Assign(s *events.State, app *events.App) error {
 			next++
 		}
 		if next > ServicePortMax {
-			return fmt.Errorf("app %s: portDefinitions[%d]: no free service port in %d-%d", app.ID, i, ServicePortMin, ServicePortMax)
+			return fmt.Errorf("app %s: %s[%d]: no free service port in %d-%d", app.ID, portsField(*app), i, ServicePortMin, ServicePortMax)
 		}
 		defs[i].Port = next
 		taken = append(taken, next)
 	}
-	app.PortDefinitions = defs
+	setServicePorts(app, defs)
 	return nil
+}
+
+// setServicePorts writes the service ports of defs (the app's PortSpecs)
+// back where the app keeps them: its port mappings when it is bridged,
+// its port definitions otherwise. Both are replaced, never written into:
+// the state may share them.
+func setServicePorts(app *events.App, defs []events.PortDefinition) {
+	if !app.Bridged() || app.Container == nil {
+		app.PortDefinitions = defs
+		return
+	}
+	c := *app.Container
+	c.PortMappings = slices.Clone(c.PortMappings)
+	for i := range c.PortMappings {
+		c.PortMappings[i].ServicePort = defs[i].Port
+	}
+	app.Container = &c
+}
+
+// portsField names where the app's service ports are, for errors.
+func portsField(app events.App) string {
+	if app.Bridged() && app.Container != nil {
+		return "container.portMappings"
+	}
+	return "portDefinitions"
 }

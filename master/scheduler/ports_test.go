@@ -17,6 +17,18 @@ func withService(id string, ports ...int) events.App {
 	return a
 }
 
+// bridgedService builds a bridged app whose port mappings carry these
+// service ports.
+func bridgedService(id string, ports ...int) events.App {
+	a := app(id)
+	a.Networks = []events.Network{{Mode: events.NetworkBridge}}
+	a.Container = &events.Container{Type: events.ContainerDocker, Docker: &events.Docker{Image: "e"}}
+	for _, p := range ports {
+		a.Container.PortMappings = append(a.Container.PortMappings, events.PortMapping{ContainerPort: 80, ServicePort: p})
+	}
+	return a
+}
+
 func TestAssignServicePorts(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -65,6 +77,18 @@ func TestAssignServicePorts(t *testing.T) {
 			want: []int{10002, 10000},
 		},
 		{
+			name:  "a bridged app's mappings take service ports, and block them",
+			state: []events.App{bridgedService("/other", 10000)},
+			app:   bridgedService("/web", 0, 10002, 0),
+			want:  []int{10001, 10002, 10003},
+		},
+		{
+			name:  "a bridged app's update keeps its mappings' ports",
+			state: []events.App{bridgedService("/web", 10007)},
+			app:   bridgedService("/web", 0),
+			want:  []int{10007},
+		},
+		{
 			name: "no port definitions",
 			app:  withService("/web"),
 			want: []int{},
@@ -77,8 +101,15 @@ func TestAssignServicePorts(t *testing.T) {
 				s.Apps[a.ID] = a
 			}
 			a := tt.app
+			before := a.Container
+			if before != nil {
+				before = &events.Container{PortMappings: append([]events.PortMapping(nil), a.Container.PortMappings...)}
+			}
 			if err := AssignServicePorts(s, &a); err != nil {
 				t.Fatal(err)
+			}
+			if before != nil && !reflect.DeepEqual(before.PortMappings, tt.app.Container.PortMappings) {
+				t.Fatal("assigning wrote into the app's old port mappings, which the state may share")
 			}
 			if got := a.ServicePorts(); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("ports %v, want %v", got, tt.want)

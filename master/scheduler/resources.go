@@ -134,7 +134,7 @@ func (n *node) fits(app events.App) (lack []string) {
 // hasPorts is pickPorts's verdict without the ports: the common case (no
 // required ports, one port definition) costs one look at the floor.
 func (n *node) hasPorts(app events.App) bool {
-	if app.RequirePorts || len(app.PortDefinitions) > 1 {
+	if app.RequirePorts || len(app.PortDefinitions) > 1 || app.Bridged() {
 		_, ok := n.pickPorts(app)
 		return ok
 	}
@@ -169,25 +169,50 @@ func (n *node) raiseFloor() {
 	}
 }
 
-// pickPorts chooses one host port per port definition: the service port
-// itself under requirePorts, else the lowest free port the agent offers.
-// A zero service port cannot be required, so it takes any port.
+// pickPorts chooses one host port per port definition or, for a bridged
+// app, per port mapping (hostPorts): the port asked for when there is one,
+// else the lowest free port the agent offers that no other of the task's
+// ports asks for.
 func (n *node) pickPorts(app events.App) ([]int, bool) {
-	ports := make([]int, 0, len(app.PortDefinitions))
-	taken := func(p int) bool { return n.used[p] || slices.Contains(ports, p) }
-	for _, pd := range app.PortDefinitions {
-		p := 0
-		if app.RequirePorts && pd.Port != 0 {
-			if !n.offers(pd.Port) || taken(pd.Port) {
+	wants := hostPorts(app)
+	ports := make([]int, 0, len(wants))
+	taken := func(p int) bool { return n.used[p] || slices.Contains(ports, p) || slices.Contains(wants, p) }
+	for _, want := range wants {
+		p := want
+		if want != 0 {
+			// The same fixed port twice is a bridged app's tcp and udp
+			// mappings of one port (validation refuses it otherwise).
+			if !n.offers(want) || n.used[want] {
 				return nil, false
 			}
-			p = pd.Port
 		} else if p = n.lowestFree(taken); p == 0 {
 			return nil, false
 		}
 		ports = append(ports, p)
 	}
 	return ports, true
+}
+
+// hostPorts is what each of the app's host ports asks for, in the order
+// of its PortSpecs: 0 for any port the agent offers, else that port. A
+// bridged app's are its port mappings' hostPorts; a host-network app's are
+// its port definitions' ports under requirePorts (a zero port cannot be
+// required: it takes any), else any.
+func hostPorts(app events.App) []int {
+	if app.Bridged() && app.Container != nil {
+		wants := make([]int, len(app.Container.PortMappings))
+		for i, pm := range app.Container.PortMappings {
+			wants[i] = pm.HostPort
+		}
+		return wants
+	}
+	wants := make([]int, len(app.PortDefinitions))
+	if app.RequirePorts {
+		for i, pd := range app.PortDefinitions {
+			wants[i] = pd.Port
+		}
+	}
+	return wants
 }
 
 // offers reports whether the port lies in one of the agent's ranges.

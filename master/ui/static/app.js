@@ -485,9 +485,11 @@ function renderApp() {
 
   const agents = new Map(((S.mstate && S.mstate.slaves) || []).map((s) => [s.id, s.hostname]));
   const tasks = [...(app.tasks || [])].sort((a, b) => a.id.localeCompare(b.id));
+  // A bridged task's ports are on its agent; its own address is its container's.
+  const bridged = (app.networks || []).some((n) => n.mode === 'container/bridge');
   const body = tid('tasks-table').tBodies[0];
   body.replaceChildren(...(tasks.length ? tasks.map((t) => {
-    const ip = (t.ipAddresses && t.ipAddresses[0] && t.ipAddresses[0].ipAddress) || t.host;
+    const ip = (!bridged && t.ipAddresses && t.ipAddresses[0] && t.ipAddresses[0].ipAddress) || t.host;
     const health = t.healthy === true ? 'healthy' : t.healthy === false ? 'unhealthy' : hc ? 'unknown' : '–';
     const cls = t.state === 'TASK_RUNNING' ? 'ok' : /FAILED|LOST|KILLED|GONE|UNREACHABLE|ERROR/.test(t.state) ? 'bad' : 'warn';
     return h('tr', { dataset: { taskId: t.id, state: t.state } },
@@ -499,7 +501,9 @@ function renderApp() {
       h('td', {}, fmtTime(t.startedAt)));
   }) : [h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No tasks.'))]));
 
-  const pds = app.portDefinitions || [];
+  const pds = bridged
+    ? ((app.container && app.container.portMappings) || []).map((m) => ({ port: m.servicePort, protocol: m.protocol, name: m.name }))
+    : app.portDefinitions || [];
   tid('service-ports').replaceChildren(...(pds.length ? pds.map((p, i) => {
     const vhost = (app.labels || {})[`HAPROXY_${i}_VHOST`];
     return h('li', {}, h('span', { class: 'mono' }, `${p.port}/${p.protocol || 'tcp'}`), p.name ? ` (${p.name})` : '', vhost ? ` · vhost ${vhost}` : '');
