@@ -24,7 +24,8 @@ import (
 
 // ctrBridgeSubnet is where the agents' bridges give containers their
 // addresses (inside the test's own network namespace).
-const ctrBridgeSubnet = "198.18.20.0/24"
+// (agent i's is 198.18.2i.0/24).
+const ctrBridgeSubnet = "198.18.2%d.0/24"
 
 // TestContainerApps runs a Marathon docs-style Docker app with bridged
 // networking from an image in a registry on loopback: three instances
@@ -51,9 +52,13 @@ func TestContainerApps(t *testing.T) {
 		pushEchoImage(t, ctx, reg.Host+"/echo:"+tag, tag)
 	}
 
-	c := startCluster(t, clusterOptions{agents: 2, agentArgs: []string{
-		"--insecure-registries", reg.Host, "--bridge-subnet", ctrBridgeSubnet, "--sandbox-gc-delay", "2s",
-	}})
+	// The agents share the test's namespace: each has a bridge and a
+	// subnet of its own, as `atoll dev`'s agents do.
+	c := startCluster(t, clusterOptions{agents: 2,
+		agentArgs: []string{"--insecure-registries", reg.Host, "--sandbox-gc-delay", "2s"},
+		agentArgsFor: func(i int) []string {
+			return []string{"--bridge-name", fmt.Sprintf("atollit%d", i), "--bridge-subnet", fmt.Sprintf(ctrBridgeSubnet, i)}
+		}})
 	t.Cleanup(func() { removeContainers(t, c.dir) })
 	lb := lbStart(c, lbNodeOptions{})
 	dns := hcStartDNS(c)
@@ -65,13 +70,13 @@ func TestContainerApps(t *testing.T) {
 	ts := c.ctrWaitSteady(appID, 3, 3*time.Minute, "")
 
 	t.Run("EachTaskAnswersOnItsHostPort", func(t *testing.T) {
-		_, subnet, _ := net.ParseCIDR(ctrBridgeSubnet)
+		_, subnet, _ := net.ParseCIDR("198.18.0.0/15")
 		for _, task := range ts {
 			if len(task.Ports) != 1 {
 				t.Fatalf("task %s has host ports %v, want 1", task.ID, task.Ports)
 			}
 			if len(task.IPAddresses) == 0 || !subnet.Contains(net.ParseIP(task.IPAddresses[0].IPAddress)) {
-				t.Errorf("task %s: ipAddresses %v, want its container's address in %s", task.ID, task.IPAddresses, ctrBridgeSubnet)
+				t.Errorf("task %s: ipAddresses %v, want its container's address in 198.18.0.0/15", task.ID, task.IPAddresses)
 			}
 			addr := net.JoinHostPort(ctrAgentIP(t, task.Host), strconv.Itoa(task.Ports[0]))
 			if got, err := echoAt(addr); err != nil || got != task.ID {
@@ -100,7 +105,7 @@ func TestContainerApps(t *testing.T) {
 	t.Run("RollingDeployToTheNextImageUnderLoadLosesNothing", func(t *testing.T) {
 		load := lbStartLoad("http://"+front+"/", 2, 2)
 		load.setPhase("deploy echo:2")
-		c.mustDo("PUT", "/v2/apps"+appID, map[string]any{"container": ctrContainer(reg.Host+"/echo:2")}, 200, nil)
+		c.mustDo("PUT", "/v2/apps"+appID, map[string]any{"container": ctrContainer(reg.Host + "/echo:2")}, 200, nil)
 		ts = c.ctrWaitSteady(appID, 3, 3*time.Minute, reg.Host+"/echo:2")
 		c.lbWaitServed(front, "", appID, 30*time.Second)
 		load.setPhase("after")

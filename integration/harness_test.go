@@ -82,12 +82,16 @@ type cluster struct {
 	masters     []*proc
 	masterAddrs []string
 	agentArgs   []string // more flags for every agent
+	// agentArgsFor gives agent i flags of its own (clusterOptions).
+	agentArgsFor func(i int) []string
 }
 
 type clusterOptions struct {
 	agents       int
 	agentTimeout time.Duration
 	agentArgs    []string // more flags for every agent
+	// agentArgsFor, when set, gives agent i (from 1) flags of its own.
+	agentArgsFor func(i int) []string
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -97,7 +101,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	}
 	dir := passableTempDir(t)
 	c := &cluster{t: t, dir: dir, nats: startNATS(t, dir), httpAddr: freeAddr(t), agentTimeout: o.agentTimeout,
-		agentArgs: o.agentArgs}
+		agentArgs: o.agentArgs, agentArgsFor: o.agentArgsFor}
 	c.api = "http://" + c.httpAddr
 	t.Cleanup(c.stop)
 	c.startMaster()
@@ -162,7 +166,11 @@ func (c *cluster) startAgent(i int) {
 		"--ports", fmt.Sprintf("%d-%d", base, base+99),
 		"--work-dir", filepath.Join(c.dir, fmt.Sprintf("agent-%d", i)),
 		"--heartbeat", "250ms")
-	c.agents[i-1] = c.start(name, append(args, c.agentArgs...)...)
+	args = append(args, c.agentArgs...)
+	if c.agentArgsFor != nil {
+		args = append(args, c.agentArgsFor(i)...)
+	}
+	c.agents[i-1] = c.start(name, args...)
 }
 
 // signal sends sig to a process and waits for it to exit.
