@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	marathon "github.com/gambol99/go-marathon"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/atollhq/atoll/internal/imagetest"
@@ -102,6 +103,28 @@ func TestContainerApps(t *testing.T) {
 		})
 	})
 
+	t.Run("GoMarathonTaskEndpoints", func(t *testing.T) {
+		client, err := marathon.NewClient(marathon.Config{URL: c.api, HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// go-marathon takes the container port and answers host:hostPort
+		// of the healthy tasks.
+		got, err := client.TaskEndpoints(appID, 8080, true)
+		if err != nil {
+			t.Fatalf("TaskEndpoints: %v", err)
+		}
+		var want []string
+		for _, task := range ts {
+			want = append(want, net.JoinHostPort(task.Host, strconv.Itoa(task.Ports[0])))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("TaskEndpoints = %v, want %v", got, want)
+		}
+	})
+
 	t.Run("RollingDeployToTheNextImageUnderLoadLosesNothing", func(t *testing.T) {
 		load := lbStartLoad("http://"+front+"/", 2, 2)
 		load.setPhase("deploy echo:2")
@@ -133,6 +156,11 @@ func TestContainerApps(t *testing.T) {
 		}
 		c.signal(c.agents[0], syscall.SIGTERM)
 		c.startAgent(1)
+		c.waitFor(30*time.Second, "agent-1 to adopt its containers", func() (bool, string) {
+			log, _ := os.ReadFile(c.agents[0].log)
+			n := strings.Count(string(log), `msg="adopted container"`)
+			return n == len(on1), fmt.Sprintf("%d of %d adopted", n, len(on1))
+		})
 		c.waitFor(30*time.Second, "2 active agents", func() (bool, string) {
 			n := c.activeAgents()
 			return n == 2, fmt.Sprintf("%d active", n)
@@ -211,6 +239,7 @@ func ctrApp(id, image string, servicePort int) map[string]any {
 	container["portMappings"].([]map[string]any)[0]["servicePort"] = servicePort
 	return map[string]any{
 		"id": id, "instances": 3, "cpus": 0.1, "mem": 64,
+		"labels":    map[string]string{"HAPROXY_GROUP": "external"},
 		"container": container,
 		"networks":  []map[string]any{{"mode": "container/bridge"}},
 		"healthChecks": []map[string]any{{
@@ -323,10 +352,11 @@ func runcContainers(dir string) []string {
 	return all
 }
 
-// ctrRootfsDirs are the per-task root filesystems the agents unpacked.
+// ctrRootfsDirs are the per-task folders (the root filesystem's upper
+// layer and mount point, the bundle) of the agents' containers.
 func ctrRootfsDirs(dir string) []string {
 	var found []string
-	for _, pattern := range []string{"agent-*/containers/*/rootfs", "agent-*/*/containers/*/rootfs"} {
+	for _, pattern := range []string{"agent-*/state/containers/*"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pattern))
 		found = append(found, m...)
 	}
