@@ -3,6 +3,7 @@ package simagent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -333,9 +334,12 @@ func TestSimAgentBatchesStatuses(t *testing.T) {
 			if !slices.Equal(requests, wantRequests) {
 				t.Errorf("status requests carried %v updates each, want %v", requests, wantRequests)
 			}
-			if c := a.Counters().Snapshot(); c.StatusAcked != 3 || c.StatusSent != int64(len(wantRequests)) {
-				t.Errorf("counters %s: want %d status requests acking 3 updates", c, len(wantRequests))
-			}
+			// The agent counts an ack when the reply reaches it, a moment
+			// after the master recorded the updates.
+			waitFor(t, fmt.Sprintf("the counters to show %d status requests acking 3 updates", len(wantRequests)), func() bool {
+				c := a.Counters().Snapshot()
+				return c.StatusAcked == 3 && c.StatusSent == int64(len(wantRequests))
+			})
 		})
 	}
 }
