@@ -59,6 +59,9 @@ type ContainerConfig struct {
 	CNIPluginDirs []string
 	// PullTimeout bounds an image pull; 0 is 10 minutes.
 	PullTimeout time.Duration
+	// Policy is what containers may ask for beyond a plain container
+	// (host volumes, added capabilities); the zero value allows neither.
+	Policy events.ContainerPolicy
 }
 
 // DefaultBridgeSubnet is the bridge's subnet unless told otherwise: in
@@ -72,6 +75,7 @@ type containers struct {
 	// runtimeErr says why container tasks cannot run (no runc);
 	// bridgeErr why bridged ones cannot (no CNI plugins).
 	runtimeErr, bridgeErr error
+	policy                events.ContainerPolicy
 }
 
 // openContainers opens the image store, finds the runtime and prepares
@@ -88,7 +92,7 @@ func openContainers(cfg Config, log interface{ Warn(string, ...any) }) (*contain
 	if err != nil {
 		return nil, err
 	}
-	c := &containers{driver: &container.Driver{Images: images, Dir: filepath.Join(state, "containers")}}
+	c := &containers{policy: cfg.Containers.Policy, driver: &container.Driver{Images: images, Dir: filepath.Join(state, "containers")}}
 	name := cfg.Containers.Runtime
 	if name == "" {
 		name = "runc"
@@ -125,6 +129,10 @@ func openContainers(cfg Config, log interface{ Warn(string, ...any) }) (*contain
 // runtime; then the checkpoint.
 func (a *Agent) startContainer(ctx context.Context, req events.LaunchRequest) (started, error) {
 	c, id := req.Container, req.Task.ID
+	volumes, err := a.ctrs.allowed(c)
+	if err != nil {
+		return started{}, err
+	}
 	if a.ctrs.runtimeErr != nil {
 		return started{}, a.ctrs.runtimeErr
 	}
@@ -150,7 +158,7 @@ func (a *Agent) startContainer(ctx context.Context, req events.LaunchRequest) (s
 	a.mu.Unlock()
 
 	task := container.Task{ID: id, Cmd: req.Cmd, Args: req.Args, Env: req.Env, User: req.User, Sandbox: dir}
-	for _, v := range c.Volumes {
+	for _, v := range volumes {
 		if !filepath.IsAbs(v.HostPath) {
 			// A sandbox-relative host path is a folder of the sandbox
 			// (Mesos makes it), made with no link on the way.

@@ -63,6 +63,7 @@ func (a *Agent) registerOnce(ctx context.Context) (string, error) {
 		IP:         a.cfg.AdvertiseIP,
 		Resources:  a.cfg.Resources,
 		Attributes: a.cfg.Attributes,
+		Containers: a.cfg.Containers.Policy,
 		Tasks:      a.reports(),
 	}
 	data, err := json.Marshal(req)

@@ -34,13 +34,16 @@ type Resources struct {
 // Agent is a node that runs tasks. IP is the advertised address: what DNS
 // and HAProxy point at, which need not be the address the agent dials from.
 type Agent struct {
-	ID           string            `json:"id"`
-	Hostname     string            `json:"hostname"`
-	IP           string            `json:"ip"`
-	Resources    Resources         `json:"resources"`
-	Attributes   map[string]string `json:"attributes,omitempty"`
-	State        AgentState        `json:"state"`
-	RegisteredAt time.Time         `json:"registeredAt"`
+	ID         string            `json:"id"`
+	Hostname   string            `json:"hostname"`
+	IP         string            `json:"ip"`
+	Resources  Resources         `json:"resources"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Containers is what the agent lets containers ask for beyond a
+	// plain container (host volumes, capabilities).
+	Containers   ContainerPolicy `json:"containers,omitzero"`
+	State        AgentState      `json:"state"`
+	RegisteredAt time.Time       `json:"registeredAt"`
 }
 
 // PortDefinition is one port of an app; Port is the service port.

@@ -49,6 +49,7 @@ type RegisterRequest struct {
 	IP         string            `json:"ip"`
 	Resources  Resources         `json:"resources"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	Containers ContainerPolicy   `json:"containers,omitzero"`
 	Tasks      []TaskReport      `json:"tasks,omitempty"`
 }
 

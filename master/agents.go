@@ -162,6 +162,7 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (_ strin
 		a = events.Agent{ID: id, RegisteredAt: now.UTC()}
 	}
 	a.Hostname, a.IP, a.Resources, a.Attributes = req.Hostname, req.IP, req.Resources, req.Attributes
+	a.Containers = req.Containers
 	a.State = events.AgentActive
 	if err := m.commitLocked(events.PutAgent(a)); err != nil {
 		return "", fmt.Errorf("register agent %s: %w", id, err)

@@ -236,3 +236,32 @@ func TestGoMarathonTaskEndpointsOnABridgedApp(t *testing.T) {
 		t.Fatalf("TaskEndpoints = %v, %v; want [%s:31001]", got, err, task.Host)
 	}
 }
+
+// An app mounting a host path waits, saying why, until an agent that
+// allows the path registers (the policy its registration carries), and
+// then runs there only.
+func TestHostVolumeAppGoesOnlyWhereAllowed(t *testing.T) {
+	m, _, _ := leadingMasterOn(t)
+	addAgent(t, m, "h1", "127.0.0.11")
+	createApp(t, m, `{"id": "/db", "instances": 1, "mem": 32, "cpus": 0.1,
+		"container": {"docker": {"image": "db:1"},
+			"volumes": [{"containerPath": "/var/lib/db", "hostPath": "/srv/db", "mode": "RW"}]}}`)
+	reconcile(t, m)
+	if staged := tasksIn(m, "/db", events.TaskStaging); len(staged) != 0 {
+		t.Fatalf("staged %+v on an agent that does not allow /srv/db", staged)
+	}
+	want := "1 of 1 instances cannot be placed: host volume /srv/db is not allowed (agent flag --host-volumes) (1 of 1 agents)"
+	if reason := waitingReason(m, "/db"); reason != want {
+		t.Fatalf("waiting %q, want %q", reason, want)
+	}
+	id, err := m.registerAgent(events.NodeToken("h2"), events.RegisterRequest{Hostname: "h2", IP: "127.0.0.12",
+		Resources:  events.Resources{Cpus: 8, Mem: 8192, Disk: 1000, Ports: []events.PortRange{{Begin: 31000, End: 31100}}},
+		Containers: events.ContainerPolicy{HostVolumes: []string{"/srv"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, m)
+	if staged := tasksIn(m, "/db", events.TaskStaging); len(staged) != 1 || staged[0].AgentID != id {
+		t.Fatalf("staged %+v, want one task on h2 (%s)", staged, id)
+	}
+}

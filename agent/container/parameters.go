@@ -162,6 +162,13 @@ var knownCapabilities = []string{
 	"SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
 }
 
+// CheckCapability says whether v names a capability the kernel knows
+// ("NET_ADMIN", "cap_net_admin", "ALL").
+func CheckCapability(v string) error {
+	_, err := capability(v)
+	return err
+}
+
 // capability normalises "net_admin", "NET_ADMIN" or "CAP_NET_ADMIN" to
 // "CAP_NET_ADMIN"; "ALL" stays "ALL".
 func capability(v string) (string, error) {

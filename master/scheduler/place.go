@@ -139,8 +139,12 @@ func choose(app events.App, rules []rule, pool []*node, placed []site, known []m
 			// on 1,000 agents a third cheaper.
 			continue
 		}
+		if why := containerRefusal(n, app); why != "" {
+			rejects = append(rejects, reject{rule: ruleContainerPolicy, detail: why})
+			continue
+		}
 		if lack := n.fits(app); len(lack) > 0 {
-			rejects = append(rejects, reject{rule: -1, detail: strings.Join(lack, "/")})
+			rejects = append(rejects, reject{rule: ruleResources, detail: strings.Join(lack, "/")})
 			continue
 		}
 		if best == nil || better(n, best) {
@@ -192,6 +196,21 @@ func (s *spread) region(name string) *int {
 func (s *spread) add(p site, n *node) {
 	*s.region(p.attrs[spreadAttr])++
 	n.onAgent++
+}
+
+// containerRefusal says why the agent's container policy refuses the
+// app's container ("" if it does not): a host volume or a capability the
+// agent does not allow. The agent would fail such a task; placing it
+// elsewhere, or saying why nowhere, is what the user needs.
+func containerRefusal(n *node, app events.App) string {
+	if app.Container == nil {
+		return ""
+	}
+	var params []events.DockerParameter
+	if app.Container.Docker != nil {
+		params = app.Container.Docker.Parameters
+	}
+	return n.agent.Containers.Refusal(app.Container.Volumes, params)
 }
 
 // refusal returns the first constraint that refuses the node, in the app's

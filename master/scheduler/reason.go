@@ -8,12 +8,19 @@ import (
 )
 
 // reject is why one agent cannot take an instance: a constraint (its index)
-// with the way it refused, or missing resources (rule -1, detail the
-// resources it lacks, such as "cpus/mem").
+// with the way it refused, missing resources (rule -1, detail the
+// resources it lacks, such as "cpus/mem") or its container policy
+// (ruleContainerPolicy, detail the refusal).
 type reject struct {
 	rule   int
 	detail string
 }
+
+// The rules of rejects that are not the app's constraints.
+const (
+	ruleResources       = -1
+	ruleContainerPolicy = -2
+)
 
 // explain words why no agent of the total could take an instance, grouping
 // agents refused for the same cause:
@@ -33,22 +40,26 @@ func explain(total int, rules []rule, rejects []reject) string {
 		}
 		counts[r]++
 	}
-	// Constraints in the app's order first, resources last.
+	// Constraints in the app's order first, then resources, then the
+	// agents' container policies.
 	slices.SortFunc(causes, func(a, b reject) int {
 		ra, rb := a.rule, b.rule
 		if ra < 0 {
-			ra = len(rules)
+			ra = len(rules) - ra
 		}
 		if rb < 0 {
-			rb = len(rules)
+			rb = len(rules) - rb
 		}
 		return cmp.Or(cmp.Compare(ra, rb), strings.Compare(a.detail, b.detail))
 	})
 	parts := make([]string, len(causes))
 	for i, c := range causes {
-		if c.rule < 0 {
+		switch c.rule {
+		case ruleResources:
 			parts[i] = fmt.Sprintf("not enough %s (%d of %d agents)", c.detail, counts[c], total)
-		} else {
+		case ruleContainerPolicy:
+			parts[i] = fmt.Sprintf("%s (%d of %d agents)", c.detail, counts[c], total)
+		default:
 			parts[i] = fmt.Sprintf("constraint %s (%d of %d agents %s)", rules[c.rule].Constraint, counts[c], total, c.detail)
 		}
 	}
