@@ -228,6 +228,17 @@ func (s TaskState) Terminal() bool {
 	return false
 }
 
+// ReportedByAgents reports whether an agent may say a task is in this
+// state: the master alone stages tasks and declares them unreachable or
+// gone, and a state Mesos does not have is nobody's.
+func (s TaskState) ReportedByAgents() bool {
+	switch s {
+	case TaskStarting, TaskRunning, TaskKilling, TaskFinished, TaskFailed, TaskKilled, TaskLost, TaskError:
+		return true
+	}
+	return false
+}
+
 // Active reports whether the task holds (or is about to hold) its resources
 // on a reachable agent: staging, starting, running or being killed.
 func (s TaskState) Active() bool {

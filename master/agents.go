@@ -125,7 +125,12 @@ func (m *Master) handleRegister(msg *nats.Msg) {
 }
 
 // errNotYours refuses a message a node sent about another node.
-var errNotYours = errors.New("refused: not this node's")
+var errNotYours = fmt.Errorf("%w: not this node's", errRefused)
+
+// errRefused is a message the master will never accept, whoever sends it
+// again: it is answered with a refusal (events.AckRefused), not left to
+// be retried.
+var errRefused = errors.New("refused")
 
 // registerAgent adds or refreshes the agent of node and reconciles the
 // tasks it reports. An agent keeps its id across restarts; an id the master

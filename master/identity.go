@@ -17,6 +17,7 @@ const (
 	refusedHostname     = "hostname_not_credential"
 	refusedOtherAgent   = "other_agents_id"
 	refusedOtherTask    = "other_agents_task"
+	refusedBadState     = "not_an_agent_state"
 	refusedReplySubject = "reply_not_inbox"
 	refusedUndecodable  = "undecodable"
 )

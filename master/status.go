@@ -40,7 +40,7 @@ func (m *Master) handleStatus(msg *nats.Msg) {
 	up := ups[0]
 	_, err = m.recordStatus(node, up, func() { m.respond(msg, events.Ack{}) })
 	switch {
-	case errors.Is(err, errNotYours):
+	case errors.Is(err, errRefused):
 		m.respond(msg, events.Ack{Code: events.AckRefused, Error: err.Error()})
 	case err != nil:
 		m.log.Warn("status update not stored", "task", up.TaskID, "state", up.State, "err", err) // no ack: retried
@@ -81,7 +81,7 @@ func (m *Master) recordStatuses(node string, ups []events.StatusUpdate, ack func
 	acks := make([]events.TaskAck, 0, len(ups))
 	for _, up := range ups {
 		err := m.applyStatusLocked(node, up)
-		if err != nil && !errors.Is(err, errNotYours) {
+		if err != nil && !errors.Is(err, errRefused) {
 			m.log.Warn("status update not stored; it and the rest of its batch are left to be sent again",
 				"task", up.TaskID, "state", up.State, "unanswered", len(ups)-len(acks), "err", err)
 			break
@@ -91,12 +91,20 @@ func (m *Master) recordStatuses(node string, ups []events.StatusUpdate, ack func
 	m.ackWhenDurableLocked(func() { ack(acks) })
 }
 
+// errNotAgentState refuses a status update whose state no agent reports:
+// unknown, or one only the master decides (staging, unreachable, gone).
+var errNotAgentState = fmt.Errorf("%w: is not a state an agent reports", errRefused)
+
 // applyStatusLocked checks the status update of node's agent and commits
 // what it changes. An update for a task the state no longer holds records
 // nothing: the agent's next heartbeat gets the task killed if it still
 // runs. An update about another node's agent or task is refused
 // (errNotYours). m.mu held, and this master acting.
 func (m *Master) applyStatusLocked(node string, up events.StatusUpdate) error {
+	if !up.State.ReportedByAgents() {
+		m.refuse(refusedBadState, "node", node, "task", up.TaskID, "state", up.State)
+		return fmt.Errorf("status for task %s: %q %w", up.TaskID, up.State, errNotAgentState)
+	}
 	if a, ok := m.state.Agents[up.AgentID]; ok && events.NodeToken(a.Hostname) != node {
 		m.refuse(refusedOtherAgent, "node", node, "agent", up.AgentID, "owner", a.Hostname)
 		return fmt.Errorf("status for agent %s: %w", up.AgentID, errNotYours)

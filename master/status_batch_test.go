@@ -131,3 +131,43 @@ func request(t *testing.T, nc *nats.Conn, subject string, v, out any) {
 		t.Fatalf("reply to %s: %v (%s)", subject, err, msg.Data)
 	}
 }
+
+// TestStatusWithAStateNoAgentReportsIsRefused: an agent may say a task
+// starts, runs, ends or is being killed; a state only the master decides
+// (TASK_GONE, TASK_UNREACHABLE, TASK_STAGING) or one Mesos does not have
+// is refused, changes nothing, and in a batch does not hold up the
+// updates after it.
+func TestStatusWithAStateNoAgentReportsIsRefused(t *testing.T) {
+	m, _, ns := leadingMasterOn(t)
+	subscribeForTest(t, m)
+	h1 := addAgent(t, m, "h1", "127.0.0.11")
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 1, "cpus": 0.1, "mem": 16}`)
+	reconcile(t, m)
+	web := tasksIn(m, "/web", events.TaskStaging)
+	if len(web) != 1 {
+		t.Fatalf("%d of /web staging, want 1", len(web))
+	}
+	agent := ns.ConnectAs(t, natsauth.RoleAgent, "h1")
+	up := func(state events.TaskState) events.StatusUpdate {
+		return events.StatusUpdate{AgentID: h1, TaskID: web[0].ID, State: state, Time: time.Now()}
+	}
+	for _, state := range []events.TaskState{"TASK_BOGUS", events.TaskGone, events.TaskUnreachable, events.TaskStaging} {
+		var ack events.Ack
+		request(t, agent, m.cfg.Subjects.Status("h1"), up(state), &ack)
+		if ack.Code != events.AckRefused {
+			t.Errorf("%s: ack %+v, want a refusal", state, ack)
+		}
+	}
+	if got := tasksIn(m, "/web", events.TaskStaging); len(got) != 1 {
+		t.Fatal("the task left TASK_STAGING after refused updates")
+	}
+	var reply events.AckBatch
+	request(t, agent, m.cfg.Subjects.Status("h1"), events.StatusBatch{Updates: []events.StatusUpdate{
+		up("TASK_BOGUS"), up(events.TaskRunning)}}, &reply)
+	if len(reply.Acks) != 2 || reply.Acks[0].Code != events.AckRefused || reply.Acks[1].Error != "" {
+		t.Fatalf("batch acks %+v, want a refusal then an ack", reply.Acks)
+	}
+	if n := len(tasksIn(m, "/web", events.TaskRunning)); n != 1 {
+		t.Errorf("%d of /web running after the batch, want 1", n)
+	}
+}
