@@ -12,20 +12,26 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Log rotation. A task writes its stdout and stderr straight into its
 // sandbox files (opened O_APPEND, by the agent for the task); every
-// logCheckInterval the agent rotates a file past LogMaxSize the way
-// logrotate's copytruncate does: its content is copied to stdout.1 (the
-// one older file kept, replaced), then it is truncated, and the task's
-// next write lands at its start. Why this design rather than Mesos's
-// logger process per task: it needs no process per task (memory per
-// container matters), and nothing of it lives in the agent process, so
-// logs go on being written and bounded across an agent restart and
-// re-adoption. What it costs: a file may exceed the limit by what the
-// task writes in one interval, and a write landing between the last copy
-// and the truncation is lost.
+// logCheckInterval the agent rotates a file past LogMaxSize: its head is
+// copied to stdout.1 (the one older file kept, replaced) and then cut out
+// of the file in place with fallocate's FALLOC_FL_COLLAPSE_RANGE, so that
+// what the task writes meanwhile stays, after it, and nothing is lost.
+// The cut is at a file system block boundary (the call's rule): stdout.1
+// holds whole blocks and up to a block of the older output stays at the
+// start of stdout. On a file system without the call (tmpfs, some
+// overlays) the agent falls back to logrotate's copytruncate, where a
+// write landing between the last copy and the truncation is lost.
+// Why this design rather than Mesos's logger process per task: it needs
+// no process per task (memory per container matters), and nothing of it
+// lives in the agent process, so logs go on being written and bounded
+// across an agent restart and re-adoption. What it costs: a file may
+// exceed the limit by what the task writes in one interval.
 
 // DefaultLogMaxSize is the size a task's stdout or stderr is rotated at.
 const DefaultLogMaxSize = 10 << 20
@@ -54,7 +60,7 @@ func (a *Agent) rotateLogs(ctx context.Context) {
 		a.mu.Unlock()
 		for _, id := range ids {
 			for _, name := range []string{"stdout", "stderr"} {
-				if err := rotateLog(filepath.Join(a.taskDir(id), name), a.cfg.LogMaxSize); err != nil {
+				if _, err := rotateLog(filepath.Join(a.taskDir(id), name), a.cfg.LogMaxSize); err != nil {
 					a.log.Warn("cannot rotate a task's log", "task", id, "file", name, "err", err)
 				}
 			}
@@ -62,50 +68,43 @@ func (a *Agent) rotateLogs(ctx context.Context) {
 	}
 }
 
-// rotateLog moves path's content to path.1 and empties path, if path is
-// larger than limit. The sandbox is the task's: path is opened without
-// following a link, and left alone unless it is a regular file with one
-// name (a hard link to another file is not the task's log); path.1 is
-// made anew, owned as path is, and renamed into place.
-func rotateLog(path string, limit int64) error {
+// rotateLog moves path's older content to path.1, if path is larger
+// than limit, and reports whether it did. The sandbox is the task's: path
+// is opened without following a link, and left alone unless it is a
+// regular file with one name (a hard link to another file is not the
+// task's log); path.1 is made anew, owned as path is, and renamed into
+// place.
+func rotateLog(path string, limit int64) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
-		return fmt.Errorf("%s is not a regular file with one name: left alone", path)
+		return false, fmt.Errorf("%s is not a regular file with one name: left alone", path)
 	}
 	if fi.Size() <= limit {
-		return nil
+		return false, nil
 	}
 	tmp := path + ".1.tmp"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return false, err
 	}
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, fi.Mode().Perm())
 	if err != nil {
-		return err
+		return false, err
 	}
 	err = out.Chown(int(st.Uid), int(st.Gid))
-	var copied int64
-	// Copy, then once more what was written meanwhile: the window for a
-	// lost write is the second copy's.
-	for i := 0; i < 2 && err == nil; i++ {
-		var n int64
-		n, err = io.Copy(out, io.NewSectionReader(f, copied, 1<<62))
-		copied += n
-	}
 	if err == nil {
-		err = f.Truncate(0)
+		err = moveHead(f, out, fi.Size(), int64(st.Blksize))
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
@@ -115,9 +114,45 @@ func rotateLog(path string, limit int64) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("rotate %s: %w", path, err)
+		return false, fmt.Errorf("rotate %s: %w", path, err)
 	}
-	return nil
+	return true, nil
+}
+
+// moveHead copies f's head to out and removes it from f: the whole blocks
+// before size's last byte, collapsed out of f in place (writes appended
+// meanwhile stay); where the file system cannot, all of f, truncated
+// after (copytruncate).
+func moveHead(f, out *os.File, size, block int64) error {
+	if block > 0 {
+		if head := (size - 1) / block * block; head > 0 {
+			if _, err := io.Copy(out, io.NewSectionReader(f, 0, head)); err != nil {
+				return err
+			}
+			err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_COLLAPSE_RANGE, 0, head)
+			if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EINVAL) {
+				return err // nil: done
+			}
+			// Not on this file system: copytruncate, from the start.
+			if err := out.Truncate(0); err != nil {
+				return err
+			}
+			if _, err := out.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+		}
+	}
+	var copied int64
+	// Copy, then once more what was written meanwhile: the window for a
+	// lost write is the second copy's.
+	for range 2 {
+		n, err := io.Copy(out, io.NewSectionReader(f, copied, 1<<62))
+		if err != nil {
+			return err
+		}
+		copied += n
+	}
+	return f.Truncate(0)
 }
 
 // ParseLogSize reads a --log-max-size: bytes, or a number with KB, MB or

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,8 @@ import (
 )
 
 // A task's stdout past the limit is rotated to stdout.1: the file stays
-// bounded, the older output is kept once, both readable through the
+// bounded, the older output is kept once (stdout.1 whole blocks, the rest
+// still at the start of stdout, nothing lost), both readable through the
 // files verb.
 func TestLogRotationBoundsTheFile(t *testing.T) {
 	env := newTestEnv(t)
@@ -29,20 +32,91 @@ func TestLogRotationBoundsTheFile(t *testing.T) {
 	}
 	env.master.waitStatus(t, "chatty.1", events.TaskRunning)
 	dir := filepath.Join(cfg.WorkDir, "tasks", "chatty.1")
+	want := strings.Repeat("x", 300000) + "after\n"
+	var older int
 	waitFor(t, 15*time.Second, "stdout rotated", func() bool {
-		fi, err := os.Stat(filepath.Join(dir, "stdout.1"))
-		return err == nil && fi.Size() == 300000 && sandboxFile(cfg, "chatty.1", "stdout") == "after\n"
+		old, err := os.ReadFile(filepath.Join(dir, "stdout.1"))
+		older = len(old)
+		return err == nil && string(old)+sandboxFile(cfg, "chatty.1", "stdout") == want
 	})
+	if older < 300000-8192 {
+		t.Errorf("stdout.1 holds %d bytes of the 300000 written before the rotation", older)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "stdout")); err != nil || fi.Size() > cfg.LogMaxSize {
 		t.Errorf("stdout after rotation: %v, %v", fi.Size(), err)
 	}
 	ce := &containerEnv{testEnv: env}
-	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: 299990, Length: 100}); r.Data != strings.Repeat("x", 10) || r.Offset != 299990 {
+	end := int64(older - 10)
+	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: end, Length: 100}); r.Data != strings.Repeat("x", 10) || r.Offset != end {
 		t.Errorf("stdout.1's end = %+v", r)
 	}
-	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: 0}); len(r.Data) != 300000 {
-		t.Errorf("stdout.1 read in full: %d bytes", len(r.Data))
+	if r := ce.readFile(events.FileReadRequest{TaskID: "chatty.1", Path: "stdout.1", Offset: 0}); len(r.Data) != older {
+		t.Errorf("stdout.1 read in full: %d bytes, want %d", len(r.Data), older)
 	}
+}
+
+// A task writing all the while its log is rotated loses no line: what
+// was written is, in order, in the rotated pieces and the file after.
+func TestLogRotationLosesNoWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stdout")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lines = 200000
+	done := make(chan error, 1)
+	go func() {
+		for i := range lines {
+			if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- w.Close()
+	}()
+	var got bytes.Buffer
+	rotations := 0
+	collect := func() {
+		rotated, err := rotateLog(path, 16<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rotated {
+			rotations++
+			old, err := os.ReadFile(path + ".1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Write(old)
+		}
+	}
+	for writing := true; writing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			writing = false
+		default:
+			collect()
+		}
+	}
+	rest, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Write(rest)
+	var want bytes.Buffer
+	for i := range lines {
+		fmt.Fprintf(&want, "line %d\n", i)
+	}
+	if rotations < 10 {
+		t.Fatalf("only %d rotations while the task wrote: the test proves nothing", rotations)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("after %d rotations the pieces hold %d bytes, the task wrote %d: lines lost or repeated", rotations, got.Len(), want.Len())
+	}
+	t.Logf("%d rotations, %d bytes, nothing lost", rotations, want.Len())
 }
 
 // A finished task's sandbox goes after the GC delay; a running task's
