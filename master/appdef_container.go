@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/atollhq/atoll/events"
+	"github.com/atollhq/atoll/events/dockerparam"
 )
 
 // Marathon's container and networks (appContainer.raml, network.raml,
@@ -48,16 +50,6 @@ const (
 	msgHostPortsUnique    = "Host ports must be unique per protocol."
 	msgNetworkNames       = "is not supported by atoll: it names container networks (mode \"container\")"
 )
-
-// dockerParameters are the docker run flags (container.docker.parameters
-// keys) the agent maps onto the OCI spec: agent/container's
-// SupportedParameters, which appdef_container_test.go checks this against
-// (the master does not import the agent). A value docker itself would
-// refuse fails the task at launch, with the agent's message.
-var dockerParameters = []string{
-	"cap-add", "cap-drop", "env", "e", "hostname", "h", "label", "l", "oom-score-adj",
-	"pids-limit", "read-only", "shm-size", "sysctl", "tmpfs", "ulimit", "user", "u", "workdir", "w",
-}
 
 // containerPatch is an app JSON's container and networks as given; nil
 // was absent (or null). A container given replaces the app's as a whole,
@@ -440,9 +432,15 @@ func validateContainer(errs *fieldErrs, a events.App) {
 			errs.add("/container/docker/image", msgNotEmpty)
 		}
 		for i, dp := range c.Docker.Parameters {
-			if !slices.Contains(dockerParameters, strings.TrimLeft(dp.Key, "-")) {
+			// The agent's own reading (events/dockerparam): a value it
+			// would refuse at launch is refused here, before anything runs.
+			switch err := dockerparam.Check(dp); {
+			case errors.Is(err, dockerparam.UnknownKeyError):
 				errs.add(fmt.Sprintf("/container/docker/parameters(%d)/key", i),
-					fmt.Sprintf(msgDockerParam, strings.Join(dockerParameters, ", ")))
+					fmt.Sprintf(msgDockerParam, strings.Join(dockerparam.Keys, ", ")))
+			case err != nil:
+				errs.add(fmt.Sprintf("/container/docker/parameters(%d)/value", i),
+					fmt.Sprintf("%q for %s: %v", dp.Value, dp.Key, err))
 			}
 		}
 	}

@@ -3,21 +3,11 @@ package master
 import (
 	"encoding/json"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 
-	"github.com/atollhq/atoll/agent/container"
 	"github.com/atollhq/atoll/events"
 )
-
-// The master refuses the docker parameters the agent cannot map, so its
-// list must be the agent's.
-func TestDockerParametersAreTheAgents(t *testing.T) {
-	if !slices.Equal(dockerParameters, container.SupportedParameters) {
-		t.Fatalf("master's %v, agent's %v", dockerParameters, container.SupportedParameters)
-	}
-}
 
 const bridgedApp = `{"id":"/echo","instances":3,
 	"container":{"type":"DOCKER","docker":{"image":"127.0.0.1:5000/echo:1"},
@@ -165,6 +155,10 @@ func TestContainerRefusals(t *testing.T) {
 		{"credential", `{"id":"/a","container":{"docker":{"image":"x","credential":{"principal":"p"}}}}`, "/container/docker/credential", "not supported"},
 		{"unknown docker parameter", `{"id":"/a","container":{"docker":{"image":"x","parameters":[{"key":"cap-add","value":"NET_ADMIN"},{"key":"privileged","value":"true"}]}}}`,
 			"/container/docker/parameters(1)/key", "cap-add, cap-drop"},
+		{"docker parameter value the agent would refuse", `{"id":"/a","container":{"docker":{"image":"x","parameters":[{"key":"env","value":"A=b"},{"key":"ulimit","value":"nofile=lots"}]}}}`,
+			"/container/docker/parameters(1)/value", `"nofile=lots" for ulimit: soft limit is not a number`},
+		{"unknown capability", `{"id":"/a","container":{"docker":{"image":"x","parameters":[{"key":"cap-add","value":"FLY"}]}}}`,
+			"/container/docker/parameters(0)/value", "unknown capability"},
 		{"no image", `{"id":"/a","container":{"docker":{"image":""}}}`, "/container/docker/image", msgNotEmpty},
 		{"MESOS without an image", `{"id":"/a","cmd":"x","container":{"type":"MESOS"}}`, "/container/docker", "image"},
 		{"bad type", `{"id":"/a","container":{"type":"RKT",` + img + `}}`, "/container/type", "DOCKER, MESOS"},

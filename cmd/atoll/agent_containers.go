@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/atollhq/atoll/agent"
-	"github.com/atollhq/atoll/agent/container"
+	"github.com/atollhq/atoll/events/dockerparam"
 )
 
 // containerFlags are an agent's flags for tasks run from images, their
@@ -51,7 +51,7 @@ func (f containerFlags) apply(cfg *agent.Config) error {
 		cfg.Containers.Policy.HostVolumes = append(cfg.Containers.Policy.HostVolumes, filepath.Clean(h))
 	}
 	for _, c := range commaList(f.caps) {
-		if err := container.CheckCapability(c); err != nil {
+		if _, err := dockerparam.Capability(c); err != nil {
 			return fmt.Errorf("--container-caps: %q: %w", c, err)
 		}
 		cfg.Containers.Policy.Capabilities = append(cfg.Containers.Policy.Capabilities, c)
