@@ -206,15 +206,20 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		if a, ok := s.Apps[e.App.ID]; ok {
 			before = &a
 		}
-		post := apiPostEvent{
-			URI: "/v2/apps" + e.App.ID, AppDefinition: appDefinitionOf(*e.App),
-			EventType: "api_post_event", Timestamp: ts,
-		}
+		frames := healthCheckFrames(id, ts, before, e.App)
+		// Marathon posts api_post_event from /v2/apps calls alone
+		// (AppsResource.maybePostEvent): a group change, a bulk update,
+		// a scale by /v2/tasks/delete or the master's own changes make
+		// none, and only those calls carry an origin.
 		if o := e.Origin; o != nil {
 			ip := o.ClientIP
-			post.ClientIP, post.URI = &ip, o.URI
+			post := apiPostEvent{
+				ClientIP: &ip, URI: o.URI, AppDefinition: appDefinitionOf(*e.App),
+				EventType: "api_post_event", Timestamp: ts,
+			}
+			frames = append([]sseFrame{frame(id, "api_post_event", post)}, frames...)
 		}
-		return append([]sseFrame{frame(id, "api_post_event", post)}, healthCheckFrames(id, ts, before, e.App)...)
+		return frames
 	case events.AppRemoved:
 		a, ok := s.Apps[e.ID]
 		if !ok {

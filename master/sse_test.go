@@ -150,6 +150,21 @@ func sseMaster(t *testing.T) (*Master, *httptest.Server) {
 	return m, srv
 }
 
+// postApp creates an app as POST /v2/apps from 127.0.0.1 does: with its
+// origin, so that the event stream has its api_post_event.
+func postApp(t *testing.T, m *Master, body string) events.App {
+	t.Helper()
+	app, err := appForCreate([]byte(body), testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := m.CreateAppFor(app, &events.Origin{ClientIP: "127.0.0.1", URI: "/v2/apps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch.App
+}
+
 // stagedTask launches the app's tasks and returns one.
 func stagedTask(t *testing.T, m *Master, appID string) events.Task {
 	t.Helper()
@@ -173,13 +188,13 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("remoteAddress %v", ra)
 	}
 
-	createApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "labels": {"HAPROXY_GROUP": "external"}}`)
+	postApp(t, m, `{"id": "/web", "cmd": "sleep 1000", "instances": 1, "labels": {"HAPROXY_GROUP": "external"}}`)
 	post := s.next(t)
 	if post.typ != "api_post_event" {
 		t.Fatalf("got %+v, want api_post_event", post)
 	}
 	v := decode(t, post)
-	if at(t, v, "uri") != "/v2/apps/web" || at(t, v, "appDefinition", "id") != "/web" ||
+	if at(t, v, "uri") != "/v2/apps" || at(t, v, "appDefinition", "id") != "/web" ||
 		at(t, v, "appDefinition", "labels", "HAPROXY_GROUP") != "external" {
 		t.Fatalf("api_post_event %s", post.data)
 	}
@@ -334,7 +349,7 @@ func TestEventStreamResync(t *testing.T) {
 	m.sse.mu.Unlock()
 	live := openSSE(t, srv.URL+"/v2/events", "")
 	live.next(t)
-	createApp(t, m, `{"id": "/a", "cmd": "sleep 1000", "instances": 3}`)
+	postApp(t, m, `{"id": "/a", "cmd": "sleep 1000", "instances": 3}`)
 	old := live.until(t, "api_post_event")[0].id
 	reconcile(t, m) // 3 launches: the ring of 3 forgets the app's creation
 	live.until(t, "status_update_event")
@@ -370,7 +385,7 @@ func TestSlowClientDoesNotBlockCommits(t *testing.T) {
 		for i := 0; i < 50; i++ {
 			app, err := appForCreate([]byte(fmt.Sprintf(`{"id": "/app%d", "cmd": "sleep 1", "instances": 0}`, i)), testLimits)
 			if err == nil {
-				_, err = m.CreateApp(app)
+				_, err = m.CreateAppFor(app, &events.Origin{ClientIP: "127.0.0.1", URI: "/v2/apps"})
 			}
 			if err != nil {
 				done <- err
@@ -653,5 +668,30 @@ func TestAgentChangesReachTheStream(t *testing.T) {
 	got = s.next(t)
 	if v := decode(t, got); v["agentId"] != id || v["state"] != "gone" {
 		t.Fatalf("on gone: got %+v", got)
+	}
+}
+
+// Marathon posts api_post_event for calls on /v2/apps alone: an app made
+// by a group change, or scaled by the master, has none (marathon-lb and
+// other listeners would otherwise see API calls nobody made).
+func TestAPIPostEventOnlyForAppsCalls(t *testing.T) {
+	m, srv := sseMaster(t)
+	s := openSSE(t, srv.URL+"/v2/events", "")
+	s.next(t)
+	h := m.Handler()
+	if res := call(t, h, "POST", "/v2/groups", `{"id": "/g", "apps": [{"id": "a", "cmd": "sleep 1000"}]}`); res.status != 201 {
+		t.Fatalf("POST /v2/groups: %d %s", res.status, res.body)
+	}
+	for _, e := range s.until(t, "deployment_info") {
+		if e.typ == "api_post_event" {
+			t.Fatalf("a group change posted %s", e.data)
+		}
+	}
+	if res := call(t, h, "PUT", "/v2/apps/g/a?force=true", `{"cmd": "sleep 1000", "instances": 2}`); res.status != 200 {
+		t.Fatalf("PUT /v2/apps/g/a: %d %s", res.status, res.body)
+	}
+	seen := s.until(t, "api_post_event")
+	if post := decode(t, seen[len(seen)-1]); post["uri"] != "/v2/apps/g/a" {
+		t.Errorf("api_post_event uri %v, want /v2/apps/g/a", post["uri"])
 	}
 }
