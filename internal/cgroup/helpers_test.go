@@ -1,8 +1,11 @@
 package cgroup
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -45,14 +48,18 @@ func openTestParent(t *testing.T, l Limits) *Parent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.RemoveIfEmpty() })
+	t.Cleanup(func() {
+		if err := p.RemoveIfEmpty(); err != nil && !errors.Is(err, fs.ErrNotExist) { // removed by the test
+			t.Error(err)
+		}
+	})
 	return p
 }
 
 // task is a busybox shell script running in a task's cgroup.
 type task struct {
 	cmd            *exec.Cmd
-	stdout, stderr *os.File // files, not pipes: Wait need not wait for what the task left running
+	stdout, stderr *os.File   // files, not pipes: Wait need not wait for what the task left running
 	done           chan error // Wait's result
 }
 
@@ -80,7 +87,14 @@ func startIn(t *testing.T, g *Group, script string) *task {
 		t.Fatal(err)
 	}
 	go func() { tk.done <- tk.cmd.Wait() }()
-	t.Cleanup(func() { _ = g.Destroy(t.Context()) })
+	t.Cleanup(func() {
+		// Not t.Context(): it is done before cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Destroy(ctx); err != nil {
+			t.Error(err)
+		}
+	})
 	if err := g.Add(tk.cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
