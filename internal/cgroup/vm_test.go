@@ -61,7 +61,9 @@ func TestCgroupV2InAVM(t *testing.T) {
 		// No network device at all; the console is the serial port.
 		"-nodefaults", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot", "-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all")
+		// loglevel 3: a panic shows, the OOM killer's reports (which
+		// would cut the tests' lines) do not.
+		"-append", "console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all")
 	cmd := exec.CommandContext(ctx, qemu, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
