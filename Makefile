@@ -9,10 +9,11 @@ PKGS      := ./...
 # (paths: not on PATH) wire bridge networking, and the static busybox is
 # copied into test images as their /bin/sh; the portmap plugin calls
 # iptables; ip and nsenter put the container tests in a network namespace
-# of their own.
+# of their own. QEMU boots a cgroup v2 kernel for internal/cgroup's
+# tests (xz unpacks that kernel, so that it boots fast).
 TEST_DEPS  := curl:curl dig:bind9-dnsutils haproxy:haproxy /usr/share/zookeeper/bin/zkServer.sh:zookeeper chromium:chromium \
 	runc:runc docker-registry:docker-registry /usr/lib/cni/bridge:containernetworking-plugins /bin/busybox:busybox-static \
-	iptables:iptables ip:iproute2 nsenter:util-linux
+	iptables:iptables ip:iproute2 nsenter:util-linux qemu-system-x86_64:qemu-system-x86 xz:xz-utils
 # ...and the ones make bench needs: the DNS load generator and the
 # reference server it compares against, the HTTP load generator and the
 # HAProxy the LB benchmark drives; runc, the registry and busybox for

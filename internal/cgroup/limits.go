@@ -2,7 +2,8 @@
 // one parent cgroup the agent owns: the kernel enforces a task's memory,
 // CPU and process count, and the agent reads its usage and its OOM kills
 // there (DESIGN.md §10, §11). cgroup v1 and v2 both, through
-// github.com/containerd/cgroups/v3; v1 is what the test machines have.
+// github.com/containerd/cgroups/v3. The test machines have v1; the tests
+// run on v2 in a VM too (TestCgroupV2InAVM).
 package cgroup
 
 import (
