@@ -2,7 +2,6 @@ package master
 
 import (
 	"encoding/json"
-	"reflect"
 	"slices"
 
 	"github.com/atollhq/atoll/events"
@@ -62,22 +61,6 @@ type appProp struct {
 	// Marathon's events (appDefinition); a zero output is not shown.
 	api, event output
 }
-
-// output shows a field: show is a func(*events.App) T; omitEmpty leaves
-// an empty value out (encoding/json's omitempty).
-type output struct {
-	typ       reflect.Type
-	show      any
-	omitEmpty bool
-}
-
-// shown says the field is shown as f computes it.
-func shown[T any](f func(*events.App) T) output {
-	return output{typ: reflect.TypeFor[T](), show: f}
-}
-
-// omittedEmpty is o, left out when empty.
-func (o output) omittedEmpty() output { o.omitEmpty = true; return o }
 
 // prop is an entry read by read into a value of type T that, given,
 // replaces the App field at get (PUT and PATCH alike).
