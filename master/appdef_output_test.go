@@ -49,7 +49,7 @@ import "github.com/atollhq/atoll/events"
 	view("appDefView", "appDefView is an app's definition as GET /v2/apps shows it; appView adds its status.",
 		"appDefViewOf", "a *events.App", "a", false)
 	view("appDefinition", "appDefinition is an app as Marathon's AppDefinition JSON has it in its events.",
-		"appDefinitionOf", "a events.App", "&a", true)
+		"appEventViewOf", "a *events.App", "a", true)
 	return format.Source(b.Bytes())
 }
 

@@ -62,8 +62,15 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 // appViewFrom is the app as the API shows it, given its task counts, the
 // deployments naming it (oldest first) and, withTasks, its tasks by id.
 func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, tasks []events.Task, withTasks bool) appView {
+	return appViewOfApp(&a, c, deps, tasks, withTasks)
+}
+
+// appViewOfApp is appViewFrom for an app on the heap already (the view's
+// fields are shown through the schema's functions, which a would escape
+// to: appDefinitionOf).
+func appViewOfApp(a *events.App, c events.TaskCounts, deps []events.Deployment, tasks []events.Task, withTasks bool) appView {
 	v := appView{
-		appDefView:  appDefViewOf(&a),
+		appDefView:  appDefViewOf(a),
 		Deployments: []deploymentRef{},
 		Waiting:     []string{},
 	}

@@ -22,6 +22,11 @@ type apiPostEvent struct {
 // definition without /v2/apps' task counts and deployments), is made
 // from the app schema: appdef_output_gen.go.
 
+// appDefinitionOf is a's event view. The views take the app by pointer:
+// the schema's show functions are called through interfaces, so the app
+// they are given escapes, and an app already on the heap costs nothing.
+func appDefinitionOf(a events.App) appDefinition { return appEventViewOf(&a) }
+
 // groupChangeEvent is Marathon's group_change_success (a change was
 // accepted) and group_change_failed (with the reason it was not).
 type groupChangeEvent struct {
@@ -135,7 +140,7 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 			before = &a
 		}
 		post := apiPostEvent{
-			URI: "/v2/apps" + e.App.ID, AppDefinition: appDefinitionOf(*e.App),
+			URI: "/v2/apps" + e.App.ID, AppDefinition: appEventViewOf(e.App),
 			EventType: "api_post_event", Timestamp: ts,
 		}
 		if o := e.Origin; o != nil {
