@@ -79,7 +79,7 @@ func readWith[T any](read func(*reader, string, json.RawMessage) (T, bool)) func
 	}
 }
 
-// defaults to v.
+// defaults sets the field's default (defaultApp).
 func (e appProp) defaults(set func(*events.App)) appProp { e.def = set; return e }
 
 // checked by check.
@@ -90,6 +90,9 @@ func (e appProp) checked(check func(*fieldErrs, *events.App, appLimits)) appProp
 
 // shownAs api in GET /v2/apps and event in Marathon's events.
 func (e appProp) shownAs(api, event output) appProp { e.api, e.event = api, event; return e }
+
+// shownAlike in GET /v2/apps and in Marathon's events.
+func (e appProp) shownAlike(o output) appProp { return e.shownAs(o, o) }
 
 // cloned by clone.
 func (e appProp) cloned(clone func(*events.App)) appProp { e.clone = clone; return e }

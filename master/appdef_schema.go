@@ -29,7 +29,7 @@ var appSchema = []appProp{
 	// The id is the URL's on a PUT; appForCreate and appForUpdate check
 	// the body's and normalize it (normalizeAppID).
 	prop("id", "ID", func(a *events.App) *string { return &a.ID }, (*reader).str).merged(nil).
-		shownAs(shown(func(a *events.App) string { return a.ID }), shown(func(a *events.App) string { return a.ID })),
+		shownAlike(shown(func(a *events.App) string { return a.ID })),
 
 	// cmd and args exclude each other: giving one drops the other, so a
 	// PUT can switch an app from cmd to args.
@@ -74,12 +74,12 @@ var appSchema = []appProp{
 				errs.add("/", msgSingleInst)
 			}
 		}).
-		shownAs(shown(func(a *events.App) int { return a.Instances }), shown(func(a *events.App) int { return a.Instances })),
+		shownAlike(shown(func(a *events.App) int { return a.Instances })),
 	number("cpus", "Cpus", func(a *events.App) *float64 { return &a.Cpus }, defaultCpus, 0, fmtDouble),
 	number("mem", "Mem", func(a *events.App) *float64 { return &a.Mem }, defaultMem, 0, fmtDouble),
 	number("disk", "Disk", func(a *events.App) *float64 { return &a.Disk }, defaultDisk, 0, fmtDouble),
 	unsupported("gpus", "GPUs are not supported", jsonEquals(`0`)).
-		shownAs(shown(func(*events.App) int { return 0 }), shown(func(*events.App) int { return 0 })),
+		shownAlike(shown(func(*events.App) int { return 0 })),
 
 	// ports is Marathon's legacy form of portDefinitions: service ports
 	// only; portDefinitions win when both are given (and must agree).
@@ -110,25 +110,24 @@ var appSchema = []appProp{
 		}).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { validatePorts(errs, a.PortDefinitions) }).
 		cloned(clonePortDefinitions).
-		shownAs(shown(func(a *events.App) []events.PortDefinition { return nonNil(a.PortDefinitions) }),
-			shown(func(a *events.App) []events.PortDefinition { return nonNil(a.PortDefinitions) })),
+		shownAlike(shown(func(a *events.App) []events.PortDefinition { return nonNil(a.PortDefinitions) })),
 	prop("requirePorts", "RequirePorts", func(a *events.App) *bool { return &a.RequirePorts }, (*reader).boolean).
-		shownAs(shown(func(a *events.App) bool { return a.RequirePorts }), shown(func(a *events.App) bool { return a.RequirePorts })),
+		shownAlike(shown(func(a *events.App) bool { return a.RequirePorts })),
 	prop("constraints", "Constraints", func(a *events.App) *[][]string { return &a.Constraints }, (*reader).constraints).
 		defaults(func(a *events.App) { a.Constraints = [][]string{} }).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { errs.merge(constraintErrors(a.Constraints)) }).
 		cloned(cloneConstraints).
-		shownAs(shown(func(a *events.App) [][]string { return nonNil(a.Constraints) }), shown(func(a *events.App) [][]string { return nonNil(a.Constraints) })),
+		shownAlike(shown(func(a *events.App) [][]string { return nonNil(a.Constraints) })),
 	prop("labels", "Labels", func(a *events.App) *map[string]string { return &a.Labels }, (*reader).strMap).
 		defaults(func(a *events.App) { a.Labels = map[string]string{} }).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { checkLabels(errs, a.Labels) }).
 		cloned(func(a *events.App) { a.Labels = maps.Clone(a.Labels) }).
-		shownAs(shown(func(a *events.App) map[string]string { return nonNilMap(a.Labels) }), shown(func(a *events.App) map[string]string { return nonNilMap(a.Labels) })),
+		shownAlike(shown(func(a *events.App) map[string]string { return nonNilMap(a.Labels) })),
 	prop("env", "Env", func(a *events.App) *map[string]string { return &a.Env }, (*reader).env).
 		defaults(func(a *events.App) { a.Env = map[string]string{} }).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { checkEnv(errs, a.Env) }).
 		cloned(func(a *events.App) { a.Env = maps.Clone(a.Env) }).
-		shownAs(shown(func(a *events.App) map[string]string { return nonNilMap(a.Env) }), shown(func(a *events.App) map[string]string { return nonNilMap(a.Env) })),
+		shownAlike(shown(func(a *events.App) map[string]string { return nonNilMap(a.Env) })),
 	prop("healthChecks", "HealthChecks", func(a *events.App) *[]events.HealthCheck { return &a.HealthChecks }, (*reader).healthChecks).
 		defaults(func(a *events.App) { a.HealthChecks = []events.HealthCheck{} }).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) {
@@ -137,13 +136,13 @@ var appSchema = []appProp{
 			}
 		}).
 		cloned(cloneSlice(func(a *events.App) *[]events.HealthCheck { return &a.HealthChecks })).
-		shownAs(shown(func(a *events.App) []events.HealthCheck { return nonNil(a.HealthChecks) }), shown(func(a *events.App) []events.HealthCheck { return nonNil(a.HealthChecks) })),
+		shownAlike(shown(func(a *events.App) []events.HealthCheck { return nonNil(a.HealthChecks) })),
 	prop("upgradeStrategy", "UpgradeStrategy", func(a *events.App) *events.UpgradeStrategy { return &a.UpgradeStrategy }, (*reader).upgradeStrategy).
 		defaults(func(a *events.App) {
 			a.UpgradeStrategy = events.UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1}
 		}).
 		checked(checkUpgradeStrategy).
-		shownAs(shown(func(a *events.App) events.UpgradeStrategy { return a.UpgradeStrategy }), shown(func(a *events.App) events.UpgradeStrategy { return a.UpgradeStrategy })),
+		shownAlike(shown(func(a *events.App) events.UpgradeStrategy { return a.UpgradeStrategy })),
 	number("backoffSeconds", "BackoffSeconds", func(a *events.App) *float64 { return &a.BackoffSeconds }, defaultBackoffSeconds, 0, fmtInt),
 	number("backoffFactor", "BackoffFactor", func(a *events.App) *float64 { return &a.BackoffFactor }, defaultBackoffFactor, 1, fmtDouble),
 	number("maxLaunchDelaySeconds", "MaxLaunchDelaySeconds", func(a *events.App) *float64 { return &a.MaxLaunchDelaySeconds }, defaultMaxLaunchDelaySeconds, 0, fmtInt),
@@ -156,7 +155,7 @@ var appSchema = []appProp{
 		merged(func(a *events.App, v any, _ *appPatch) { a.Dependencies = resolveDependencies(a.ID, v.([]string)) }). // groups_path.go
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { validateDependencies(errs, a.Dependencies) }).
 		cloned(cloneSlice(func(a *events.App) *[]string { return &a.Dependencies })).
-		shownAs(shown(func(a *events.App) []string { return nonNil(a.Dependencies) }), shown(func(a *events.App) []string { return nonNil(a.Dependencies) })),
+		shownAlike(shown(func(a *events.App) []string { return nonNil(a.Dependencies) })),
 	prop("killSelection", "KillSelection", func(a *events.App) *string { return &a.KillSelection }, (*reader).str).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) {
 			switch a.KillSelection {
@@ -165,22 +164,20 @@ var appSchema = []appProp{
 				errs.add("/killSelection", fmt.Sprintf("got %s, expected one of: [%s, %s]", a.KillSelection, events.KillYoungestFirst, events.KillOldestFirst))
 			}
 		}).
-		shownAs(shown(func(a *events.App) string { return killSelectionOf(*a) }), shown(func(a *events.App) string { return killSelectionOf(*a) })),
+		shownAlike(shown(func(a *events.App) string { return killSelectionOf(*a) })),
 	prop("fetch", "Fetch", func(a *events.App) *[]events.FetchURI { return &a.Fetch }, (*reader).fetch). // appdef_fetch.go
 														checked(func(errs *fieldErrs, a *events.App, _ appLimits) { validateFetch(errs, a.Fetch) }).
-														shownAs(shown(func(a *events.App) []events.FetchURI { return nonNil(a.Fetch) }), shown(func(a *events.App) []events.FetchURI { return nonNil(a.Fetch) })),
+														shownAlike(shown(func(a *events.App) []events.FetchURI { return nonNil(a.Fetch) })),
 	prop("readinessChecks", "ReadinessChecks", func(a *events.App) *[]events.ReadinessCheck { return &a.ReadinessChecks }, (*reader).readinessChecks). // appdef_readiness.go
 																				checked(func(errs *fieldErrs, a *events.App, _ appLimits) { validateReadiness(errs, *a) }).
-																				shownAs(shown(func(a *events.App) []events.ReadinessCheck { return nonNil(a.ReadinessChecks) }),
-			shown(func(a *events.App) []events.ReadinessCheck { return nonNil(a.ReadinessChecks) })),
+																				shownAlike(shown(func(a *events.App) []events.ReadinessCheck { return nonNil(a.ReadinessChecks) })),
 	prop("unreachableStrategy", "UnreachableStrategy", func(a *events.App) *events.UnreachableStrategy { return a.UnreachableStrategy }, (*reader).unreachableStrategy). // unreachable.go
 																						merged(func(a *events.App, v any, _ *appPatch) {
 			us := v.(events.UnreachableStrategy)
 			a.UnreachableStrategy = &us
 		}).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { validateUnreachable(errs, a.UnreachableStrategy) }).
-		shownAs(shown(func(a *events.App) any { return unreachableView(a.UnreachableStrategy) }).omittedEmpty(),
-			shown(func(a *events.App) any { return unreachableView(a.UnreachableStrategy) }).omittedEmpty()),
+		shownAlike(shown(func(a *events.App) any { return unreachableView(a.UnreachableStrategy) }).omittedEmpty()),
 	// uris is Marathon's legacy form of fetch.
 	{key: "uris", rule: fieldRead, read: readWith((*reader).strs),
 		apply: func(a *events.App, v any, p *appPatch) {
@@ -201,18 +198,16 @@ var appSchema = []appProp{
 	appProp{key: "container", fields: []string{"Container"}, rule: fieldRead, read: readContainer,
 		clone: func(a *events.App) { a.Container = cloneContainer(a.Container) },
 		check: func(errs *fieldErrs, a *events.App, _ appLimits) { validateContainer(errs, *a) },
-	}.shownAs(shown(func(a *events.App) *containerView { return containerViewOf(a.Container) }).omittedEmpty(),
-		shown(func(a *events.App) *containerView { return containerViewOf(a.Container) }).omittedEmpty()),
+	}.shownAlike(shown(func(a *events.App) *containerView { return containerViewOf(a.Container) }).omittedEmpty()),
 	appProp{key: "networks", fields: []string{"Networks"}, rule: fieldRead, read: readNetworks, settle: settleNetworks,
 		clone: cloneSlice(func(a *events.App) *[]events.Network { return &a.Networks }),
-	}.shownAs(shown(func(a *events.App) []events.Network { return networksView(a.Networks) }),
-		shown(func(a *events.App) []events.Network { return networksView(a.Networks) })),
+	}.shownAlike(shown(func(a *events.App) []events.Network { return networksView(a.Networks) })),
 
 	// version is a rollback request (rollbackOf, http_versions.go);
 	// the master sets both.
 	appProp{key: "version", fields: []string{"Version"}, rule: fieldRead}.
-		shownAs(shown(func(a *events.App) jsonTime { return jsonTime(a.Version) }), shown(func(a *events.App) jsonTime { return jsonTime(a.Version) })),
-	outputOnly("versionInfo", "VersionInfo").shownAs(shown(versionInfoOf), shown(versionInfoOf)),
+		shownAlike(shown(func(a *events.App) jsonTime { return jsonTime(a.Version) })),
+	outputOnly("versionInfo", "VersionInfo").shownAlike(shown(versionInfoOf)),
 
 	// Status GET /v2/apps adds (appView); waiting is atoll's: why a
 	// deployment waits.
@@ -248,7 +243,7 @@ func number(key, field string, get func(*events.App) *float64, def, min float64,
 	return prop(key, field, get, (*reader).number).
 		defaults(func(a *events.App) { *get(a) = def }).
 		checked(func(errs *fieldErrs, a *events.App, _ appLimits) { atLeast(errs, "/"+key, *get(a), min, format) }).
-		shownAs(show, show)
+		shownAlike(show)
 }
 
 // merged replaces how a given value is merged.
