@@ -247,12 +247,15 @@ func cloneConstraints(a *events.App) {
 	}
 }
 
-// optString is s, or nil (JSON null) when empty.
+// optString is s, or nil (JSON null) when empty. The copy is made only
+// then: &s would move every s to the heap.
 func optString(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	p := new(string)
+	*p = s
+	return p
 }
 
 // optFloat is v, or nil (JSON null) when 0.
@@ -260,7 +263,9 @@ func optFloat(v float64) *float64 {
 	if v == 0 {
 		return nil
 	}
-	return &v
+	p := new(float64)
+	*p = v
+	return p
 }
 
 func portNumbers(defs []events.PortDefinition) []int {
