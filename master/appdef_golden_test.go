@@ -233,7 +233,7 @@ func BenchmarkAppOutputs(b *testing.B) {
 	}
 	counts := events.TaskCounts{Running: 3}
 	for _, view := range []struct {
-		name string
+		name   string
 		encode func(*events.App) ([]byte, error)
 	}{
 		{"api view", func(a *events.App) ([]byte, error) { return json.Marshal(appViewOfApp(a, counts, nil, nil, false)) }},
