@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -61,17 +62,33 @@ func TestMarathonSourceDecodesEveryShapeTheMasterWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decoding the master's /v2/apps: %v", err)
 	}
-	for _, id := range ids {
+	for _, id := range ids { // /unrd's unreachableStrategy is "disabled"
 		if _, ok := st.Apps[id]; !ok {
 			t.Errorf("app %s missing", id)
 		}
 	}
-	us := st.Apps["/unrd"].UnreachableStrategy
-	if us == nil || !us.Disabled {
-		t.Errorf("/unrd: unreachableStrategy %+v, want disabled", us)
-	}
 	if br := st.Apps["/br"]; !br.Bridged() || br.Container == nil || len(br.Container.PortMappings) != 2 ||
 		br.Container.PortMappings[0].ServicePort != 10030 {
 		t.Errorf("/br: %+v %+v", br.Networks, br.Container)
+	}
+}
+
+// What Marathon itself writes and atoll's master does not (secret
+// references in env, fields of later versions) leaves the apps around it
+// decodable too: only what the load balancer renders is read.
+func TestMarathonSourceReadsWhatItRenders(t *testing.T) {
+	var body struct {
+		Apps []marathonApp `json:"apps"`
+	}
+	err := json.Unmarshal([]byte(`{"apps":[{"id":"/db","cmd":"x","env":{"PASSWORD":{"secret":"pw"}},
+		"secrets":{"pw":{"source":"/db/pw"}},"unreachableStrategy":"disabled","residency":{"taskLostBehavior":"WAIT_FOREVER"},
+		"labels":{"HAPROXY_GROUP":"external"},"portDefinitions":[{"port":10300,"protocol":"tcp"}],
+		"tasks":[{"id":"db.1","host":"127.0.10.8","state":"TASK_RUNNING","ports":[31010]}]}]}`), &body)
+	if err != nil {
+		t.Fatalf("a Marathon app with secrets: %v", err)
+	}
+	r := mustRender(t, nil, StateFromMarathon(body.Apps), Config{})
+	if !strings.Contains(r.Config, "bind *:10300") || !strings.Contains(r.Config, "127.0.10.8:31010") {
+		t.Fatalf("config lacks the app's service port or its task:\n%s", r.Config)
 	}
 }
