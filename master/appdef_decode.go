@@ -11,7 +11,10 @@ import (
 )
 
 // Decoding app JSON field by field, so a wrong type is reported with its
-// path as Marathon does, and absent fields stay absent (for PUT).
+// path as Marathon does, and absent fields stay absent (for PUT). Which
+// fields there are and how each is read is the app schema's
+// (appdef_schema.go); the readers are here.
+
 // decodeAppPatch reads an app JSON object. A body that is not JSON, or a
 // field of the wrong type, is an *InvalidJSONError naming every such field.
 func decodeAppPatch(body []byte) (*appPatch, error) {
