@@ -79,6 +79,12 @@ func readWith[T any](read func(*reader, string, json.RawMessage) (T, bool)) func
 	}
 }
 
+// merged by apply instead of replacing the field (nil: not merged).
+func (e appProp) merged(apply func(a *events.App, v any, p *appPatch)) appProp {
+	e.apply = apply
+	return e
+}
+
 // defaults sets the field's default (defaultApp).
 func (e appProp) defaults(set func(*events.App)) appProp { e.def = set; return e }
 

@@ -246,12 +246,6 @@ func number(key, field string, get func(*events.App) *float64, def, min float64,
 		shownAlike(show)
 }
 
-// merged replaces how a given value is merged.
-func (e appProp) merged(apply func(a *events.App, v any, p *appPatch)) appProp {
-	e.apply = apply
-	return e
-}
-
 // readContainer reads the container (appdef_container.go); it is merged
 // by applyContainer, not by the generic merge.
 func readContainer(r *reader, p *appPatch, path string, raw json.RawMessage) (any, bool) {
