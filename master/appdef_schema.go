@@ -23,8 +23,12 @@ import (
 //
 // The order is the order fields are read in and shown in GET /v2/apps;
 // the events show them in appEventOrder. The views are generated from
-// here (appdef_output_gen.go: go test ./master -run
-// TestAppOutputsGenerated -update).
+// here (appdef_output_gen.go).
+//
+// A new field of events.App is an entry here (and its key in
+// appEventOrder when the events show it); then
+// go test ./master -run 'TestAppOutputsGenerated|TestAppOutputsGolden' -update
+// makes the views anew and records the outputs that now show it.
 var appSchema = []appProp{
 	// The id is the URL's on a PUT; appForCreate and appForUpdate check
 	// the body's and normalize it (normalizeAppID).
