@@ -26,9 +26,10 @@ import (
 // here (appdef_output_gen.go).
 //
 // A new field of events.App is an entry here (and its key in
-// appEventOrder when the events show it); then
-// go test ./master -run 'TestAppOutputsGenerated|TestAppOutputsGolden' -update
-// makes the views anew and records the outputs that now show it.
+// appEventOrder when the events show it). Then
+// go test ./master -run TestAppOutputsGenerated -update makes the views
+// anew and, after it (the views compiled), go test ./master -run
+// TestAppOutputsGolden -update records the outputs that now show it.
 var appSchema = []appProp{
 	// The id is the URL's on a PUT; appForCreate and appForUpdate check
 	// the body's and normalize it (normalizeAppID).
