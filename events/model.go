@@ -80,7 +80,9 @@ type UpgradeStrategy struct {
 // App is a Marathon app definition. The master fills every default before an
 // App enters the state, so consumers never guess. Env holds secrets: on
 // NATS (events, snapshots) it is always empty (see Redacted); only launch
-// requests and the HTTP API carry it.
+// requests and the HTTP API carry it. Each field has its entry in the
+// master's app schema (master/appdef_schema.go: how it is read, merged,
+// checked and shown); a test there fails until it has.
 type App struct {
 	ID                         string            `json:"id"`
 	Cmd                        string            `json:"cmd,omitempty"`

@@ -143,6 +143,40 @@ type marathonApp struct {
 	Tasks []events.Task `json:"tasks"`
 }
 
+// UnmarshalJSON reads only what the load balancer renders from an app
+// (sameApp: its id, labels, ports, networks and health checks) and its
+// tasks. The rest of an app's JSON varies between Marathon versions and
+// servers (env holds secret references as objects, unreachableStrategy
+// may be "disabled"), and one app in a shape a full decode did not expect
+// made the whole of /v2/apps undecodable, holding the load balancer on a
+// stale configuration.
+func (m *marathonApp) UnmarshalJSON(data []byte) error {
+	var v struct {
+		ID              string                  `json:"id"`
+		Labels          map[string]string       `json:"labels"`
+		PortDefinitions []events.PortDefinition `json:"portDefinitions"`
+		HealthChecks    []events.HealthCheck    `json:"healthChecks"`
+		Container       *struct {
+			Type         string               `json:"type"`
+			PortMappings []events.PortMapping `json:"portMappings"`
+		} `json:"container"`
+		Networks []events.Network `json:"networks"`
+		Tasks    []events.Task    `json:"tasks"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*m = marathonApp{
+		App: events.App{ID: v.ID, Labels: v.Labels, PortDefinitions: v.PortDefinitions,
+			HealthChecks: v.HealthChecks, Networks: v.Networks},
+		Tasks: v.Tasks,
+	}
+	if c := v.Container; c != nil {
+		m.Container = &events.Container{Type: c.Type, PortMappings: c.PortMappings}
+	}
+	return nil
+}
+
 func fetchMarathonState(ctx context.Context, hc *http.Client, base *url.URL) (*events.State, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.String()+"/v2/apps?embed=apps.tasks", nil)
 	if err != nil {

@@ -127,38 +127,6 @@ type appLimits struct {
 // healthProtocols are Marathon's AppHealthCheckProtocol values.
 var healthProtocols = []string{"HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 
-// appPatch is an app JSON as given: a nil field was absent (or null), so a
-// PUT keeps the existing value. Slices and maps are fresh copies.
-type appPatch struct {
-	ID                         *string
-	Cmd                        *string
-	Args                       *[]string
-	User                       *string
-	Instances                  *int
-	Cpus, Mem, Disk            *float64
-	Ports                      *[]int
-	PortDefinitions            *[]events.PortDefinition
-	RequirePorts               *bool
-	Constraints                *[][]string
-	Labels, Env                *map[string]string
-	HealthChecks               *[]events.HealthCheck
-	UpgradeStrategy            *events.UpgradeStrategy
-	BackoffSeconds             *float64
-	BackoffFactor              *float64
-	MaxLaunchDelaySeconds      *float64
-	TaskKillGracePeriodSeconds *float64
-	Dependencies               *[]string
-	KillSelection              *string
-	Fetch                      *[]events.FetchURI
-	ReadinessChecks            *[]events.ReadinessCheck
-	UnreachableStrategy        *events.UnreachableStrategy
-	URIs                       *[]string
-	containers                 containerPatch // container, networks: appdef_container.go
-	// invalid are 422 findings made while decoding (secret references in
-	// env), reported together with the validation of the merged app.
-	invalid []FieldErrors
-}
-
 // appForCreate turns a POST /v2/apps body into the complete app to create:
 // Marathon's defaults for whatever the body leaves out.
 func appForCreate(body []byte, lim appLimits) (events.App, error) {
@@ -166,12 +134,13 @@ func appForCreate(body []byte, lim appLimits) (events.App, error) {
 	if err != nil {
 		return events.App{}, err
 	}
-	if p.ID == nil {
+	bodyID, ok := value[string](p, "id")
+	if !ok {
 		return events.App{}, &InvalidJSONError{Message: msgInvalidJSON,
 			Details: []FieldErrors{{Path: "/id", Errors: []string{errPathMissing}}}}
 	}
 	var errs fieldErrs
-	id, idErrs := normalizeAppID(*p.ID)
+	id, idErrs := normalizeAppID(bodyID)
 	errs.add("/id", idErrs...)
 	app := p.applyTo(defaultApp(id))
 	return finish(app, p, errs, lim)
@@ -189,10 +158,10 @@ func appForUpdate(urlID string, existing *events.App, body []byte, partial bool,
 	var errs fieldErrs
 	id, idErrs := normalizeAppID(urlID)
 	errs.add("/id", idErrs...)
-	if p.ID != nil && len(idErrs) == 0 {
+	if raw, ok := value[string](p, "id"); ok && len(idErrs) == 0 {
 		// The URL names the app; a body that names another is a mistake
 		// that must not silently change the other app.
-		if bodyID, bodyErrs := normalizeAppID(*p.ID); len(bodyErrs) > 0 {
+		if bodyID, bodyErrs := normalizeAppID(raw); len(bodyErrs) > 0 {
 			errs.add("/id", bodyErrs...)
 		} else if bodyID != id {
 			errs.add("/id", msgIDMismatch+" '"+id+"'")
@@ -209,38 +178,16 @@ func appForUpdate(urlID string, existing *events.App, body []byte, partial bool,
 // finish validates the merged app and returns it, or the 422.
 func finish(app events.App, p *appPatch, errs fieldErrs, lim appLimits) (events.App, error) {
 	errs.merge(p.invalid)
-	if p.Ports != nil && p.PortDefinitions != nil && !slices.Equal(*p.Ports, portNumbers(*p.PortDefinitions)) {
-		errs.add("/", msgPortsAndDefs)
-	}
-	if p.Fetch != nil && p.URIs != nil && len(*p.Fetch) > 0 && len(*p.URIs) > 0 {
-		errs.add("/uris", msgFetchWithURIs)
+	for _, e := range appSchema {
+		if e.given != nil {
+			e.given(&errs, p)
+		}
 	}
 	errs.merge(validateApp(app, lim))
 	if len(errs) > 0 {
 		return events.App{}, &ValidationError{Details: errs}
 	}
 	return app, nil
-}
-
-// defaultApp is Marathon's app with nothing but an id: one instance of
-// 1 cpu and 128 MB, one random service port named "default".
-func defaultApp(id string) events.App {
-	return events.App{
-		ID:                    id,
-		Instances:             defaultInstances,
-		Cpus:                  defaultCpus,
-		Mem:                   defaultMem,
-		Disk:                  defaultDisk,
-		PortDefinitions:       []events.PortDefinition{{Port: 0, Protocol: "tcp", Name: "default"}},
-		Constraints:           [][]string{},
-		Labels:                map[string]string{},
-		Env:                   map[string]string{},
-		HealthChecks:          []events.HealthCheck{},
-		UpgradeStrategy:       events.UpgradeStrategy{MinimumHealthCapacity: 1, MaximumOverCapacity: 1},
-		BackoffSeconds:        defaultBackoffSeconds,
-		BackoffFactor:         defaultBackoffFactor,
-		MaxLaunchDelaySeconds: defaultMaxLaunchDelaySeconds,
-	}
 }
 
 // normalizeAppID makes an id absolute ("web" -> "/web"), drops empty
@@ -281,89 +228,16 @@ func normalizeAppID(raw string) (string, []string) {
 	return id, errs
 }
 
-// applyTo merges the patch onto base and returns the result; base is not
-// changed. The id is base's: callers normalize and check the patch's.
-func (p *appPatch) applyTo(base events.App) events.App {
-	a := base
-	set(&a.User, p.User)
-	set(&a.Instances, p.Instances)
-	set(&a.Cpus, p.Cpus)
-	set(&a.Mem, p.Mem)
-	set(&a.Disk, p.Disk)
-	set(&a.RequirePorts, p.RequirePorts)
-	set(&a.Constraints, p.Constraints)
-	set(&a.Labels, p.Labels)
-	set(&a.Env, p.Env)
-	set(&a.HealthChecks, p.HealthChecks)
-	set(&a.UpgradeStrategy, p.UpgradeStrategy)
-	set(&a.BackoffSeconds, p.BackoffSeconds)
-	set(&a.BackoffFactor, p.BackoffFactor)
-	set(&a.MaxLaunchDelaySeconds, p.MaxLaunchDelaySeconds)
-	set(&a.TaskKillGracePeriodSeconds, p.TaskKillGracePeriodSeconds)
-	if p.Dependencies != nil {
-		a.Dependencies = resolveDependencies(a.ID, *p.Dependencies) // groups_path.go
-	}
-	set(&a.KillSelection, p.KillSelection)
-	set(&a.ReadinessChecks, p.ReadinessChecks)
-	if p.UnreachableStrategy != nil {
-		us := *p.UnreachableStrategy
-		a.UnreachableStrategy = &us
-	}
-	switch {
-	case p.Fetch != nil:
-		a.Fetch = *p.Fetch
-	case p.URIs != nil:
-		a.Fetch = fetchOfURIs(*p.URIs)
-	}
-
-	// cmd and args exclude each other: giving one drops the other, so a
-	// PUT can switch an app from cmd to args.
-	switch {
-	case p.Cmd != nil && p.Args != nil:
-		a.Cmd, a.Args = *p.Cmd, *p.Args
-	case p.Cmd != nil:
-		a.Cmd = *p.Cmd
-		if a.Cmd != "" {
-			a.Args = nil
-		}
-	case p.Args != nil:
-		a.Args = *p.Args
-		if len(a.Args) > 0 {
-			a.Cmd = ""
-		}
-	}
-
-	// portDefinitions win over the legacy ports (finish reports the two
-	// when they disagree).
-	switch {
-	case p.PortDefinitions != nil:
-		a.PortDefinitions = *p.PortDefinitions
-	case p.Ports != nil:
-		defs := make([]events.PortDefinition, len(*p.Ports))
-		for i, port := range *p.Ports {
-			defs[i] = events.PortDefinition{Port: port, Protocol: "tcp"}
-		}
-		a.PortDefinitions = defs
-	}
-	p.applyContainer(&a) // appdef_container.go
-	return a
-}
-
-func set[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-// cloneApp copies the app's slices and maps so a merge never writes into
-// a record the state holds. Nil stays nil: the core compares old and new
-// apps to tell scaling from a config change.
-func cloneApp(a events.App) events.App {
-	a.Args = slices.Clone(a.Args)
+// clonePortDefinitions copies the app's port definitions and their labels.
+func clonePortDefinitions(a *events.App) {
 	a.PortDefinitions = slices.Clone(a.PortDefinitions)
 	for i := range a.PortDefinitions {
 		a.PortDefinitions[i].Labels = maps.Clone(a.PortDefinitions[i].Labels)
 	}
+}
+
+// cloneConstraints copies the app's constraints, each of them too.
+func cloneConstraints(a *events.App) {
 	if a.Constraints != nil {
 		cs := make([][]string, len(a.Constraints))
 		for i, c := range a.Constraints {
@@ -371,13 +245,27 @@ func cloneApp(a events.App) events.App {
 		}
 		a.Constraints = cs
 	}
-	a.Labels = maps.Clone(a.Labels)
-	a.Env = maps.Clone(a.Env)
-	a.HealthChecks = slices.Clone(a.HealthChecks)
-	a.Dependencies = slices.Clone(a.Dependencies)
-	a.Container = cloneContainer(a.Container)
-	a.Networks = slices.Clone(a.Networks)
-	return a
+}
+
+// optString is s, or nil (JSON null) when empty. The copy is made only
+// then: &s would move every s to the heap.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	p := new(string)
+	*p = s
+	return p
+}
+
+// optFloat is v, or nil (JSON null) when 0.
+func optFloat(v float64) *float64 {
+	if v == 0 {
+		return nil
+	}
+	p := new(float64)
+	*p = v
+	return p
 }
 
 func portNumbers(defs []events.PortDefinition) []int {

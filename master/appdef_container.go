@@ -61,36 +61,26 @@ type containerPatch struct {
 	// perhaps empty; without, a bridged container gets Marathon's
 	// default mapping.
 	mappingsGiven bool
+	// legacyNetwork is the deprecated docker.network (settleNetworks).
+	legacyNetwork string
 }
 
-// containerFields reads the container and networks of an app JSON object,
-// migrating the legacy docker.network and docker.portMappings as Marathon
-// 1.5 does.
-func (r *reader) containerFields(obj map[string]json.RawMessage) containerPatch {
-	var cp containerPatch
-	legacyNetwork := ""
-	if raw, ok := obj["container"]; ok && !isNull(raw) {
-		if c, ok := r.container("/container", raw, &cp, &legacyNetwork); ok {
-			cp.container = &c
-		}
+// settleNetworks migrates the legacy docker.network into networks, as
+// Marathon 1.5 does (the container's reader found it).
+func settleNetworks(r *reader, p *appPatch) {
+	cp := &p.containers
+	if cp.legacyNetwork == "" {
+		return
 	}
-	if raw, ok := obj["networks"]; ok && !isNull(raw) {
-		if nets, ok := each(r, "/networks", raw, r.network); ok {
-			cp.networks = &nets
-		}
+	mode := events.NetworkBridge
+	if cp.legacyNetwork == "HOST" {
+		mode = events.NetworkHost
 	}
-	if legacyNetwork != "" {
-		mode := events.NetworkBridge
-		if legacyNetwork == "HOST" {
-			mode = events.NetworkHost
-		}
-		if cp.networks != nil && len(*cp.networks) > 0 {
-			r.invalid.add("/", msgBothDockerNetwork)
-		} else {
-			cp.networks = &[]events.Network{{Mode: mode}}
-		}
+	if cp.networks != nil && len(*cp.networks) > 0 {
+		r.invalid.add("/", msgBothDockerNetwork)
+	} else {
+		cp.networks = &[]events.Network{{Mode: mode}}
 	}
-	return cp
 }
 
 func (r *reader) container(p string, raw json.RawMessage, cp *containerPatch, legacyNetwork *string) (events.Container, bool) {
@@ -313,22 +303,23 @@ func (p *appPatch) applyContainer(a *events.App) {
 	if cp.networks != nil {
 		a.Networks = slices.Clone(*cp.networks)
 	}
-	portsGiven := p.PortDefinitions != nil || p.Ports != nil
+	portsGiven := p.given("portDefinitions") || p.given("ports")
 	if a.Bridged() {
 		if !portsGiven {
 			a.PortDefinitions = nil
 		}
-		if p.RequirePorts == nil {
+		if !p.given("requirePorts") {
 			a.RequirePorts = false
 		}
 		if c := a.Container; c != nil && !cp.mappingsGiven && len(c.PortMappings) == 0 && (cp.container != nil || !wasBridged) {
 			c.PortMappings = []events.PortMapping{{Protocol: "tcp", Name: "default"}}
 		}
-		if c := a.Container; c != nil && p.Ports != nil && p.PortDefinitions == nil {
+		if ports, ok := value[[]int](p, "ports"); ok && a.Container != nil && !p.given("portDefinitions") {
+			c := a.Container
 			// Marathon 1.4's JSON of a BRIDGE app has "ports": its
 			// mappings' service ports. Taken as those; one that
 			// disagrees stays a port definition, and the 422.
-			if servicePortsOf(c, *p.Ports) {
+			if servicePortsOf(c, ports) {
 				a.PortDefinitions = nil
 			}
 		}

@@ -11,7 +11,10 @@ import (
 )
 
 // Decoding app JSON field by field, so a wrong type is reported with its
-// path as Marathon does, and absent fields stay absent (for PUT).
+// path as Marathon does, and absent fields stay absent (for PUT). Which
+// fields there are and how each is read is the app schema's
+// (appdef_schema.go); the readers are here.
+
 // decodeAppPatch reads an app JSON object. A body that is not JSON, or a
 // field of the wrong type, is an *InvalidJSONError naming every such field.
 func decodeAppPatch(body []byte) (*appPatch, error) {
@@ -31,54 +34,25 @@ func decodeAppPatch(body []byte) (*appPatch, error) {
 			Details: []FieldErrors{{Path: "/", Errors: []string{errExpObject}}}}
 	}
 	r := &reader{}
-	p := &appPatch{
-		ID:                         field(r, obj, "id", r.str),
-		Cmd:                        field(r, obj, "cmd", r.str),
-		Args:                       field(r, obj, "args", r.strs),
-		User:                       field(r, obj, "user", r.str),
-		Instances:                  field(r, obj, "instances", r.integer),
-		Cpus:                       field(r, obj, "cpus", r.number),
-		Mem:                        field(r, obj, "mem", r.number),
-		Disk:                       field(r, obj, "disk", r.number),
-		Ports:                      field(r, obj, "ports", r.ints),
-		PortDefinitions:            field(r, obj, "portDefinitions", r.portDefinitions),
-		RequirePorts:               field(r, obj, "requirePorts", r.boolean),
-		Constraints:                field(r, obj, "constraints", r.constraints),
-		Labels:                     field(r, obj, "labels", r.strMap),
-		Env:                        field(r, obj, "env", r.env),
-		HealthChecks:               field(r, obj, "healthChecks", r.healthChecks),
-		UpgradeStrategy:            field(r, obj, "upgradeStrategy", r.upgradeStrategy),
-		BackoffSeconds:             field(r, obj, "backoffSeconds", r.number),
-		BackoffFactor:              field(r, obj, "backoffFactor", r.number),
-		MaxLaunchDelaySeconds:      field(r, obj, "maxLaunchDelaySeconds", r.number),
-		TaskKillGracePeriodSeconds: field(r, obj, "taskKillGracePeriodSeconds", r.number),
-		Dependencies:               field(r, obj, "dependencies", r.strs),
-		KillSelection:              field(r, obj, "killSelection", r.str),
-		Fetch:                      field(r, obj, "fetch", r.fetch),
-		ReadinessChecks:            field(r, obj, "readinessChecks", r.readinessChecks),
-		UnreachableStrategy:        field(r, obj, "unreachableStrategy", r.unreachableStrategy),
-		URIs:                       field(r, obj, "uris", r.strs),
+	p := &appPatch{vals: make([]any, len(appSchema)), has: make([]bool, len(appSchema))}
+	for i, e := range appSchema {
+		raw, ok := obj[e.key]
+		if e.read == nil || !ok || isNull(raw) {
+			continue
+		}
+		p.vals[i], p.has[i] = e.read(r, p, "/"+e.key, raw)
 	}
-	p.containers = r.containerFields(obj) // appdef_container.go
+	for _, e := range appSchema {
+		if e.settle != nil {
+			e.settle(r, p)
+		}
+	}
 	if len(r.typeErrs) > 0 {
 		return nil, &InvalidJSONError{Message: msgInvalidJSON, Details: r.typeErrs}
 	}
 	r.refuseFields(obj)
 	p.invalid = r.invalid
 	return p, nil
-}
-
-// field reads obj[key] with read; absent and null are both nil.
-func field[T any](r *reader, obj map[string]json.RawMessage, key string, read func(string, json.RawMessage) (T, bool)) *T {
-	raw, ok := obj[key]
-	if !ok || isNull(raw) {
-		return nil
-	}
-	v, ok := read("/"+key, raw)
-	if !ok {
-		return nil
-	}
-	return &v
 }
 
 // reader decodes JSON values by hand so every type error carries its path

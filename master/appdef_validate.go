@@ -10,54 +10,13 @@ import (
 	"github.com/atollhq/atoll/master/scheduler"
 )
 
-// validateApp checks a complete app by Marathon's rules, the operator's
-// limits and what an agent can run, and returns the failures per JSON
-// path; none means the app may be committed. The id is checked by
-// normalizeAppID, where it is read.
-func validateApp(a events.App, lim appLimits) []FieldErrors {
-	var errs fieldErrs
-	if (a.Cmd != "") == (len(a.Args) > 0) && (a.Cmd != "" || !hasImage(a)) {
-		errs.add("/", msgCmdOrArgs)
-	}
-	if a.Instances < 0 {
-		errs.add("/instances", fmt.Sprintf("got %d, expected 0 or more", a.Instances))
-	}
-	if lim.maxInstances > 0 && a.Instances > lim.maxInstances {
-		errs.add("/instances", fmt.Sprintf(fmtTooMany, a.Instances, lim.maxInstances))
-	}
-	validateExecStrings(&errs, a)
-	if a.Labels[singleInstanceLabel] == "true" && a.Instances > 1 {
-		errs.add("/", msgSingleInst)
-	}
-	atLeast(&errs, "/cpus", a.Cpus, 0, fmtDouble)
-	atLeast(&errs, "/mem", a.Mem, 0, fmtDouble)
-	atLeast(&errs, "/disk", a.Disk, 0, fmtDouble)
-	atLeast(&errs, "/backoffSeconds", a.BackoffSeconds, 0, fmtInt)
-	atLeast(&errs, "/backoffFactor", a.BackoffFactor, 1, fmtDouble)
-	atLeast(&errs, "/maxLaunchDelaySeconds", a.MaxLaunchDelaySeconds, 0, fmtInt)
-	atLeast(&errs, "/taskKillGracePeriodSeconds", a.TaskKillGracePeriodSeconds, 0, fmtInt)
-	validatePorts(&errs, a.PortDefinitions)
-	validateContainer(&errs, a)                 // appdef_container.go
-	validateDependencies(&errs, a.Dependencies) // groups_path.go
-	for _, fe := range constraintErrors(a.Constraints) {
-		errs.add(fe.Path, fe.Errors...)
-	}
-	for i, hc := range a.HealthChecks {
-		validateHealthCheck(&errs, fmt.Sprintf("/healthChecks(%d)", i), hc, len(a.PortSpecs()))
-	}
-	validateFetch(&errs, a.Fetch)
-	validateReadiness(&errs, a)
-	validateUnreachable(&errs, a.UnreachableStrategy)
-	switch a.KillSelection {
-	case "", events.KillYoungestFirst, events.KillOldestFirst:
-	default:
-		errs.add("/killSelection", fmt.Sprintf("got %s, expected one of: [%s, %s]", a.KillSelection, events.KillYoungestFirst, events.KillOldestFirst))
-	}
+// checkUpgradeStrategy holds the capacities to Marathon's bounds; two
+// instances of a single-instance app must never overlap.
+func checkUpgradeStrategy(errs *fieldErrs, a *events.App, _ appLimits) {
 	us := a.UpgradeStrategy
-	between(&errs, "/upgradeStrategy/minimumHealthCapacity", us.MinimumHealthCapacity, 0, 1, fmtDouble)
-	between(&errs, "/upgradeStrategy/maximumOverCapacity", us.MaximumOverCapacity, 0, 1, fmtDouble)
+	between(errs, "/upgradeStrategy/minimumHealthCapacity", us.MinimumHealthCapacity, 0, 1, fmtDouble)
+	between(errs, "/upgradeStrategy/maximumOverCapacity", us.MaximumOverCapacity, 0, 1, fmtDouble)
 	if a.Labels[singleInstanceLabel] == "true" {
-		// Two instances of a single-instance app must never overlap.
 		if us.MinimumHealthCapacity != 0 {
 			errs.add("/upgradeStrategy/minimumHealthCapacity", fmt.Sprintf("got %s, expected 0.0", fmtDouble(us.MinimumHealthCapacity)))
 		}
@@ -65,10 +24,9 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 			errs.add("/upgradeStrategy/maximumOverCapacity", fmt.Sprintf("got %s, expected 0.0", fmtDouble(us.MaximumOverCapacity)))
 		}
 	}
-	return errs
 }
 
-// validateExecStrings refuses what an agent cannot hand to a process: the
+// The exec strings (checkNUL, checkEnv, checkLabels): the master refuses what an agent cannot hand to a process: the
 // command, its args and its environment (env, and labels, which tasks get
 // as MARATHON_APP_LABEL_*) go to execve as C strings, which end at a NUL;
 // Go refuses to start a process with one, so the task would fail on every
@@ -80,16 +38,15 @@ func validateApp(a events.App, lim appLimits) []FieldErrors {
 // pods), so names such as "my-var" stay accepted, as they run. Its paths
 // for a name count keys by position ("/env(0)", later "/env/keys(0)"),
 // which an object's keys do not have; atoll names the key: "/env(NAME)".
-func validateExecStrings(errs *fieldErrs, a events.App) {
-	if strings.ContainsRune(a.Cmd, 0) {
-		errs.add("/cmd", msgNUL)
+func checkNUL(errs *fieldErrs, path, s string) {
+	if strings.ContainsRune(s, 0) {
+		errs.add(path, msgNUL)
 	}
-	for i, arg := range a.Args {
-		if strings.ContainsRune(arg, 0) {
-			errs.add(fmt.Sprintf("/args(%d)", i), msgNUL)
-		}
-	}
-	for _, k := range sortedKeys(a.Env) {
+}
+
+// checkEnv: the names and values of the app's environment (see above).
+func checkEnv(errs *fieldErrs, env map[string]string) {
+	for _, k := range sortedKeys(env) {
 		path := "/env(" + k + ")"
 		switch {
 		case k == "":
@@ -97,16 +54,16 @@ func validateExecStrings(errs *fieldErrs, a events.App) {
 		case strings.ContainsRune(k, '='):
 			errs.add(path, msgEnvNameEquals)
 		}
-		if strings.ContainsRune(k, 0) {
-			errs.add(path, msgNUL)
-		}
-		if strings.ContainsRune(a.Env[k], 0) {
-			errs.add("/env/"+k, msgNUL)
-		}
+		checkNUL(errs, path, k)
+		checkNUL(errs, "/env/"+k, env[k])
 	}
-	for _, k := range sortedKeys(a.Labels) {
-		// Keys too: MARATHON_APP_LABELS lists them.
-		if strings.ContainsRune(k, 0) || strings.ContainsRune(a.Labels[k], 0) {
+}
+
+// checkLabels: the keys and values of the app's labels, which tasks get
+// as MARATHON_APP_LABEL_* (keys too: MARATHON_APP_LABELS lists them).
+func checkLabels(errs *fieldErrs, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(labels[k], 0) {
 			errs.add("/labels/"+k, msgNUL)
 		}
 	}

@@ -169,12 +169,13 @@ func decodeGroupApp(errs *groupErrs, p string, raw json.RawMessage, group string
 		errs.add(p, err)
 		return events.App{}, false
 	}
-	if patch.ID == nil {
+	rawID, ok := value[string](patch, "id")
+	if !ok {
 		errs.typeErrs.add(p+"/id", errPathMissing)
 		return events.App{}, false
 	}
 	var idErrs fieldErrs
-	id, bad := normalizeAppID(resolvePath(group, *patch.ID))
+	id, bad := normalizeAppID(resolvePath(group, rawID))
 	idErrs.add("/id", bad...)
 	if len(bad) == 0 && parentOf(id) != group {
 		idErrs.add("/id", fmt.Sprintf(fmtNotChild, id, group))

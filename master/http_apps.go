@@ -19,35 +19,7 @@ import (
 // Waiting is atoll's: why the app's deployment cannot progress (Marathon
 // tells only through /v2/queue).
 type appView struct {
-	ID                         string                  `json:"id"`
-	Cmd                        string                  `json:"cmd,omitempty"`
-	Args                       []string                `json:"args,omitempty"`
-	User                       string                  `json:"user,omitempty"`
-	Instances                  int                     `json:"instances"`
-	Cpus                       float64                 `json:"cpus"`
-	Mem                        float64                 `json:"mem"`
-	Disk                       float64                 `json:"disk"`
-	Gpus                       int                     `json:"gpus"`
-	PortDefinitions            []events.PortDefinition `json:"portDefinitions"`
-	RequirePorts               bool                    `json:"requirePorts"`
-	Constraints                [][]string              `json:"constraints"`
-	Labels                     map[string]string       `json:"labels"`
-	Env                        map[string]string       `json:"env"`
-	HealthChecks               []events.HealthCheck    `json:"healthChecks"`
-	UpgradeStrategy            events.UpgradeStrategy  `json:"upgradeStrategy"`
-	BackoffSeconds             float64                 `json:"backoffSeconds"`
-	BackoffFactor              float64                 `json:"backoffFactor"`
-	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
-	TaskKillGracePeriodSeconds float64                 `json:"taskKillGracePeriodSeconds,omitempty"`
-	Dependencies               []string                `json:"dependencies"`
-	KillSelection              string                  `json:"killSelection"`
-	Fetch                      []events.FetchURI       `json:"fetch"`
-	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
-	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
-	Container                  *containerView          `json:"container,omitempty"` // appdef_container.go
-	Networks                   []events.Network        `json:"networks"`
-	Version                    jsonTime                `json:"version"`
-	VersionInfo                versionInfoView         `json:"versionInfo"`
+	appDefView // appdef_output_gen.go
 
 	TasksStaged    int             `json:"tasksStaged"`
 	TasksRunning   int             `json:"tasksRunning"`
@@ -90,31 +62,15 @@ func appViewOf(s *events.State, a events.App, withTasks bool, deps map[string][]
 // appViewFrom is the app as the API shows it, given its task counts, the
 // deployments naming it (oldest first) and, withTasks, its tasks by id.
 func appViewFrom(a events.App, c events.TaskCounts, deps []events.Deployment, tasks []events.Task, withTasks bool) appView {
+	return appViewOfApp(&a, c, deps, tasks, withTasks)
+}
+
+// appViewOfApp is appViewFrom for an app on the heap already (the view's
+// fields are shown through the schema's functions, which a would escape
+// to: appDefinitionOf).
+func appViewOfApp(a *events.App, c events.TaskCounts, deps []events.Deployment, tasks []events.Task, withTasks bool) appView {
 	v := appView{
-		ID: a.ID, Cmd: a.Cmd, Args: a.Args, User: a.User,
-		Instances: a.Instances, Cpus: a.Cpus, Mem: a.Mem, Disk: a.Disk,
-		PortDefinitions: nonNil(a.PortDefinitions),
-		RequirePorts:    a.RequirePorts,
-		Constraints:     nonNil(a.Constraints),
-		Labels:          nonNilMap(a.Labels),
-		Env:             nonNilMap(a.Env),
-		HealthChecks:    nonNil(a.HealthChecks),
-		UpgradeStrategy: a.UpgradeStrategy,
-		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
-		MaxLaunchDelaySeconds:      a.MaxLaunchDelaySeconds,
-		TaskKillGracePeriodSeconds: a.TaskKillGracePeriodSeconds,
-		Dependencies:               nonNil(a.Dependencies),
-		KillSelection:              killSelectionOf(a),
-		Fetch:                      nonNil(a.Fetch),
-		ReadinessChecks:            nonNil(a.ReadinessChecks),
-		UnreachableStrategy:        unreachableView(a.UnreachableStrategy),
-		Container:                  containerViewOf(a.Container),
-		Networks:                   networksView(a.Networks),
-		Version:                    jsonTime(a.Version),
-		VersionInfo: versionInfoView{
-			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
-			LastConfigChangeAt: jsonTime(a.VersionInfo.LastConfigChangeAt),
-		},
+		appDefView:  appDefViewOf(a),
 		Deployments: []deploymentRef{},
 		Waiting:     []string{},
 	}

@@ -82,7 +82,7 @@ func rollbackOf(body []byte) (version time.Time, ok bool, err error) {
 		errs.add("/version", "must be a version as /v2/apps/{id}/versions lists them (ISO 8601, e.g. 2026-12-02T15:04:05.000Z)")
 	}
 	for k, v := range obj {
-		if k == "id" || k == "version" || isNull(v) || appFieldRules[k].rule == fieldOutputOnly {
+		if k == "id" || k == "version" || isNull(v) || isOutputOnly(k) {
 			continue
 		}
 		errs.add("/", msgRollbackAlone)
@@ -110,4 +110,11 @@ func (m *Master) rolledBack(w http.ResponseWriter, r *http.Request, body []byte,
 	}
 	m.writeError(w, r, err)
 	return true
+}
+
+// isOutputOnly says whether key is status Marathon writes into an app's
+// JSON (appSchema).
+func isOutputOnly(key string) bool {
+	e, ok := appPropOf(key)
+	return ok && e.rule == fieldOutputOnly
 }

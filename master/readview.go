@@ -83,7 +83,7 @@ func newAppEntry(id string, app *events.App, tasks *taskSet, deps []events.Deplo
 // and e.tasks.json may be read.
 func (e *appEntry) encode(withTasks bool) error {
 	e.once.Do(func() {
-		e.json, e.err = json.Marshal(appViewFrom(*e.app, e.tasks.counts, e.deps, nil, false))
+		e.json, e.err = json.Marshal(appViewOfApp(e.app, e.tasks.counts, e.deps, nil, false))
 		if e.err != nil {
 			e.err = fmt.Errorf("encode app %s: %w", e.id, e.err)
 		}

@@ -18,81 +18,14 @@ type apiPostEvent struct {
 	Timestamp     jsonTime      `json:"timestamp"`
 }
 
-// appDefinition is an app as Marathon's AppDefinition JSON has it: the
-// definition without /v2/apps' task counts and deployments.
-type appDefinition struct {
-	ID                         string                  `json:"id"`
-	Cmd                        *string                 `json:"cmd"`
-	Args                       []string                `json:"args"`
-	User                       *string                 `json:"user"`
-	Env                        map[string]string       `json:"env"`
-	Instances                  int                     `json:"instances"`
-	Cpus                       float64                 `json:"cpus"`
-	Mem                        float64                 `json:"mem"`
-	Disk                       float64                 `json:"disk"`
-	Gpus                       int                     `json:"gpus"`
-	Constraints                [][]string              `json:"constraints"`
-	PortDefinitions            []events.PortDefinition `json:"portDefinitions"`
-	Ports                      []int                   `json:"ports"`
-	RequirePorts               bool                    `json:"requirePorts"`
-	BackoffSeconds             float64                 `json:"backoffSeconds"`
-	BackoffFactor              float64                 `json:"backoffFactor"`
-	MaxLaunchDelaySeconds      float64                 `json:"maxLaunchDelaySeconds"`
-	HealthChecks               []events.HealthCheck    `json:"healthChecks"`
-	UpgradeStrategy            events.UpgradeStrategy  `json:"upgradeStrategy"`
-	Labels                     map[string]string       `json:"labels"`
-	TaskKillGracePeriodSeconds *float64                `json:"taskKillGracePeriodSeconds"`
-	Dependencies               []string                `json:"dependencies"`
-	KillSelection              string                  `json:"killSelection"`
-	Fetch                      []events.FetchURI       `json:"fetch"`
-	ReadinessChecks            []events.ReadinessCheck `json:"readinessChecks"`
-	UnreachableStrategy        any                     `json:"unreachableStrategy,omitempty"`
-	Container                  *containerView          `json:"container,omitempty"` // appdef_container.go
-	Networks                   []events.Network        `json:"networks"`
-	Version                    jsonTime                `json:"version"`
-	VersionInfo                versionInfoView         `json:"versionInfo"`
-}
+// appDefinition, the app as Marathon's AppDefinition JSON has it (the
+// definition without /v2/apps' task counts and deployments), is made
+// from the app schema: appdef_output_gen.go.
 
-func appDefinitionOf(a events.App) appDefinition {
-	d := appDefinition{
-		ID: a.ID, Args: nonNil(a.Args), Env: nonNilMap(a.Env),
-		Instances: a.Instances, Cpus: a.Cpus, Mem: a.Mem, Disk: a.Disk,
-		Constraints:     nonNil(a.Constraints),
-		PortDefinitions: nonNil(a.PortDefinitions),
-		Ports:           nonNil(a.ServicePorts()),
-		RequirePorts:    a.RequirePorts,
-		BackoffSeconds:  a.BackoffSeconds, BackoffFactor: a.BackoffFactor,
-		MaxLaunchDelaySeconds: a.MaxLaunchDelaySeconds,
-		HealthChecks:          nonNil(a.HealthChecks),
-		UpgradeStrategy:       a.UpgradeStrategy,
-		Labels:                nonNilMap(a.Labels),
-		Dependencies:          nonNil(a.Dependencies),
-		KillSelection:         killSelectionOf(a),
-		Fetch:                 nonNil(a.Fetch),
-		ReadinessChecks:       nonNil(a.ReadinessChecks),
-		UnreachableStrategy:   unreachableView(a.UnreachableStrategy),
-		Container:             containerViewOf(a.Container),
-		Networks:              networksView(a.Networks),
-		Version:               jsonTime(a.Version),
-		VersionInfo: versionInfoView{
-			LastScalingAt:      jsonTime(a.VersionInfo.LastScalingAt),
-			LastConfigChangeAt: jsonTime(a.VersionInfo.LastConfigChangeAt),
-		},
-	}
-	if a.Cmd != "" {
-		cmd := a.Cmd
-		d.Cmd = &cmd
-	}
-	if a.User != "" {
-		u := a.User
-		d.User = &u
-	}
-	if a.TaskKillGracePeriodSeconds != 0 {
-		g := a.TaskKillGracePeriodSeconds
-		d.TaskKillGracePeriodSeconds = &g
-	}
-	return d
-}
+// appDefinitionOf is a's event view. The views take the app by pointer:
+// the schema's show functions are called through interfaces, so the app
+// they are given escapes, and an app already on the heap costs nothing.
+func appDefinitionOf(a events.App) appDefinition { return appEventViewOf(&a) }
 
 // groupChangeEvent is Marathon's group_change_success (a change was
 // accepted) and group_change_failed (with the reason it was not).
@@ -214,7 +147,7 @@ func sseFrames(s *events.State, e events.Event) []sseFrame {
 		if o := e.Origin; o != nil {
 			ip := o.ClientIP
 			post := apiPostEvent{
-				ClientIP: &ip, URI: o.URI, AppDefinition: appDefinitionOf(*e.App),
+				ClientIP: &ip, URI: o.URI, AppDefinition: appEventViewOf(e.App),
 				EventType: "api_post_event", Timestamp: ts,
 			}
 			frames = append([]sseFrame{frame(id, "api_post_event", post)}, frames...)
