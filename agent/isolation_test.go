@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
+
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/cgroup"
 )
@@ -61,13 +63,6 @@ func readLimit(t *testing.T, p cgroup.Paths, controller, v1, v2 string) string {
 	return readControl(t, p, controller, v1)
 }
 
-// v2Weight is the cgroup v2 cpu.weight that stands for v1's cpu.shares,
-// as runc and the cgroups library convert them (the ranges [2, 262144]
-// and [1, 10000] mapped linearly).
-func v2Weight(shares uint64) string {
-	return strconv.FormatUint(1+((shares-2)*9999)/262142, 10)
-}
-
 func cgroupGone(p cgroup.Paths) bool {
 	for c := range p.V1 {
 		if _, err := os.Stat(filepath.Dir(controlFile(p, c, "x"))); err == nil {
@@ -115,7 +110,9 @@ func TestTaskRunsInItsCgroupFromItsFirstInstruction(t *testing.T) {
 	}
 	if p.V2 != "" {
 		limits = []struct{ controller, file, want string }{
-			{"cpu", "cpu.weight", v2Weight(512)},
+			// runc's and the cgroups library's mapping of shares
+			// (1024 per cpu: v2's default weight 100 for one cpu).
+			{"cpu", "cpu.weight", strconv.FormatUint(cgroup2.ConvertCPUSharesToCgroupV2Value(512), 10)},
 			{"cpu", "cpu.max", "50000 100000"},
 			{"memory", "memory.max", strconv.Itoa(64 << 20)},
 			{"pids", "pids.max", strconv.Itoa(DefaultTaskPidsLimit)},
@@ -140,8 +137,10 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	cfg := env.config()
 	a := env.start(env.newAgent(cfg))
 	id := env.registered(a)
-	// The shell holds ~100 MB in a variable; the app asked for 32.
-	hog := `x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived ${#x}`
+	// dd reads into a 100 MB buffer; the app asked for 32. (At once: a
+	// shell growing a variable takes half a minute to reach 32 MB under
+	// the emulated CPU of the cgroup v2 VM.)
+	hog := `dd if=/dev/zero of=/dev/null bs=100000000 count=1 && echo survived`
 	if ack := env.launch(id, limitedTask("hog.1", hog, 1, 32)); ack.Error != "" {
 		t.Fatalf("launch: %s", ack.Error)
 	}
@@ -150,6 +149,7 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	if !strings.HasPrefix(upd.Message, "Memory limit exceeded: Requested: 32MB Maximum Used: ") {
 		t.Errorf("message = %q, want Mesos's memory limitation", upd.Message)
 	}
+	t.Logf("OOM: %s (%s)", upd.Message, upd.Reason)
 	if upd.Reason != "REASON_CONTAINER_LIMITATION_MEMORY" {
 		t.Errorf("reason = %q, want Mesos's REASON_CONTAINER_LIMITATION_MEMORY", upd.Reason)
 	}
@@ -166,7 +166,7 @@ func TestOOMKillOfAChildEndsTheTask(t *testing.T) {
 	id := env.registered(a)
 	// A subshell hogs and is killed; the task's main process would sleep
 	// on. Mesos ends the whole container at an OOM, and so does the agent.
-	hog := `(x=$(head -c 100000000 /dev/zero | tr "\0" a)); echo sleeping on; exec sleep 300`
+	hog := `(dd if=/dev/zero of=/dev/null bs=100000000 count=1); echo sleeping on; exec sleep 300`
 	if ack := env.launch(id, limitedTask("child.1", hog, 1, 32)); ack.Error != "" {
 		t.Fatalf("launch: %s", ack.Error)
 	}
