@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup2"
+
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/cgroup"
 )
@@ -32,8 +34,9 @@ func taskCgroup(t *testing.T, cfg Config, taskID string) cgroup.Paths {
 	return *cp.Cgroup
 }
 
-// controlFile is a v1 control file of a cgroup (the test machines are
-// cgroup v1).
+// controlFile is a control file of a cgroup: in controller's v1
+// hierarchy (the test machines are cgroup v1), or in its v2 folder (the
+// tests run on v2 in a VM too, TestIsolationOnCgroupV2InAVM).
 func controlFile(p cgroup.Paths, controller, name string) string {
 	if p.V2 != "" {
 		return filepath.Join("/sys/fs/cgroup", p.V2, name)
@@ -48,6 +51,16 @@ func readControl(t *testing.T, p cgroup.Paths, controller, name string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// readLimit reads the control file named v1 (in controller's hierarchy)
+// or v2, as p is.
+func readLimit(t *testing.T, p cgroup.Paths, controller, v1, v2 string) string {
+	t.Helper()
+	if p.V2 != "" {
+		return readControl(t, p, controller, v2)
+	}
+	return readControl(t, p, controller, v1)
 }
 
 func cgroupGone(p cgroup.Paths) bool {
@@ -88,17 +101,26 @@ func TestTaskRunsInItsCgroupFromItsFirstInstruction(t *testing.T) {
 		}
 	}
 	// Mesos's mapping: shares 1024 per cpu, quota cpus × 100 ms, mem MB.
-	if p.V2 == "" {
-		for _, f := range []struct{ controller, file, want string }{
-			{"cpu", "cpu.shares", "512"},
-			{"cpu", "cpu.cfs_period_us", "100000"},
-			{"cpu", "cpu.cfs_quota_us", "50000"},
-			{"memory", "memory.limit_in_bytes", strconv.Itoa(64 << 20)},
+	limits := []struct{ controller, file, want string }{
+		{"cpu", "cpu.shares", "512"},
+		{"cpu", "cpu.cfs_period_us", "100000"},
+		{"cpu", "cpu.cfs_quota_us", "50000"},
+		{"memory", "memory.limit_in_bytes", strconv.Itoa(64 << 20)},
+		{"pids", "pids.max", strconv.Itoa(DefaultTaskPidsLimit)},
+	}
+	if p.V2 != "" {
+		limits = []struct{ controller, file, want string }{
+			// runc's and the cgroups library's mapping of shares
+			// (1024 per cpu: v2's default weight 100 for one cpu).
+			{"cpu", "cpu.weight", strconv.FormatUint(cgroup2.ConvertCPUSharesToCgroupV2Value(512), 10)},
+			{"cpu", "cpu.max", "50000 100000"},
+			{"memory", "memory.max", strconv.Itoa(64 << 20)},
 			{"pids", "pids.max", strconv.Itoa(DefaultTaskPidsLimit)},
-		} {
-			if got := readControl(t, p, f.controller, f.file); got != f.want {
-				t.Errorf("%s = %s, want %s", f.file, got, f.want)
-			}
+		}
+	}
+	for _, f := range limits {
+		if got := readControl(t, p, f.controller, f.file); got != f.want {
+			t.Errorf("%s = %s, want %s", f.file, got, f.want)
 		}
 	}
 
@@ -115,8 +137,10 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	cfg := env.config()
 	a := env.start(env.newAgent(cfg))
 	id := env.registered(a)
-	// The shell holds ~100 MB in a variable; the app asked for 32.
-	hog := `x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived ${#x}`
+	// dd reads into a 100 MB buffer; the app asked for 32. (At once: a
+	// shell growing a variable takes half a minute to reach 32 MB under
+	// the emulated CPU of the cgroup v2 VM.)
+	hog := `dd if=/dev/zero of=/dev/null bs=100000000 count=1 && echo survived`
 	if ack := env.launch(id, limitedTask("hog.1", hog, 1, 32)); ack.Error != "" {
 		t.Fatalf("launch: %s", ack.Error)
 	}
@@ -125,6 +149,7 @@ func TestOOMKillFailsTaskWithMesosMemoryReason(t *testing.T) {
 	if !strings.HasPrefix(upd.Message, "Memory limit exceeded: Requested: 32MB Maximum Used: ") {
 		t.Errorf("message = %q, want Mesos's memory limitation", upd.Message)
 	}
+	t.Logf("OOM: %s (%s)", upd.Message, upd.Reason)
 	if upd.Reason != "REASON_CONTAINER_LIMITATION_MEMORY" {
 		t.Errorf("reason = %q, want Mesos's REASON_CONTAINER_LIMITATION_MEMORY", upd.Reason)
 	}
@@ -141,7 +166,7 @@ func TestOOMKillOfAChildEndsTheTask(t *testing.T) {
 	id := env.registered(a)
 	// A subshell hogs and is killed; the task's main process would sleep
 	// on. Mesos ends the whole container at an OOM, and so does the agent.
-	hog := `(x=$(head -c 100000000 /dev/zero | tr "\0" a)); echo sleeping on; exec sleep 300`
+	hog := `(dd if=/dev/zero of=/dev/null bs=100000000 count=1); echo sleeping on; exec sleep 300`
 	if ack := env.launch(id, limitedTask("child.1", hog, 1, 32)); ack.Error != "" {
 		t.Fatalf("launch: %s", ack.Error)
 	}
@@ -179,10 +204,14 @@ func TestCPUQuotaHoldsABusyLoop(t *testing.T) {
 	}
 	env.master.waitStatus(t, "spin.1", events.TaskRunning)
 	p := taskCgroup(t, cfg, "spin.1")
-	if p.V2 != "" {
-		t.Fatal("this test reads cgroup v1 files; the host is v2")
-	}
 	usage := func() (time.Time, float64) {
+		if p.V2 != "" {
+			us, err := strconv.ParseUint(statKey(readControl(t, p, "cpu", "cpu.stat"), "usage_usec"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return time.Now(), float64(us) / 1e6
+		}
 		ns, err := strconv.ParseUint(readControl(t, p, "cpuacct", "cpuacct.usage"), 10, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -206,12 +235,7 @@ func TestCPUQuotaHoldsABusyLoop(t *testing.T) {
 	if used > limit {
 		t.Errorf("used %.3f s of CPU in %.3f s, more than cpus 0.1 allows (%.3f s)", used, wall, limit)
 	}
-	var throttled string
-	for _, line := range strings.Split(readControl(t, p, "cpu", "cpu.stat"), "\n") {
-		if k, v, _ := strings.Cut(line, " "); k == "nr_throttled" {
-			throttled = v
-		}
-	}
+	throttled := statKey(readControl(t, p, "cpu", "cpu.stat"), "nr_throttled")
 	if throttled == "" || throttled == "0" {
 		t.Errorf("cpu.stat nr_throttled = %q, want the quota to have throttled the loop", throttled)
 	}
@@ -279,6 +303,12 @@ func TestReadoptedTaskKeepsItsCgroup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if p.V2 != "" {
+		stray = cgroup.Paths{V2: filepath.Join(filepath.Dir(p.V2), "stray.1")}
+		if err := os.Mkdir(filepath.Join("/sys/fs/cgroup", stray.V2), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	cfg.NC = env.connect()
 	cfg.KillTasksOnStop = true
@@ -293,7 +323,7 @@ func TestReadoptedTaskKeepsItsCgroup(t *testing.T) {
 	if procs != strconv.Itoa(cp.Pid) {
 		t.Errorf("the cgroup holds %q, want the task's pid %d", procs, cp.Pid)
 	}
-	if got := readControl(t, p, "memory", "memory.limit_in_bytes"); got != strconv.Itoa(48<<20) {
+	if got := readLimit(t, p, "memory", "memory.limit_in_bytes", "memory.max"); got != strconv.Itoa(48<<20) {
 		t.Errorf("memory limit after re-adoption = %s", got)
 	}
 	if !cgroupGone(stray) {
@@ -319,6 +349,16 @@ func TestReadoptedTaskKeepsItsCgroup(t *testing.T) {
 
 // withoutStatistics is reports with their usage left out, to compare
 // the rest.
+// statKey is key's value in a "key value" file's text (cpu.stat).
+func statKey(text, key string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
 func withoutStatistics(reports []events.TaskReport) []events.TaskReport {
 	out := slices.Clone(reports)
 	for i := range out {
@@ -352,20 +392,26 @@ func TestParentHoldsTheAdvertisedResources(t *testing.T) {
 	cfg := env.config() // advertises cpus 2, mem 1024
 	a := env.newAgent(cfg)
 	p := a.cgroups.Paths()
-	if p.V2 != "" {
-		t.Fatal("this test reads cgroup v1 files; the host is v2")
-	}
-	for _, f := range []struct{ controller, file, want string }{
+	limits := []struct{ controller, file, want string }{
 		{"memory", "memory.limit_in_bytes", strconv.Itoa(1 << 30)},
 		{"cpu", "cpu.cfs_quota_us", "200000"},
 		{"cpu", "cpu.cfs_period_us", "100000"},
-	} {
+	}
+	name := p.V1["memory"]
+	if p.V2 != "" {
+		limits = []struct{ controller, file, want string }{
+			{"memory", "memory.max", strconv.Itoa(1 << 30)},
+			{"cpu", "cpu.max", "200000 100000"},
+		}
+		name = p.V2
+	}
+	for _, f := range limits {
 		if got := readControl(t, p, f.controller, f.file); got != f.want {
 			t.Errorf("the agent's parent %s = %s, want %s", f.file, got, f.want)
 		}
 	}
-	if want := "/" + DefaultCgroupParent(testNode, cfg.WorkDir); !strings.HasSuffix(p.V1["memory"], want) {
-		t.Errorf("parent = %s, want it named after the agent", p.V1["memory"])
+	if want := "/" + DefaultCgroupParent(testNode, cfg.WorkDir); !strings.HasSuffix(name, want) {
+		t.Errorf("parent = %s, want it named after the agent", name)
 	}
 }
 
