@@ -14,8 +14,8 @@ import (
 	"github.com/r3labs/sse/v2"
 	"gopkg.in/cenkalti/backoff.v1"
 
+	"github.com/atollhq/atoll/client"
 	"github.com/atollhq/atoll/events"
-	"github.com/atollhq/atoll/master/client"
 )
 
 // MarathonSource follows any Marathon-compatible event stream (`--sse`): a

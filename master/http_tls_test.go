@@ -12,10 +12,10 @@ import (
 
 	marathon "github.com/gambol99/go-marathon"
 
+	mclient "github.com/atollhq/atoll/client"
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/testca"
-	mclient "github.com/atollhq/atoll/master/client"
 )
 
 // runTLSMaster runs a master (Run, as `atoll master` does) serving HTTPS

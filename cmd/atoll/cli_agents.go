@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 // runAgents runs "atoll agents"; args are what follows "agents".

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 const appUsage = `usage: atoll app <command> [flags] [args]

@@ -22,9 +22,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/atollhq/atoll/client"
 	"github.com/atollhq/atoll/events"
 	"github.com/atollhq/atoll/internal/tlsfiles"
-	"github.com/atollhq/atoll/master/client"
 )
 
 // Exit codes of the user commands.

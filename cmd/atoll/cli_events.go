@@ -20,7 +20,7 @@ import (
 	"golang.org/x/term"
 	"gopkg.in/cenkalti/backoff.v1"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 // Seams for tests.

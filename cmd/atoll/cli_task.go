@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 const taskUsage = `usage: atoll task <command> [flags]

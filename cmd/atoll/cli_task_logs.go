@@ -9,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 // logsChunk is what one request reads; logsPoll how often -f asks again.

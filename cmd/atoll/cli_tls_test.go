@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atollhq/atoll/client"
 	"github.com/atollhq/atoll/events/eventstest"
 	"github.com/atollhq/atoll/internal/testca"
 	"github.com/atollhq/atoll/master"
-	"github.com/atollhq/atoll/master/client"
 )
 
 // runHTTPSMaster runs a real master serving HTTPS with a certificate of a

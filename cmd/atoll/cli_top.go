@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/atollhq/atoll/master/client"
+	"github.com/atollhq/atoll/client"
 )
 
 // topDebounce gathers a burst of events into one redraw.

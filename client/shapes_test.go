@@ -15,7 +15,7 @@ import (
 // the master's own (master/testdata/appdef/outputs.jsonl, which its
 // golden test holds to its output byte for byte).
 func TestAppsDecodesEveryShapeTheMasterWrites(t *testing.T) {
-	f, err := os.Open("../testdata/appdef/outputs.jsonl")
+	f, err := os.Open("../master/testdata/appdef/outputs.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
