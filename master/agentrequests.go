@@ -23,14 +23,18 @@ const (
 // releaseLaunchLocked has req sent to node's agent once everything staged
 // so far is durable.
 func (m *Master) releaseLaunchLocked(node string, req events.LaunchRequest) {
+	m.pipe.mu.Lock()
 	m.pipe.open.out.launch(node, req)
+	m.pipe.mu.Unlock()
 	m.kickCommit()
 }
 
 // releaseKillLocked has req sent to node's agent once everything staged so
 // far is durable, and wait after that.
 func (m *Master) releaseKillLocked(node string, req events.KillRequest, wait time.Duration) {
+	m.pipe.mu.Lock()
 	m.pipe.open.out.kill(node, req, wait)
+	m.pipe.mu.Unlock()
 	m.kickCommit()
 }
 

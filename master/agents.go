@@ -233,6 +233,14 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 // by (a task it did not launch itself this term).
 const reportGrace = 5 * time.Second
 
+// maxReportsPerPass bounds the agents' reports one reconcile pass looks
+// at, the oldest first: in a 10,000-instance scale-up every agent's report
+// differs from the state (its new tasks are staging), and reconciling a
+// thousand of them in every pass held the lock for seconds while the
+// next thousand launches waited. A report keeps the time it came (its
+// at), so looking at it a pass later judges it the same.
+const maxReportsPerPass = 200
+
 // reportAfterAck is how long after a launch's ack a report must arrive for
 // the task's absence from it to count: the ack and the heartbeat travel
 // on different subscriptions, so their order on arrival is not exact.
@@ -241,7 +249,10 @@ const reportAfterAck = time.Second
 // applyReportsLocked reconciles the heartbeat reports that came in since
 // the last pass.
 func (m *Master) applyReportsLocked(now time.Time) {
-	reports := m.live.takeReports()
+	reports, more := m.live.takeReports(maxReportsPerPass)
+	if more {
+		m.kickReconcile() // the rest next pass, soon
+	}
 	ids := make([]string, 0, len(reports))
 	for id := range reports {
 		ids = append(ids, id)

@@ -17,11 +17,12 @@ var ErrNotLeader = errors.New("not the leader")
 // Ready/Advance and Nomad's plan applier do). A change is stamped and
 // applied to the leader's working state under m.mu, which is all a
 // decision needs, and joins the open batch. One committer goroutine takes
-// the open batch as a whole, makes it durable with one store write (group
-// commit), then applies its events to the published state (published.go),
-// publishes them on NATS and feeds them to /v2/events in seq order, and
-// only then sends the agent requests that depended on it and tells the
-// callers waiting on it. A batch the store could not keep is taken back
+// the open batch as a whole (without m.mu) and makes it durable with one
+// store write (group commit); a second, in batch order, applies its events
+// to the published state (published.go), publishes them on NATS and feeds
+// them to /v2/events in seq order, and only then sends the agent requests
+// that depended on it and tells the callers waiting on it, while the next
+// batch is being stored. A batch the store could not keep is taken back
 // out of the working state, with every batch after it: a write that could
 // not be made changes nothing, and the published state never saw it.
 
@@ -71,11 +72,17 @@ func (d durability) wait() error {
 }
 
 // pipeline is the leader's batches on their way to the store. open and
-// inflight are guarded by Master.mu; published is the committer's and has
-// its own lock.
+// inflight are guarded by mu, which writers take under Master.mu and the
+// committer takes alone: the committer takes a batch and finishes it
+// without Master.mu, so a store write never waits for a reconcile pass
+// (one of a 10,000-instance scale-up at 100,000 tasks holds Master.mu
+// for a second on a busy machine) and the launches a durable batch
+// releases go out while the next pass runs. Lock order: Master.mu, then
+// mu. published is the committer's and has its own lock.
 type pipeline struct {
+	mu        sync.Mutex
 	open      *batch // gathering changes
-	inflight  *batch // taken by the committer, not yet published
+	inflight  *batch // the batch the committer took last; finished once published
 	kick      chan struct{}
 	published published
 }
@@ -106,6 +113,11 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 		}
 		evs[i] = e
 	}
+	// The committer takes the open batch under pipe.mu alone: hold it
+	// while this call's events go in, so they are in one batch and a
+	// failed one takes back only its own.
+	m.pipe.mu.Lock()
+	defer m.pipe.mu.Unlock()
 	b := m.pipe.open
 	if b.start.IsZero() {
 		b.start = time.Now()
@@ -129,13 +141,17 @@ func (m *Master) commitLocked(changes ...events.Change) error {
 
 // ackWhenDurableLocked runs ack once everything staged so far is durable.
 func (m *Master) ackWhenDurableLocked(ack func()) {
+	m.pipe.mu.Lock()
 	m.pipe.open.acks = append(m.pipe.open.acks, ack)
+	m.pipe.mu.Unlock()
 	m.kickCommit()
 }
 
 // durableLocked is what to wait on, after unlocking, for everything
 // staged so far to be durable.
 func (m *Master) durableLocked() durability {
+	m.pipe.mu.Lock()
+	defer m.pipe.mu.Unlock()
 	switch {
 	case !m.pipe.open.empty():
 		return durability{m.pipe.open}
@@ -182,7 +198,7 @@ func (m *Master) kickCommit() {
 }
 
 // revertLocked takes the newest n events of b back out of the working
-// state and out of b.
+// state and out of b. m.mu held, and pipe.mu if b is the open batch.
 func (m *Master) revertLocked(b *batch, n int) {
 	for i := len(b.evs) - 1; i >= len(b.evs)-n; i-- {
 		m.state.Revert(b.undos[i])
@@ -198,7 +214,27 @@ func (m *Master) revertLocked(b *batch, n int) {
 // commitLoop is the committer: it runs while this master leads and
 // stops with ctx, failing what it has not stored. run starts each request
 // to an agent that a durable batch releases.
+//
+// It stores one batch while the batch before it is published (on a
+// goroutine of its own, in order): publishing a batch of a scale-up (its
+// SSE frames, NATS messages, read view, acks and launches) takes about as
+// long as storing it, and one after the other left the store idle half
+// the time. At most one batch is stored and one published at once.
 func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))) {
+	toPublish := make(chan storedBatch)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for sb := range toPublish {
+			m.publishBatch(sb, run)
+		}
+	}()
+	defer func() {
+		// What was stored is published before the committer is done.
+		close(toPublish)
+		<-published
+	}()
+	var last *batch // the last batch stored whole, published or on its way
 	for {
 		select {
 		case <-ctx.Done():
@@ -206,54 +242,86 @@ func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))
 			// until a new term reloads it, this master's reads must not
 			// show changes whose callers were told they failed.
 			m.mu.Lock()
+			m.pipe.mu.Lock()
 			open := m.pipe.open
 			m.revertLocked(open, len(open.evs))
-			m.pipe.open, m.pipe.inflight = newBatch(), nil
+			m.pipe.open, m.pipe.inflight = newBatch(), last
+			m.pipe.mu.Unlock()
 			m.mu.Unlock()
 			open.finish(ErrNotLeader)
 			return
 		case <-m.pipe.kick:
 		}
-		m.mu.Lock()
+		m.pipe.mu.Lock()
 		b := m.pipe.open
 		if b.empty() {
-			m.mu.Unlock()
+			m.pipe.mu.Unlock()
 			continue
 		}
 		m.pipe.open, m.pipe.inflight = newBatch(), b
-		m.mu.Unlock()
-		m.commitBatch(b, run)
+		m.pipe.mu.Unlock()
+		sb := m.storeOne(b, last)
+		if sb.err == nil {
+			last = b
+		}
+		toPublish <- sb
 	}
 }
 
-// commitBatch stores, publishes and finishes one batch.
-func (m *Master) commitBatch(b *batch, run func(func(context.Context))) {
-	stored, storeErr := m.storeBatch(b.evs)
-	m.publishStored(b.evs[:stored])
+// storedBatch is a batch on its way from the store to the publisher: all
+// of it stored, or, when err is set, its first stored events, with what
+// was staged behind it (later), both already taken back out of the
+// working state.
+type storedBatch struct {
+	b      *batch
+	stored int
+	err    error
+	later  *batch
+	// takenBack counts the events of b and later taken back.
+	takenBack int
+}
+
+// storeOne stores b. A write that fails takes the rest of b, and what was
+// staged since, back out of the working state at once, before the next
+// batch is taken; last is the batch before b, which callers who staged
+// nothing since wait on.
+func (m *Master) storeOne(b *batch, last *batch) storedBatch {
+	stored, err := m.storeBatch(b.evs)
+	sb := storedBatch{b: b, stored: stored, err: err}
+	if err == nil {
+		return sb
+	}
+	// Newest first: what was staged since, then this batch's rest.
+	m.mu.Lock()
+	m.pipe.mu.Lock()
+	sb.later = m.pipe.open
+	m.pipe.open, m.pipe.inflight = newBatch(), last
+	sb.takenBack = len(sb.later.evs) + len(b.evs) - stored
+	m.revertLocked(sb.later, len(sb.later.evs))
+	m.pipe.mu.Unlock()
+	m.revertLocked(b, len(b.evs)-stored)
+	m.rebuildInFlightLocked()
+	m.markAllDirtyLocked()
+	m.mu.Unlock()
+	return sb
+}
+
+// publishBatch publishes what of a batch was stored, then finishes it:
+// with the store's error, or by sending its acks and agent requests.
+func (m *Master) publishBatch(sb storedBatch, run func(func(context.Context))) {
+	b := sb.b
+	m.publishStored(b.evs[:sb.stored])
 	// Before anyone waiting on the batch is told: a caller's next read
 	// shows its write.
-	m.reads.apply(b.evs[:stored])
-	if stored > 0 {
+	m.reads.apply(b.evs[:sb.stored])
+	if sb.stored > 0 {
 		m.metrics.commit.Observe(time.Since(b.start).Seconds())
-		m.metrics.batchEvents.Observe(float64(stored))
+		m.metrics.batchEvents.Observe(float64(sb.stored))
 	}
-	m.mu.Lock()
-	m.pipe.inflight = nil
-	var later *batch
-	if storeErr != nil {
-		// Newest first: what was staged since, then this batch's rest.
-		later = m.pipe.open
-		m.pipe.open = newBatch()
-		m.revertLocked(later, len(later.evs))
-		m.revertLocked(b, len(b.evs)-stored)
-		m.rebuildInFlightLocked()
-		m.markAllDirtyLocked()
-	}
-	m.mu.Unlock()
-	if storeErr != nil {
-		m.log.Warn("store write failed; its changes are taken back", "events", len(b.evs)-stored, "err", storeErr)
-		later.finish(fmt.Errorf("an earlier change was not stored: %w", storeErr))
-		b.finish(storeErr)
+	if sb.err != nil {
+		m.log.Warn("store write failed; its changes are taken back", "events", sb.takenBack, "err", sb.err)
+		sb.later.finish(fmt.Errorf("an earlier change was not stored: %w", sb.err))
+		b.finish(sb.err)
 		m.kickReconcile()
 		return
 	}

@@ -147,3 +147,55 @@ func subscribeForTest(t *testing.T, m *Master) {
 		}
 	})
 }
+
+// A store write and the launches it releases do not wait for the
+// master's lock: while a long reconcile pass holds it (a pass of a
+// 10,000-instance scale-up at 100,000 tasks holds it for up to a second
+// on a busy machine), what was staged before is stored, published and its
+// launches go out.
+func TestStoreWriteDoesNotWaitForTheLock(t *testing.T) {
+	ns := eventstest.StartNATS(t)
+	store := &gatedStore{}
+	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	establishForTest(t, m)
+	app, err := appForCreate([]byte(`{"id": "/held", "cmd": "sleep 1", "instances": 0}`), testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	if err := m.commitLocked(events.PutApp(app)); err != nil {
+		m.mu.Unlock()
+		t.Fatal(err)
+	}
+	m.releaseLaunchLocked("node-1", events.LaunchRequest{Task: events.Task{ID: "held.1", AppID: "/held"}})
+	d := m.durableLocked()
+	// The rest of the pass holds the lock until the write is done.
+	stored := make(chan error, 1)
+	go func() { stored <- d.wait() }()
+	var waitErr error
+	select {
+	case waitErr = <-stored:
+	case <-time.After(5 * time.Second):
+		waitErr = errors.New("not stored while the lock was held")
+	}
+	c, _ := captured.Load(m)
+	sends := len(c.(*capturedSends).take())
+	m.mu.Unlock()
+	if waitErr != nil {
+		t.Fatal(waitErr)
+	}
+	if sends != 1 {
+		t.Errorf("%d requests to agents released by the stored batch, want its launch", sends)
+	}
+	st, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Apps["/held"]; !ok {
+		t.Errorf("the store does not hold /held")
+	}
+}

@@ -2,6 +2,7 @@ package master
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -228,22 +229,32 @@ func (l *liveness) lastHeard(id string) time.Time {
 	return time.Time{}
 }
 
-// takeReports hands over the reports not yet reconciled, by agent id.
-func (l *liveness) takeReports() map[string]*agentReport {
+// takeReports hands over the reports not yet reconciled, by agent id: at
+// most limit of them, the oldest first, and whether any are left.
+func (l *liveness) takeReports(limit int) (map[string]*agentReport, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out map[string]*agentReport
+	var ids []string
 	for id, a := range l.agents {
-		if a.report == nil {
-			continue
+		if a.report != nil {
+			ids = append(ids, id)
 		}
-		if out == nil {
-			out = map[string]*agentReport{}
-		}
+	}
+	if len(ids) == 0 {
+		return nil, false
+	}
+	more := len(ids) > limit
+	if more {
+		slices.SortFunc(ids, func(x, y string) int { return l.agents[x].report.at.Compare(l.agents[y].report.at) })
+		ids = ids[:limit]
+	}
+	out := make(map[string]*agentReport, len(ids))
+	for _, id := range ids {
+		a := l.agents[id]
 		out[id] = a.report
 		a.report = nil
 	}
-	return out
+	return out, more
 }
 
 // launchAcked records that an agent acked a task's launch at now.

@@ -60,3 +60,25 @@ func TestRepeatAfterFailedWriteIsReconciled(t *testing.T) {
 		t.Fatalf("after the repeat: %d running tasks, want the one the agent runs", len(got))
 	}
 }
+
+// A pass takes the oldest reports first, at most maxReportsPerPass of
+// them, and says some are left; the next takes the rest.
+func TestReportsTakenOldestFirstInSlices(t *testing.T) {
+	l := newLiveness()
+	at := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"c", "a", "b"} {
+		l.set(id, "node-"+id, true, at)
+		l.agents[id].report = &agentReport{at: at.Add(time.Duration(i) * time.Second)}
+	}
+	first, more := l.takeReports(2)
+	if _, ok := first["b"]; len(first) != 2 || ok || !more {
+		t.Fatalf("first take: %d reports (b among them: %v), more %v; want c and a, the oldest, and more", len(first), ok, more)
+	}
+	rest, more := l.takeReports(2)
+	if _, ok := rest["b"]; len(rest) != 1 || !ok || more {
+		t.Fatalf("second take: %v, more %v; want b alone and nothing more", rest, more)
+	}
+	if none, more := l.takeReports(2); len(none) != 0 || more {
+		t.Fatalf("third take: %v, more %v; want nothing", none, more)
+	}
+}

@@ -73,7 +73,9 @@ func BenchmarkCommitLockedHold100k(b *testing.B) {
 			least = d
 		}
 		b.StopTimer()
+		m.pipe.mu.Lock()
 		m.revertLocked(m.pipe.open, len(m.pipe.open.evs))
+		m.pipe.mu.Unlock()
 		m.mu.Unlock()
 		b.StartTimer()
 	}

@@ -17,8 +17,14 @@ const epsilon = 1e-9
 type node struct {
 	agent           events.Agent
 	cpus, mem, disk float64
-	ranges          []events.PortRange // sorted by Begin, so the first free port is the lowest
-	used            map[int]bool       // host ports held by active tasks or chosen in this call
+	// held is what the node's active tasks and the instances booked on
+	// it hold, in millionths: free is the agent's resources less held,
+	// computed the same way whether held was summed from the state or
+	// booked instance by instance, so a node booked by Place is what a
+	// refresh after its tasks are staged would make it.
+	held   struct{ cpus, mem, disk int64 }
+	ranges []events.PortRange // sorted by Begin, so the first free port is the lowest
+	used   map[int]bool       // host ports held by active tasks or chosen in this call
 	// floor is a port at or below the lowest free one: every offered
 	// port under it is used. A busy agent's hundred used ports are then
 	// not walked again for every instance placed.
@@ -80,19 +86,16 @@ func (p *Pool) refresh(s *events.State, id string) (membership bool) {
 	slices.SortFunc(n.ranges, func(x, y events.PortRange) int { return x.Begin - y.Begin })
 	// Sums in millionths are exact whatever the order the tasks come in,
 	// so the same tasks always leave the same free resources.
-	var cpus, mem, disk int64
 	s.EachTaskOn(id, func(t events.Task) {
 		if !t.State.Active() {
 			return
 		}
-		cpus, mem, disk = cpus+millionths(t.Cpus), mem+millionths(t.Mem), disk+millionths(t.Disk)
+		n.hold(t.Cpus, t.Mem, t.Disk)
 		for _, port := range t.Ports {
 			n.used[port] = true
 		}
 	})
-	n.cpus = a.Resources.Cpus - float64(cpus)/1e6
-	n.mem = a.Resources.Mem - float64(mem)/1e6
-	n.disk = a.Resources.Disk - float64(disk)/1e6
+	n.setFree()
 	n.raiseFloor()
 	if had {
 		*old = *n // p.order holds old: it stays in place
@@ -103,6 +106,21 @@ func (p *Pool) refresh(s *events.State, id string) (membership bool) {
 }
 
 func millionths(x float64) int64 { return int64(math.Round(x * 1e6)) }
+
+// hold adds what one task holds to the node's held resources.
+func (n *node) hold(cpus, mem, disk float64) {
+	n.held.cpus += millionths(cpus)
+	n.held.mem += millionths(mem)
+	n.held.disk += millionths(disk)
+}
+
+// setFree computes the free resources from the agent's and the held ones.
+func (n *node) setFree() {
+	r := n.agent.Resources
+	n.cpus = r.Cpus - float64(n.held.cpus)/1e6
+	n.mem = r.Mem - float64(n.held.mem)/1e6
+	n.disk = r.Disk - float64(n.held.disk)/1e6
+}
 
 func (p *Pool) sort() {
 	p.order = p.order[:0]
@@ -146,9 +164,8 @@ func (n *node) hasPorts(app events.App) bool {
 
 // take books one instance on the node.
 func (n *node) take(app events.App, ports []int) {
-	n.cpus -= app.Cpus
-	n.mem -= app.Mem
-	n.disk -= app.Disk
+	n.hold(app.Cpus, app.Mem, app.Disk) // as refresh counts the task staged for it
+	n.setFree()
 	for _, p := range ports {
 		n.used[p] = true
 	}
