@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,9 +108,14 @@ type Agent struct {
 	logCheckInterval time.Duration
 	gcInterval       time.Duration
 
-	mu       sync.Mutex
-	id       string
-	tasks    map[string]*task
+	mu    sync.Mutex
+	id    string
+	tasks map[string]*task
+	// launches counts the tasks this process took, under run (new at
+	// every start): reports and launch acks carry it (LaunchMark), so
+	// the master can tell a report made before a launch from one made
+	// after it, however late it handles either.
+	launches events.LaunchMark
 	closing  bool           // no more launches
 	inflight sync.WaitGroup // launch and kill handlers in progress
 	regReady chan struct{}  // closed while registered with the master
@@ -223,6 +229,7 @@ func New(cfg Config) (*Agent, error) {
 		gcInterval:       time.Minute,
 		id:               id,
 		tasks:            map[string]*task{},
+		launches:         events.LaunchMark{Run: uuid.NewString()},
 		regReady:         make(chan struct{}),
 	}
 	a.status.log = cfg.Log

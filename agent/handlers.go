@@ -35,9 +35,25 @@ func (a *Agent) handleLaunch(m *nats.Msg) {
 	}
 	acks := make([]events.TaskAck, len(reqs))
 	for i, req := range reqs {
-		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(a.launchOne(req))}
+		err := a.launchOne(req)
+		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(err)}
+		if err == nil {
+			acks[i].Launch = a.launchMarkOf(req.Task.ID)
+		}
 	}
 	answer(m, batch, acks)
+}
+
+// launchMarkOf is where this process took task id (nil if it no longer
+// holds it: the master then goes by when the ack came).
+func (a *Agent) launchMarkOf(id string) *events.LaunchMark {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.tasks[id]; ok && t.mark.Run != "" {
+		m := t.mark
+		return &m
+	}
+	return nil
 }
 
 // launchOne is one launch, unless the agent is stopping.

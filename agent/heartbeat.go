@@ -44,7 +44,8 @@ func (a *Agent) heartbeat(ctx context.Context) {
 
 func (a *Agent) heartbeatOnce(ctx context.Context, withStats bool) (events.HeartbeatReply, error) {
 	var reply events.HeartbeatReply
-	data, err := json.Marshal(events.Heartbeat{AgentID: a.ID(), Tasks: a.reportsWith(withStats)})
+	tasks, mark := a.reportsWith(withStats)
+	data, err := json.Marshal(events.Heartbeat{AgentID: a.ID(), Tasks: tasks, Launches: mark})
 	if err != nil {
 		return reply, err
 	}

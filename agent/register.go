@@ -57,6 +57,7 @@ func (a *Agent) register(ctx context.Context) bool {
 }
 
 func (a *Agent) registerOnce(ctx context.Context) (string, error) {
+	tasks, mark := a.reportsWith(false)
 	req := events.RegisterRequest{
 		AgentID:    a.ID(),
 		Hostname:   a.cfg.Hostname,
@@ -64,7 +65,8 @@ func (a *Agent) registerOnce(ctx context.Context) (string, error) {
 		Resources:  a.cfg.Resources,
 		Attributes: a.cfg.Attributes,
 		Containers: a.cfg.Containers.Policy,
-		Tasks:      a.reports(),
+		Tasks:      tasks,
+		Launches:   mark,
 	}
 	data, err := json.Marshal(req)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 // task is one task of this agent. Every field is guarded by Agent.mu.
 type task struct {
 	id        string
+	mark      events.LaunchMark // where this process took it
 	launch    events.LaunchRequest
 	runAs     *identity // nil for a task adopted from before users
 	pid       int       // 0 while starting
@@ -55,12 +56,17 @@ func (t *task) report() events.TaskReport {
 // reports lists the agent's tasks, sorted by id. Ended tasks stay in the
 // list until their final status is acked, so the master learns how they
 // ended even if it missed the update, rather than declaring them lost.
-func (a *Agent) reports() []events.TaskReport { return a.reportsWith(false) }
+func (a *Agent) reports() []events.TaskReport {
+	out, _ := a.reportsWith(false)
+	return out
+}
 
 // reportsWith is reports, with the usage of the running tasks if
-// withStatistics.
-func (a *Agent) reportsWith(withStatistics bool) []events.TaskReport {
+// withStatistics, and how far launches had been taken when the list was
+// made.
+func (a *Agent) reportsWith(withStatistics bool) ([]events.TaskReport, *events.LaunchMark) {
 	a.mu.Lock()
+	mark := a.launches
 	out := []events.TaskReport{}
 	var groups []*cgroup.Group
 	for _, t := range a.tasks {
@@ -79,7 +85,7 @@ func (a *Agent) reportsWith(withStatistics bool) []events.TaskReport {
 		out[i].Statistics = statistics(g, now)
 	}
 	slices.SortFunc(out, func(x, y events.TaskReport) int { return strings.Compare(x.TaskID, y.TaskID) })
-	return out
+	return out, &mark
 }
 
 // checkTaskID rejects ids that cannot name a sandbox folder.
@@ -108,6 +114,8 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 		return &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
 	}
 	a.tasks[id] = t
+	a.launches.N++
+	t.mark = a.launches
 	a.mu.Unlock()
 
 	if len(req.Fetch) > 0 || req.Container != nil {

@@ -51,6 +51,9 @@ type RegisterRequest struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Containers ContainerPolicy   `json:"containers,omitzero"`
 	Tasks      []TaskReport      `json:"tasks,omitempty"`
+	// Launches is how far the agent had taken launches when it made
+	// the Tasks list.
+	Launches *LaunchMark `json:"launches,omitempty"`
 }
 
 // RegisterReply gives the agent its id.
@@ -63,6 +66,32 @@ type RegisterReply struct {
 type Heartbeat struct {
 	AgentID string       `json:"agentId"`
 	Tasks   []TaskReport `json:"tasks"`
+	// Launches is how far the agent had taken launches when it made
+	// the Tasks list.
+	Launches *LaunchMark `json:"launches,omitempty"`
+}
+
+// LaunchMark places an agent's reports and its launch acks in one order:
+// Run names the agent process (new at every start), N counts the tasks
+// that process took. A report whose mark is at or past a launch ack's,
+// in the same run, was made with that task in hand, so a task missing
+// from it is gone from the agent, however late the master handles the
+// report. Without it the master can only go by when the report and the
+// ack reached it, which a busy master gets wrong (a heartbeat made before
+// a launch, handled a second after its ack).
+type LaunchMark struct {
+	Run string `json:"run"`
+	N   uint64 `json:"n"`
+}
+
+// Covers reports whether a report marked m was made after the agent took
+// the launch acked with mark ack; known is false when the two marks
+// cannot be compared (either missing, or different agent processes).
+func (m *LaunchMark) Covers(ack *LaunchMark) (covers, known bool) {
+	if m == nil || ack == nil || m.Run == "" || m.Run != ack.Run {
+		return false, false
+	}
+	return m.N >= ack.N, true
 }
 
 // HeartbeatReply tells an agent the leader does not know it, so it must
@@ -229,6 +258,9 @@ type KillBatch struct {
 type TaskAck struct {
 	TaskID string `json:"taskId"`
 	Ack
+	// Launch is where the agent took the task, in a launch's ack
+	// (LaunchMark).
+	Launch *LaunchMark `json:"launch,omitempty"`
 }
 
 // AckBatch answers a LaunchBatch, a KillBatch or a StatusBatch: Acks[i]

@@ -35,7 +35,7 @@ func TestMesosStateShowsAgentUsage(t *testing.T) {
 		{{TaskID: "web.1", AppID: "/web", State: events.TaskRunning}}, // most heartbeats carry none
 		report(1010, 6, 3), // 0.1 + 0.2 cores over 10 s
 	} {
-		if v, _ := m.live.heartbeat(agent.ID, node, now, hb, uint64(i+1)); v != heartbeatOK {
+		if v, _ := m.live.heartbeat(agent.ID, node, now, hb, nil, uint64(i+1)); v != heartbeatOK {
 			t.Fatalf("heartbeat %d: verdict %v", i, v)
 		}
 	}

@@ -102,7 +102,7 @@ var errNotBatched = errors.New("the agent does not take batched requests")
 
 // requestBatch sends one batch to subject and returns the agents' acks by
 // task id.
-func (m *Master) requestBatch(ctx context.Context, kind, subject string, body []byte, n int) (map[string]events.Ack, error) {
+func (m *Master) requestBatch(ctx context.Context, kind, subject string, body []byte, n int) (map[string]events.TaskAck, error) {
 	m.metrics.agentRequests.WithLabelValues(kind).Inc()
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout+time.Duration(n)*perTaskAllowance)
 	defer cancel()
@@ -117,9 +117,9 @@ func (m *Master) requestBatch(ctx context.Context, kind, subject string, body []
 	if reply.Acks == nil {
 		return nil, errNotBatched
 	}
-	acks := make(map[string]events.Ack, len(reply.Acks))
+	acks := make(map[string]events.TaskAck, len(reply.Acks))
 	for _, a := range reply.Acks {
-		acks[a.TaskID] = a.Ack
+		acks[a.TaskID] = a
 	}
 	return acks, nil
 }
@@ -171,19 +171,19 @@ func (m *Master) sendLaunches(ctx context.Context, node string, b batchBody[even
 		return
 	case errors.Is(err, errNotBatched):
 		m.log.Info("agent predates batched launches; sending them one at a time", "node", node, "tasks", len(b.items))
-		acks = map[string]events.Ack{}
+		acks = map[string]events.TaskAck{}
 		for _, req := range b.items {
 			ack, err := m.requestOne(ctx, requestLaunch, m.cfg.Subjects.Launch(node), req)
 			if err != nil {
 				m.log.Warn("launch not answered", "task", req.Task.ID, "node", node, "err", err)
 				continue
 			}
-			acks[req.Task.ID] = ack
+			acks[req.Task.ID] = events.TaskAck{TaskID: req.Task.ID, Ack: ack}
 		}
 	case errors.As(err, &bad):
-		acks = map[string]events.Ack{}
+		acks = map[string]events.TaskAck{}
 		for _, req := range b.items {
-			acks[req.Task.ID] = events.Ack{Code: events.AckRefused, Error: bad.Error()}
+			acks[req.Task.ID] = events.TaskAck{TaskID: req.Task.ID, Ack: events.Ack{Code: events.AckRefused, Error: bad.Error()}}
 		}
 	case err != nil:
 		// Resent later, or lost once staging times out.
@@ -195,7 +195,7 @@ func (m *Master) sendLaunches(ctx context.Context, node string, b batchBody[even
 
 // launchesAnswered records the acks of launches and fails the tasks whose
 // launch the agent refused. A launch without an answer is resent later.
-func (m *Master) launchesAnswered(node string, reqs []events.LaunchRequest, acks map[string]events.Ack) {
+func (m *Master) launchesAnswered(node string, reqs []events.LaunchRequest, acks map[string]events.TaskAck) {
 	now := m.cfg.Now()
 	var refused []events.LaunchRequest
 	for _, req := range reqs {
@@ -204,7 +204,7 @@ func (m *Master) launchesAnswered(node string, reqs []events.LaunchRequest, acks
 		case !ok:
 			m.log.Warn("launch not answered in the agent's reply", "task", req.Task.ID, "node", node)
 		case ack.Error == "" || ack.Code == events.AckTaskExists:
-			m.live.launchAcked(req.Task.ID, now)
+			m.live.launchAcked(req.Task.ID, now, ack.Launch)
 		default:
 			m.log.Warn("launch refused", "task", req.Task.ID, "agent", req.Task.AgentID, "err", ack.Error)
 			refused = append(refused, req)
@@ -233,14 +233,14 @@ func (m *Master) sendKills(ctx context.Context, node string, b batchBody[events.
 	acks, err := m.requestBatch(ctx, requestKill, m.cfg.Subjects.Kill(node), b.body, len(b.items))
 	if errors.Is(err, errNotBatched) {
 		m.log.Info("agent predates batched kills; sending them one at a time", "node", node, "tasks", len(b.items))
-		acks, err = map[string]events.Ack{}, nil
+		acks, err = map[string]events.TaskAck{}, nil
 		for _, req := range b.items {
 			ack, err := m.requestOne(ctx, requestKill, m.cfg.Subjects.Kill(node), req)
 			if err != nil {
 				m.log.Warn("kill not answered", "task", req.TaskID, "node", node, "err", err)
 				continue
 			}
-			acks[req.TaskID] = ack
+			acks[req.TaskID] = events.TaskAck{TaskID: req.TaskID, Ack: ack}
 		}
 	}
 	if err != nil {

@@ -174,7 +174,7 @@ func (m *Master) registerAgent(node string, req events.RegisterRequest) (_ strin
 	}
 	m.live.heardFrom(id, node, now)
 	m.log.Info("agent registered", "id", id, "hostname", a.Hostname, "ip", a.IP, "returning", known)
-	m.reconcileReportsLocked(id, &agentReport{tasks: req.Tasks, at: now}, now)
+	m.reconcileReportsLocked(id, &agentReport{tasks: req.Tasks, launches: req.Launches, at: now}, now)
 	m.kickReconcile()
 	return id, nil
 }
@@ -212,7 +212,7 @@ func (m *Master) handleHeartbeat(msg *nats.Msg) {
 		m.refuse(refusedUndecodable, "node", node, "err", err)
 		return
 	}
-	switch verdict, owner := m.live.heartbeat(hb.AgentID, node, now, hb.Tasks, sum); verdict {
+	switch verdict, owner := m.live.heartbeat(hb.AgentID, node, now, hb.Tasks, hb.Launches, sum); verdict {
 	case heartbeatNotYours:
 		m.refuse(refusedOtherAgent, "node", node, "agent", hb.AgentID, "owner", owner)
 		return
@@ -314,7 +314,7 @@ func (m *Master) reconcileReportsLocked(agentID string, rep *agentReport, now ti
 		unreported = m.state.TasksOn(agentID)
 	}
 	for _, t := range unreported {
-		if _, ok := reported[t.ID]; ok || !m.surelyGoneLocked(t, rep.at) {
+		if _, ok := reported[t.ID]; ok || !m.surelyGoneLocked(t, rep) {
 			continue
 		}
 		if t.State == events.TaskKilling {
@@ -353,19 +353,28 @@ func (m *Master) reportMatchesLocked(agentID string, rep *agentReport) bool {
 	return true
 }
 
-// surelyGoneLocked reports whether a report made at `at` that lacks task t
-// means the agent does not run it.
-func (m *Master) surelyGoneLocked(t events.Task, at time.Time) bool {
-	switch t.State {
-	case events.TaskKilling:
+// surelyGoneLocked reports whether report rep, which lacks task t, means
+// the agent does not run it. For a task whose launch was acked, the
+// report's LaunchMark says whether it was made after the agent took the
+// task, whenever the master handles it (a busy master handled heartbeats
+// made before a launch more than a second after its ack, and killed
+// tasks the agents ran); an agent that gives no mark, or one restarted
+// since (another run), is judged by when the report came.
+func (m *Master) surelyGoneLocked(t events.Task, rep *agentReport) bool {
+	at := rep.at
+	if t.State == events.TaskKilling {
 		sent, ok := m.runtime.killSent[t.ID]
 		return ok && at.Sub(sent) >= reportAfterAck
-	case events.TaskStaging, events.TaskStarting:
-		acked, ok := m.live.ackedAt(t.ID)
-		return ok && at.Sub(acked) >= reportAfterAck
 	}
-	if acked, ok := m.live.ackedAt(t.ID); ok {
-		return at.Sub(acked) >= reportAfterAck
+	ack, acked := m.live.ackOf(t.ID)
+	if acked {
+		if covers, known := rep.launches.Covers(ack.mark); known {
+			return covers
+		}
+		return at.Sub(ack.at) >= reportAfterAck
+	}
+	if t.State == events.TaskStaging || t.State == events.TaskStarting {
+		return false // not acked: its launch times out instead
 	}
 	if t.StartedAt != nil && at.Sub(*t.StartedAt) < reportAfterAck {
 		return false

@@ -20,10 +20,11 @@ type liveness struct {
 	agents map[string]*agentLiveness // by agent id
 	byNode map[string]string         // agent id by node
 	seed   maphash.Seed
-	// acked is when each launch's ack arrived, by task id: a report
-	// received well after it that lacks the task means the task is gone;
-	// an earlier one may have been sent before the launch arrived.
-	acked map[string]time.Time
+	// acked is each launch's ack, by task id: a report made after the
+	// agent took the task (its LaunchMark at or past the ack's), or
+	// received well after the ack, that lacks the task means the task
+	// is gone; an earlier one may have been made before the launch came.
+	acked map[string]launchAck
 }
 
 type agentLiveness struct {
@@ -53,8 +54,11 @@ type agentLiveness struct {
 // agentReport is the tasks an agent said it runs, and when it said so.
 type agentReport struct {
 	tasks []events.TaskReport
-	at    time.Time
-	sum   uint64 // hash of the heartbeat's bytes (0: not from a heartbeat)
+	// launches is how far the agent had taken launches when it made the
+	// report (nil from an agent that does not say).
+	launches *events.LaunchMark
+	at       time.Time
+	sum      uint64 // hash of the heartbeat's bytes (0: not from a heartbeat)
 }
 
 // sum hashes a heartbeat's bytes.
@@ -86,7 +90,7 @@ func (l *liveness) repeated(node string, sum uint64, now time.Time) repeat {
 		return repeatSettled
 	case a.last != nil && a.last.sum == sum:
 		a.lastSeen, a.heard = now, now
-		a.report = &agentReport{tasks: a.last.tasks, at: now, sum: sum}
+		a.report = &agentReport{tasks: a.last.tasks, launches: a.last.launches, at: now, sum: sum}
 		return repeatLast
 	}
 	return repeatNone
@@ -123,7 +127,7 @@ func (l *liveness) settle(id string, sum uint64) {
 }
 
 func newLiveness() *liveness {
-	return &liveness{agents: map[string]*agentLiveness{}, byNode: map[string]string{}, acked: map[string]time.Time{}, seed: maphash.MakeSeed()}
+	return &liveness{agents: map[string]*agentLiveness{}, byNode: map[string]string{}, acked: map[string]launchAck{}, seed: maphash.MakeSeed()}
 }
 
 // reset forgets everything: a new term starts from the stored state.
@@ -132,7 +136,7 @@ func (l *liveness) reset() {
 	defer l.mu.Unlock()
 	l.agents = map[string]*agentLiveness{}
 	l.byNode = map[string]string{}
-	l.acked = map[string]time.Time{}
+	l.acked = map[string]launchAck{}
 }
 
 // set records an agent's node and whether it is active (registration,
@@ -189,7 +193,7 @@ const (
 // heartbeat records a heartbeat of agent id from node at now and keeps its
 // report. An agent the master does not hold as active must register
 // again, which reconciles its tasks in one step.
-func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.TaskReport, sum uint64) (heartbeatVerdict, string) {
+func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.TaskReport, launches *events.LaunchMark, sum uint64) (heartbeatVerdict, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.agents[id]
@@ -202,7 +206,7 @@ func (l *liveness) heartbeat(id, node string, now time.Time, tasks []events.Task
 		return heartbeatReregister, ""
 	}
 	a.lastSeen, a.heard = now, now
-	a.report = &agentReport{tasks: tasks, at: now, sum: sum}
+	a.report = &agentReport{tasks: tasks, launches: launches, at: now, sum: sum}
 	a.last = a.report
 	a.usage.update(tasks)
 	return heartbeatOK, ""
@@ -257,20 +261,27 @@ func (l *liveness) takeReports(limit int) (map[string]*agentReport, bool) {
 	return out, more
 }
 
-// launchAcked records that an agent acked a task's launch at now.
-func (l *liveness) launchAcked(taskID string, now time.Time) {
+// launchAcked records that an agent acked a task's launch at now, taken
+// at mark (nil: the agent did not say).
+func (l *liveness) launchAcked(taskID string, now time.Time, mark *events.LaunchMark) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.acked[taskID] = now
+	l.acked[taskID] = launchAck{at: now, mark: mark}
 }
 
-// ackedAt is when a task's launch was acked (ok false if not, or not
-// since this master leads).
-func (l *liveness) ackedAt(taskID string) (time.Time, bool) {
+// launchAck is when a task's launch was acked and where the agent took it.
+type launchAck struct {
+	at   time.Time
+	mark *events.LaunchMark
+}
+
+// ackOf is a task's launch ack (ok false if not acked, or not since this
+// master leads).
+func (l *liveness) ackOf(taskID string) (launchAck, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	at, ok := l.acked[taskID]
-	return at, ok
+	a, ok := l.acked[taskID]
+	return a, ok
 }
 
 // forgetTasks drops the launch acks of tasks that ended.

@@ -146,7 +146,7 @@ func TestLaunchesGoOneRequestPerAgent(t *testing.T) {
 		t.Errorf("%d tasks staging after the launches were answered, want the 9 not refused", len(left))
 	}
 	for _, task := range staged {
-		if _, acked := m.live.ackedAt(task.ID); acked != (task.ID != refused) {
+		if _, acked := m.live.ackOf(task.ID); acked != (task.ID != refused) {
 			t.Errorf("task %s: launch acked %v", task.ID, acked)
 		}
 	}
@@ -262,7 +262,7 @@ func TestLaunchesToAnAgentThatPredatesBatches(t *testing.T) {
 		t.Fatalf("%d tasks staging, %d lone launches received; want 3 and 3", len(staged), received())
 	}
 	for _, task := range staged {
-		if _, acked := m.live.ackedAt(task.ID); !acked {
+		if _, acked := m.live.ackOf(task.ID); !acked {
 			t.Errorf("task %s: launch not acked", task.ID)
 		}
 	}

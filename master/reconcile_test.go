@@ -303,7 +303,7 @@ func TestChurnIsCounted(t *testing.T) {
 	}
 	// The agent acks the launch. Later, it reports a task the master
 	// never heard of, and not the one the master staged there.
-	m.live.launchAcked(staged[0].ID, clock.Now())
+	m.live.launchAcked(staged[0].ID, clock.Now(), nil)
 	clock.Advance(2 * reportAfterAck)
 	m.mu.Lock()
 	m.reconcileReportsLocked(id, &agentReport{tasks: []events.TaskReport{{TaskID: "stranger.1", AppID: "/web", State: events.TaskRunning}}, at: clock.Now()}, clock.Now())
@@ -339,7 +339,7 @@ func TestReportBeforeAckLosesNothing(t *testing.T) {
 		t.Fatalf("after a report made before the ack: %d staging tasks, want the one", len(got))
 	}
 	// Acked, and a report from just before the ack arrives late.
-	m.live.launchAcked(task.ID, clock.Now())
+	m.live.launchAcked(task.ID, clock.Now(), nil)
 	report(clock.Now().Add(-time.Second))
 	if got := tasksIn(m, "/web", events.TaskStaging); len(got) != 1 {
 		t.Fatalf("after a report made before the ack: %d staging tasks, want the one", len(got))
@@ -352,6 +352,57 @@ func TestReportBeforeAckLosesNothing(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.metrics.lostFromReports) + testutil.ToFloat64(m.metrics.unknownKills); n != 0 {
 		t.Errorf("lost from reports + unknown kills = %v, want 0", n)
+	}
+}
+
+// A report carries how far the agent had taken launches when it made it
+// (events.LaunchMark): one made before the agent took a task says nothing
+// about it, however late the busy master handles it (the bench's acked
+// launches killed as lost under load); one made after it loses a task it
+// lacks at once, without waiting for the ack-to-report second; one from
+// another run of the agent (restarted) goes by time, as before.
+func TestReportLaunchMarkOrdersReportsAndAcks(t *testing.T) {
+	m, clock := leadingMaster(t)
+	id := addAgent(t, m, "h1", "127.0.0.9")
+	createApp(t, m, `{"id": "/web", "cmd": "sleep 100", "instances": 2}`)
+	reconcile(t, m)
+	staged := tasksIn(m, "/web", events.TaskStaging)
+	if len(staged) != 2 {
+		t.Fatalf("%d staged, want 2", len(staged))
+	}
+	first, second := staged[0], staged[1]
+	report := func(mark events.LaunchMark, tasks ...events.TaskReport) {
+		m.mu.Lock()
+		m.reconcileReportsLocked(id, &agentReport{tasks: tasks, launches: &mark, at: clock.Now()}, clock.Now())
+		m.mu.Unlock()
+	}
+	m.live.launchAcked(first.ID, clock.Now(), &events.LaunchMark{Run: "r1", N: 7})
+	m.live.launchAcked(second.ID, clock.Now(), &events.LaunchMark{Run: "r1", N: 8})
+	// Made when the agent had taken 6 launches, handled a minute later.
+	clock.Advance(time.Minute)
+	report(events.LaunchMark{Run: "r1", N: 6})
+	if got := tasksIn(m, "/web", events.TaskStaging); len(got) != 2 {
+		t.Fatalf("a report made before both launches lost tasks: %d staging, want 2", len(got))
+	}
+	if n := testutil.ToFloat64(m.metrics.lostFromReports); n != 0 {
+		t.Fatalf("lost from reports = %v, want 0", n)
+	}
+	// Made after the first launch, before the second: the first, absent,
+	// is gone; the second is not judged.
+	report(events.LaunchMark{Run: "r1", N: 7}, events.TaskReport{TaskID: second.ID, AppID: "/web", State: events.TaskRunning})
+	if n := testutil.ToFloat64(m.metrics.lostFromReports); n != 1 {
+		t.Fatalf("lost from reports = %v after a report made with the first task in hand lacked it, want 1", n)
+	}
+	// Another run of the agent (restarted) made the report: by time.
+	m.live.launchAcked(second.ID, clock.Now(), &events.LaunchMark{Run: "r1", N: 8})
+	report(events.LaunchMark{Run: "r2", N: 0})
+	if got := tasksIn(m, "/web", events.TaskRunning); len(got) != 1 {
+		t.Fatalf("a report of another run %v after the ack lost the task: %d running, want 1", 0, len(got))
+	}
+	clock.Advance(2 * reportAfterAck)
+	report(events.LaunchMark{Run: "r2", N: 0})
+	if n := testutil.ToFloat64(m.metrics.lostFromReports); n != 2 {
+		t.Errorf("lost from reports = %v after another run's report two seconds after the ack, want 2", n)
 	}
 }
 
@@ -388,7 +439,7 @@ func TestSettledHeartbeatsSkipOnlyWhileNothingChanged(t *testing.T) {
 	scaleTo(t, m, "/web", 2)
 	reconcile(t, m)
 	second := tasksIn(m, "/web", events.TaskStaging)[0]
-	m.live.launchAcked(second.ID, clock.Now())
+	m.live.launchAcked(second.ID, clock.Now(), nil)
 	clock.Advance(2 * reportAfterAck)
 	beat(first.ID)
 	if n := settled(); n != 2 {

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,10 @@ type Agent struct {
 	mu    sync.Mutex
 	id    string
 	tasks map[string]*task
-	queue []events.StatusUpdate // not yet acked, in order
+	// launches counts the tasks this agent took (the real agent's
+	// LaunchMark): its reports and launch acks carry it.
+	launches events.LaunchMark
+	queue    []events.StatusUpdate // not yet acked, in order
 	// sending is how many updates, from the head of queue, are on the
 	// wire: compaction keeps them, so the master's acks still match.
 	sending int
@@ -88,6 +92,7 @@ type Agent struct {
 }
 
 type task struct {
+	mark    events.LaunchMark // where this agent took it
 	appID   string
 	state   events.TaskState
 	acked   bool // this agent acked its launch
@@ -115,7 +120,8 @@ func New(cfg Config) (*Agent, error) {
 	if c == nil {
 		c = &Counters{}
 	}
-	return &Agent{cfg: cfg, c: c, tasks: map[string]*task{}, wake: make(chan struct{}, 1), reg: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, c: c, tasks: map[string]*task{}, wake: make(chan struct{}, 1), reg: make(chan struct{}),
+		launches: events.LaunchMark{Run: uuid.NewString()}}, nil
 }
 
 // Node is the agent's hostname.
@@ -183,7 +189,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-func (a *Agent) reports() []events.TaskReport {
+func (a *Agent) reports() ([]events.TaskReport, *events.LaunchMark) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]events.TaskReport, 0, len(a.tasks))
@@ -191,7 +197,8 @@ func (a *Agent) reports() []events.TaskReport {
 		out = append(out, events.TaskReport{TaskID: id, AppID: t.appID, State: t.state})
 	}
 	slices.SortFunc(out, func(x, y events.TaskReport) int { return strings.Compare(x.TaskID, y.TaskID) })
-	return out
+	mark := a.launches
+	return out, &mark
 }
 
 // register retries with backoff until the master gives an id; false if
@@ -199,8 +206,9 @@ func (a *Agent) reports() []events.TaskReport {
 func (a *Agent) register(ctx context.Context) bool {
 	backoff := 100 * time.Millisecond
 	for {
+		tasks, mark := a.reports()
 		req := events.RegisterRequest{AgentID: a.ID(), Hostname: a.cfg.Node, IP: a.cfg.IP,
-			Resources: a.cfg.Resources, Attributes: a.cfg.Attributes, Tasks: a.reports()}
+			Resources: a.cfg.Resources, Attributes: a.cfg.Attributes, Tasks: tasks, Launches: mark}
 		var reply events.RegisterReply
 		err := a.request(ctx, a.cfg.Subjects.Register(a.cfg.Node), req, &reply, 2*time.Second)
 		if err == nil && reply.Error != "" {
@@ -240,7 +248,8 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		}
 		var reply events.HeartbeatReply
 		a.c.Heartbeats.Add(1)
-		if err := a.request(ctx, a.cfg.Subjects.Heartbeat(a.cfg.Node), events.Heartbeat{AgentID: a.ID(), Tasks: a.reports()}, &reply, timeout); err != nil {
+		tasks, mark := a.reports()
+		if err := a.request(ctx, a.cfg.Subjects.Heartbeat(a.cfg.Node), events.Heartbeat{AgentID: a.ID(), Tasks: tasks, Launches: mark}, &reply, timeout); err != nil {
 			if ctx.Err() == nil {
 				a.c.HeartbeatFails.Add(1)
 			}
@@ -310,24 +319,26 @@ func (a *Agent) handleLaunch(m *nats.Msg) {
 	}
 	acks := make([]events.TaskAck, len(reqs))
 	for i, req := range reqs {
-		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(a.launch(req))}
+		mark, err := a.launch(req)
+		acks[i] = events.TaskAck{TaskID: req.Task.ID, Ack: events.AckFor(err), Launch: mark}
 	}
 	answer(m, batch, acks)
 }
 
-func (a *Agent) launch(req events.LaunchRequest) error {
+func (a *Agent) launch(req events.LaunchRequest) (*events.LaunchMark, error) {
 	id := req.Task.ID
 	if id == "" {
-		return &events.CodedError{Code: events.AckBadRequest, Err: errors.New("launch request without task id")}
+		return nil, &events.CodedError{Code: events.AckBadRequest, Err: errors.New("launch request without task id")}
 	}
 	a.c.Launches.Add(1)
 	a.mu.Lock()
 	if _, ok := a.tasks[id]; ok {
 		a.mu.Unlock()
 		a.c.LaunchDup.Add(1)
-		return &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
+		return nil, &events.CodedError{Code: events.AckTaskExists, Err: fmt.Errorf("task %s already exists", id)}
 	}
-	t := &task{appID: req.Task.AppID, state: events.TaskStaging}
+	a.launches.N++
+	t := &task{appID: req.Task.AppID, state: events.TaskStaging, mark: a.launches}
 	a.tasks[id] = t
 	a.mu.Unlock()
 	if a.cfg.LaunchDelay > 0 {
@@ -340,9 +351,10 @@ func (a *Agent) launch(req events.LaunchRequest) error {
 		t.state = events.TaskKilled
 		a.pushLocked(id, events.TaskKilled)
 	}
+	mark := t.mark
 	a.mu.Unlock()
 	a.c.LaunchAcks.Add(1)
-	return nil
+	return &mark, nil
 }
 
 // handleKill answers a batch of kills (events.KillBatch) with an ack per
