@@ -140,7 +140,11 @@ func (a *Agent) registeredCh() <-chan struct{} {
 func (a *Agent) moveSubscriptions(id string) {
 	a.subMu.Lock()
 	defer a.subMu.Unlock()
-	if a.subID == id && len(a.subs) > 0 {
+	if len(a.subs) > 0 {
+		// Already served: the subjects are the node's, whatever its id.
+		// Subscribing anew would leave a moment with none, in which
+		// the master's launch or kill finds no responder.
+		a.subID = id
 		return
 	}
 	a.mu.Lock()
