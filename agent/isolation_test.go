@@ -312,7 +312,14 @@ func TestReadoptedTaskKeepsItsCgroup(t *testing.T) {
 
 	cfg.NC = env.connect()
 	cfg.KillTasksOnStop = true
+	// The agent keeps its id, which the master already knows: wait for
+	// its own registration and heartbeats, not the first agent's.
+	registersBefore := env.master.registerCount()
+	env.master.mu.Lock()
+	heartbeatsBefore := len(env.master.heartbeats)
+	env.master.mu.Unlock()
 	b := env.start(env.newAgent(cfg))
+	waitFor(t, 10*time.Second, "the restarted agent registered", func() bool { return env.master.registerCount() > registersBefore })
 	waitFor(t, 10*time.Second, "the task re-adopted", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -333,7 +340,7 @@ func TestReadoptedTaskKeepsItsCgroup(t *testing.T) {
 		env.master.mu.Lock()
 		defer env.master.mu.Unlock()
 		n := len(env.master.heartbeats)
-		if n == 0 || len(env.master.heartbeats[n-1].Tasks) != 1 {
+		if n <= heartbeatsBefore || len(env.master.heartbeats[n-1].Tasks) != 1 {
 			return false
 		}
 		s := env.master.heartbeats[n-1].Tasks[0].Statistics

@@ -100,8 +100,17 @@ func TestStatusBatch(t *testing.T) {
 	if n := len(tasksIn(m, "/db", events.TaskStaging)); n != 1 {
 		t.Errorf("h2's task changed by h1's update: %d of /db staging, want 1", n)
 	}
-	if w := store.writesSince(writesBefore); len(w) != 1 || w[0] != 4 {
-		t.Errorf("store writes for the batch: %v events each, want one write of 4 (3 tasks, one of them twice)", w)
+	// Stored before the acks came (the reply above waited for them). The
+	// committer takes the open batch without the master's lock (commit.go),
+	// so a busy moment may cut the batch's updates into more than one
+	// write; they are all stored, and nothing else is.
+	total := 0
+	w := store.writesSince(writesBefore)
+	for _, n := range w {
+		total += n
+	}
+	if total != 4 {
+		t.Errorf("store writes for the batch: %v events each, want the 4 events (3 tasks, one of them twice), usually in one write", w)
 	}
 
 	// A lone update, as an agent that predates batches sends it.
