@@ -123,7 +123,6 @@ type Agent struct {
 	fetchCtx context.Context // Run's: downloads stop with the agent
 
 	subMu sync.Mutex
-	subID string
 	subs  []*nats.Subscription
 
 	wg sync.WaitGroup // goroutines that stop at the end of Run
@@ -299,10 +298,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.goRun(func() { a.rotateLogs(ctx) })
 	a.goRun(func() { a.collectGarbage(ctx) })
 	a.goRun(func() { a.status.run(sctx, a) })
-	if id := a.ID(); id != "" {
+	if a.ID() != "" {
 		// Serve our subjects at once: the master may talk to us before
 		// our registration reply arrives.
-		a.moveSubscriptions(id)
+		a.serveNodeSubjects()
 	}
 	a.goRun(func() { a.session(ctx) })
 

@@ -18,19 +18,23 @@ func (c *containers) allowed(l *events.ContainerLaunch) ([]events.Volume, error)
 		return nil, fmt.Errorf("container refused: %s", why)
 	}
 	out := make([]events.Volume, len(l.Volumes))
+	var real events.ContainerPolicy // the policy's links resolved, once a host path needs it
 	for i, v := range l.Volumes {
 		out[i] = v
 		if !filepath.IsAbs(v.HostPath) {
 			continue
 		}
-		real, err := filepath.EvalSymlinks(v.HostPath)
+		path, err := filepath.EvalSymlinks(v.HostPath)
 		if err != nil {
 			return nil, fmt.Errorf("host volume %s: %w", v.HostPath, err)
 		}
-		if !resolved(c.policy).HostVolumeAllowed(real) {
-			return nil, fmt.Errorf("container refused: host volume %s leads to %s, which is not allowed (agent flag --host-volumes)", v.HostPath, real)
+		if real.HostVolumes == nil {
+			real = resolved(c.policy)
 		}
-		out[i].HostPath = real
+		if !real.HostVolumeAllowed(path) {
+			return nil, fmt.Errorf("container refused: host volume %s leads to %s, which is not allowed (agent flag --host-volumes)", v.HostPath, path)
+		}
+		out[i].HostPath = path
 	}
 	return out, nil
 }

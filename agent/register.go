@@ -103,7 +103,7 @@ func (a *Agent) registered(id string) {
 			a.log.Error("cannot persist agent id", "id", id, "err", err)
 		}
 	}
-	a.moveSubscriptions(id)
+	a.serveNodeSubjects()
 
 	a.mu.Lock()
 	a.id = id
@@ -134,17 +134,17 @@ func (a *Agent) registeredCh() <-chan struct{} {
 	return a.regReady
 }
 
-// moveSubscriptions serves launch, kill and files for this node once the agent has
-// an id. The subjects carry the node's name, not the id (the NATS server
-// lets only this node's credential hear them), so a new id keeps them.
-func (a *Agent) moveSubscriptions(id string) {
+// serveNodeSubjects serves launch, kill and files for this node once the
+// agent has an id, and keeps serving them: the subjects carry the node's
+// name, not the id (the NATS server lets only this node's credential hear
+// them), so a new id keeps them.
+func (a *Agent) serveNodeSubjects() {
 	a.subMu.Lock()
 	defer a.subMu.Unlock()
 	if len(a.subs) > 0 {
 		// Already served: the subjects are the node's, whatever its id.
 		// Subscribing anew would leave a moment with none, in which
 		// the master's launch or kill finds no responder.
-		a.subID = id
 		return
 	}
 	a.mu.Lock()
@@ -173,7 +173,7 @@ func (a *Agent) moveSubscriptions(id string) {
 		a.log.Error("cannot subscribe", "subject", a.cfg.Subjects.Files(node), "err", err)
 		return
 	}
-	a.subID, a.subs = id, []*nats.Subscription{launch, kill, files}
+	a.subs = []*nats.Subscription{launch, kill, files}
 	if err := a.cfg.NC.FlushTimeout(2 * time.Second); err != nil {
 		a.log.Warn("flush after subscribe", "err", err)
 	}
@@ -196,5 +196,5 @@ func (a *Agent) unsubscribeLocked() {
 	for _, s := range a.subs {
 		_ = s.Unsubscribe()
 	}
-	a.subID, a.subs = "", nil
+	a.subs = nil
 }

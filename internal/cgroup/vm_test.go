@@ -28,7 +28,7 @@ func TestCgroupV2InAVM(t *testing.T) {
 		checkInsideV2(t)
 		return
 	}
-	testvm.Run(t, testvm.Options{}).Passed(t, vmTests...)
+	testvm.Run(t, vmTests...)
 }
 
 // checkInsideV2: inside the VM, the tests beside this one run on cgroup

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,20 +26,12 @@ import (
 	"time"
 )
 
-// Options say what runs in the VM.
-type Options struct {
-	// Package is the Go package whose test binary is the VM's init;
-	// "." (the calling test's own) by default.
-	Package string
-	// Args are the test binary's flags in the VM, after -test.v and
-	// -test.count=1 (e.g. -test.run=...).
-	Args []string
-	// Timeout bounds the tests in the VM (-test.timeout); 3 minutes by
-	// default. QEMU gets a minute more.
-	Timeout time.Duration
-	// MemoryMB is the VM's memory; 512 by default.
-	MemoryMB int
-}
+// vmTimeout bounds the tests in the VM (-test.timeout); QEMU gets a
+// minute more. vmMemoryMB is the VM's memory.
+const (
+	vmTimeout  = 3 * time.Minute
+	vmMemoryMB = 512
+)
 
 // Result is what the VM printed, and how long it took.
 type Result struct {
@@ -95,11 +88,12 @@ func Lacking(t testing.TB, why string) {
 	t.Skip(why)
 }
 
-// Run boots the VM with the package's tests and returns what it printed
-// once they exited 0; a failure or a VM that ends without their status
-// fails t with the console. It skips under -short, and where there is no
+// Run boots the VM with the calling package's test binary as its init,
+// runs the named tests there and returns what it printed once each of
+// them passed (none skipped); a failure, a test missing, or a VM that
+// ends without their status fails t with the console. It skips under -short, and where there is no
 // QEMU, busybox or kernel (fails with CI=true).
-func Run(t *testing.T, o Options) Result {
+func Run(t *testing.T, tests ...string) Result {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots a VM")
@@ -111,15 +105,11 @@ func Run(t *testing.T, o Options) Result {
 	if _, err := os.Stat(Busybox); err != nil {
 		Lacking(t, "no static busybox (apt-get install busybox-static)")
 	}
-	if o.Package == "" {
-		o.Package = "."
+	names := make([]string, len(tests))
+	for i, n := range tests {
+		names[i] = regexp.QuoteMeta(n)
 	}
-	if o.Timeout == 0 {
-		o.Timeout = 3 * time.Minute
-	}
-	if o.MemoryMB == 0 {
-		o.MemoryMB = 512
-	}
+	args := []string{"-test.run=^(" + strings.Join(names, "|") + ")$"}
 	var res Result
 	start := time.Now()
 	kernel, err := debianKernel()
@@ -128,15 +118,15 @@ func Run(t *testing.T, o Options) Result {
 	}
 	res.Kernel = kernel
 	built := time.Now()
-	initrd := buildInitramfs(t, t.TempDir(), o)
+	initrd := buildInitramfs(t, t.TempDir(), args)
 	res.Build = time.Since(built)
 
 	accel, accelName := vmAccel()
 	res.Accel = accelName
-	ctx, cancel := context.WithTimeout(t.Context(), o.Timeout+time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), vmTimeout+time.Minute)
 	defer cancel()
-	args := append(accel,
-		"-m", strconv.Itoa(o.MemoryMB), "-smp", "2",
+	qargs := append(accel,
+		"-m", strconv.Itoa(vmMemoryMB), "-smp", "2",
 		// No network device at all (the tests use loopback); the
 		// console is the serial port.
 		"-nodefaults", "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio",
@@ -144,7 +134,7 @@ func Run(t *testing.T, o Options) Result {
 		// loglevel 3: a panic shows, the OOM killer's reports (which
 		// would cut the tests' lines) do not.
 		"-append", "console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all")
-	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd := exec.CommandContext(ctx, qemu, qargs...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -181,12 +171,13 @@ func Run(t *testing.T, o Options) Result {
 	t.Logf("kernel %s; built the initramfs in %s; %s: init started %s after qemu, tests done in %s (%s in all)",
 		kernel, res.Build.Round(time.Millisecond), accelName, res.Booted.Round(time.Millisecond),
 		res.Ran.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	res.passed(t, tests...)
 	return res
 }
 
-// Passed fails t unless every one of names passed in the VM and nothing
+// passed fails t unless every one of names passed in the VM and nothing
 // skipped, and logs the tests' lines.
-func (r Result) Passed(t *testing.T, names ...string) {
+func (r Result) passed(t *testing.T, names ...string) {
 	t.Helper()
 	out := r.Output()
 	for _, name := range names {
@@ -228,14 +219,14 @@ func vmAccel() ([]string, string) {
 // as a static /init, busybox with its applets in /bin (the tasks' shell
 // and tools), a user database with root and nobody (tasks run as
 // nobody), and init's config.
-func buildInitramfs(t *testing.T, dir string, o Options) string {
+func buildInitramfs(t *testing.T, dir string, args []string) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	bin := filepath.Join(dir, "init")
-	build := exec.Command(goTool, "test", "-c", "-o", bin, o.Package)
+	build := exec.Command(goTool, "test", "-c", "-o", bin, ".")
 	// Static (no cgo, so no -race): the VM has no C library.
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -253,7 +244,7 @@ func buildInitramfs(t *testing.T, dir string, o Options) string {
 	if err != nil {
 		t.Fatalf("busybox --list: %v", err)
 	}
-	cfg, err := json.Marshal(vmConfig{Args: o.Args, Timeout: o.Timeout})
+	cfg, err := json.Marshal(vmConfig{Args: args, Timeout: vmTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
