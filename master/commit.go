@@ -80,11 +80,42 @@ func (d durability) wait() error {
 // releases go out while the next pass runs. Lock order: Master.mu, then
 // mu. published is the committer's and has its own lock.
 type pipeline struct {
-	mu        sync.Mutex
-	open      *batch // gathering changes
-	inflight  *batch // the batch the committer took last; finished once published
+	mu       sync.Mutex
+	open     *batch // gathering changes
+	inflight *batch // the batch the committer took last; finished once published
+	// passing is set while a reconcile pass runs. The committer then takes
+	// the open batch only once it holds minPassBatch events: a small pass
+	// goes in one batch, so each agent gets one request for it, and a big
+	// one is stored in chunks while the pass goes on.
+	passing   bool
 	kick      chan struct{}
 	published published
+}
+
+// minPassBatch is how many events the committer waits for before it takes
+// a batch that a running reconcile pass is still adding to.
+const minPassBatch = 256
+
+// takeable reports whether the committer may take the open batch now.
+// p.mu held.
+func (p *pipeline) takeable() bool {
+	b := p.open
+	return !b.empty() && (!p.passing || len(b.evs) >= minPassBatch)
+}
+
+// passLocked marks a reconcile pass as running; the function it returns
+// marks it done and lets the committer take what the pass staged. m.mu
+// held for both.
+func (m *Master) passLocked() (done func()) {
+	m.pipe.mu.Lock()
+	m.pipe.passing = true
+	m.pipe.mu.Unlock()
+	return func() {
+		m.pipe.mu.Lock()
+		m.pipe.passing = false
+		m.pipe.mu.Unlock()
+		m.kickCommit()
+	}
 }
 
 func newPipeline() *pipeline {
@@ -253,11 +284,11 @@ func (m *Master) commitLoop(ctx context.Context, run func(func(context.Context))
 		case <-m.pipe.kick:
 		}
 		m.pipe.mu.Lock()
-		b := m.pipe.open
-		if b.empty() {
+		if !m.pipe.takeable() {
 			m.pipe.mu.Unlock()
 			continue
 		}
+		b := m.pipe.open
 		m.pipe.open, m.pipe.inflight = newBatch(), b
 		m.pipe.mu.Unlock()
 		sb := m.storeOne(b, last)

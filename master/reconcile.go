@@ -84,6 +84,7 @@ func (m *Master) reconcileOnce() time.Time {
 	if !m.actingLocked() {
 		return time.Time{}
 	}
+	defer m.passLocked()()
 	now := m.cfg.Now()
 	deadline := m.expireAgentsLocked(now)
 	m.applyReportsLocked(now)
