@@ -39,6 +39,9 @@ type batch struct {
 	// never if it is not (the agent sends the update again).
 	acks  []func()
 	start time.Time
+	// beforePass is set when a reconcile pass began while the batch held
+	// changes staged before it (pipeline.passing).
+	beforePass bool
 
 	once sync.Once
 	done chan struct{}
@@ -84,9 +87,11 @@ type pipeline struct {
 	open     *batch // gathering changes
 	inflight *batch // the batch the committer took last; finished once published
 	// passing is set while a reconcile pass runs. The committer then takes
-	// the open batch only once it holds minPassBatch events: a small pass
-	// goes in one batch, so each agent gets one request for it, and a big
-	// one is stored in chunks while the pass goes on.
+	// a batch the pass alone has added to only once it holds minPassBatch
+	// events: a small pass goes in one batch, so each agent gets one
+	// request for it, and a big one is stored in chunks while the pass
+	// goes on. A batch opened before the pass is taken as before: what
+	// writers staged is never held up by a pass.
 	passing   bool
 	kick      chan struct{}
 	published published
@@ -100,7 +105,7 @@ const minPassBatch = 256
 // p.mu held.
 func (p *pipeline) takeable() bool {
 	b := p.open
-	return !b.empty() && (!p.passing || len(b.evs) >= minPassBatch)
+	return !b.empty() && (!p.passing || b.beforePass || len(b.evs) >= minPassBatch)
 }
 
 // passLocked marks a reconcile pass as running; the function it returns
@@ -109,6 +114,7 @@ func (p *pipeline) takeable() bool {
 func (m *Master) passLocked() (done func()) {
 	m.pipe.mu.Lock()
 	m.pipe.passing = true
+	m.pipe.open.beforePass = !m.pipe.open.empty()
 	m.pipe.mu.Unlock()
 	return func() {
 		m.pipe.mu.Lock()

@@ -199,3 +199,59 @@ func TestStoreWriteDoesNotWaitForTheLock(t *testing.T) {
 		t.Errorf("the store does not hold /held")
 	}
 }
+
+// A reconcile pass keeps its own changes in one batch, but what writers
+// staged before it began is stored while the pass runs: a POST whose
+// batch was waiting for the store is not held up by the next pass.
+func TestWritesStagedBeforeAPassAreNotHeldByIt(t *testing.T) {
+	ns := eventstest.StartNATS(t)
+	store := &gatedStore{}
+	m, err := New(Config{NC: eventstest.Connect(t, ns), Store: store,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	establishForTest(t, m)
+	create := func(id string) <-chan error {
+		out := make(chan error, 1)
+		app, err := appForCreate([]byte(`{"id": "`+id+`", "cmd": "sleep 1", "instances": 0}`), testLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { out <- m.commit(events.PutApp(app)) }()
+		return out
+	}
+	// The store holds /a's write; /b is staged behind it.
+	verdict, entered := make(chan error), make(chan struct{})
+	store.mu.Lock()
+	store.gate, store.entered = verdict, entered
+	store.mu.Unlock()
+	a := create("/a")
+	<-entered
+	b := create("/b")
+	waitFor(t, 5*time.Second, "/b staged", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, ok := m.state.Apps["/b"]
+		return ok
+	})
+
+	// A pass begins (and holds the lock) before the store is done with /a.
+	m.mu.Lock()
+	passDone := m.passLocked()
+	verdict <- nil
+	var errB error
+	select {
+	case errB = <-b:
+	case <-time.After(5 * time.Second):
+		errB = errors.New("not stored while the pass ran")
+	}
+	passDone()
+	m.mu.Unlock()
+	if err := <-a; err != nil {
+		t.Fatalf("/a: %v", err)
+	}
+	if errB != nil {
+		t.Fatalf("/b: %v", errB)
+	}
+}
