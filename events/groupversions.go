@@ -37,12 +37,16 @@ type GroupVersion struct {
 	// directly below it, each sorted by id.
 	Apps   []Ref `json:"apps,omitempty"`
 	Groups []Ref `json:"groups,omitempty"`
+	// Omitted, when not zero, is how many apps and groups the group held
+	// directly: too many for the leader to keep this version of it
+	// (Apps and Groups are then empty), so it cannot be rolled back to.
+	Omitted int `json:"omitted,omitempty"`
 }
 
 // SameContents reports whether g and o held the same, whatever their
 // versions.
 func (g GroupVersion) SameContents(o GroupVersion) bool {
-	return g.ID == o.ID && g.Record == o.Record && slices.Equal(g.Dependencies, o.Dependencies) &&
+	return g.ID == o.ID && g.Record == o.Record && g.Omitted == o.Omitted && slices.Equal(g.Dependencies, o.Dependencies) &&
 		slices.Equal(g.Apps, o.Apps) && slices.Equal(g.Groups, o.Groups)
 }
 

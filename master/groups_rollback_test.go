@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -244,6 +245,41 @@ func TestGroupRollbackRefusesWhatIsNoLongerKept(t *testing.T) {
 		t.Fatalf("rollback with b's definition gone: %d %s", res.status, res.body)
 	}
 	if seq(m) != before || cmdOf(t, h, "/g/a") != "sleep 101" {
+		t.Fatal("a refused rollback changed the state")
+	}
+}
+
+// A group with more apps directly in it than a version is kept of still
+// changes, but cannot be rolled back: the refusal says why.
+func TestGroupRollbackOfAGroupTooLargeToKeep(t *testing.T) {
+	m, clock := leadingMaster(t)
+	h := m.Handler()
+	at := clock.Now().Add(-time.Hour)
+	m.mu.Lock()
+	for i := range maxGroupVersionRefs + 1 {
+		a := events.App{ID: fmt.Sprintf("/big/app%05d", i), Cmd: "sleep 1", Cpus: 0.01, Mem: 1,
+			Version: at, VersionInfo: events.VersionInfo{LastScalingAt: at, LastConfigChangeAt: at}}
+		if err := m.commitLocked(events.PutApp(a), events.PutAppVersion(a)); err != nil {
+			m.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	m.mu.Unlock()
+	if res := call(t, h, "PUT", "/v2/groups/big", `{"dependencies": ["/db"]}`); res.status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", res.status, res.body)
+	}
+	v1 := groupVersions(t, h, "/big")[0]
+	clock.Advance(time.Second)
+	if res := call(t, h, "PUT", "/v2/groups/big", `{"dependencies": []}`); res.status != http.StatusOK {
+		t.Fatalf("PUT: %d %s", res.status, res.body)
+	}
+	before := seq(m)
+	res := call(t, h, "PUT", "/v2/groups/big", `{"version": "`+v1+`"}`)
+	msg, _ := res.json(t)["message"].(string)
+	if res.status != http.StatusUnprocessableEntity || !strings.Contains(msg, fmt.Sprintf("it held %d apps and groups directly", maxGroupVersionRefs+1)) {
+		t.Fatalf("rollback of a group too large to keep: %d %s", res.status, res.body)
+	}
+	if seq(m) != before {
 		t.Fatal("a refused rollback changed the state")
 	}
 }

@@ -23,6 +23,12 @@ import (
 // (GroupApiService: an IllegalArgumentException, 422).
 const msgGroupNotAt = "Group %s not available in version %s"
 
+// maxGroupVersionRefs bounds the apps and groups directly in a group of
+// which a version is kept: a version is one record (in ZooKeeper, one
+// znode of at most about 230 KB at this size, well within a request);
+// a version of a larger group is recorded as too large to keep.
+const maxGroupVersionRefs = 4000
+
 // groupVersionChangesLocked records what every group holds once a group
 // change is committed: apps are the change's target by version (as
 // committed), groups its group records. Only groups whose contents
@@ -51,8 +57,14 @@ func (m *Master) groupVersionChangesLocked(apps map[string]time.Time, groups map
 		note(id)
 	}
 	// Deepest first, so a group's subgroups have their versions.
+	depth := func(id string) int {
+		if id == rootGroupID {
+			return 0
+		}
+		return strings.Count(id, "/")
+	}
 	order := slices.SortedFunc(maps.Keys(ids), func(a, b string) int {
-		if d := strings.Count(b, "/") - strings.Count(a, "/"); d != 0 {
+		if d := depth(b) - depth(a); d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
@@ -69,6 +81,9 @@ func (m *Master) groupVersionChangesLocked(apps map[string]time.Time, groups map
 		}
 		for _, sub := range slices.Sorted(slices.Values(directGroups[id])) {
 			gv.Groups = append(gv.Groups, events.Ref{ID: sub, Version: at[sub]})
+		}
+		if n := len(gv.Apps) + len(gv.Groups); n > maxGroupVersionRefs {
+			gv.Apps, gv.Groups, gv.Omitted = nil, nil, n
 		}
 		h := m.state.GroupVersions[id]
 		if n := len(h); n > 0 && h[n-1].SameContents(gv) {
@@ -110,7 +125,9 @@ func (m *Master) collectGroupVersionsLocked(ids map[string]bool, added map[event
 		}
 		live[r] = true
 		for _, a := range gv.Apps {
-			appsUsed[a] = true
+			if _, kept := m.state.KeptApps[a.ID]; kept { // only those can go
+				appsUsed[a] = true
+			}
 		}
 		for _, sub := range gv.Groups {
 			if child, ok := lookup(sub); ok {
@@ -215,6 +232,11 @@ func (m *Master) groupAtLocked(id string, version time.Time) (map[string]events.
 	var missing []string
 	var expand func(gv events.GroupVersion)
 	expand = func(gv events.GroupVersion) {
+		if gv.Omitted > 0 {
+			missing = append(missing, fmt.Sprintf("group %s version %s (it held %d apps and groups directly, more than the %d of which atoll keeps a version)",
+				gv.ID, jsonTime(gv.Version).String(), gv.Omitted, maxGroupVersionRefs))
+			return
+		}
 		if gv.Record {
 			groups[gv.ID] = events.Group{ID: gv.ID, Dependencies: slices.Clone(gv.Dependencies)}
 		}
