@@ -74,6 +74,25 @@ func TestGroupVersionsAreStored(t *testing.T) {
 		}
 		check(t, load(t, newTestZKStore(t, root, "m2")))
 	})
+	t.Run("ZKStoreLaidOutBefore", func(t *testing.T) {
+		// A layout made before group versions has no folders for them:
+		// the store makes them.
+		root := zkRoot(t)
+		old := newTestZKStore(t, root, "m0")
+		load(t, old)
+		conn := zkConnect(t, testZK(t).Servers)
+		for _, d := range laterRecordDirs {
+			if err := conn.Delete(old.path("state", d), -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := newTestZKStore(t, root, "m1")
+		st := load(t, s)
+		if _, err := s.AppendAll(stampAll(st, 1, changes)); err != nil {
+			t.Fatal(err)
+		}
+		check(t, load(t, newTestZKStore(t, root, "m2")))
+	})
 }
 
 // What NATS carries does not grow with group versions: their events go
