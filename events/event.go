@@ -27,6 +27,16 @@ const (
 	// --zk_max_versions); AppRemoved forgets them all, as Marathon does.
 	AppVersionAdded   Type = "app_version_added"
 	AppVersionRemoved Type = "app_version_removed"
+	// GroupVersionAdded keeps what a group held at one of its versions
+	// (Event.GroupVersion); GroupVersionRemoved forgets one (named by id
+	// and version). AppKept keeps an app definition that a group version
+	// refers to once the app's history lets go of it (Event.App);
+	// AppReleased forgets one no group version refers to any more. See
+	// groupversions.go.
+	GroupVersionAdded   Type = "group_version_added"
+	GroupVersionRemoved Type = "group_version_removed"
+	AppKept             Type = "app_kept"
+	AppReleased         Type = "app_released"
 	// Sync is not a state change: the leader publishes its current
 	// (epoch, seq) every second on the event subject so that a follower
 	// which missed the last event of a quiet period notices, with the
@@ -54,6 +64,9 @@ type Event struct {
 	Deployment *Deployment `json:"deployment,omitempty"`
 	Leader     *Leader     `json:"leader,omitempty"`
 	Group      *Group      `json:"group,omitempty"`
+	// GroupVersion is the payload of GroupVersionAdded and
+	// GroupVersionRemoved.
+	GroupVersion *GroupVersion `json:"groupVersion,omitempty"`
 	// Origin is who asked for the change, for changes made through the
 	// API (Marathon's api_post_event names the client).
 	Origin *Origin `json:"origin,omitempty"`
@@ -73,7 +86,9 @@ type Change struct {
 	Deployment *Deployment
 	Leader     *Leader
 	Group      *Group
-	Origin     *Origin
+	// GroupVersion is GroupVersionAdded's and GroupVersionRemoved's.
+	GroupVersion *GroupVersion
+	Origin       *Origin
 }
 
 // Origin is the API call behind a change: the client's address and the
@@ -102,6 +117,16 @@ func DeleteDeployment(id string) Change { return Change{Type: DeploymentRemoved,
 func PutLeader(l Leader) Change         { return Change{Type: LeaderChanged, ID: l.ID, Leader: &l} }
 func PutGroup(g Group) Change           { return Change{Type: GroupUpdated, ID: g.ID, Group: &g} }
 func DeleteGroup(id string) Change      { return Change{Type: GroupRemoved, ID: id} }
+func PutGroupVersion(g GroupVersion) Change {
+	return Change{Type: GroupVersionAdded, ID: g.ID, GroupVersion: &g}
+}
+func DeleteGroupVersion(id string, version time.Time) Change {
+	return Change{Type: GroupVersionRemoved, ID: id, GroupVersion: &GroupVersion{ID: id, Version: version}}
+}
+func KeepApp(a App) Change { return Change{Type: AppKept, ID: a.ID, App: &a} }
+func ReleaseApp(id string, version time.Time) Change {
+	return Change{Type: AppReleased, ID: id, App: &App{ID: id, Version: version}}
+}
 
 // Stamp makes the event that follows state s: the next seq in the given
 // epoch, at time now.
@@ -109,7 +134,7 @@ func (c Change) Stamp(s *State, epoch uint64, now time.Time) Event {
 	return Event{
 		Epoch: epoch, Seq: s.Seq + 1, Type: c.Type, Time: now, ID: c.ID,
 		Agent: c.Agent, App: c.App, Task: c.Task, Deployment: c.Deployment, Leader: c.Leader, Origin: c.Origin,
-		Group: c.Group,
+		Group: c.Group, GroupVersion: c.GroupVersion,
 	}
 }
 
@@ -128,7 +153,7 @@ func (e *Event) Validate() error {
 		if e.App == nil || e.App.ID == "" {
 			return missing("app")
 		}
-	case AppVersionAdded, AppVersionRemoved:
+	case AppVersionAdded, AppVersionRemoved, AppKept, AppReleased:
 		if e.App == nil || e.App.ID == "" || e.App.Version.IsZero() {
 			return missing("app id and version")
 		}
@@ -147,6 +172,10 @@ func (e *Event) Validate() error {
 	case GroupUpdated:
 		if e.Group == nil || e.Group.ID == "" {
 			return missing("group")
+		}
+	case GroupVersionAdded, GroupVersionRemoved:
+		if e.GroupVersion == nil || e.GroupVersion.ID == "" || e.GroupVersion.Version.IsZero() {
+			return missing("group id and version")
 		}
 	case AgentRemoved, AppRemoved, TaskRemoved, DeploymentRemoved, GroupRemoved:
 		if e.ID == "" {

@@ -50,6 +50,16 @@ func (d Deployment) holdsEnv() bool {
 // Redacted returns the event as NATS carries it. Records that hold no
 // secret are shared with e, never changed.
 func (e Event) Redacted() Event {
+	switch e.Type {
+	case GroupVersionAdded:
+		// Followers keep no group versions: they get its name only,
+		// so what a group change sends them does not grow with the group.
+		e.GroupVersion = &GroupVersion{ID: e.GroupVersion.ID, Version: e.GroupVersion.Version}
+		return e
+	case AppKept:
+		e.App = &App{ID: e.App.ID, Version: e.App.Version}
+		return e
+	}
 	if e.App != nil && len(e.App.Env) > 0 {
 		a := e.App.Redacted()
 		e.App = &a
@@ -68,6 +78,7 @@ func (s *State) Redacted() *State {
 	r := *s
 	r.tasksByApp = nil
 	r.AppVersions = nil // followers keep no history (DropVersions)
+	r.GroupVersions, r.KeptApps = nil, nil
 	if anyOf(s.Apps, func(a App) bool { return len(a.Env) > 0 }) {
 		r.Apps = make(map[string]App, len(s.Apps))
 		for id, a := range s.Apps {

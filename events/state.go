@@ -28,6 +28,12 @@ type State struct {
 	// (versions.go). Only the leader's states keep it: followers drop it
 	// (DropVersions), and what NATS carries leaves it out (Redacted).
 	AppVersions map[string][]App `json:"appVersions,omitempty"`
+	// GroupVersions is what each group held at its versions, oldest
+	// first, and KeptApps the app definitions they refer to that
+	// AppVersions no longer keeps (groupversions.go). Like AppVersions,
+	// the leader's alone.
+	GroupVersions map[string][]GroupVersion `json:"groupVersions,omitempty"`
+	KeptApps      map[string][]App          `json:"keptApps,omitempty"`
 	// AppFailures is each app's last task failure (failures.go).
 	AppFailures map[string]TaskFailure `json:"appFailures,omitempty"`
 
@@ -73,6 +79,8 @@ func (s *State) Apply(e Event) error {
 		delete(s.AppFailures, e.ID)
 	case AppVersionAdded, AppVersionRemoved:
 		s.applyVersion(e)
+	case GroupVersionAdded, GroupVersionRemoved, AppKept, AppReleased:
+		s.applyGroupVersion(e)
 	case TaskUpdated:
 		if e.Task.State.Terminal() {
 			s.noteFailure(e)
@@ -166,6 +174,12 @@ func (s *State) CloneUnindexed() *State {
 	}
 	if s.AppVersions != nil {
 		c.AppVersions = maps.Clone(s.AppVersions) // the histories are never changed in place
+	}
+	if s.GroupVersions != nil {
+		c.GroupVersions = maps.Clone(s.GroupVersions) // never changed in place either
+	}
+	if s.KeptApps != nil {
+		c.KeptApps = maps.Clone(s.KeptApps)
 	}
 	if s.AppFailures != nil {
 		c.AppFailures = maps.Clone(s.AppFailures)

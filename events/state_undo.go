@@ -21,6 +21,10 @@ type Undo struct {
 	// that change it (AppRemoved, AppVersionAdded, AppVersionRemoved).
 	versions    []App
 	hadVersions bool
+	// groupVersions and kept are a group's versions and an app's kept
+	// definitions before the events that change them.
+	groupVersions []GroupVersion
+	kept          []App
 	// failure is the app's last failure before the event, for the
 	// events that change it (AppRemoved, a TaskUpdated that fails).
 	failure    TaskFailure
@@ -52,6 +56,16 @@ func (s *State) ApplyUndoable(e Event) (Undo, error) {
 			u.id = e.App.ID
 		}
 		u.versions, u.hadVersions = s.AppVersions[u.id]
+	case GroupVersionAdded, GroupVersionRemoved:
+		if e.GroupVersion != nil {
+			u.id = e.GroupVersion.ID
+		}
+		u.groupVersions, u.had = s.GroupVersions[u.id]
+	case AppKept, AppReleased:
+		if e.App != nil {
+			u.id = e.App.ID
+		}
+		u.kept, u.had = s.KeptApps[u.id]
 	case TaskUpdated, TaskRemoved:
 		if e.Task != nil {
 			u.id = e.Task.ID
@@ -96,6 +110,18 @@ func (s *State) Revert(u Undo) {
 		s.revertFailure(u)
 	case AppVersionAdded, AppVersionRemoved:
 		s.revertVersions(u)
+	case GroupVersionAdded, GroupVersionRemoved:
+		if u.had {
+			s.GroupVersions[u.id] = u.groupVersions
+		} else {
+			delete(s.GroupVersions, u.id)
+		}
+	case AppKept, AppReleased:
+		if u.had {
+			s.KeptApps[u.id] = u.kept
+		} else {
+			delete(s.KeptApps, u.id)
+		}
 	case TaskUpdated, TaskRemoved:
 		if u.had {
 			s.putTask(u.task)

@@ -63,4 +63,5 @@ func WithoutVersion(h []App, v time.Time) []App {
 // definitions only.
 func (s *State) DropVersions() {
 	s.noVersions, s.AppVersions = true, nil
+	s.GroupVersions, s.KeptApps = nil, nil
 }

@@ -128,8 +128,11 @@ func (s *Syncer) Applied(_ *events.State, e events.Event) {
 	case e.Type == events.DeploymentUpdated, e.Type == events.DeploymentRemoved,
 		e.Type == events.LeaderChanged, e.Type == events.Sync,
 		e.Type == events.GroupUpdated, e.Type == events.GroupRemoved,
-		e.Type == events.AppVersionAdded, e.Type == events.AppVersionRemoved:
-		// nothing HAProxy serves (an app's history is not its definition)
+		e.Type == events.AppVersionAdded, e.Type == events.AppVersionRemoved,
+		e.Type == events.GroupVersionAdded, e.Type == events.GroupVersionRemoved,
+		e.Type == events.AppKept, e.Type == events.AppReleased:
+		// nothing HAProxy serves (an app's or a group's history is not
+		// its definition)
 	default:
 		s.touchedAll = true // apps, agents, task removals
 	}

@@ -239,7 +239,7 @@ func (m *Master) deployLocked(app events.App, action string, now time.Time, c ev
 		// Marathon forgets an app's versions with it. Each is its own
 		// record in a store (State.Apply would drop them anyway).
 		for _, v := range m.state.AppVersions[app.ID] {
-			changes = append(changes, events.DeleteAppVersion(app.ID, v.Version))
+			changes = append(changes, m.forgetAppVersionLocked(app.ID, v.Version)...)
 		}
 	}
 	changes = append(changes, c, events.PutDeployment(dep))

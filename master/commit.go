@@ -242,7 +242,8 @@ func (m *Master) revertLocked(b *batch, n int) {
 	}
 	if n > 0 {
 		m.runtime.servicePorts = nil // counted anew from the state when next needed
-		m.live.changedAll()          // a settled report may have matched them
+		m.runtime.groupAppRefs = nil
+		m.live.changedAll() // a settled report may have matched them
 	}
 	k := len(b.evs) - n
 	b.evs, b.undos = b.evs[:k], b.undos[:k]

@@ -22,6 +22,12 @@ type ConflictError struct{ Message string }
 
 func (e *ConflictError) Error() string { return e.Message }
 
+// UnprocessableError is Marathon's 422 with a message alone, as its
+// exception mapper answers an IllegalArgumentException.
+type UnprocessableError struct{ Message string }
+
+func (e *UnprocessableError) Error() string { return e.Message }
+
 // LockedError is Marathon's 409 for an app that a deployment holds.
 type LockedError struct{ Deployments []string }
 

@@ -33,9 +33,26 @@ type snapshotHeader struct {
 	// Groups come last, after the tasks: a snapshot from before groups
 	// existed has none.
 	Groups int `json:"groups,omitempty"`
+	// Then the histories, which only the leader reads: each app's kept
+	// definitions, each group's versions, and the app definitions kept
+	// for group versions (a snapshot from before has none).
+	AppVersions   int `json:"appVersions,omitempty"`
+	GroupVersions int `json:"groupVersions,omitempty"`
+	KeptApps      int `json:"keptApps,omitempty"`
 }
 
-func (h snapshotHeader) records() int { return h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups }
+func (h snapshotHeader) records() int {
+	return h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups + h.AppVersions + h.GroupVersions + h.KeptApps
+}
+
+// countHistories is how many records the histories of st take.
+func countHistories[T any](m map[string][]T) int {
+	n := 0
+	for _, h := range m {
+		n += len(h)
+	}
+	return n
+}
 
 // errCrash is what a compaction stopped by crashAt returns.
 var errCrash = errors.New("simulated crash")
@@ -101,30 +118,40 @@ func readSnapshot(path string) (*events.State, int, error) {
 		func(g *events.Group) string { return g.ID }); err != nil {
 		return nil, 0, err
 	}
+	at0 := 1 + h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups
+	vers, err := decodeLines[events.App](path, "app version", next(h.AppVersions), at0)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, v := range vers {
+		if st.AppVersions == nil {
+			st.AppVersions = map[string][]events.App{}
+		}
+		st.AppVersions[v.ID] = events.WithVersion(st.AppVersions[v.ID], v)
+	}
+	gvers, err := decodeLines[events.GroupVersion](path, "group version", next(h.GroupVersions), at0+h.AppVersions)
+	if err != nil {
+		return nil, 0, err
+	}
+	kept, err := decodeLines[events.App](path, "kept app", next(h.KeptApps), at0+h.AppVersions+h.GroupVersions)
+	if err != nil {
+		return nil, 0, err
+	}
+	st.SetGroupVersions(gvers, kept)
 	return st, h.records(), nil
 }
 
 // decodeRecords decodes lines side by side into a map by id; first is the
 // line number (from 0) of lines[0] in the file, for errors.
 func decodeRecords[T any](path, kind string, lines [][]byte, first int, id func(*T) string) (map[string]T, error) {
-	recs := make([]T, len(lines))
-	chunks := (len(lines) + decodeChunk - 1) / decodeChunk
-	errs := make([]error, chunks)
-	parallel(chunks, func(c int) error {
-		for i := c * decodeChunk; i < min((c+1)*decodeChunk, len(lines)); i++ {
-			if err := json.Unmarshal(lines[i], &recs[i]); err != nil {
-				errs[c] = fmt.Errorf("load snapshot %s: line %d (%s): %w", path, first+i+1, kind, err)
-				return errs[c]
-			}
-			if id(&recs[i]) == "" {
-				errs[c] = fmt.Errorf("load snapshot %s: line %d: %s without an id", path, first+i+1, kind)
-				return errs[c]
-			}
-		}
-		return nil
-	})
-	if err := firstErr(errs); err != nil {
+	recs, err := decodeLines[T](path, kind, lines, first)
+	if err != nil {
 		return nil, err
+	}
+	for i := range recs {
+		if id(&recs[i]) == "" {
+			return nil, fmt.Errorf("load snapshot %s: line %d: %s without an id", path, first+i+1, kind)
+		}
 	}
 	out := make(map[string]T, len(recs))
 	for i := range recs {
@@ -134,6 +161,27 @@ func decodeRecords[T any](path, kind string, lines [][]byte, first int, id func(
 		return nil, fmt.Errorf("load snapshot %s: %d %s records for %d ids: the file is damaged", path, len(recs), kind, len(out))
 	}
 	return out, nil
+}
+
+// decodeLines decodes lines side by side; first is the line number (from
+// 0) of lines[0] in the file, for errors.
+func decodeLines[T any](path, kind string, lines [][]byte, first int) ([]T, error) {
+	recs := make([]T, len(lines))
+	chunks := (len(lines) + decodeChunk - 1) / decodeChunk
+	errs := make([]error, chunks)
+	parallel(chunks, func(c int) error {
+		for i := c * decodeChunk; i < min((c+1)*decodeChunk, len(lines)); i++ {
+			if err := json.Unmarshal(lines[i], &recs[i]); err != nil {
+				errs[c] = fmt.Errorf("load snapshot %s: line %d (%s): %w", path, first+i+1, kind, err)
+				return errs[c]
+			}
+		}
+		return nil
+	})
+	if err := firstErr(errs); err != nil {
+		return nil, err
+	}
+	return recs, nil
 }
 
 // writeSnapshot replaces the snapshot at path with st: written to a
@@ -152,7 +200,8 @@ func (f *FileStore) writeSnapshot(ctx context.Context, path string, st *events.S
 		}
 	}()
 	h := snapshotHeader{Format: snapshotFormat, Epoch: st.Epoch, Seq: st.Seq, Leader: st.Leader,
-		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks), Groups: len(st.Groups)}
+		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks), Groups: len(st.Groups),
+		AppVersions: countHistories(st.AppVersions), GroupVersions: countHistories(st.GroupVersions), KeptApps: countHistories(st.KeptApps)}
 	err = tmp.Chmod(storeFileMode)
 	if err == nil {
 		err = writeRecords(ctx, tmp, h, st)
@@ -220,6 +269,27 @@ func writeRecords(ctx context.Context, w *os.File, h snapshotHeader, st *events.
 	for _, g := range st.Groups {
 		if err := put(g); err != nil {
 			return err
+		}
+	}
+	for _, h := range st.AppVersions {
+		for _, a := range h {
+			if err := put(a); err != nil {
+				return err
+			}
+		}
+	}
+	for _, h := range st.GroupVersions {
+		for _, g := range h {
+			if err := put(g); err != nil {
+				return err
+			}
+		}
+	}
+	for _, h := range st.KeptApps {
+		for _, a := range h {
+			if err := put(a); err != nil {
+				return err
+			}
 		}
 	}
 	return bw.Flush()

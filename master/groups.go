@@ -31,6 +31,8 @@ type groupUpdate struct {
 	Groups       *[]groupUpdate
 	Dependencies *[]string
 	ScaleBy      *float64
+	// Version, given alone, rolls the group back to what it held then.
+	Version *time.Time
 }
 
 // GroupChange is what a group operation started, or with dryRun would.
@@ -221,14 +223,20 @@ func (m *Master) CreateGroup(u groupUpdate, in string, force bool) (_ GroupChang
 	if t.exists(u.ID) {
 		return GroupChange{}, &ConflictError{Message: fmt.Sprintf("Group %s is already created. Use PUT to change this group.", u.ID)}
 	}
+	if u.Version != nil {
+		// A rollback of a group that is not there (as Marathon's, which
+		// looks for it among the group's versions).
+		return GroupChange{}, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt, u.ID, jsonTime(u.Version.Truncate(time.Millisecond)).String())}
+	}
 	now := m.changeTimeLocked()
 	t.apply(u, now)
 	t.touchUp(u.ID, now)
 	return m.deployGroupLocked(in, t, now, force, false)
 }
 
-// UpdateGroup is PUT /v2/groups/{id}: scaleBy scales every app below the
-// group; otherwise the group becomes what u says (created if missing).
+// UpdateGroup is PUT /v2/groups/{id}: a version rolls the group back to
+// what it held then (groupversions.go); scaleBy scales every app below
+// the group; otherwise the group becomes what u says (created if missing).
 // With dryRun nothing changes and the answer is the plan.
 func (m *Master) UpdateGroup(u groupUpdate, in string, force, dryRun bool) (_ GroupChange, err error) {
 	defer m.writeLocked()(&err)
@@ -237,12 +245,19 @@ func (m *Master) UpdateGroup(u groupUpdate, in string, force, dryRun bool) (_ Gr
 		return GroupChange{}, &ConflictError{Message: fmt.Sprintf("An app with the path %s already exists.", u.ID)}
 	}
 	now := m.changeTimeLocked()
-	if u.ScaleBy != nil {
+	switch {
+	case u.Version != nil:
+		apps, groups, err := m.groupAtLocked(u.ID, *u.Version)
+		if err != nil {
+			return GroupChange{}, err
+		}
+		t.rollBack(u.ID, apps, groups, now)
+	case u.ScaleBy != nil:
 		if !t.exists(u.ID) {
 			return GroupChange{}, groupNotFound(u.ID)
 		}
 		t.scale(u.ID, *u.ScaleBy)
-	} else {
+	default:
 		t.apply(u, now)
 	}
 	t.touchUp(u.ID, now)
@@ -326,9 +341,10 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		m.runtime.deployFailures[id] = 0
 		if !stays {
 			m.runtime.resetBackoff(id)
-			// Marathon forgets an app's versions with it (as deployLocked).
+			// Marathon forgets an app's versions with it (as deployLocked);
+			// group versions may keep some.
 			for _, v := range m.state.AppVersions[id] {
-				changes = append(changes, events.DeleteAppVersion(id, v.Version))
+				changes = append(changes, m.forgetAppVersionLocked(id, v.Version)...)
 			}
 			changes = append(changes, events.DeleteApp(id))
 			continue
@@ -351,6 +367,16 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		changes = append(changes, events.PutApp(app))
 		changes = append(changes, m.versionChangesLocked(app)...) // every change is a version (versions.go)
 	}
+	versions := make(map[string]time.Time, len(t.apps))
+	for id, a := range t.apps {
+		versions[id] = a.Version
+	}
+	for _, id := range affected {
+		if _, stays := t.apps[id]; stays {
+			versions[id] = now
+		}
+	}
+	changes = append(changes, m.groupVersionChangesLocked(versions, t.groups, now)...)
 	var originalGroups []events.Group
 	for _, id := range slices.Sorted(maps.Keys(t.groups)) {
 		if old, ok := m.state.Groups[id]; !ok || !reflect.DeepEqual(old, t.groups[id]) {
@@ -380,7 +406,9 @@ func (m *Master) deployGroupLocked(path string, t groupTarget, now time.Time, fo
 		// Nothing to carry out: it is done as soon as it starts.
 		changes = append(changes, events.DeleteDeployment(dep.ID))
 	}
-	if err := m.commitLocked(changes...); err != nil {
+	err = m.commitLocked(changes...)
+	m.runtime.groupAppRefs = nil // group versions changed
+	if err != nil {
 		m.runtime.servicePorts = nil
 		return GroupChange{}, fmt.Errorf("change group %s: %w", path, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -24,10 +25,13 @@ var groupFields = map[string]bool{
 const (
 	fmtNotChild          = "identifier %s is not child of %s. Hint: use relative paths."
 	msgUnknownGroupField = "is not a field of a group (Marathon's Group schema allows no other)"
-	msgGroupVersion      = "is not supported: atoll does not roll groups back to a stored version yet; PUT the group's definition instead"
-	msgGroupPods         = "is not supported: atoll runs no pods"
-	msgEnforceRole       = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
-	msgScaleByNeg        = "got %s, expected 0.0 or more"
+	// msgOnlyField is Marathon's refusal of a version or a scaleBy given
+	// with any other field (Validation.theOnlyDefinedOptionIn).
+	msgOnlyField   = "not allowed in conjunction with other properties."
+	msgVersionAt   = "must be a version as /v2/groups/{id}/versions lists them (ISO 8601, e.g. 2026-12-02T15:04:05.000Z)"
+	msgGroupPods   = "is not supported: atoll runs no pods"
+	msgEnforceRole = "is not supported: atoll has no Mesos roles, so a group cannot enforce one"
+	msgScaleByNeg  = "got %s, expected 0.0 or more"
 )
 
 // groupErrs collects a body's type errors (400) and validation errors
@@ -123,7 +127,27 @@ func decodeGroup(errs *groupErrs, p string, raw json.RawMessage, base string, li
 		}
 	}
 	if raw, ok := obj["version"]; ok && !isNull(raw) {
-		errs.invalid.add(p+"/version", msgGroupVersion)
+		if s, ok := r.str(p+"/version", raw); ok {
+			v, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				errs.invalid.add(p+"/version", msgVersionAt)
+			}
+			u.Version = &v
+		}
+	}
+	// A rollback or a scaling is the whole of its update (Marathon's
+	// GroupUpdate validation): any other field given with it, the id
+	// included, is refused.
+	given := 0
+	for k, raw := range obj {
+		if groupFields[k] && !isNull(raw) {
+			given++
+		}
+	}
+	for _, k := range []string{"version", "scaleBy"} {
+		if raw, ok := obj[k]; ok && !isNull(raw) && given > 1 {
+			errs.invalid.add(p+"/"+k, msgOnlyField)
+		}
 	}
 	if raw, ok := obj["pods"]; ok && !isNull(raw) {
 		if items, ok := r.array(p+"/pods", raw); ok && len(items) > 0 {

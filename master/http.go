@@ -119,6 +119,7 @@ func (m *Master) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		conflict *ConflictError
 		locked   *LockedError
 		invalid  *ValidationError
+		refused  *UnprocessableError
 		tooLarge *http.MaxBytesError
 	)
 	switch {
@@ -132,6 +133,8 @@ func (m *Master) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			Message string        `json:"message"`
 			Details []FieldErrors `json:"details"`
 		}{"Object is not valid", invalid.Details})
+	case errors.As(err, &refused):
+		writeMessage(w, http.StatusUnprocessableEntity, refused.Message)
 	case errors.As(err, &notFound):
 		writeMessage(w, http.StatusNotFound, notFound.Message)
 	case errors.As(err, &locked):

@@ -50,6 +50,10 @@ type runtime struct {
 	// needs ports assigned, and again after changes were taken back.
 	servicePorts *scheduler.ServicePorts
 	portsOf      *events.State
+	// groupAppRefs are the app definitions group versions refer to
+	// (groupversions.go); nil until needed, and again after group
+	// versions changed or changes were taken back.
+	groupAppRefs map[events.Ref]bool
 }
 
 // appStatus is an app's outcome at its last reconcile pass.

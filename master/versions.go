@@ -36,7 +36,7 @@ func (m *Master) versionChangesLocked(app events.App) []events.Change {
 	h := events.WithVersion(m.state.AppVersions[app.ID], app)
 	changes := []events.Change{events.PutAppVersion(app)}
 	for i := 0; i < len(h)-m.cfg.MaxAppVersions; i++ {
-		changes = append(changes, events.DeleteAppVersion(app.ID, h[i].Version))
+		changes = append(changes, m.forgetAppVersionLocked(app.ID, h[i].Version)...)
 	}
 	return changes
 }

@@ -326,6 +326,14 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 		return put(s.appVersionPath(e.App), e.App)
 	case events.AppVersionRemoved:
 		return del(s.appVersionPath(e.App))
+	case events.GroupVersionAdded:
+		return put(s.groupVersionPath(e.GroupVersion), e.GroupVersion)
+	case events.GroupVersionRemoved:
+		return del(s.groupVersionPath(e.GroupVersion))
+	case events.AppKept:
+		return put(s.keptAppPath(e.App), e.App)
+	case events.AppReleased:
+		return del(s.keptAppPath(e.App))
 	case events.DeploymentUpdated:
 		return put(s.recordPath("deployments", e.Deployment.ID), e.Deployment)
 	case events.DeploymentRemoved:

@@ -201,6 +201,8 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 		fails  = make([]events.TaskFailure, count["failure"])
 		tasks  = make([]events.Task, count["task"])
 		groups = make([]events.Group, count["group"])
+		gvers  = make([]events.GroupVersion, count["groupversion"])
+		kept   = make([]events.App, count["keptapp"])
 	)
 	chunks := (len(recs) + decodeChunk - 1) / decodeChunk
 	if err := parallel(chunks, func(c int) error {
@@ -222,6 +224,10 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 				err = json.Unmarshal(r.data, &tasks[slot[i]])
 			case "group":
 				err = json.Unmarshal(r.data, &groups[slot[i]])
+			case "groupversion":
+				err = json.Unmarshal(r.data, &gvers[slot[i]])
+			case "keptapp":
+				err = json.Unmarshal(r.data, &kept[slot[i]])
 			}
 			if err != nil {
 				return fmt.Errorf("zk store: %s: decode %s: %w", r.path, r.kind, err)
@@ -248,6 +254,7 @@ func decodeZKRecords(st *events.State, recs []zkRecord) error {
 	for _, v := range vers {
 		st.AppVersions[v.ID] = events.WithVersion(st.AppVersions[v.ID], v)
 	}
+	st.SetGroupVersions(gvers, kept)
 	st.AppFailures = make(map[string]events.TaskFailure, len(fails))
 	for _, f := range fails {
 		st.AppFailures[f.Task.AppID] = f

@@ -172,10 +172,24 @@ func (s *ZKStore) counterPath() string { return s.path("state", "counter") }
 func (s *ZKStore) leaderPath() string  { return s.path("state", "leader") }
 
 // recordDirs are the collections of one-level records.
-var recordDirs = []string{"apps", "agents", "deployments", "appversions", "failures", "groups"}
+var recordDirs = []string{"apps", "agents", "deployments", "appversions", "failures", "groups", "groupversions", "keptapps"}
+
+// laterRecordDirs are the record folders added after layouts were first
+// made, created when missing.
+var laterRecordDirs = []string{"groupversions", "keptapps"}
 
 func (s *ZKStore) recordPath(dir, id string) string {
 	return s.path("state", dir, escapeID(id))
+}
+
+// groupVersionPath is the record of one version of a group's contents.
+func (s *ZKStore) groupVersionPath(g *events.GroupVersion) string {
+	return s.recordPath("groupversions", g.ID+" "+g.Version.UTC().Format(time.RFC3339Nano))
+}
+
+// keptAppPath is the record of one app definition kept for group versions.
+func (s *ZKStore) keptAppPath(a *events.App) string {
+	return s.recordPath("keptapps", a.ID+" "+a.Version.UTC().Format(time.RFC3339Nano))
 }
 
 // appVersionPath is the record of one kept definition of an app: one
@@ -267,6 +281,12 @@ func (s *ZKStore) ensureLayout() error {
 	if ok, _, err := s.conn.Exists(last); err != nil {
 		return fmt.Errorf("zk store: check layout: %w", err)
 	} else if ok {
+		// A layout made before group versions lacks their folders.
+		for _, d := range laterRecordDirs {
+			if _, err := s.conn.Create(s.path("state", d), nil, 0, s.cfg.ACL); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+				return fmt.Errorf("zk store: create %s: %w", s.path("state", d), err)
+			}
+		}
 		return nil
 	}
 	initial, _ := json.Marshal(counter{})

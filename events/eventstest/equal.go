@@ -51,6 +51,12 @@ func Equal(a, b *events.State) error {
 	if err := diffMap("app versions", a.AppVersions, b.AppVersions); err != nil {
 		return err
 	}
+	if err := diffMap("group versions", a.GroupVersions, b.GroupVersions); err != nil {
+		return err
+	}
+	if err := diffMap("kept apps", a.KeptApps, b.KeptApps); err != nil {
+		return err
+	}
 	return diffMap("app failures", a.AppFailures, b.AppFailures)
 }
 
