@@ -39,10 +39,13 @@ type snapshotHeader struct {
 	AppVersions   int `json:"appVersions,omitempty"`
 	GroupVersions int `json:"groupVersions,omitempty"`
 	KeptApps      int `json:"keptApps,omitempty"`
+	// Last, each app's last task failure (lastTaskFailure), which Marathon
+	// keeps across restarts (a snapshot from before has none).
+	AppFailures int `json:"appFailures,omitempty"`
 }
 
 func (h snapshotHeader) records() int {
-	return h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups + h.AppVersions + h.GroupVersions + h.KeptApps
+	return h.Agents + h.Apps + h.Deployments + h.Tasks + h.Groups + h.AppVersions + h.GroupVersions + h.KeptApps + h.AppFailures
 }
 
 // countHistories is how many records the histories of st take.
@@ -138,6 +141,16 @@ func readSnapshot(path string) (*events.State, int, error) {
 		return nil, 0, err
 	}
 	st.SetGroupVersions(gvers, kept)
+	fails, err := decodeLines[events.TaskFailure](path, "app failure", next(h.AppFailures), at0+h.AppVersions+h.GroupVersions+h.KeptApps)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, f := range fails {
+		if st.AppFailures == nil {
+			st.AppFailures = make(map[string]events.TaskFailure, len(fails))
+		}
+		st.AppFailures[f.Task.AppID] = f
+	}
 	return st, h.records(), nil
 }
 
@@ -201,7 +214,8 @@ func (f *FileStore) writeSnapshot(ctx context.Context, path string, st *events.S
 	}()
 	h := snapshotHeader{Format: snapshotFormat, Epoch: st.Epoch, Seq: st.Seq, Leader: st.Leader,
 		Agents: len(st.Agents), Apps: len(st.Apps), Deployments: len(st.Deployments), Tasks: len(st.Tasks), Groups: len(st.Groups),
-		AppVersions: countHistories(st.AppVersions), GroupVersions: countHistories(st.GroupVersions), KeptApps: countHistories(st.KeptApps)}
+		AppVersions: countHistories(st.AppVersions), GroupVersions: countHistories(st.GroupVersions), KeptApps: countHistories(st.KeptApps),
+		AppFailures: len(st.AppFailures)}
 	err = tmp.Chmod(storeFileMode)
 	if err == nil {
 		err = writeRecords(ctx, tmp, h, st)
@@ -290,6 +304,11 @@ func writeRecords(ctx context.Context, w *os.File, h snapshotHeader, st *events.
 			if err := put(a); err != nil {
 				return err
 			}
+		}
+	}
+	for _, f := range st.AppFailures {
+		if err := put(f); err != nil {
+			return err
 		}
 	}
 	return bw.Flush()

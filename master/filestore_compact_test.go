@@ -435,3 +435,41 @@ func TestFileStoreCrashAfterRoll(t *testing.T) {
 		t.Fatalf("segments %v, want only 1", segs)
 	}
 }
+
+// An app's last task failure (Marathon's lastTaskFailure) outlives a
+// compaction of the file store, as it outlives a restart on ZooKeeper.
+func TestAppFailureSurvivesCompaction(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := OpenFileStore(dir, quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.segmentEvents, fs.compactMin = 5, 1<<30
+	st, err := fs.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := eventstest.App("/web", 3000)
+	task := events.Task{ID: "web.1", AppID: "/web", AgentID: "a1", Host: "h1", State: events.TaskFailed,
+		Message: "Memory limit exceeded", Version: app.Version}
+	changes := []events.Change{events.PutApp(app), events.PutTask(task)}
+	for i := range 12 { // enough to close segments, so the compaction takes the failure in
+		changes = append(changes, events.PutApp(eventstest.App(fmt.Sprintf("/other%d", i), 1)))
+	}
+	for _, c := range changes {
+		if _, err := fs.AppendAll(stampAll(st, 1, []events.Change{c})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, ok := st.AppFailures["/web"]; !ok || f.Task.Message != task.Message {
+		t.Fatalf("app failures before the compaction: %v", st.AppFailures)
+	}
+	if err := fs.compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fs.Close()
+	got := reload(t, dir)
+	if err := eventstest.Equal(got.Normalize(), st); err != nil {
+		t.Fatal(err)
+	}
+}
