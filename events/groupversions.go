@@ -92,6 +92,12 @@ func (s *State) applyGroupVersion(e Event) {
 	}
 }
 
+// ApplyGroupVersion applies one event that changes GroupVersions or
+// KeptApps, as Apply does but without its sequence checks: for a reader
+// that keeps only these (the master's read view). Other events are
+// ignored.
+func (s *State) ApplyGroupVersion(e Event) { s.applyGroupVersion(e) }
+
 func cmpGroupVersion(x GroupVersion, v time.Time) int { return x.Version.Compare(v) }
 
 // withGroupVersion returns h, oldest first, with g in its place; h is

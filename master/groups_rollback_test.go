@@ -234,7 +234,11 @@ func TestGroupRollbackRefusesWhatIsNoLongerKept(t *testing.T) {
 	if len(kept) == 1 {
 		err = m.commitLocked(events.ReleaseApp("/g/b", kept[0].Version))
 	}
+	d := m.durableLocked()
 	m.mu.Unlock()
+	if err == nil {
+		err = d.wait() // stored and published: the read view has it
+	}
 	if len(kept) != 1 || err != nil {
 		t.Fatalf("kept definitions of /g/b: %v (%v)", kept, err)
 	}
@@ -246,6 +250,11 @@ func TestGroupRollbackRefusesWhatIsNoLongerKept(t *testing.T) {
 	}
 	if seq(m) != before || cmdOf(t, h, "/g/a") != "sleep 101" {
 		t.Fatal("a refused rollback changed the state")
+	}
+	// Nor can the group be shown as it was: GET says what is missing.
+	res = call(t, h, "GET", "/v2/groups/g/versions/"+v1, "")
+	if got, _ := res.json(t)["message"].(string); res.status != http.StatusUnprocessableEntity || got != msg {
+		t.Fatalf("GET /g at %s with b's definition gone: %d %s", v1, res.status, res.body)
 	}
 }
 

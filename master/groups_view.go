@@ -2,6 +2,7 @@ package master
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -83,7 +84,12 @@ type groupEmbed struct {
 	// deployments (http_embeds.go): group.apps.tasks, .lastTaskFailure,
 	// .taskStats, .readiness, .failures.
 	app appEmbeds
-	// extras are each app's encoded app embeds, made by encode.
+	// definitions shows each app as its definition alone, without
+	// counts or deployments: a group as it was at one of its versions
+	// (Marathon's selectGroupVersion embeds no app status).
+	definitions bool
+	// extras are each app's encoded app embeds, made by encode, or its
+	// definition's JSON with definitions.
 	extras map[*appEntry][]byte
 	now    time.Time
 }
@@ -129,6 +135,15 @@ func (n *groupNode) encode(e groupEmbed) (int, error) {
 	size := 128 + len(n.id)
 	if e.apps {
 		for _, a := range n.apps {
+			if e.definitions {
+				def, err := json.Marshal(appDefinitionOf(*a.app))
+				if err != nil {
+					return 0, fmt.Errorf("encode app %s: %w", a.id, err)
+				}
+				e.extras[a] = def
+				size += len(def) + 1
+				continue
+			}
 			if err := a.encode(e.app.tasks); err != nil {
 				return 0, err
 			}
@@ -171,6 +186,10 @@ func (n *groupNode) write(out jsonAnswer, e groupEmbed) {
 		for i, a := range n.apps {
 			if i > 0 {
 				out.WriteByte(',')
+			}
+			if e.definitions {
+				out.Write(e.extras[a])
+				continue
 			}
 			out.app(a, e.app.tasks, e.extras[a])
 		}

@@ -203,21 +203,85 @@ func (m *Master) groupAppRefsLocked() map[events.Ref]bool {
 	return refs
 }
 
+// groupHistory is what groupAt reads: the working state, under the
+// master's lock (stateHistory), or a read view, under none (readView).
+type groupHistory interface {
+	// groupRecord is group id's record now, if it has one.
+	groupRecord(id string) (events.Group, bool)
+	// groupVersions is what group id held at each of its versions,
+	// oldest first.
+	groupVersions(id string) []events.GroupVersion
+	// appAt is the definition of app ref: kept, in the app's history,
+	// or its current one.
+	appAt(ref events.Ref) (events.App, bool)
+}
+
+// stateHistory is the working state as a groupHistory.
+type stateHistory struct{ s *events.State }
+
+func (h stateHistory) groupRecord(id string) (events.Group, bool) {
+	g, ok := h.s.Groups[id]
+	return g, ok
+}
+
+func (h stateHistory) groupVersions(id string) []events.GroupVersion { return h.s.GroupVersions[id] }
+
+func (h stateHistory) appAt(r events.Ref) (events.App, bool) {
+	if a, ok := h.s.KeptApp(r); ok {
+		return a, true
+	}
+	if cur, ok := h.s.Apps[r.ID]; ok && cur.Version.Equal(r.Version) {
+		return cur, true
+	}
+	return events.App{}, false
+}
+
+// groupVersionIn finds group version v in h (oldest first).
+func groupVersionIn(h []events.GroupVersion, v time.Time) (events.GroupVersion, bool) {
+	i, found := slices.BinarySearchFunc(h, v, func(x events.GroupVersion, v time.Time) int { return x.Version.Compare(v) })
+	if !found {
+		return events.GroupVersion{}, false
+	}
+	return h[i], true
+}
+
+// groupHeld is what a group held at one of its versions: its apps
+// (definitions as they were) and group records, the group's own
+// included, and each group's version then.
+type groupHeld struct {
+	apps     map[string]events.App
+	groups   map[string]events.Group
+	versions map[string]time.Time
+}
+
 // groupAtLocked is what group id held at version: its apps (definitions
 // as they were) and group records, the group's own included. A version
 // the group never had is Marathon's 422; one whose contents are no longer
 // all kept is refused too, naming what is missing, so that a rollback is
 // whole or nothing.
 func (m *Master) groupAtLocked(id string, version time.Time) (map[string]events.App, map[string]events.Group, error) {
+	held, ok, err := groupAt(stateHistory{m.state}, id, version)
+	if !ok {
+		return nil, nil, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt, id, jsonTime(version.Truncate(time.Millisecond)).String())}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return held.apps, held.groups, nil
+}
+
+// groupAt is what group id held at version, read from src. ok is false
+// when the group has no such version (or no record); err says what it
+// held then that is no longer kept (422).
+func groupAt(src groupHistory, id string, version time.Time) (held groupHeld, ok bool, err error) {
 	want := version.Truncate(time.Millisecond)
-	notAt := &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt, id, jsonTime(want).String())}
-	rec, ok := m.state.Groups[id]
+	rec, ok := src.groupRecord(id)
 	if !ok || !slices.ContainsFunc(rec.Versions, func(v time.Time) bool { return v.Truncate(time.Millisecond).Equal(want) }) {
-		return nil, nil, notAt
+		return groupHeld{}, false, nil
 	}
 	// The latest version of the contents at or before the group's: a
 	// group gets a new one only when its contents change.
-	h := m.state.GroupVersions[id]
+	h := src.groupVersions(id)
 	i, found := slices.BinarySearchFunc(h, want, func(x events.GroupVersion, v time.Time) int {
 		return x.Version.Truncate(time.Millisecond).Compare(v)
 	})
@@ -225,10 +289,9 @@ func (m *Master) groupAtLocked(id string, version time.Time) (map[string]events.
 		i--
 	}
 	if i < 0 || i >= len(h) {
-		return nil, nil, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt+": what it held then is no longer kept", id, jsonTime(want).String())}
+		return groupHeld{}, true, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt+": what it held then is no longer kept", id, jsonTime(want).String())}
 	}
-	apps := map[string]events.App{}
-	groups := map[string]events.Group{}
+	held = groupHeld{apps: map[string]events.App{}, groups: map[string]events.Group{}, versions: map[string]time.Time{}}
 	var missing []string
 	var expand func(gv events.GroupVersion)
 	expand = func(gv events.GroupVersion) {
@@ -237,22 +300,20 @@ func (m *Master) groupAtLocked(id string, version time.Time) (map[string]events.
 				gv.ID, jsonTime(gv.Version).String(), gv.Omitted, maxGroupVersionRefs))
 			return
 		}
+		held.versions[gv.ID] = gv.Version
 		if gv.Record {
-			groups[gv.ID] = events.Group{ID: gv.ID, Dependencies: slices.Clone(gv.Dependencies)}
+			held.groups[gv.ID] = events.Group{ID: gv.ID, Dependencies: slices.Clone(gv.Dependencies)}
 		}
 		for _, r := range gv.Apps {
-			a, ok := m.state.KeptApp(r)
-			if cur, isCur := m.state.Apps[r.ID]; !ok && isCur && cur.Version.Equal(r.Version) {
-				a, ok = cur, true
-			}
+			a, ok := src.appAt(r)
 			if !ok {
 				missing = append(missing, fmt.Sprintf("app %s version %s", r.ID, jsonTime(r.Version).String()))
 				continue
 			}
-			apps[r.ID] = a
+			held.apps[r.ID] = a
 		}
 		for _, r := range gv.Groups {
-			sub, ok := m.state.GroupVersionAt(r.ID, r.Version)
+			sub, ok := groupVersionIn(src.groupVersions(r.ID), r.Version)
 			if !ok {
 				missing = append(missing, fmt.Sprintf("group %s version %s", r.ID, jsonTime(r.Version).String()))
 				continue
@@ -262,10 +323,11 @@ func (m *Master) groupAtLocked(id string, version time.Time) (map[string]events.
 	}
 	expand(h[i])
 	if len(missing) > 0 {
-		return nil, nil, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt+": these definitions it held are no longer kept: %s",
+		return groupHeld{}, true, &UnprocessableError{Message: fmt.Sprintf(msgGroupNotAt+": these definitions it held are no longer kept: %s",
 			id, jsonTime(want).String(), strings.Join(missing, ", "))}
 	}
-	return apps, groups, nil
+	held.versions[id] = want // the group's own version then is the one asked for
+	return held, true, nil
 }
 
 // rollBack makes group id in t what it held at version, as Marathon's

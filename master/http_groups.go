@@ -12,28 +12,70 @@ import (
 // whole group in one deployment (groups.go). Who may use it: whoever may
 // use /v2/apps (the API's guard, http_guard.go), as in Marathon.
 
-// splitGroupPath takes apart what follows /v2/groups: "/a/b", "/a/b/versions"
-// or "/versions" (the root's). Group ids never end in "versions"
-// (normalizeAppID refuses it), so the split is unambiguous.
-func splitGroupPath(rest string) (id string, versions bool) {
-	rest = strings.Trim(rest, "/")
-	if rest == "versions" {
-		return rootGroupID, true
-	}
-	if r, ok := strings.CutSuffix(rest, "/versions"); ok {
-		rest, versions = r, true
-	}
-	return resolvePath(rootGroupID, rest), versions
+// What a path below /v2/groups names (groupPath.kind).
+const (
+	pathGroup     = iota // the group: /v2/groups/{id}
+	pathVersions         // its versions: .../versions
+	pathAtVersion        // the group as it was: .../versions/{v}
+	pathApps             // the apps below it: .../apps
+)
+
+// groupPath is what a path below /v2/groups names.
+type groupPath struct {
+	id      string
+	kind    int
+	version string // pathAtVersion's, as given
 }
 
-// serveGroups routes /v2/groups and /v2/groups/{id...}[/versions].
+// splitGroupPath takes apart what follows /v2/groups. A GET is read as
+// Marathon's GroupsResource.group matches its regexes, in its order:
+// "…/apps" (or "apps") is the apps below the group, "…/versions" (or
+// "versions") its versions, "…/versions/{v}" (or "versions/{v}", the
+// last "/versions/" deciding) the group as it was at v; anything else is
+// a group id. So a group named "apps" cannot be read by GET, nor one with
+// a "versions" segment followed by more, as in Marathon; other methods
+// take the whole path as the group's id, as Marathon's do.
+func splitGroupPath(method, rest string) groupPath {
+	rest = strings.Trim(rest, "/")
+	group := func(p string) string { return resolvePath(rootGroupID, p) }
+	if method != http.MethodGet && method != http.MethodHead {
+		return groupPath{id: group(rest)}
+	}
+	switch {
+	case rest == "apps":
+		return groupPath{id: rootGroupID, kind: pathApps}
+	case strings.HasSuffix(rest, "/apps") && len(rest) > len("/apps"):
+		return groupPath{id: group(strings.TrimSuffix(rest, "/apps")), kind: pathApps}
+	case rest == "versions":
+		return groupPath{id: rootGroupID, kind: pathVersions}
+	case strings.HasSuffix(rest, "/versions") && len(rest) > len("/versions"):
+		return groupPath{id: group(strings.TrimSuffix(rest, "/versions")), kind: pathVersions}
+	}
+	if i := strings.LastIndex(rest, "/versions/"); i > 0 {
+		return groupPath{id: group(rest[:i]), kind: pathAtVersion, version: rest[i+len("/versions/"):]}
+	}
+	if v, ok := strings.CutPrefix(rest, "versions/"); ok {
+		return groupPath{id: rootGroupID, kind: pathAtVersion, version: v}
+	}
+	return groupPath{id: group(rest)}
+}
+
+// serveGroups routes /v2/groups and /v2/groups/{id...}[/versions[/{v}]|/apps].
 func (m *Master) serveGroups(w http.ResponseWriter, r *http.Request) {
-	id, versions := splitGroupPath(strings.TrimPrefix(r.URL.Path, "/v2/groups"))
-	force := boolParam(r, "force", false)
-	if versions {
+	p := splitGroupPath(r.Method, strings.TrimPrefix(r.URL.Path, "/v2/groups"))
+	id := p.id
+	switch p.kind {
+	case pathVersions:
 		methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getGroupVersions(w, r, id) }}.ServeHTTP(w, r)
 		return
+	case pathAtVersion:
+		methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getGroupAt(w, r, id, p.version) }}.ServeHTTP(w, r)
+		return
+	case pathApps:
+		methods{"GET": func(w http.ResponseWriter, r *http.Request) { m.getGroupApps(w, r, id) }}.ServeHTTP(w, r)
+		return
 	}
+	force := boolParam(r, "force", false)
 	methods{
 		"GET":    func(w http.ResponseWriter, r *http.Request) { m.getGroup(w, r, id) },
 		"POST":   func(w http.ResponseWriter, r *http.Request) { m.postGroup(w, r, id, force) },

@@ -39,6 +39,8 @@ type readView struct {
 	// groups are the group records (readview_groups.go), shared between
 	// pictures until a batch changes one.
 	groups map[string]events.Group
+	// past is what groups held at their versions (readview_groups.go).
+	past *groupPast
 }
 
 // find returns the entry for an app id, if any.
@@ -219,7 +221,8 @@ func (r *readViews) reset(s *events.State) {
 		}
 	}
 	slices.Sort(ids)
-	v := &readView{apps: make([]*appEntry, len(ids)), groups: maps.Clone(s.Groups)}
+	v := &readView{apps: make([]*appEntry, len(ids)), groups: maps.Clone(s.Groups),
+		past: &groupPast{versions: maps.Clone(s.GroupVersions), kept: maps.Clone(s.KeptApps)}}
 	for i, id := range ids {
 		var app *events.App
 		if a, ok := s.Apps[id]; ok {
@@ -253,6 +256,7 @@ func (r *readViews) apply(evs []events.Event) {
 	defer r.mu.Unlock()
 	changed := map[string]*appChange{}
 	var groups map[string]events.Group // the next picture's, once a group changes
+	var past *groupPast                // the next picture's, once a group version changes
 	touch := func(id string) *appChange {
 		c, ok := changed[id]
 		if !ok {
@@ -316,16 +320,21 @@ func (r *readViews) apply(evs []events.Event) {
 			}
 		case events.GroupUpdated, events.GroupRemoved:
 			groups = r.groupsAfter(groups, e)
+		default:
+			past = r.groupPastAfter(past, e)
 		}
 	}
 	cur := r.load()
-	groupsChanged := groups != nil
-	if !groupsChanged {
+	groupsChanged := groups != nil || past != nil
+	if groups == nil {
 		groups = cur.groups
+	}
+	if past == nil {
+		past = cur.past
 	}
 	if len(changed) == 0 {
 		if groupsChanged {
-			r.cur.Store(&readView{apps: cur.apps, groups: groups})
+			r.cur.Store(&readView{apps: cur.apps, groups: groups, past: past})
 		}
 		return
 	}
@@ -352,7 +361,7 @@ func (r *readViews) apply(evs []events.Event) {
 		}
 	}
 	next = append(next, apps[i:]...)
-	r.cur.Store(&readView{apps: next, groups: groups})
+	r.cur.Store(&readView{apps: next, groups: groups, past: past})
 }
 
 // entryAfter is the app's entry after change c (nil when the app has no

@@ -2,6 +2,9 @@ package master
 
 import (
 	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -23,4 +26,86 @@ func (r *readViews) groupsAfter(next map[string]events.Group, e events.Event) ma
 		delete(next, e.ID)
 	}
 	return next
+}
+
+// groupPast is what the read view keeps of group versions (events.State's
+// GroupVersions and KeptApps), for GET /v2/groups/{id}/versions/{v}. A
+// batch that changes them copies the maps; the slices are never changed
+// (events.State makes new ones), so pictures share them.
+type groupPast struct {
+	versions map[string][]events.GroupVersion
+	kept     map[string][]events.App
+}
+
+// groupPastAfter is the read view's group versions after event e, copied
+// as groupsAfter copies the records: next when this batch already copied
+// them (nil until then, and for events that do not change them).
+func (r *readViews) groupPastAfter(next *groupPast, e events.Event) *groupPast {
+	switch e.Type {
+	case events.GroupVersionAdded, events.GroupVersionRemoved, events.AppKept, events.AppReleased:
+	default:
+		return next
+	}
+	if next == nil {
+		cur := r.load().past
+		next = &groupPast{versions: maps.Clone(cur.versions), kept: maps.Clone(cur.kept)}
+		if next.versions == nil {
+			next.versions = map[string][]events.GroupVersion{}
+		}
+		if next.kept == nil {
+			next.kept = map[string][]events.App{}
+		}
+	}
+	// As events.State applies them (applyGroupVersion).
+	s := events.State{GroupVersions: next.versions, KeptApps: next.kept}
+	s.ApplyGroupVersion(e)
+	next.versions, next.kept = s.GroupVersions, s.KeptApps
+	return next
+}
+
+// The read view as a groupHistory (groupversions.go): what a group held
+// at one of its versions, read without the master's lock.
+
+func (v *readView) groupRecord(id string) (events.Group, bool) {
+	g, ok := v.groups[id]
+	return g, ok
+}
+
+func (v *readView) groupVersions(id string) []events.GroupVersion { return v.past.versions[id] }
+
+func (v *readView) appAt(r events.Ref) (events.App, bool) {
+	byVersion := func(x events.App, t time.Time) int { return x.Version.Compare(t) }
+	e, live := v.find(r.ID)
+	var h []events.App
+	if live {
+		h = e.versions
+	}
+	for _, h := range [][]events.App{h, v.past.kept[r.ID]} {
+		if i, found := slices.BinarySearchFunc(h, r.Version, byVersion); found {
+			return h[i], true
+		}
+	}
+	if live && e.app != nil && e.app.Version.Equal(r.Version) {
+		return *e.app, true
+	}
+	return events.App{}, false
+}
+
+// appsBelow are the entries of the apps anywhere below group id (Marathon's
+// transitiveApps), sorted by id.
+func (v *readView) appsBelow(id string) []*appEntry {
+	var out []*appEntry
+	lo := 0
+	if id != rootGroupID {
+		lo, _ = slices.BinarySearchFunc(v.apps, id+"/", func(e *appEntry, p string) int { return strings.Compare(e.id, p) })
+	}
+	for _, e := range v.apps[lo:] {
+		if !isUnder(e.id, id) {
+			break
+		}
+		if e.app != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
