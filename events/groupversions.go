@@ -57,38 +57,16 @@ func (s *State) applyGroupVersion(e Event) {
 		return
 	}
 	switch e.Type {
-	case GroupVersionAdded, GroupVersionRemoved:
-		if s.GroupVersions == nil {
-			s.GroupVersions = map[string][]GroupVersion{}
-		}
+	case GroupVersionAdded:
 		id := e.GroupVersion.ID
-		var h []GroupVersion
-		if e.Type == GroupVersionAdded {
-			h = withGroupVersion(s.GroupVersions[id], *e.GroupVersion)
-		} else {
-			h = withoutGroupVersion(s.GroupVersions[id], e.GroupVersion.Version)
-		}
-		if len(h) == 0 {
-			delete(s.GroupVersions, id)
-			return
-		}
-		s.GroupVersions[id] = h
-	case AppKept, AppReleased:
-		if s.KeptApps == nil {
-			s.KeptApps = map[string][]App{}
-		}
-		id := e.App.ID
-		var h []App
-		if e.Type == AppKept {
-			h = WithVersion(s.KeptApps[id], *e.App)
-		} else {
-			h = WithoutVersion(s.KeptApps[id], e.App.Version)
-		}
-		if len(h) == 0 {
-			delete(s.KeptApps, id)
-			return
-		}
-		s.KeptApps[id] = h
+		setHistory(&s.GroupVersions, id, withGroupVersion(s.GroupVersions[id], *e.GroupVersion))
+	case GroupVersionRemoved:
+		id := e.GroupVersion.ID
+		setHistory(&s.GroupVersions, id, withoutGroupVersion(s.GroupVersions[id], e.GroupVersion.Version))
+	case AppKept:
+		setHistory(&s.KeptApps, e.App.ID, WithVersion(s.KeptApps[e.App.ID], *e.App))
+	case AppReleased:
+		setHistory(&s.KeptApps, e.App.ID, WithoutVersion(s.KeptApps[e.App.ID], e.App.Version))
 	}
 }
 

@@ -18,21 +18,25 @@ func (s *State) applyVersion(e Event) {
 	if s.noVersions {
 		return
 	}
-	if s.AppVersions == nil {
-		s.AppVersions = map[string][]App{}
-	}
 	id := e.App.ID
-	var h []App
 	if e.Type == AppVersionAdded {
-		h = WithVersion(s.AppVersions[id], *e.App)
+		setHistory(&s.AppVersions, id, WithVersion(s.AppVersions[id], *e.App))
 	} else {
-		h = WithoutVersion(s.AppVersions[id], e.App.Version)
+		setHistory(&s.AppVersions, id, WithoutVersion(s.AppVersions[id], e.App.Version))
 	}
+}
+
+// setHistory makes h id's history in *m (app versions, group versions,
+// kept apps), or forgets id when h is empty.
+func setHistory[T any](m *map[string][]T, id string, h []T) {
 	if len(h) == 0 {
-		delete(s.AppVersions, id)
+		delete(*m, id)
 		return
 	}
-	s.AppVersions[id] = h
+	if *m == nil {
+		*m = map[string][]T{}
+	}
+	(*m)[id] = h
 }
 
 // WithVersion returns history h with app a in its place by version (a
