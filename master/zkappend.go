@@ -294,9 +294,13 @@ func (s *ZKStore) recordOps(e events.Event, current func(base string) string) (o
 		if err != nil {
 			return nil, nil, 0, err
 		}
+		stored, err := zkEncodeRecord(data)
+		if err != nil {
+			return nil, nil, 0, err
+		}
 		name := base + "@" + strconv.FormatUint(e.Seq, 10)
-		ops := []any{&zk.CreateRequest{Path: name, Data: data, Acl: s.cfg.ACL}}
-		size := zkOpOverhead + len(name) + len(data) + aclSize
+		ops := []any{&zk.CreateRequest{Path: name, Data: stored, Acl: s.cfg.ACL}}
+		size := zkOpOverhead + len(name) + len(stored) + aclSize
 		if cur := current(base); cur != "" {
 			ops = append([]any{&zk.DeleteRequest{Path: cur, Version: -1}}, ops...)
 			size += zkOpOverhead + len(cur)

@@ -213,10 +213,14 @@ func (s *ZKStore) fillCacheSources(conn *zk.Conn, recs []zkRecord) (cached, fetc
 	var read atomic.Int64
 	err = parallelN(len(rest), zkBackgroundReadsInFlight, func(j int) error {
 		r := &recs[rest[j]]
-		data, _, err := conn.Get(r.path)
+		stored, _, err := conn.Get(r.path)
 		if errors.Is(err, zk.ErrNoNode) {
 			return nil
 		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", r.path, err)
+		}
+		data, err := zkDecodeRecord(stored)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", r.path, err)
 		}

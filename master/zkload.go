@@ -172,11 +172,15 @@ func (s *ZKStore) readRecords(conn *zk.Conn) ([]zkRecord, loadStats, error) {
 	if err := parallelN(len(missing), zkReadsInFlight, func(j int) error {
 		r := &recs[missing[j]]
 		start := time.Now()
-		data, _, err := conn.Get(r.path)
+		stored, _, err := conn.Get(r.path)
 		if err != nil {
 			return fmt.Errorf("zk store: read %s: %w", r.path, err)
 		}
 		s.noteAlive(conn, start)
+		data, err := zkDecodeRecord(stored)
+		if err != nil {
+			return fmt.Errorf("zk store: read %s: %w", r.path, err)
+		}
 		r.data = data
 		return nil
 	}); err != nil {
