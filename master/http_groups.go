@@ -92,7 +92,11 @@ func (m *Master) getGroup(w http.ResponseWriter, r *http.Request, id string) {
 		m.writeError(w, r, groupNotFound(id))
 		return
 	}
-	embed := groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now())
+	m.writeGroup(w, r, n, groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now()))
+}
+
+// writeGroup answers with group n as embed shows it.
+func (m *Master) writeGroup(w http.ResponseWriter, r *http.Request, n *groupNode, embed groupEmbed) {
 	size, err := n.encode(embed)
 	if err != nil {
 		m.writeError(w, r, err)

@@ -43,14 +43,7 @@ func (m *Master) getGroupAt(w http.ResponseWriter, r *http.Request, id, version 
 	n := heldTree(id, held)
 	embed := groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now())
 	embed.app, embed.definitions = appEmbeds{}, true
-	size, err := n.encode(embed)
-	if err != nil {
-		m.writeError(w, r, err)
-		return
-	}
-	out := startJSON(w, http.StatusOK, size)
-	n.write(out, embed)
-	out.end()
+	m.writeGroup(w, r, n, embed)
 }
 
 // heldTree is the tree of group id as held (groupAt): each group's
