@@ -59,10 +59,10 @@ func (s *State) applyGroupVersion(e Event) {
 	switch e.Type {
 	case GroupVersionAdded:
 		id := e.GroupVersion.ID
-		setHistory(&s.GroupVersions, id, withGroupVersion(s.GroupVersions[id], *e.GroupVersion))
+		setHistory(&s.GroupVersions, id, WithVersion(s.GroupVersions[id], *e.GroupVersion))
 	case GroupVersionRemoved:
 		id := e.GroupVersion.ID
-		setHistory(&s.GroupVersions, id, withoutGroupVersion(s.GroupVersions[id], e.GroupVersion.Version))
+		setHistory(&s.GroupVersions, id, WithoutVersion(s.GroupVersions[id], e.GroupVersion.Version))
 	case AppKept:
 		setHistory(&s.KeptApps, e.App.ID, WithVersion(s.KeptApps[e.App.ID], *e.App))
 	case AppReleased:
@@ -76,49 +76,18 @@ func (s *State) applyGroupVersion(e Event) {
 // ignored.
 func (s *State) ApplyGroupVersion(e Event) { s.applyGroupVersion(e) }
 
-func cmpGroupVersion(x GroupVersion, v time.Time) int { return x.Version.Compare(v) }
-
-// withGroupVersion returns h, oldest first, with g in its place; h is
-// not changed.
-func withGroupVersion(h []GroupVersion, g GroupVersion) []GroupVersion {
-	i, found := slices.BinarySearchFunc(h, g.Version, cmpGroupVersion)
-	out := make([]GroupVersion, 0, len(h)+1)
-	out = append(out, h[:i]...)
-	out = append(out, g)
-	if found {
-		i++
-	}
-	return append(out, h[i:]...)
-}
-
-// withoutGroupVersion returns h without the version v; h is not changed.
-func withoutGroupVersion(h []GroupVersion, v time.Time) []GroupVersion {
-	i, found := slices.BinarySearchFunc(h, v, cmpGroupVersion)
-	if !found {
-		return h
-	}
-	return slices.Concat(h[:i], h[i+1:])
-}
-
 // GroupVersionAt finds group id's GroupVersion of exactly version v.
 func (s *State) GroupVersionAt(id string, v time.Time) (GroupVersion, bool) {
-	h := s.GroupVersions[id]
-	i, found := slices.BinarySearchFunc(h, v, cmpGroupVersion)
-	if !found {
-		return GroupVersion{}, false
-	}
-	return h[i], true
+	return VersionIn(s.GroupVersions[id], v)
 }
 
 // KeptApp finds the definition of app ref, in its history or among the
 // definitions kept for group versions.
 func (s *State) KeptApp(ref Ref) (App, bool) {
-	for _, h := range [][]App{s.AppVersions[ref.ID], s.KeptApps[ref.ID]} {
-		if i, found := slices.BinarySearchFunc(h, ref.Version, func(x App, v time.Time) int { return x.Version.Compare(v) }); found {
-			return h[i], true
-		}
+	if a, ok := VersionIn(s.AppVersions[ref.ID], ref.Version); ok {
+		return a, true
 	}
-	return App{}, false
+	return VersionIn(s.KeptApps[ref.ID], ref.Version)
 }
 
 // SetGroupVersions fills GroupVersions and KeptApps from their records,
@@ -129,7 +98,7 @@ func (s *State) SetGroupVersions(gvs []GroupVersion, kept []App) {
 		if s.GroupVersions == nil {
 			s.GroupVersions = map[string][]GroupVersion{}
 		}
-		s.GroupVersions[g.ID] = withGroupVersion(s.GroupVersions[g.ID], g)
+		s.GroupVersions[g.ID] = WithVersion(s.GroupVersions[g.ID], g)
 	}
 	for _, a := range kept {
 		if s.KeptApps == nil {

@@ -39,27 +39,47 @@ func setHistory[T any](m *map[string][]T, id string, h []T) {
 	(*m)[id] = h
 }
 
-// WithVersion returns history h with app a in its place by version (a
-// definition of the same version replaced). h is not changed.
-func WithVersion(h []App, a App) []App {
-	i, found := slices.BinarySearchFunc(h, a.Version, func(x App, v time.Time) int { return x.Version.Compare(v) })
-	out := make([]App, 0, len(h)+1)
+// historyEntry is what a history holds, oldest first by its version: an
+// app's definitions (AppVersions, KeptApps) or a group's contents
+// (GroupVersions).
+type historyEntry interface{ versionTime() time.Time }
+
+func (a App) versionTime() time.Time          { return a.Version }
+func (g GroupVersion) versionTime() time.Time { return g.Version }
+
+func cmpVersion[T historyEntry](x T, v time.Time) int { return x.versionTime().Compare(v) }
+
+// WithVersion returns history h with x in its place by version (one of
+// the same version replaced). h is not changed.
+func WithVersion[T historyEntry](h []T, x T) []T {
+	i, found := slices.BinarySearchFunc(h, x.versionTime(), cmpVersion[T])
+	out := make([]T, 0, len(h)+1)
 	out = append(out, h[:i]...)
-	out = append(out, a)
+	out = append(out, x)
 	if found {
 		i++
 	}
 	return append(out, h[i:]...)
 }
 
-// WithoutVersion returns history h without the definition of version v.
-// h is not changed.
-func WithoutVersion(h []App, v time.Time) []App {
-	i, found := slices.BinarySearchFunc(h, v, func(x App, v time.Time) int { return x.Version.Compare(v) })
+// WithoutVersion returns history h without the entry of version v. h is
+// not changed.
+func WithoutVersion[T historyEntry](h []T, v time.Time) []T {
+	i, found := slices.BinarySearchFunc(h, v, cmpVersion[T])
 	if !found {
 		return h
 	}
 	return slices.Concat(h[:i], h[i+1:])
+}
+
+// VersionIn finds the entry of exactly version v in history h.
+func VersionIn[T historyEntry](h []T, v time.Time) (T, bool) {
+	i, found := slices.BinarySearchFunc(h, v, cmpVersion[T])
+	if !found {
+		var zero T
+		return zero, false
+	}
+	return h[i], true
 }
 
 // DropVersions makes the state keep no app versions, now or later: for

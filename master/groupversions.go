@@ -236,15 +236,6 @@ func (h stateHistory) appAt(r events.Ref) (events.App, bool) {
 	return events.App{}, false
 }
 
-// groupVersionIn finds group version v in h (oldest first).
-func groupVersionIn(h []events.GroupVersion, v time.Time) (events.GroupVersion, bool) {
-	i, found := slices.BinarySearchFunc(h, v, func(x events.GroupVersion, v time.Time) int { return x.Version.Compare(v) })
-	if !found {
-		return events.GroupVersion{}, false
-	}
-	return h[i], true
-}
-
 // groupHeld is what a group held at one of its versions: its apps
 // (definitions as they were) and group records, the group's own
 // included, and each group's version then.
@@ -313,7 +304,7 @@ func groupAt(src groupHistory, id string, version time.Time) (held groupHeld, ok
 			held.apps[r.ID] = a
 		}
 		for _, r := range gv.Groups {
-			sub, ok := groupVersionIn(src.groupVersions(r.ID), r.Version)
+			sub, ok := events.VersionIn(src.groupVersions(r.ID), r.Version)
 			if !ok {
 				missing = append(missing, fmt.Sprintf("group %s version %s", r.ID, jsonTime(r.Version).String()))
 				continue

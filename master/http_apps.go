@@ -120,10 +120,7 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 	}
 	idPart, cmdPart := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
 	emb := parseAppEmbeds(r, appEmbeds{})
-	withTasks, now := emb.tasks, m.cfg.Now()
 	var picked []*appEntry
-	var extras [][]byte
-	size := 0
 	for _, e := range m.reads.load().apps {
 		if e.app == nil {
 			continue
@@ -137,9 +134,21 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 		if !match(e.app.Labels) {
 			continue
 		}
+		picked = append(picked, e)
+	}
+	m.writeApps(w, r, picked, emb, `{"apps":[`, `]}`)
+}
+
+// writeApps answers with apps as a JSON list between open and close (GET
+// /v2/apps's object, a group's bare array), each with the embeds asked for.
+func (m *Master) writeApps(w http.ResponseWriter, r *http.Request, apps []*appEntry, emb appEmbeds, open, close string) {
+	now := m.cfg.Now()
+	extras := make([][]byte, len(apps))
+	size := len(open) + len(close)
+	for i, e := range apps {
 		// Encoded before the answer starts: an app that cannot be is a
 		// 500, not half an answer.
-		if err := e.encode(withTasks); err != nil {
+		if err := e.encode(emb.tasks); err != nil {
 			m.writeError(w, r, err)
 			return
 		}
@@ -148,20 +157,20 @@ func (m *Master) listApps(w http.ResponseWriter, r *http.Request) {
 			m.writeError(w, r, err)
 			return
 		}
-		picked, extras = append(picked, e), append(extras, x)
-		if size += len(e.json) + len(x) + 1; withTasks {
+		extras[i] = x
+		if size += len(e.json) + len(x) + 1; emb.tasks {
 			size += len(e.tasks.json) + len(`,"tasks":[]`)
 		}
 	}
-	out := startJSON(w, http.StatusOK, size+len(`{"apps":[]}`))
-	out.WriteString(`{"apps":[`)
-	for i, e := range picked {
+	out := startJSON(w, http.StatusOK, size)
+	out.WriteString(open)
+	for i, e := range apps {
 		if i > 0 {
 			out.WriteByte(',')
 		}
-		out.app(e, withTasks, extras[i])
+		out.app(e, emb.tasks, extras[i])
 	}
-	out.WriteString("]}")
+	out.WriteString(close)
 	out.end()
 }
 

@@ -67,34 +67,5 @@ func heldTree(id string, held groupHeld) *groupNode {
 // for (group.apps.tasks, …); a group that does not exist has none, as in
 // Marathon.
 func (m *Master) getGroupApps(w http.ResponseWriter, r *http.Request, id string) {
-	apps := m.reads.load().appsBelow(id)
-	e := groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now())
-	size := 2
-	extras := make([][]byte, len(apps))
-	for i, a := range apps {
-		if err := a.encode(e.app.tasks); err != nil {
-			m.writeError(w, r, err)
-			return
-		}
-		x, err := a.extras(e.app, e.now)
-		if err != nil {
-			m.writeError(w, r, err)
-			return
-		}
-		extras[i] = x
-		size += len(a.json) + 1 + len(x)
-		if e.app.tasks {
-			size += len(a.tasks.json) + len(`,"tasks":[]`)
-		}
-	}
-	out := startJSON(w, http.StatusOK, size)
-	out.WriteByte('[')
-	for i, a := range apps {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		out.app(a, e.app.tasks, extras[i])
-	}
-	out.WriteByte(']')
-	out.end()
+	m.writeApps(w, r, m.reads.load().appsBelow(id), groupEmbedOf(r.URL.Query()["embed"], m.cfg.Now()).app, "[", "]")
 }

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/atollhq/atoll/events"
 )
@@ -74,16 +73,14 @@ func (v *readView) groupRecord(id string) (events.Group, bool) {
 func (v *readView) groupVersions(id string) []events.GroupVersion { return v.past.versions[id] }
 
 func (v *readView) appAt(r events.Ref) (events.App, bool) {
-	byVersion := func(x events.App, t time.Time) int { return x.Version.Compare(t) }
 	e, live := v.find(r.ID)
-	var h []events.App
 	if live {
-		h = e.versions
-	}
-	for _, h := range [][]events.App{h, v.past.kept[r.ID]} {
-		if i, found := slices.BinarySearchFunc(h, r.Version, byVersion); found {
-			return h[i], true
+		if a, ok := events.VersionIn(e.versions, r.Version); ok {
+			return a, true
 		}
+	}
+	if a, ok := events.VersionIn(v.past.kept[r.ID], r.Version); ok {
+		return a, true
 	}
 	if live && e.app != nil && e.app.Version.Equal(r.Version) {
 		return *e.app, true
